@@ -1,0 +1,684 @@
+//! PATCH (RFC 7644 §3.5.2): parsing `PatchOp` messages and applying them atomically to a resource.
+//!
+//! Beyond the RFC, it accepts what real identity providers send:
+//! - op names in any case (`"Replace"`, `"Add"`: Entra ID);
+//! - `"True"`/`"False"` strings for booleans (coerced by validation);
+//! - member removal as `{"op":"remove","path":"members","value":[{"value":"id"}]}` (Entra ID);
+//! - add/replace without a path whose value map uses dotted, filtered and URN-qualified keys
+//!   (`"name.givenName"`, `"emails[type eq \"work\"].value"`, `"urn:...:enterprise:2.0:User:department"`);
+//! - an add (or replace) to `emails[type eq "work"].value` when no work email exists: the value is created with
+//!   the filter's `eq` terms (`{"type":"work","value":...}`);
+//! - a bare string for a complex attribute with a `value` sub-attribute (Entra's `manager`).
+//!
+//! Every operation is applied to a copy; the result is validated against the schema (types, required,
+//! immutable, `primary`) and returned only if all of it succeeds, so a failed request changes nothing.
+
+use crate::error::ScimError;
+use crate::filter::{CompValue, CompareOp, Filter, matches_element};
+use crate::path::{AttrPath, PatchPath};
+use crate::resource::{Mode, ValidateOptions, is_assigned};
+use crate::schema::{AttrType, Attribute, Location, Mutability, ResourceSchema};
+use crate::value::{find_key, get_ci, parse_bool, remove_ci};
+use serde_json::{Map, Value, json};
+
+/// The PatchOp message schema URN.
+pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// A PATCH operation kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchOp {
+    /// `add`.
+    Add,
+    /// `remove`.
+    Remove,
+    /// `replace`.
+    Replace,
+}
+
+impl PatchOp {
+    /// The lower-case keyword.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Add => "add",
+            Self::Remove => "remove",
+            Self::Replace => "replace",
+        }
+    }
+}
+
+/// One operation of a PATCH request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchOperation {
+    /// What to do.
+    pub op: PatchOp,
+    /// Where; `None` means the value is a map of attributes.
+    pub path: Option<PatchPath>,
+    /// The value (absent for most removes).
+    pub value: Option<Value>,
+}
+
+/// A parsed `PatchOp` message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchRequest {
+    /// The operations, applied in order.
+    pub operations: Vec<PatchOperation>,
+}
+
+/// The result of applying a PATCH.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchOutcome {
+    /// The validated, canonical resource after every operation.
+    pub resource: Value,
+    /// Whether anything changed (a server need not bump the version when nothing did).
+    pub changed: bool,
+}
+
+impl PatchRequest {
+    /// Parses a `PatchOp` message. `Operations` and `op` are read case-insensitively; paths are parsed now, so a
+    /// malformed one is reported before anything is applied.
+    pub fn from_json(v: &Value) -> Result<Self, ScimError> {
+        if !v.is_object() {
+            return Err(ScimError::invalid_syntax(
+                "a PATCH body must be a JSON object with \"Operations\"",
+            ));
+        }
+        if let Some(schemas) = get_ci(v, "schemas") {
+            let ok = schemas.as_array().is_some_and(|a| {
+                a.iter().any(|s| {
+                    s.as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
+                })
+            });
+            if !ok {
+                return Err(ScimError::invalid_syntax(format!(
+                    "a PATCH body must declare \"schemas\": [\"{PATCH_OP_SCHEMA}\"]"
+                )));
+            }
+        }
+        let ops = get_ci(v, "Operations")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ScimError::invalid_syntax("a PATCH body needs an \"Operations\" array"))?;
+        if ops.is_empty() {
+            return Err(ScimError::invalid_syntax("\"Operations\" is empty"));
+        }
+        let operations = ops
+            .iter()
+            .enumerate()
+            .map(|(i, o)| parse_operation(i, o))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { operations })
+    }
+
+    /// The `PatchOp` message.
+    pub fn to_json(&self) -> Value {
+        let ops: Vec<Value> = self
+            .operations
+            .iter()
+            .map(|o| {
+                let mut m = Map::new();
+                m.insert("op".into(), Value::String(o.op.as_str().into()));
+                if let Some(p) = &o.path {
+                    m.insert("path".into(), Value::String(p.to_string()));
+                }
+                if let Some(v) = &o.value {
+                    m.insert("value".into(), v.clone());
+                }
+                Value::Object(m)
+            })
+            .collect();
+        json!({"schemas": [PATCH_OP_SCHEMA], "Operations": ops})
+    }
+}
+
+fn parse_operation(i: usize, o: &Value) -> Result<PatchOperation, ScimError> {
+    let n = i + 1;
+    if !o.is_object() {
+        return Err(ScimError::invalid_syntax(format!(
+            "operation {n} is not an object"
+        )));
+    }
+    let op_name = get_ci(o, "op").and_then(Value::as_str).unwrap_or_default();
+    let op = [PatchOp::Add, PatchOp::Remove, PatchOp::Replace]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(op_name))
+        .ok_or_else(|| {
+            ScimError::invalid_syntax(format!(
+                "operation {n}: \"op\" must be add, remove or replace, got {:?}",
+                op_name
+            ))
+        })?;
+    let path = match get_ci(o, "path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(PatchPath::parse(s)?),
+        Some(_) => {
+            return Err(ScimError::invalid_path(format!(
+                "operation {n}: \"path\" must be a string"
+            )));
+        }
+    };
+    let value = get_ci(o, "value").cloned();
+    match (op, &path, &value) {
+        (PatchOp::Remove, None, _) => Err(ScimError::no_target(format!(
+            "operation {n}: remove needs a \"path\""
+        ))),
+        (PatchOp::Add | PatchOp::Replace, _, None) => Err(ScimError::invalid_value(format!(
+            "operation {n}: {} needs a \"value\"",
+            op.as_str()
+        ))),
+        (PatchOp::Add | PatchOp::Replace, None, Some(v)) if !v.is_object() => Err(ScimError::invalid_value(
+            format!("operation {n}: without a \"path\", \"value\" must be an object of attributes"),
+        )),
+        _ => Ok(PatchOperation { op, path, value }),
+    }
+}
+
+fn is_true(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => parse_bool(s) == Some(true),
+        _ => false,
+    }
+}
+
+/// Entra sends `"manager": "id"`; a scalar for a complex attribute with a `value` sub-attribute means that.
+fn complex_value(def: &Attribute, v: &Value) -> Value {
+    if def.kind == AttrType::Complex
+        && !v.is_object()
+        && !v.is_array()
+        && !v.is_null()
+        && def.sub_attribute("value").is_some()
+    {
+        json!({"value": v})
+    } else {
+        v.clone()
+    }
+}
+
+/// Whether two values of a multi-valued attribute denote the same value: same `value` (and same `type` when
+/// both have one) for complex values, equality otherwise.
+fn same_value(def: &Attribute, a: &Value, b: &Value) -> bool {
+    match (get_ci(a, "value"), get_ci(b, "value")) {
+        (Some(x), Some(y)) => {
+            let case_exact = def.sub_attribute("value").is_none_or(|d| d.case_exact);
+            let eq = match (x.as_str(), y.as_str()) {
+                (Some(x), Some(y)) if !case_exact => {
+                    x.eq_ignore_ascii_case(y) || x.to_lowercase() == y.to_lowercase()
+                }
+                _ => x == y,
+            };
+            let types_differ = matches!((get_ci(a, "type"), get_ci(b, "type")), (Some(s), Some(t)) if !s.as_str().zip(t.as_str()).is_some_and(|(s, t)| s.eq_ignore_ascii_case(t)));
+            eq && !types_differ
+        }
+        _ => a == b,
+    }
+}
+
+impl ResourceSchema<'_> {
+    /// Applies `req` to `resource` atomically and validates the result. Errors: `invalidPath` (unknown
+    /// attribute), `noTarget` (a value filter matched nothing where something must match), `mutability`
+    /// (read-only, immutable, or removing a required attribute), `invalidValue` (types, primary).
+    pub fn apply_patch(&self, resource: &Value, req: &PatchRequest) -> Result<PatchOutcome, ScimError> {
+        self.apply_patch_with(resource, req, ValidateOptions::default())
+    }
+
+    /// [`Self::apply_patch`] with validation options.
+    pub fn apply_patch_with(
+        &self,
+        resource: &Value,
+        req: &PatchRequest,
+        opts: ValidateOptions,
+    ) -> Result<PatchOutcome, ScimError> {
+        let mut doc = resource
+            .as_object()
+            .cloned()
+            .ok_or_else(|| ScimError::invalid_syntax("the resource to patch is not an object"))?;
+        for operation in &req.operations {
+            let value = operation.value.as_ref();
+            match &operation.path {
+                Some(path) => self.apply_path(&mut doc, operation.op, path, value)?,
+                None => {
+                    let Some(Value::Object(map)) = value else { continue };
+                    for (key, v) in map {
+                        self.apply_key(&mut doc, operation.op, key, v)?;
+                    }
+                }
+            }
+        }
+        let out = Value::Object(self.validate_as(&Value::Object(doc), Some(resource), opts, Mode::Patch)?);
+        let changed = strip_meta(&out) != strip_meta(resource);
+        Ok(PatchOutcome {
+            resource: out,
+            changed,
+        })
+    }
+
+    /// One entry of a path-less add/replace value map.
+    fn apply_key(
+        &self,
+        doc: &mut Map<String, Value>,
+        op: PatchOp,
+        key: &str,
+        v: &Value,
+    ) -> Result<(), ScimError> {
+        if key.eq_ignore_ascii_case("schemas") {
+            return Ok(());
+        }
+        if let Some(ext) = self.extension(key) {
+            let Some(inner) = v.as_object() else {
+                return Err(ScimError::invalid_value(format!(
+                    "'{}' must be an object of extension attributes",
+                    ext.id
+                )));
+            };
+            for (k, v) in inner {
+                let path = PatchPath {
+                    attr: AttrPath {
+                        uri: Some(ext.id.clone()),
+                        ..AttrPath::parse(k)?
+                    },
+                    filter: None,
+                    sub_after_filter: None,
+                };
+                self.apply_path(doc, op, &path, Some(v))?;
+            }
+            return Ok(());
+        }
+        self.apply_path(doc, op, &PatchPath::parse(key)?, Some(v))
+    }
+
+    fn apply_path(
+        &self,
+        doc: &mut Map<String, Value>,
+        op: PatchOp,
+        path: &PatchPath,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        // A path that is a whole extension URN targets the extension object.
+        if path.filter.is_none()
+            && path.attr.sub.is_none()
+            && let Some(ext) = self.extension(&path.attr.to_string())
+        {
+            return match (op, value) {
+                (PatchOp::Remove, _) => {
+                    remove_ci(doc, &ext.id);
+                    Ok(())
+                }
+                (_, Some(v)) => self.apply_key(doc, op, &ext.id, v),
+                (_, None) => Ok(()),
+            };
+        }
+        let (loc, def) = self
+            .resolve(path.attr.uri.as_deref(), &path.attr.name)
+            .ok_or_else(|| {
+                ScimError::invalid_path(format!(
+                    "'{}' is not an attribute of {}",
+                    path.attr, self.resource_type.name
+                ))
+            })?;
+        let container: &mut Map<String, Value> = match loc {
+            Location::Core => doc,
+            Location::Extension(ext) => {
+                let key = find_key(doc, &ext.id).unwrap_or_else(|| ext.id.clone());
+                if op == PatchOp::Remove && !doc.contains_key(&key) {
+                    return Ok(());
+                }
+                let slot = doc.entry(key).or_insert_with(|| Value::Object(Map::new()));
+                if !slot.is_object() {
+                    *slot = Value::Object(Map::new());
+                }
+                match slot.as_object_mut() {
+                    Some(m) => m,
+                    None => return Ok(()),
+                }
+            }
+        };
+        let target = Target {
+            def,
+            label: path.to_string(),
+        };
+        if def.is_read_only() {
+            let current = find_key(container, &def.name).and_then(|k| container.get(&k));
+            let unchanged =
+                op != PatchOp::Remove && path.attr.sub.is_none() && path.filter.is_none() && current == value;
+            return if unchanged {
+                Ok(())
+            } else {
+                Err(ScimError::mutability(format!("'{}' is read-only", target.label)))
+            };
+        }
+        match (&path.filter, &path.attr.sub) {
+            (Some(filter), _) => {
+                target.with_filter(container, op, filter, path.sub_after_filter.as_deref(), value)
+            }
+            (None, Some(sub)) => target.with_sub(container, op, sub, value),
+            (None, None) => target.whole(container, op, value),
+        }
+    }
+}
+
+/// The attribute a PATCH operation acts on.
+struct Target<'a> {
+    def: &'a Attribute,
+    label: String,
+}
+
+impl Target<'_> {
+    fn key(&self, container: &Map<String, Value>) -> String {
+        find_key(container, &self.def.name).unwrap_or_else(|| self.def.name.clone())
+    }
+
+    fn sub_def(&self, sub: &str) -> Result<&Attribute, ScimError> {
+        let s = self.def.sub_attribute(sub).ok_or_else(|| {
+            ScimError::invalid_path(format!("'{}' has no sub-attribute '{sub}'", self.def.name))
+        })?;
+        if s.is_read_only() {
+            return Err(ScimError::mutability(format!(
+                "'{}.{}' is read-only",
+                self.def.name, s.name
+            )));
+        }
+        Ok(s)
+    }
+
+    fn check_removable(&self, container: &Map<String, Value>) -> Result<(), ScimError> {
+        let has_value = container
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case(&self.def.name) && is_assigned(v));
+        if self.def.required && has_value {
+            return Err(ScimError::mutability(format!(
+                "'{}' is required and cannot be removed",
+                self.label
+            )));
+        }
+        Ok(())
+    }
+
+    /// The path names the attribute itself.
+    fn whole(
+        &self,
+        container: &mut Map<String, Value>,
+        op: PatchOp,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        let key = self.key(container);
+        let def = self.def;
+        match op {
+            PatchOp::Remove => {
+                if let (true, Some(v)) = (def.multi_valued, value.filter(|v| is_assigned(v))) {
+                    // Entra ID: remove the listed values (by `value`), keep the rest.
+                    let doomed: Vec<Value> = as_list(v).iter().map(|x| complex_value(def, x)).collect();
+                    if let Some(Value::Array(items)) = container.get_mut(&key) {
+                        items.retain(|item| !doomed.iter().any(|d| same_value(def, item, d)));
+                        if items.is_empty() {
+                            self.check_removable(container)?;
+                            container.shift_remove(&key);
+                        }
+                    }
+                    return Ok(());
+                }
+                if container.contains_key(&key) {
+                    self.check_removable(container)?;
+                    container.shift_remove(&key);
+                }
+                Ok(())
+            }
+            PatchOp::Add | PatchOp::Replace => {
+                let Some(v) = value else { return Ok(()) };
+                if !is_assigned(v) {
+                    // Setting null or [] unassigns (RFC 7643 §2.5).
+                    if op == PatchOp::Replace || !def.multi_valued {
+                        if container.contains_key(&key) {
+                            self.check_removable(container)?;
+                        }
+                        container.shift_remove(&key);
+                    }
+                    return Ok(());
+                }
+                if def.multi_valued {
+                    let new: Vec<Value> = as_list(v).iter().map(|x| complex_value(def, x)).collect();
+                    let items = match container.get_mut(&key) {
+                        Some(Value::Array(items)) if op == PatchOp::Add => items,
+                        _ => {
+                            container.insert(key, Value::Array(new));
+                            return Ok(());
+                        }
+                    };
+                    if new.iter().any(|n| is_true(get_ci(n, "primary"))) {
+                        clear_primary(items);
+                    }
+                    for n in new {
+                        match items.iter_mut().find(|i| same_value(def, i, &n)) {
+                            Some(existing) => merge(existing, &n),
+                            None => items.push(n),
+                        }
+                    }
+                    return Ok(());
+                }
+                let v = complex_value(def, v);
+                match (def.kind, container.get_mut(&key)) {
+                    (AttrType::Complex, Some(existing @ Value::Object(_))) if v.is_object() => {
+                        merge(existing, &v)
+                    }
+                    _ => {
+                        container.insert(key, v);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `name.givenName`, or `emails.value` (every value of a multi-valued attribute).
+    fn with_sub(
+        &self,
+        container: &mut Map<String, Value>,
+        op: PatchOp,
+        sub: &str,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        let sub_def = self.sub_def(sub)?;
+        let key = self.key(container);
+        if self.def.multi_valued {
+            if let Some(Value::Array(items)) = container.get_mut(&key) {
+                for item in items.iter_mut() {
+                    set_sub(item, sub_def, op, value)?;
+                }
+            }
+            return Ok(());
+        }
+        if op == PatchOp::Remove && !container.contains_key(&key) {
+            return Ok(());
+        }
+        let slot = container
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        set_sub(slot, sub_def, op, value)?;
+        if slot.as_object().is_some_and(Map::is_empty) {
+            container.shift_remove(&key);
+        }
+        Ok(())
+    }
+
+    /// `emails[type eq "work"]` and `emails[type eq "work"].value`.
+    fn with_filter(
+        &self,
+        container: &mut Map<String, Value>,
+        op: PatchOp,
+        filter: &Filter,
+        sub: Option<&str>,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        let def = self.def;
+        let sub_def = sub.map(|s| self.sub_def(s)).transpose()?;
+        let key = self.key(container);
+        let mut items = match container.shift_remove(&key) {
+            Some(Value::Array(items)) => items,
+            Some(single) if is_assigned(&single) => vec![single],
+            _ => Vec::new(),
+        };
+        let hits: Vec<usize> = (0..items.len())
+            .filter(|&i| matches_element(filter, &items[i], Some(def)))
+            .collect();
+        let result = (|| {
+            if hits.is_empty() {
+                if op == PatchOp::Remove || (op == PatchOp::Replace && sub.is_none()) {
+                    return Err(ScimError::no_target(format!(
+                        "no value of '{}' matches [{filter}]",
+                        def.name
+                    )));
+                }
+                let mut created = element_from_filter(filter)
+                    .ok_or_else(|| ScimError::no_target(format!("no value of '{}' matches [{filter}], and it is not a simple equality to create one from", def.name)))?;
+                match sub_def {
+                    Some(s) => {
+                        created.insert(s.name.clone(), value.cloned().unwrap_or(Value::Null));
+                    }
+                    None => {
+                        if let Some(Value::Object(m)) = value.map(|v| complex_value(def, v)) {
+                            created.extend(m);
+                        }
+                    }
+                }
+                let created = Value::Object(created);
+                if is_true(get_ci(&created, "primary")) {
+                    clear_primary(&mut items);
+                }
+                items.push(created);
+                return Ok(());
+            }
+            match (op, sub_def) {
+                (PatchOp::Remove, None) => {
+                    let mut i = 0;
+                    items.retain(|_| {
+                        let keep = !hits.contains(&i);
+                        i += 1;
+                        keep
+                    });
+                }
+                (_, Some(s)) => {
+                    if s.name == "primary" && op != PatchOp::Remove && is_true(value) {
+                        clear_primary(&mut items);
+                    }
+                    for &i in &hits {
+                        set_sub(&mut items[i], s, op, value)?;
+                    }
+                }
+                (PatchOp::Add | PatchOp::Replace, None) => {
+                    let v = value.map(|v| complex_value(def, v)).unwrap_or(Value::Null);
+                    if is_true(get_ci(&v, "primary")) {
+                        clear_primary(&mut items);
+                    }
+                    for &i in &hits {
+                        if op == PatchOp::Replace {
+                            items[i] = v.clone();
+                        } else {
+                            merge(&mut items[i], &v);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        items.retain(|i| is_assigned(i) && !i.as_object().is_some_and(Map::is_empty));
+        if !items.is_empty() {
+            container.insert(key, Value::Array(items));
+        }
+        result
+    }
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+/// Sets or removes one sub-attribute of one complex value, enforcing immutability.
+fn set_sub(item: &mut Value, sub: &Attribute, op: PatchOp, value: Option<&Value>) -> Result<(), ScimError> {
+    let Some(obj) = item.as_object_mut() else {
+        return Ok(());
+    };
+    let key = find_key(obj, &sub.name).unwrap_or_else(|| sub.name.clone());
+    let current = obj.get(&key).filter(|v| is_assigned(v));
+    if sub.mutability == Mutability::Immutable
+        && let Some(cur) = current
+        && (op == PatchOp::Remove || value != Some(cur))
+    {
+        return Err(ScimError::mutability(format!("'{}' is immutable", sub.name)));
+    }
+    match (op, value) {
+        (PatchOp::Remove, _) | (_, None | Some(Value::Null)) => {
+            obj.shift_remove(&key);
+        }
+        (_, Some(v)) => {
+            obj.insert(key, v.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Merges the keys of `from` into the object `into` (case-insensitively), or replaces a non-object.
+fn merge(into: &mut Value, from: &Value) {
+    match (into.as_object_mut(), from.as_object()) {
+        (Some(dst), Some(src)) => {
+            for (k, v) in src {
+                let key = find_key(dst, k).unwrap_or_else(|| k.clone());
+                dst.insert(key, v.clone());
+            }
+        }
+        _ => *into = from.clone(),
+    }
+}
+
+fn clear_primary(items: &mut [Value]) {
+    for item in items {
+        if let Some(obj) = item.as_object_mut()
+            && let Some(k) = find_key(obj, "primary")
+        {
+            obj.insert(k, Value::Bool(false));
+        }
+    }
+}
+
+/// The value `type eq "work" and display eq "x"` describes, for creating it; `None` for other filters.
+fn element_from_filter(f: &Filter) -> Option<Map<String, Value>> {
+    match f {
+        Filter::Compare {
+            path:
+                AttrPath {
+                    uri: None,
+                    name,
+                    sub: None,
+                },
+            op: CompareOp::Eq,
+            value,
+        } => {
+            let v = match value {
+                CompValue::Str(s) => Value::String(s.clone()),
+                CompValue::Bool(b) => Value::Bool(*b),
+                CompValue::Number(n) => Value::Number(n.clone()),
+                CompValue::Null => return None,
+            };
+            Some(Map::from_iter([(name.clone(), v)]))
+        }
+        Filter::And(a, b) => {
+            let mut m = element_from_filter(a)?;
+            m.extend(element_from_filter(b)?);
+            Some(m)
+        }
+        _ => None,
+    }
+}
+
+fn strip_meta(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.shift_remove("meta");
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests;

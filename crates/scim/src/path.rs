@@ -1,0 +1,231 @@
+//! Attribute paths (RFC 7644 §3.10) and PATCH paths (§3.5.2).
+//!
+//! `attrPath = [URI ":"] ATTRNAME *1subAttr`: `userName`, `name.givenName`,
+//! `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value`. A PATCH path may also carry a value
+//! filter and a sub-attribute after it: `emails[type eq "work"].value`. The URI is everything before the last `:`,
+//! which is unambiguous because attribute names cannot contain `:` while schema URNs may contain `.`.
+
+use crate::error::ScimError;
+use crate::filter::Filter;
+use std::fmt;
+
+/// Whether `s` is a legal attribute name: `ALPHA *(nameChar)` with `nameChar = "-" / "_" / DIGIT / ALPHA`, or
+/// `$ref`.
+pub fn is_attr_name(s: &str) -> bool {
+    if s == "$ref" {
+        return true;
+    }
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// An attribute path: optional schema URI, attribute name, optional sub-attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttrPath {
+    /// The schema URN the attribute belongs to, when the path is fully qualified.
+    pub uri: Option<String>,
+    /// The attribute name.
+    pub name: String,
+    /// The sub-attribute name, for `name.givenName`.
+    pub sub: Option<String>,
+}
+
+impl AttrPath {
+    /// An unqualified path to `name`.
+    pub fn new(name: &str) -> Self {
+        Self {
+            uri: None,
+            name: name.to_owned(),
+            sub: None,
+        }
+    }
+
+    /// Parses `[URI ":"] ATTRNAME ["." subAttr]`.
+    pub fn parse(s: &str) -> Result<Self, ScimError> {
+        let bad = |why: &str| ScimError::invalid_path(format!("'{s}' is not a valid attribute path: {why}"));
+        let (uri, rest) = if s.len() > 4 && s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+            let idx = s
+                .rfind(':')
+                .ok_or_else(|| bad("missing attribute name after the schema URN"))?;
+            (Some(s[..idx].to_owned()), &s[idx + 1..])
+        } else {
+            (None, s)
+        };
+        let (name, sub) = match rest.split_once('.') {
+            Some((n, sub)) => (n, Some(sub)),
+            None => (rest, None),
+        };
+        if !is_attr_name(name) {
+            return Err(bad(&format!("'{name}' is not a legal attribute name")));
+        }
+        if let Some(sub) = sub
+            && !is_attr_name(sub)
+        {
+            return Err(bad(&format!("'{sub}' is not a legal sub-attribute name")));
+        }
+        Ok(Self {
+            uri,
+            name: name.to_owned(),
+            sub: sub.map(str::to_owned),
+        })
+    }
+
+    /// Whether this path names the same attribute as `other`, comparing case-insensitively.
+    pub fn eq_ignore_case(&self, other: &AttrPath) -> bool {
+        let opt = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (None, None) => true,
+            _ => false,
+        };
+        opt(&self.uri, &other.uri)
+            && self.name.eq_ignore_ascii_case(&other.name)
+            && opt(&self.sub, &other.sub)
+    }
+}
+
+impl fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(uri) = &self.uri {
+            write!(f, "{uri}:")?;
+        }
+        f.write_str(&self.name)?;
+        if let Some(sub) = &self.sub {
+            write!(f, ".{sub}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A PATCH path: an attribute path, optionally with a value filter and a sub-attribute after the filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    /// The attribute (with `sub` set for `name.givenName`; never set when `filter` is).
+    pub attr: AttrPath,
+    /// The value filter of `emails[type eq "work"]`.
+    pub filter: Option<Filter>,
+    /// The sub-attribute after the filter, `value` in `emails[type eq "work"].value`.
+    pub sub_after_filter: Option<String>,
+}
+
+impl PatchPath {
+    /// Parses `attrPath / valuePath [subAttr]`; a path that is only a schema URN (the whole extension) parses
+    /// with `name` empty and `uri` set, so callers can tell it apart.
+    pub fn parse(s: &str) -> Result<Self, ScimError> {
+        let s = s.trim();
+        let Some(open) = s.find('[') else {
+            return Ok(Self {
+                attr: AttrPath::parse(s)?,
+                filter: None,
+                sub_after_filter: None,
+            });
+        };
+        let close = s
+            .rfind(']')
+            .filter(|&c| c > open)
+            .ok_or_else(|| ScimError::invalid_path(format!("'{s}': '[' without a matching ']'")))?;
+        let attr = AttrPath::parse(&s[..open])?;
+        if attr.sub.is_some() {
+            return Err(ScimError::invalid_path(format!(
+                "'{s}': a value filter must follow a multi-valued attribute, not a sub-attribute"
+            )));
+        }
+        let filter = crate::filter::parse_value_filter(&s[open + 1..close])
+            .map_err(|e| ScimError::invalid_path(format!("'{s}': {}", e.detail)))?;
+        let tail = &s[close + 1..];
+        let sub_after_filter = if tail.is_empty() {
+            None
+        } else {
+            let sub = tail
+                .strip_prefix('.')
+                .filter(|t| is_attr_name(t))
+                .ok_or_else(|| ScimError::invalid_path(format!("'{s}': unexpected '{tail}' after ']'")))?;
+            Some(sub.to_owned())
+        };
+        Ok(Self {
+            attr,
+            filter: Some(filter),
+            sub_after_filter,
+        })
+    }
+}
+
+impl fmt::Display for PatchPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.attr)?;
+        if let Some(filter) = &self.filter {
+            write!(f, "[{filter}]")?;
+        }
+        if let Some(sub) = &self.sub_after_filter {
+            write!(f, ".{sub}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_sub_and_urn_paths() {
+        assert_eq!(AttrPath::parse("userName").unwrap(), AttrPath::new("userName"));
+        let p = AttrPath::parse("name.givenName").unwrap();
+        assert_eq!((p.name.as_str(), p.sub.as_deref()), ("name", Some("givenName")));
+        let p = AttrPath::parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
+            .unwrap();
+        assert_eq!(
+            p.uri.as_deref(),
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        );
+        assert_eq!((p.name.as_str(), p.sub.as_deref()), ("manager", Some("value")));
+        assert_eq!(
+            p.to_string(),
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"
+        );
+        assert!(AttrPath::parse("members.$ref").is_ok());
+    }
+
+    #[test]
+    fn rejects_illegal_paths() {
+        for bad in ["", "1abc", "a b", "name.", ".x", "a.b.c", "urn:", "na$me"] {
+            let e = AttrPath::parse(bad).unwrap_err();
+            assert_eq!(e.kind, crate::ErrorKind::InvalidPath, "{bad}");
+        }
+    }
+
+    /// Found by the filter fuzz target: slicing a multi-byte character panicked.
+    #[test]
+    fn non_ascii_input_is_an_error_not_a_panic() {
+        for s in ["ñññ", "uñn:x", "urñ:a:b", "é.é", "a.é"] {
+            assert_eq!(
+                AttrPath::parse(s).unwrap_err().kind,
+                crate::ErrorKind::InvalidPath,
+                "{s}"
+            );
+        }
+        assert!(crate::filter::parse("uñn:x pr").is_err());
+        assert!(PatchPath::parse("emañls[type eq \"é\"]").is_err());
+    }
+
+    #[test]
+    fn parses_patch_value_paths() {
+        let p = PatchPath::parse(r#"emails[type eq "work"].value"#).unwrap();
+        assert_eq!(p.attr.name, "emails");
+        assert_eq!(p.sub_after_filter.as_deref(), Some("value"));
+        assert_eq!(p.to_string(), r#"emails[type eq "work"].value"#);
+        let p = PatchPath::parse(r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#).unwrap();
+        assert!(p.filter.is_some() && p.sub_after_filter.is_none());
+        for bad in [
+            r#"emails[type eq "work""#,
+            r#"emails[type eq "work"]x"#,
+            r#"name.givenName[type eq "x"]"#,
+        ] {
+            assert_eq!(
+                PatchPath::parse(bad).unwrap_err().kind,
+                crate::ErrorKind::InvalidPath,
+                "{bad}"
+            );
+        }
+    }
+}
