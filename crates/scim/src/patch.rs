@@ -245,8 +245,8 @@ impl ResourceSchema<'_> {
                 }
             }
         }
-        let out = Value::Object(self.validate_as(&Value::Object(doc), Some(resource), opts, Mode::Patch)?);
-        let changed = strip_meta(&out) != strip_meta(resource);
+        let out = Value::Object(self.validate_as(Value::Object(doc), Some(resource), opts, Mode::Patch)?);
+        let changed = !same_ignoring_meta(&out, resource);
         Ok(PatchOutcome {
             resource: out,
             changed,
@@ -672,12 +672,18 @@ fn element_from_filter(f: &Filter) -> Option<Map<String, Value>> {
     }
 }
 
-fn strip_meta(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.shift_remove("meta");
+/// Whether two resources are equal apart from `meta`, without copying either.
+fn same_ignoring_meta(a: &Value, b: &Value) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            let count = |m: &Map<String, Value>| m.keys().filter(|k| *k != "meta").count();
+            count(a) == count(b)
+                && a.iter()
+                    .filter(|(k, _)| *k != "meta")
+                    .all(|(k, v)| b.get(k) == Some(v))
+        }
+        _ => a == b,
     }
-    v
 }
 
 #[cfg(test)]

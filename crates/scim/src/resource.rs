@@ -139,20 +139,24 @@ impl ResourceSchema<'_> {
         } else {
             Mode::Create
         };
-        self.validate_as(input, existing, opts, mode)
+        self.validate_as(input.clone(), existing, opts, mode)
     }
 
+    /// [`Self::validate`] on an owned value, which it consumes instead of copying (PATCH uses this).
     pub(crate) fn validate_as(
         &self,
-        input: &Value,
+        input: Value,
         existing: Option<&Value>,
         opts: ValidateOptions,
         mode: Mode,
     ) -> Result<Map<String, Value>, ScimError> {
-        let obj = input.as_object().ok_or_else(|| {
-            ScimError::invalid_syntax(format!("a {} must be a JSON object", self.resource_type.name))
-        })?;
-        self.check_declared_schemas(input, opts)?;
+        self.check_declared_schemas(&input, opts)?;
+        let Value::Object(obj) = input else {
+            return Err(ScimError::invalid_syntax(format!(
+                "a {} must be a JSON object",
+                self.resource_type.name
+            )));
+        };
 
         let mut core = Map::new();
         let mut exts: Vec<(&Schema, Map<String, Value>)> = Vec::new();
@@ -160,31 +164,32 @@ impl ResourceSchema<'_> {
             if key.eq_ignore_ascii_case("schemas") {
                 continue;
             }
-            if let Some(ext) = self.extension(key) {
+            if let Some(ext) = self.extension(&key) {
                 if v.is_null() {
                     continue;
                 }
-                let Some(ext_obj) = v.as_object() else {
+                let Value::Object(ext_obj) = v else {
                     return Err(ScimError::invalid_value(format!(
                         "'{}' must be an object of extension attributes, got {}",
                         ext.id,
-                        type_name(v)
+                        type_name(&v)
                     )));
                 };
                 let map = ext_map(&mut exts, ext);
+                let root = Label::root(&ext.id);
                 for (k, v) in ext_obj {
-                    let Some(def) = ext.attribute(k) else {
-                        unknown(opts, &format!("{}:{k}", ext.id), &ext.name)?;
+                    let Some(def) = ext.attribute(&k) else {
+                        unknown(opts, format_args!("{}:{k}", ext.id), &ext.name)?;
                         continue;
                     };
-                    put(map, def, v, Some(&ext.id), opts)?;
+                    put(map, def, v, Some(&root), opts)?;
                 }
                 continue;
             }
             if let Some(def) = self
                 .core
-                .attribute(key)
-                .or_else(|| self.common.iter().find(|a| a.name.eq_ignore_ascii_case(key)))
+                .attribute(&key)
+                .or_else(|| self.common.iter().find(|a| a.name.eq_ignore_ascii_case(&key)))
             {
                 put(&mut core, def, v, None, opts)?;
                 continue;
@@ -194,14 +199,14 @@ impl ResourceSchema<'_> {
                 uri: Some(uri),
                 name,
                 sub: None,
-            }) = AttrPath::parse(key)
+            }) = AttrPath::parse(&key)
                 && let Some(ext) = self.extension(&uri)
                 && let Some(def) = ext.attribute(&name)
             {
-                put(ext_map(&mut exts, ext), def, v, Some(&ext.id), opts)?;
+                put(ext_map(&mut exts, ext), def, v, Some(&Label::root(&ext.id)), opts)?;
                 continue;
             }
-            unknown(opts, key, &self.resource_type.name)?;
+            unknown(opts, &key, &self.resource_type.name)?;
         }
 
         if let Some(old) = existing {
@@ -242,7 +247,7 @@ impl ResourceSchema<'_> {
             .filter(|d| d.name != "meta")
             .chain(self.core.attributes.iter())
         {
-            if let Some(v) = core.shift_remove(&def.name) {
+            if let Some(v) = core.swap_remove(&def.name) {
                 out.insert(def.name.clone(), v);
             }
         }
@@ -250,16 +255,12 @@ impl ResourceSchema<'_> {
             if let Some((_, m)) = exts.iter_mut().find(|(s, _)| s.id == ext.id)
                 && !m.is_empty()
             {
-                let m = std::mem::take(m);
-                let ordered: Map<String, Value> = ext
-                    .attributes
-                    .iter()
-                    .filter_map(|d| m.get(&d.name).map(|v| (d.name.clone(), v.clone())))
-                    .collect();
-                out.insert(ext.id.clone(), Value::Object(ordered));
+                let mut m = std::mem::take(m);
+                sort_by_schema(&mut m, &ext.attributes);
+                out.insert(ext.id.clone(), Value::Object(m));
             }
         }
-        if let Some(meta) = core.shift_remove("meta") {
+        if let Some(meta) = core.swap_remove("meta") {
             out.insert("meta".into(), meta);
         }
         Ok(out)
@@ -327,12 +328,49 @@ fn ext_map<'m, 's>(
     &mut exts[idx].1
 }
 
-fn unknown(opts: ValidateOptions, key: &str, owner: &str) -> Result<(), ScimError> {
+fn unknown(opts: ValidateOptions, key: impl std::fmt::Display, owner: &str) -> Result<(), ScimError> {
     match opts.unknown {
         UnknownAttributes::Ignore => Ok(()),
         UnknownAttributes::Reject => Err(ScimError::invalid_value(format!(
             "unknown attribute '{key}' for {owner}; check the spelling or register an extension schema that defines it"
         ))),
+    }
+}
+
+/// Where a value sits (`emails.value`), formatted only when an error needs it.
+#[derive(Clone, Copy)]
+struct Label<'a> {
+    parent: Option<&'a Label<'a>>,
+    name: &'a str,
+}
+
+impl<'a> Label<'a> {
+    fn root(name: &'a str) -> Self {
+        Self { parent: None, name }
+    }
+    fn child(parent: Option<&'a Label<'a>>, name: &'a str) -> Self {
+        Self { parent, name }
+    }
+}
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(p) = self.parent {
+            write!(f, "{p}.")?;
+        }
+        f.write_str(self.name)
+    }
+}
+
+/// Orders a map's keys as the attribute definitions list them; already-ordered maps (the common case for
+/// canonical input) are left alone.
+fn sort_by_schema(m: &mut Map<String, Value>, defs: &[Attribute]) {
+    let pos = |k: &str| defs.iter().position(|d| d.name == k).unwrap_or(usize::MAX);
+    let sorted = m.keys().map(|k| pos(k)).is_sorted();
+    if !sorted {
+        let mut entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+        entries.sort_by_key(|(k, _)| pos(k));
+        *m = entries.into_iter().collect();
     }
 }
 
@@ -404,30 +442,30 @@ fn require(def: &Attribute, map: &Map<String, Value>, parent: Option<&str>) -> R
 fn put(
     map: &mut Map<String, Value>,
     def: &Attribute,
-    v: &Value,
-    parent: Option<&str>,
+    v: Value,
+    parent: Option<&Label<'_>>,
     opts: ValidateOptions,
 ) -> Result<(), ScimError> {
     if def.is_read_only() {
         return Ok(());
     }
+    let at = Label::child(parent, &def.name);
     if map.contains_key(&def.name) {
         return Err(ScimError::invalid_value(format!(
-            "the attribute '{}' appears more than once (names are case-insensitive)",
-            label(parent, &def.name)
+            "the attribute '{at}' appears more than once (names are case-insensitive)"
         )));
     }
-    if let Some(v) = coerce(def, v, parent, opts)? {
+    if let Some(v) = coerce(def, v, &at, opts)? {
         map.insert(def.name.clone(), v);
     }
     Ok(())
 }
 
 /// Type-checks and normalizes a value; `None` when it is unassigned.
-pub(crate) fn coerce(
+fn coerce(
     def: &Attribute,
-    v: &Value,
-    parent: Option<&str>,
+    v: Value,
+    at: &Label<'_>,
     opts: ValidateOptions,
 ) -> Result<Option<Value>, ScimError> {
     if v.is_null() {
@@ -436,110 +474,99 @@ pub(crate) fn coerce(
     if !def.multi_valued {
         if v.is_array() {
             return Err(ScimError::invalid_value(format!(
-                "'{}' takes a single value, not an array",
-                label(parent, &def.name)
+                "'{at}' takes a single value, not an array"
             )));
         }
-        return coerce_one(def, v, parent, opts);
+        return coerce_one(def, v, at, opts);
     }
-    let items: &[Value] = match v {
+    let items = match v {
         Value::Array(a) => a,
-        single => std::slice::from_ref(single),
+        single => vec![single],
     };
     let mut out = Vec::with_capacity(items.len());
+    let mut primaries = 0;
     for item in items {
         if item.is_array() {
             return Err(ScimError::invalid_value(format!(
-                "'{}' cannot contain nested arrays",
-                label(parent, &def.name)
+                "'{at}' cannot contain nested arrays"
             )));
         }
-        if let Some(x) = coerce_one(def, item, parent, opts)? {
+        if let Some(x) = coerce_one(def, item, at, opts)? {
+            primaries += usize::from(x.get("primary") == Some(&Value::Bool(true)));
             out.push(x);
         }
     }
-    if out.is_empty() {
-        return Ok(None);
-    }
-    if out
-        .iter()
-        .filter(|x| x.get("primary") == Some(&Value::Bool(true)))
-        .count()
-        > 1
-    {
+    if primaries > 1 {
         return Err(ScimError::invalid_value(format!(
-            "at most one value of '{}' may have \"primary\": true",
-            label(parent, &def.name)
+            "at most one value of '{at}' may have \"primary\": true"
         )));
     }
-    Ok(Some(Value::Array(out)))
+    Ok((!out.is_empty()).then_some(Value::Array(out)))
 }
 
 fn coerce_one(
     def: &Attribute,
-    v: &Value,
-    parent: Option<&str>,
+    v: Value,
+    at: &Label<'_>,
     opts: ValidateOptions,
 ) -> Result<Option<Value>, ScimError> {
-    let wrong = |want: &str| {
-        ScimError::invalid_value(format!(
-            "'{}' must be {want}, got {}",
-            label(parent, &def.name),
-            type_name(v)
-        ))
+    let wrong = |want: &str, v: &Value| {
+        ScimError::invalid_value(format!("'{at}' must be {want}, got {}", type_name(v)))
     };
-    let ok = |x: Value| Ok(Some(x));
     match def.kind {
         AttrType::String | AttrType::Reference | AttrType::Binary => match v {
-            Value::String(_) => ok(v.clone()),
-            _ => Err(wrong("a string")),
+            Value::String(_) => Ok(Some(v)),
+            _ => Err(wrong("a string", &v)),
         },
-        AttrType::Boolean => match v {
-            Value::Bool(_) => ok(v.clone()),
+        AttrType::Boolean => match &v {
+            Value::Bool(_) => Ok(Some(v)),
             Value::String(s) => parse_bool(s)
                 .map(|b| Some(Value::Bool(b)))
-                .ok_or_else(|| wrong("true or false")),
-            _ => Err(wrong("true or false")),
+                .ok_or_else(|| wrong("true or false", &v)),
+            _ => Err(wrong("true or false", &v)),
         },
-        AttrType::Integer => match v {
-            Value::Number(n) if n.is_i64() || n.is_u64() => ok(v.clone()),
+        AttrType::Integer => match &v {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(v)),
             Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) => {
-                ok(json!(n.as_f64().unwrap_or_default() as i64))
+                Ok(Some(json!(n.as_f64().unwrap_or_default() as i64)))
             }
-            _ => Err(wrong("an integer")),
+            _ => Err(wrong("an integer", &v)),
         },
         AttrType::Decimal => match v {
-            Value::Number(_) => ok(v.clone()),
-            _ => Err(wrong("a number")),
+            Value::Number(_) => Ok(Some(v)),
+            _ => Err(wrong("a number", &v)),
         },
-        AttrType::DateTime => match v {
-            Value::String(s) if parse_datetime(s).is_some() => ok(v.clone()),
-            _ => Err(wrong("an RFC 3339 date-time such as \"2024-01-31T12:00:00Z\"")),
+        AttrType::DateTime => match &v {
+            Value::String(s) if parse_datetime(s).is_some() => Ok(Some(v)),
+            _ => Err(wrong(
+                "an RFC 3339 date-time such as \"2024-01-31T12:00:00Z\"",
+                &v,
+            )),
         },
         AttrType::Complex => {
-            let Some(obj) = v.as_object() else {
-                return Err(wrong("an object"));
+            let Value::Object(obj) = v else {
+                return Err(wrong("an object", &v));
             };
-            let here = label(parent, &def.name);
-            let mut out = Map::new();
+            let mut out = Map::with_capacity(obj.len());
             for (k, sv) in obj {
-                match def.sub_attribute(k) {
-                    Some(sub) => put(&mut out, sub, sv, Some(&here), opts)?,
-                    None => unknown(opts, &format!("{here}.{k}"), &here)?,
+                match def.sub_attribute(&k) {
+                    Some(sub) => put(&mut out, sub, sv, Some(at), opts)?,
+                    None => unknown(opts, format_args!("{at}.{k}"), &at.to_string())?,
                 }
             }
             if out.is_empty() {
                 return Ok(None);
             }
             for sub in &def.sub_attributes {
-                require(sub, &out, Some(&here))?;
+                if sub.required && !sub.is_read_only() && !out.get(&sub.name).is_some_and(is_assigned) {
+                    return Err(ScimError::invalid_value(format!(
+                        "the attribute '{at}.{}' is required",
+                        sub.name
+                    )));
+                }
             }
-            let ordered: Map<String, Value> = def
-                .sub_attributes
-                .iter()
-                .filter_map(|s| out.shift_remove(&s.name).map(|x| (s.name.clone(), x)))
-                .collect();
-            Ok(Some(Value::Object(ordered)))
+            sort_by_schema(&mut out, &def.sub_attributes);
+            Ok(Some(Value::Object(out)))
         }
     }
 }
