@@ -511,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn service_provider_config_validates_against_its_schema() {
+    fn service_provider_config_advertises_limits_and_bearer_auth() {
         let spc = ServiceProviderConfig {
             documentation_uri: None,
             bulk: Some((1000, 1 << 20)),

@@ -4,7 +4,7 @@
 //! - `Display` prints the canonical form; `parse(f.to_string()) == f` for every filter (property-tested).
 //! - [`Filter::check`] validates a filter against a resource type's schema (unknown attributes, operators
 //!   that the attribute type forbids).
-//! - [`matches`] evaluates a filter against a JSON resource, honouring `caseExact` and `dateTime` from the schema.
+//! - [`matches()`] evaluates a filter against a JSON resource, honouring `caseExact` and `dateTime` from the schema.
 //!
 //! The same AST is what the store translates to SQL, so the evaluator is the reference semantics for it.
 
