@@ -1,0 +1,528 @@
+//! Directory resources: Users and Groups with versions, memberships as rows, the derived `groups` of a user
+//! (direct and through nested groups), and the change journal written in the same transaction as each change.
+
+use crate::{Store, StoreError, from_micros, to_micros};
+
+/// Inserts one membership row inside the transaction `$tx` after checking that the member exists (and, when
+/// the client declared a type, that it has that type). Evaluates to `Result<(), StoreError>`.
+macro_rules! insert_member {
+    ($tx:expr, $group_id:expr, $member:expr, $declared:expr) => {
+        async {
+            let (group_id, member, declared): (&str, &str, Option<ResourceKind>) = ($group_id, $member, $declared);
+            if member == group_id {
+                return Err(StoreError::from(ScimError::invalid_value("a group cannot be a member of itself")));
+            }
+            let row: Option<(String,)> = sqlx::query_as("SELECT resource_type FROM resources WHERE id = $1")
+                .bind(member)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            let Some((actual,)) = row else {
+                return Err(ScimError::invalid_value(format!("member '{member}' does not exist")).into());
+            };
+            if let Some(d) = declared.filter(|d| d.as_str() != actual) {
+                return Err(ScimError::invalid_value(format!("member '{member}' is a {actual}, not a {}", d.as_str())).into());
+            }
+            sqlx::query("INSERT INTO memberships (group_id, member_id, member_type) VALUES ($1, $2, $3) ON CONFLICT (group_id, member_id) DO NOTHING")
+                .bind(group_id)
+                .bind(member)
+                .bind(&actual)
+                .execute(&mut *$tx)
+                .await?;
+            Ok::<(), StoreError>(())
+        }
+        .await
+    };
+}
+
+/// Reads a resource's version inside the transaction `$tx` and checks it (see [`check_version`]).
+macro_rules! current_version {
+    ($tx:expr, $kind:expr, $id:expr, $if_version:expr) => {{
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM resources WHERE id = $1 AND resource_type = $2")
+                .bind($id)
+                .bind($kind.as_str())
+                .fetch_optional(&mut *$tx)
+                .await?;
+        check_version(row.map(|r| r.0), $kind, $id, $if_version)?
+    }};
+}
+use roster_scim::resource::Meta;
+use roster_scim::{ErrorKind, ScimError};
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+/// The resource types the directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    /// `User`.
+    User,
+    /// `Group`.
+    Group,
+}
+
+impl ResourceKind {
+    /// The SCIM resource type name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "User",
+            Self::Group => "Group",
+        }
+    }
+    /// The endpoint (`/Users`).
+    pub const fn endpoint(self) -> &'static str {
+        match self {
+            Self::User => "Users",
+            Self::Group => "Groups",
+        }
+    }
+    /// From a resource type name, case-insensitively.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Self::User, Self::Group]
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// A group member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member's id.
+    pub value: String,
+    /// User or Group.
+    pub kind: ResourceKind,
+}
+
+/// A resource as stored: canonical attributes (with a Group's `members` and a User's derived `groups` filled in
+/// on reads), plus what `meta` is made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    /// The id.
+    pub id: String,
+    /// User or Group.
+    pub kind: ResourceKind,
+    /// The attributes, without `id` and `meta`.
+    pub data: Map<String, Value>,
+    /// Increases by one with every change.
+    pub version: i64,
+    /// Creation time.
+    pub created: OffsetDateTime,
+    /// Time of the last change.
+    pub last_modified: OffsetDateTime,
+}
+
+impl StoredResource {
+    /// The weak entity tag of this version.
+    pub fn etag(&self) -> String {
+        Meta::weak_etag(self.version)
+    }
+
+    /// The `meta` for a server whose SCIM base URL is `base_url`.
+    pub fn meta(&self, base_url: &str) -> Meta {
+        Meta {
+            resource_type: self.kind.as_str().into(),
+            created: self.created,
+            last_modified: self.last_modified,
+            location: format!(
+                "{}/{}/{}",
+                base_url.trim_end_matches('/'),
+                self.kind.endpoint(),
+                self.id
+            ),
+            version: self.etag(),
+        }
+    }
+}
+
+/// What a journal entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalOp {
+    /// The resource was created.
+    Create,
+    /// The resource changed (attributes or, for groups, members).
+    Update,
+    /// The resource was deleted.
+    Delete,
+}
+
+impl JournalOp {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "create" => Ok(Self::Create),
+            "update" => Ok(Self::Update),
+            "delete" => Ok(Self::Delete),
+            other => Err(StoreError::Corrupt(format!("journal op '{other}'"))),
+        }
+    }
+}
+
+/// One change, in commit order of its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// Sequence number, increasing.
+    pub seq: i64,
+    /// User or Group.
+    pub kind: ResourceKind,
+    /// The resource's id.
+    pub id: String,
+    /// The resource's version after the change.
+    pub version: i64,
+    /// What happened.
+    pub op: JournalOp,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+fn lower(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::to_lowercase)
+}
+
+/// The indexed columns of a resource.
+struct Columns {
+    user_name_lc: Option<String>,
+    display_name: Option<String>,
+    display_name_lc: Option<String>,
+    external_id: Option<String>,
+    emails: Vec<String>,
+}
+
+fn columns(kind: ResourceKind, data: &Map<String, Value>) -> Columns {
+    let display = data.get("displayName").and_then(Value::as_str).map(str::to_owned);
+    let mut emails: Vec<String> = data
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|e| lower(e.get("value"))).collect())
+        .unwrap_or_default();
+    emails.sort();
+    emails.dedup();
+    Columns {
+        user_name_lc: if kind == ResourceKind::User {
+            lower(data.get("userName"))
+        } else {
+            None
+        },
+        display_name_lc: display.as_deref().map(str::to_lowercase),
+        display_name: display,
+        external_id: data.get("externalId").and_then(Value::as_str).map(str::to_owned),
+        emails,
+    }
+}
+
+/// Takes the `members` out of a Group's attributes: they are stored as rows.
+fn take_members(data: &mut Map<String, Value>) -> Result<Vec<(String, Option<ResourceKind>)>, ScimError> {
+    let Some(list) = data.shift_remove("members") else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<(String, Option<ResourceKind>)> = Vec::new();
+    for m in list.as_array().into_iter().flatten() {
+        let value = m
+            .get("value")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ScimError::invalid_value("every member needs a \"value\" with the member's id"))?;
+        let kind = match m.get("type").and_then(Value::as_str) {
+            None => None,
+            Some(t) => Some(ResourceKind::from_name(t).ok_or_else(|| {
+                ScimError::invalid_value(format!("member type must be \"User\" or \"Group\", got \"{t}\""))
+            })?),
+        };
+        if !out.iter().any(|(v, _)| v == value) {
+            out.push((value.to_owned(), kind));
+        }
+    }
+    Ok(out)
+}
+
+fn map_unique(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            ScimError::uniqueness("another User already has this userName (compared case-insensitively)")
+                .into()
+        }
+        _ => StoreError::Db(e),
+    }
+}
+
+const INSERT_JOURNAL: &str =
+    "INSERT INTO journal (resource_type, resource_id, version, op, at) VALUES ($1, $2, $3, $4, $5)";
+
+impl Store {
+    /// Creates a resource from validated, canonical attributes (`id` and `meta` are assigned here). A Group's
+    /// `members` must name existing resources.
+    pub async fn create_resource(
+        &self,
+        kind: ResourceKind,
+        mut data: Map<String, Value>,
+    ) -> Result<StoredResource, StoreError> {
+        data.shift_remove("id");
+        data.shift_remove("meta");
+        data.shift_remove("groups");
+        let members = if kind == ResourceKind::Group {
+            take_members(&mut data)?
+        } else {
+            Vec::new()
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = OffsetDateTime::now_utc();
+        let micros = to_micros(now);
+        let cols = columns(kind, &data);
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            sqlx::query(
+                "INSERT INTO resources (id, resource_type, user_name_lc, display_name, display_name_lc, external_id, data, version, created, last_modified) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
+            )
+            .bind(&id)
+            .bind(kind.as_str())
+            .bind(&cols.user_name_lc)
+            .bind(&cols.display_name)
+            .bind(&cols.display_name_lc)
+            .bind(&cols.external_id)
+            .bind(Json(&data))
+            .bind(micros)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_unique)?;
+            for email in &cols.emails {
+                sqlx::query("INSERT INTO resource_values (resource_id, attr, value_lc) VALUES ($1, 'emails.value', $2)")
+                    .bind(&id).bind(email).execute(&mut *tx).await?;
+            }
+            for (member, declared) in &members {
+                insert_member!(tx, &id, member, *declared)?;
+            }
+            sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(&id).bind(1_i64).bind(JournalOp::Create.as_str()).bind(micros)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.get_resource(kind, &id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("resource {id} vanished after create")))
+    }
+
+    /// Reads a resource: a Group with its `members`, a User with its derived `groups` (direct and indirect).
+    pub async fn get_resource(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        on_db!(self, pool => {
+            let Some(row) = sqlx::query("SELECT data, version, created, last_modified FROM resources WHERE id = $1 AND resource_type = $2")
+                .bind(id).bind(kind.as_str()).fetch_optional(pool).await? else { return Ok(None) };
+            let Json(mut data): Json<Map<String, Value>> = row.try_get("data")?;
+            let version: i64 = row.try_get("version")?;
+            let created = from_micros(row.try_get("created")?)?;
+            let last_modified = from_micros(row.try_get("last_modified")?)?;
+            match kind {
+                ResourceKind::Group => {
+                    let rows = sqlx::query("SELECT member_id, member_type FROM memberships WHERE group_id = $1 ORDER BY member_id")
+                        .bind(id).fetch_all(pool).await?;
+                    let members: Vec<Value> = rows.iter().map(|r| -> Result<Value, sqlx::Error> {
+                        Ok(json!({"value": r.try_get::<String, _>("member_id")?, "type": r.try_get::<String, _>("member_type")?}))
+                    }).collect::<Result<_, _>>()?;
+                    if !members.is_empty() {
+                        data.insert("members".into(), Value::Array(members));
+                    }
+                }
+                ResourceKind::User => {
+                    let rows = sqlx::query(
+                        "WITH RECURSIVE anc(group_id, depth) AS ( \
+                             SELECT group_id, 0 FROM memberships WHERE member_id = $1 \
+                             UNION SELECT m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
+                         SELECT a.group_id, MIN(a.depth) AS depth, r.display_name FROM anc a JOIN resources r ON r.id = a.group_id \
+                         GROUP BY a.group_id, r.display_name ORDER BY a.group_id",
+                    ).bind(id).fetch_all(pool).await?;
+                    let groups: Vec<Value> = rows.iter().map(|r| -> Result<Value, sqlx::Error> {
+                        let depth: i64 = r.try_get::<i64, _>("depth").or_else(|_| r.try_get::<i32, _>("depth").map(i64::from))?;
+                        let mut g = json!({"value": r.try_get::<String, _>("group_id")?, "type": if depth == 0 { "direct" } else { "indirect" }});
+                        if let Some(d) = r.try_get::<Option<String>, _>("display_name")? {
+                            g["display"] = Value::String(d);
+                        }
+                        Ok(g)
+                    }).collect::<Result<_, _>>()?;
+                    if !groups.is_empty() {
+                        data.insert("groups".into(), Value::Array(groups));
+                    }
+                }
+            }
+            Ok(Some(StoredResource { id: id.to_owned(), kind, data, version, created, last_modified }))
+        })
+    }
+
+    /// Replaces a resource's attributes (PUT, or the result of a PATCH). `if_version` makes it conditional
+    /// (`If-Match`): a different current version is 412. A Group's `members` are replaced as given.
+    pub async fn replace_resource(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        mut data: Map<String, Value>,
+        if_version: Option<i64>,
+    ) -> Result<StoredResource, StoreError> {
+        data.shift_remove("id");
+        data.shift_remove("meta");
+        data.shift_remove("groups");
+        let members = if kind == ResourceKind::Group {
+            Some(take_members(&mut data)?)
+        } else {
+            None
+        };
+        let micros = to_micros(OffsetDateTime::now_utc());
+        let cols = columns(kind, &data);
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            let current = current_version!(tx, kind, id, if_version);
+            let updated = sqlx::query(
+                "UPDATE resources SET user_name_lc = $1, display_name = $2, display_name_lc = $3, external_id = $4, data = $5, \
+                 version = version + 1, last_modified = $6 WHERE id = $7 AND version = $8",
+            )
+            .bind(&cols.user_name_lc).bind(&cols.display_name).bind(&cols.display_name_lc).bind(&cols.external_id)
+            .bind(Json(&data)).bind(micros).bind(id).bind(current)
+            .execute(&mut *tx).await.map_err(map_unique)?;
+            if updated.rows_affected() != 1 {
+                return Err(ScimError::new(ErrorKind::PreconditionFailed, "the resource changed while this request was applied; read it again and retry").into());
+            }
+            sqlx::query("DELETE FROM resource_values WHERE resource_id = $1").bind(id).execute(&mut *tx).await?;
+            for email in &cols.emails {
+                sqlx::query("INSERT INTO resource_values (resource_id, attr, value_lc) VALUES ($1, 'emails.value', $2)")
+                    .bind(id).bind(email).execute(&mut *tx).await?;
+            }
+            if let Some(members) = &members {
+                sqlx::query("DELETE FROM memberships WHERE group_id = $1").bind(id).execute(&mut *tx).await?;
+                for (member, declared) in members {
+                    insert_member!(tx, id, member, *declared)?;
+                }
+            }
+            sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(id).bind(current + 1).bind(JournalOp::Update.as_str()).bind(micros)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.get_resource(kind, id)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())).into())
+    }
+
+    /// Adds members to a group: one row each, one version bump, one journal entry. Existing members are kept.
+    pub async fn add_members(
+        &self,
+        group_id: &str,
+        members: &[Member],
+        if_version: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        self.change_members(group_id, members, &[], if_version).await
+    }
+
+    /// Removes members from a group (absent ones are ignored). Returns the new version.
+    pub async fn remove_members(
+        &self,
+        group_id: &str,
+        member_ids: &[String],
+        if_version: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        self.change_members(group_id, &[], member_ids, if_version).await
+    }
+
+    async fn change_members(
+        &self,
+        group_id: &str,
+        add: &[Member],
+        remove: &[String],
+        if_version: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let micros = to_micros(OffsetDateTime::now_utc());
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            let current = current_version!(tx, ResourceKind::Group, group_id, if_version);
+            for m in add {
+                insert_member!(tx, group_id, &m.value, Some(m.kind))?;
+            }
+            for id in remove {
+                sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND member_id = $2").bind(group_id).bind(id).execute(&mut *tx).await?;
+            }
+            let updated = sqlx::query("UPDATE resources SET version = version + 1, last_modified = $1 WHERE id = $2 AND version = $3")
+                .bind(micros).bind(group_id).bind(current).execute(&mut *tx).await?;
+            if updated.rows_affected() != 1 {
+                return Err(ScimError::new(ErrorKind::PreconditionFailed, "the group changed while this request was applied; retry").into());
+            }
+            sqlx::query(INSERT_JOURNAL).bind("Group").bind(group_id).bind(current + 1).bind(JournalOp::Update.as_str()).bind(micros)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(current + 1)
+        })
+    }
+
+    /// Deletes a resource. Groups it belonged to lose it as a member and get a new version and journal entry.
+    pub async fn delete_resource(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_version: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let micros = to_micros(OffsetDateTime::now_utc());
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            let current = current_version!(tx, kind, id, if_version);
+            let parents = sqlx::query("SELECT group_id FROM memberships WHERE member_id = $1").bind(id).fetch_all(&mut *tx).await?;
+            sqlx::query("DELETE FROM memberships WHERE member_id = $1").bind(id).execute(&mut *tx).await?;
+            for p in &parents {
+                let gid: String = p.try_get("group_id")?;
+                let row = sqlx::query("UPDATE resources SET version = version + 1, last_modified = $1 WHERE id = $2 RETURNING version")
+                    .bind(micros).bind(&gid).fetch_one(&mut *tx).await?;
+                let v: i64 = row.try_get("version")?;
+                sqlx::query(INSERT_JOURNAL).bind("Group").bind(&gid).bind(v).bind(JournalOp::Update.as_str()).bind(micros)
+                    .execute(&mut *tx).await?;
+            }
+            sqlx::query("DELETE FROM resources WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(id).bind(current + 1).bind(JournalOp::Delete.as_str()).bind(micros)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Journal entries after `after_seq`, oldest first, at most `limit`.
+    pub async fn journal_since(&self, after_seq: i64, limit: i64) -> Result<Vec<JournalEntry>, StoreError> {
+        on_db!(self, pool => {
+            let rows = sqlx::query("SELECT seq, resource_type, resource_id, version, op, at FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after_seq).bind(limit).fetch_all(pool).await?;
+            rows.iter().map(|r| {
+                let kind: String = r.try_get("resource_type")?;
+                Ok(JournalEntry {
+                    seq: r.try_get("seq")?,
+                    kind: ResourceKind::from_name(&kind).ok_or_else(|| StoreError::Corrupt(format!("resource type '{kind}'")))?,
+                    id: r.try_get("resource_id")?,
+                    version: r.try_get("version")?,
+                    op: JournalOp::parse(&r.try_get::<String, _>("op")?)?,
+                    at: from_micros(r.try_get("at")?)?,
+                })
+            }).collect()
+        })
+    }
+}
+
+/// The version of a resource: 404 when it does not exist, 412 when `if_version` is given and differs.
+fn check_version(
+    current: Option<i64>,
+    kind: ResourceKind,
+    id: &str,
+    if_version: Option<i64>,
+) -> Result<i64, StoreError> {
+    let Some(current) = current else {
+        return Err(ScimError::not_found(format!("{} {id} not found", kind.as_str())).into());
+    };
+    if let Some(expected) = if_version
+        && expected != current
+    {
+        return Err(ScimError::new(
+            ErrorKind::PreconditionFailed,
+            format!("the resource is at version {current}, not {expected}; read it again before changing it"),
+        )
+        .into());
+    }
+    Ok(current)
+}

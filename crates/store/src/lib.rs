@@ -1,0 +1,190 @@
+//! # roster-store
+//!
+//! roster's directory on SQLite (the embedded default) or PostgreSQL (several roster processes sharing one
+//! database). It stores SCIM resources as canonical JSON plus the columns that lookups need, group memberships
+//! as one row per member, the change journal (appended in the same transaction as every write), and API tokens
+//! (hashed).
+//!
+//! Both backends run the same code: SQL is written once with `$n` placeholders (which SQLite accepts too) and
+//! the crate-private `on_db!` macro expands each query for the pool type in use. Backend differences live in the two
+//! migration folders (`JSONB`/`BIGSERIAL` on PostgreSQL).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`directory`] | resources (create, get, replace, delete with versions), memberships, derived `groups`, journal |
+//! | [`tokens`] | API tokens: create (shown once), verify, list, revoke |
+
+/// Runs `$body` with `$pool` bound to the concrete pool of `$store`, once per backend type.
+macro_rules! on_db {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+pub mod directory;
+pub mod tokens;
+
+use roster_scim::ScimError;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use directory::{JournalEntry, JournalOp, Member, ResourceKind, StoredResource};
+pub use tokens::{Scope, TokenInfo};
+
+/// Store failures: a SCIM error for the client (conflict, not found, precondition) or a database error, whose
+/// text is for the operator's log and never for a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The client's request cannot be applied.
+    #[error("{0}")]
+    Scim(#[from] ScimError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored value could not be read back.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The directory store. Cheap to clone (it holds a connection pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+impl Store {
+    /// Connects to `url` and runs the migrations. `sqlite://PATH` (created if missing; `sqlite::memory:` for a
+    /// private in-memory database) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Db::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            // An in-memory database exists per connection: keep exactly one.
+            let max = if url.contains(":memory:") { 1 } else { 8 };
+            Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .connect_with(opts)
+                    .await?,
+            )
+        } else {
+            return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                "unsupported database URL '{}': use sqlite://PATH or postgres://…",
+                redact_url(url)
+            ))));
+        };
+        let store = Self { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations for the backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
+        }
+        .map_err(|e| StoreError::Db(e.into()))
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The statement that opens a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads and then writes cannot upgrade its lock once another writer has
+    /// committed, and fails at once with "database is locked" instead of waiting.
+    pub(crate) fn write_begin(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "BEGIN IMMEDIATE",
+            Db::Postgres(_) => "BEGIN",
+        }
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        on_db!(self, p => p.close().await)
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Microseconds since the epoch, the stored time unit.
+pub(crate) fn to_micros(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+pub(crate) fn from_micros(us: i64) -> Result<time::OffsetDateTime, StoreError> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .map_err(|e| StoreError::Corrupt(format!("time {us}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://roster:s3cret@db:5432/roster"),
+            "postgres://roster:***@db:5432/roster"
+        );
+        assert_eq!(redact_url("postgres://db/roster"), "postgres://db/roster");
+        assert_eq!(redact_url("sqlite://roster.db"), "sqlite://roster.db");
+    }
+
+    #[test]
+    fn micros_round_trip() {
+        let t = time::macros::datetime!(2024-02-29 12:34:56.123456 UTC);
+        assert_eq!(from_micros(to_micros(t)).unwrap(), t);
+    }
+}

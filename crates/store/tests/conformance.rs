@@ -1,0 +1,591 @@
+//! The storage conformance suite: every test runs against SQLite and PostgreSQL.
+//!
+//! PostgreSQL comes from `ROSTER_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`); each test
+//! gets a schema of its own, dropped when the test passes. Without a reachable server the PostgreSQL half is
+//! skipped with a loud message, except under `CI=true`, where it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use roster_scim::ErrorKind;
+use roster_store::{JournalOp, Member, ResourceKind, Scope, Store, StoreError};
+use serde_json::{Map, Value, json};
+use sqlx::Connection;
+
+fn pg_admin_url() -> String {
+    std::env::var("ROSTER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store on each backend: (label, store, cleanup for PostgreSQL).
+struct Backends {
+    sqlite_dir: tempfile::TempDir,
+    pg_schema: Option<String>,
+}
+
+impl Backends {
+    async fn open() -> (Self, Vec<(&'static str, Store)>) {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Store::connect(&format!("sqlite://{}", dir.path().join("roster.db").display()))
+            .await
+            .unwrap();
+        let mut stores = vec![("sqlite", sqlite)];
+        let mut pg_schema = None;
+        let admin = pg_admin_url();
+        match sqlx::PgConnection::connect(&admin).await {
+            Ok(mut conn) => {
+                drop_stale_schemas(&mut conn).await;
+                let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let sep = if admin.contains('?') { '&' } else { '?' };
+                let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+                stores.push(("postgres", Store::connect(&url).await.unwrap()));
+                pg_schema = Some(schema);
+            }
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true but PostgreSQL at {admin} is unreachable: {e}"
+                );
+                eprintln!(
+                    "\n*** SKIPPING the PostgreSQL half of the storage suite: {admin} is unreachable ({e}). ***\n"
+                );
+            }
+        }
+        (
+            Self {
+                sqlite_dir: dir,
+                pg_schema,
+            },
+            stores,
+        )
+    }
+
+    async fn close(self, stores: Vec<(&'static str, Store)>) {
+        for (_, s) in &stores {
+            s.close().await;
+        }
+        if let Some(schema) = self.pg_schema {
+            let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        drop(self.sqlite_dir);
+    }
+}
+
+/// Drops test schemas left by failed runs (a panicking test skips its cleanup). Their names carry a UUIDv7,
+/// whose first 48 bits are the creation time in milliseconds; anything older than an hour is stale.
+async fn drop_stale_schemas(conn: &mut sqlx::PgConnection) {
+    let names: Vec<(String,)> = sqlx::query_as(
+        "SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 't\\_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+    for (name,) in names {
+        let Some(ms) = name.get(2..14).and_then(|h| u64::from_str_radix(h, 16).ok()) else {
+            continue;
+        };
+        if now_ms.saturating_sub(ms) > 3_600_000 {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE"
+            )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// Runs `body` on every backend.
+macro_rules! on_every_backend {
+    (|$store:ident, $backend:ident| $body:block) => {{
+        let (backends, stores) = Backends::open().await;
+        for ($backend, $store) in stores.iter() {
+            let $store: &Store = $store;
+            let $backend: &str = $backend;
+            $body
+        }
+        backends.close(stores).await;
+    }};
+}
+
+fn user(name: &str) -> Map<String, Value> {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "displayName": name,
+           "emails": [{"value": format!("{name}@Example.com"), "type": "work"}]})
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+fn group(name: &str, members: &[&str]) -> Map<String, Value> {
+    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members})
+        .as_object()
+        .unwrap()
+        .clone()
+}
+
+fn scim_kind(r: Result<impl std::fmt::Debug, StoreError>) -> ErrorKind {
+    match r {
+        Err(StoreError::Scim(e)) => e.kind,
+        other => panic!("expected a SCIM error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_read_replace_delete_with_versions_and_journal() {
+    on_every_backend!(|store, backend| {
+        let u = store
+            .create_resource(ResourceKind::User, user("bjensen"))
+            .await
+            .unwrap();
+        assert_eq!(u.version, 1, "{backend}");
+        assert_eq!(u.etag(), "W/\"1\"");
+        assert_eq!(u.data["userName"], "bjensen");
+        assert!(!u.data.contains_key("id"));
+        let got = store
+            .get_resource(ResourceKind::User, &u.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, u, "{backend}");
+        assert!(
+            store
+                .get_resource(ResourceKind::Group, &u.id)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}: kind is part of identity"
+        );
+
+        let mut changed = user("bjensen");
+        changed.insert("title".into(), json!("Guide"));
+        assert_eq!(
+            scim_kind(
+                store
+                    .replace_resource(ResourceKind::User, &u.id, changed.clone(), Some(7))
+                    .await
+            ),
+            ErrorKind::PreconditionFailed
+        );
+        let v2 = store
+            .replace_resource(ResourceKind::User, &u.id, changed, Some(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            (v2.version, v2.data["title"].as_str()),
+            (2, Some("Guide")),
+            "{backend}"
+        );
+        assert_eq!(v2.created, u.created);
+        assert!(v2.last_modified >= u.last_modified);
+
+        store
+            .delete_resource(ResourceKind::User, &u.id, None)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .get_resource(ResourceKind::User, &u.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            scim_kind(store.delete_resource(ResourceKind::User, &u.id, None).await),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            scim_kind(
+                store
+                    .replace_resource(ResourceKind::User, "nope", user("x"), None)
+                    .await
+            ),
+            ErrorKind::NotFound
+        );
+
+        let journal = store.journal_since(0, 100).await.unwrap();
+        let ops: Vec<(JournalOp, i64)> = journal.iter().map(|j| (j.op, j.version)).collect();
+        assert_eq!(
+            ops,
+            [
+                (JournalOp::Create, 1),
+                (JournalOp::Update, 2),
+                (JournalOp::Delete, 3)
+            ],
+            "{backend}"
+        );
+        assert!(journal.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert!(
+            journal
+                .iter()
+                .all(|j| j.id == u.id && j.kind == ResourceKind::User)
+        );
+        assert_eq!(store.journal_since(journal[1].seq, 100).await.unwrap().len(), 1);
+        assert_eq!(store.journal_since(0, 2).await.unwrap().len(), 2);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_name_is_unique_case_insensitively() {
+    on_every_backend!(|store, backend| {
+        let a = store
+            .create_resource(ResourceKind::User, user("bjensen"))
+            .await
+            .unwrap();
+        let e = store
+            .create_resource(ResourceKind::User, user("BJensen"))
+            .await
+            .unwrap_err();
+        let StoreError::Scim(e) = e else {
+            panic!("{backend}: {e:?}")
+        };
+        assert_eq!(e.kind, ErrorKind::Uniqueness, "{backend}");
+        assert_eq!(e.status(), 409);
+        assert!(
+            e.detail.contains("userName") && !e.detail.contains(&a.id),
+            "{backend}: {}",
+            e.detail
+        );
+        let b = store
+            .create_resource(ResourceKind::User, user("other"))
+            .await
+            .unwrap();
+        assert_eq!(
+            scim_kind(
+                store
+                    .replace_resource(ResourceKind::User, &b.id, user("BJENSEN"), None)
+                    .await
+            ),
+            ErrorKind::Uniqueness
+        );
+        // A failed write leaves no trace.
+        assert_eq!(store.journal_since(0, 100).await.unwrap().len(), 2, "{backend}");
+        assert_eq!(
+            store
+                .get_resource(ResourceKind::User, &b.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            1
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_members_and_derived_user_groups() {
+    on_every_backend!(|store, backend| {
+        let alice = store
+            .create_resource(ResourceKind::User, user("alice"))
+            .await
+            .unwrap();
+        let bob = store
+            .create_resource(ResourceKind::User, user("bob"))
+            .await
+            .unwrap();
+        let team = store
+            .create_resource(ResourceKind::Group, group("Team", &[&alice.id]))
+            .await
+            .unwrap();
+        let dept = store
+            .create_resource(ResourceKind::Group, group("Dept", &[&team.id, &bob.id]))
+            .await
+            .unwrap();
+        assert_eq!(
+            team.data["members"],
+            json!([{"value": alice.id, "type": "User"}]),
+            "{backend}"
+        );
+        let dept_members = dept.data["members"].as_array().unwrap();
+        assert_eq!(dept_members.len(), 2);
+
+        let a = store
+            .get_resource(ResourceKind::User, &alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut groups = a.data["groups"].as_array().unwrap().clone();
+        groups.sort_by_key(|g| g["display"].as_str().unwrap().to_owned());
+        assert_eq!(
+            groups,
+            vec![
+                json!({"value": dept.id, "type": "indirect", "display": "Dept"}),
+                json!({"value": team.id, "type": "direct", "display": "Team"}),
+            ],
+            "{backend}"
+        );
+
+        // Unknown members and a wrong declared type are rejected; the group is unchanged.
+        let bad = group("Bad", &["no-such-id"]);
+        assert_eq!(
+            scim_kind(store.create_resource(ResourceKind::Group, bad).await),
+            ErrorKind::InvalidValue
+        );
+        let mut wrong_type = group("Typed", &[]);
+        wrong_type.insert("members".into(), json!([{"value": alice.id, "type": "Group"}]));
+        assert_eq!(
+            scim_kind(store.create_resource(ResourceKind::Group, wrong_type).await),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            scim_kind(
+                store
+                    .replace_resource(ResourceKind::Group, &team.id, group("Team", &[&team.id]), None)
+                    .await
+            ),
+            ErrorKind::InvalidValue
+        );
+
+        // A cycle does not make reads loop.
+        store
+            .replace_resource(
+                ResourceKind::Group,
+                &team.id,
+                group("Team", &[&alice.id, &dept.id]),
+                None,
+            )
+            .await
+            .unwrap();
+        let a = store
+            .get_resource(ResourceKind::User, &alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.data["groups"].as_array().unwrap().len(), 2, "{backend}");
+
+        // Deleting a member updates its groups: new version, journal entry.
+        let before = store
+            .get_resource(ResourceKind::Group, &dept.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version;
+        store
+            .delete_resource(ResourceKind::User, &bob.id, None)
+            .await
+            .unwrap();
+        let dept_now = store
+            .get_resource(ResourceKind::Group, &dept.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(dept_now.version, before + 1, "{backend}");
+        assert_eq!(
+            dept_now.data["members"],
+            json!([{"value": team.id, "type": "Group"}])
+        );
+        let last = store.journal_since(0, 1000).await.unwrap();
+        let tail: Vec<(&str, JournalOp)> = last.iter().rev().take(2).map(|j| (j.id.as_str(), j.op)).collect();
+        assert_eq!(
+            tail,
+            [
+                (bob.id.as_str(), JournalOp::Delete),
+                (dept.id.as_str(), JournalOp::Update)
+            ],
+            "{backend}"
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_changes_are_small_writes_with_one_journal_entry() {
+    on_every_backend!(|store, backend| {
+        let mut ids = Vec::new();
+        for i in 0..50 {
+            ids.push(
+                store
+                    .create_resource(ResourceKind::User, user(&format!("u{i}")))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let g = store
+            .create_resource(ResourceKind::Group, group("Big", &refs[..49]))
+            .await
+            .unwrap();
+        let seq0 = store.journal_since(0, 10_000).await.unwrap().last().unwrap().seq;
+        let v = store
+            .add_members(
+                &g.id,
+                &[
+                    Member {
+                        value: ids[49].clone(),
+                        kind: ResourceKind::User,
+                    },
+                    Member {
+                        value: ids[0].clone(),
+                        kind: ResourceKind::User,
+                    },
+                ],
+                Some(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(v, 2, "{backend}");
+        let v = store
+            .remove_members(&g.id, &[ids[1].clone(), "not-a-member".into()], Some(2))
+            .await
+            .unwrap();
+        assert_eq!(v, 3);
+        let g = store
+            .get_resource(ResourceKind::Group, &g.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let members: Vec<&str> = g.data["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(members.len(), 49, "{backend}");
+        assert!(members.contains(&ids[49].as_str()) && !members.contains(&ids[1].as_str()));
+        let entries = store.journal_since(seq0, 100).await.unwrap();
+        assert_eq!(
+            entries.iter().map(|e| (e.op, e.version)).collect::<Vec<_>>(),
+            [(JournalOp::Update, 2), (JournalOp::Update, 3)]
+        );
+        assert_eq!(
+            scim_kind(
+                store
+                    .add_members(
+                        &g.id,
+                        &[Member {
+                            value: ids[2].clone(),
+                            kind: ResourceKind::Group
+                        }],
+                        None
+                    )
+                    .await
+            ),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            scim_kind(store.remove_members(&g.id, &[ids[2].clone()], Some(1)).await),
+            ErrorKind::PreconditionFailed
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_conditional_updates_let_exactly_one_win() {
+    on_every_backend!(|store, backend| {
+        let u = store
+            .create_resource(ResourceKind::User, user("race"))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = store.clone();
+            let id = u.id.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut d = user("race");
+                d.insert("title".into(), json!(format!("t{i}")));
+                s.replace_resource(ResourceKind::User, &id, d, Some(1)).await
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(r) => {
+                    wins += 1;
+                    assert_eq!(r.version, 2);
+                }
+                Err(StoreError::Scim(e)) => {
+                    assert_eq!(e.kind, ErrorKind::PreconditionFailed, "{backend}: {e}")
+                }
+                Err(e) => panic!("{backend}: {e}"),
+            }
+        }
+        assert_eq!(wins, 1, "{backend}");
+        assert_eq!(store.journal_since(0, 100).await.unwrap().len(), 2);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_hashed_verified_listed_and_revoked() {
+    on_every_backend!(|store, backend| {
+        let secret = store.create_token("okta", Scope::Write).await.unwrap();
+        assert!(secret.starts_with("roster_") && secret.len() == 71, "{backend}");
+        let read = store.create_token("auditor", Scope::Read).await.unwrap();
+        assert_ne!(secret, read);
+        let info = store.verify_token(&secret).await.unwrap().unwrap();
+        assert_eq!((info.name.as_str(), info.scope), ("okta", Scope::Write));
+        assert_eq!(
+            store.verify_token(&read).await.unwrap().unwrap().scope,
+            Scope::Read
+        );
+        let mut wrong = secret.clone();
+        wrong.replace_range(10..11, if &secret[10..11] == "0" { "1" } else { "0" });
+        assert!(store.verify_token(&wrong).await.unwrap().is_none());
+        assert!(store.verify_token("Bearer nonsense").await.unwrap().is_none());
+        let list = store.list_tokens().await.unwrap();
+        assert_eq!(
+            list.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["auditor", "okta"],
+            "{backend}"
+        );
+        assert!(
+            list.iter()
+                .find(|t| t.name == "okta")
+                .unwrap()
+                .last_used
+                .is_some()
+        );
+        assert_eq!(
+            scim_kind(store.create_token("okta", Scope::Read).await),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            scim_kind(store.create_token("bad name", Scope::Read).await),
+            ErrorKind::InvalidValue
+        );
+        assert!(store.revoke_token("okta").await.unwrap());
+        assert!(!store.revoke_token("okta").await.unwrap());
+        assert!(
+            store.verify_token(&secret).await.unwrap().is_none(),
+            "{backend}: revoked token still works"
+        );
+    });
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_reopen_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("r.db").display());
+    let s = Store::connect(&url).await.unwrap();
+    let u = s
+        .create_resource(ResourceKind::User, user("persist"))
+        .await
+        .unwrap();
+    s.close().await;
+    let s = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        s.get_resource(ResourceKind::User, &u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .data["userName"],
+        "persist"
+    );
+    s.close().await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_clear_errors_without_secrets() {
+    let e = Store::connect("mysql://root:hunter2@db/x").await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("sqlite://PATH or postgres://") && !text.contains("hunter2"),
+        "{text}"
+    );
+}
