@@ -12,6 +12,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`directory`] | resources (create, get, replace, delete with versions), memberships, derived `groups`, journal |
+//! | [`query`] | listing: SCIM filters translated to SQL, sorting, paging |
 //! | [`tokens`] | API tokens: create (shown once), verify, list, revoke |
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$store`, once per backend type.
@@ -25,6 +26,7 @@ macro_rules! on_db {
 }
 
 pub mod directory;
+pub mod query;
 pub mod tokens;
 
 use roster_scim::ScimError;
@@ -36,6 +38,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use directory::{JournalEntry, JournalOp, Member, ResourceKind, StoredResource};
+pub use query::{ListQuery, Page};
 pub use tokens::{Scope, TokenInfo};
 
 /// Store failures: a SCIM error for the client (conflict, not found, precondition) or a database error, whose

@@ -589,3 +589,192 @@ async fn bad_urls_are_clear_errors_without_secrets() {
         "{text}"
     );
 }
+
+/// Small deterministic PRNG for generated filters.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn gen_filter(rng: &mut Rng, depth: u32) -> String {
+    let lits = [
+        "ann",
+        "ANN",
+        "é",
+        "Émilie",
+        "example",
+        "ex",
+        ".org",
+        "b",
+        "zz",
+        "ann@example.com",
+        "x-1",
+        "X-1",
+        "%",
+        "_",
+    ];
+    let lit = |rng: &mut Rng| lits[rng.below(lits.len())];
+    if depth == 0 || rng.below(3) == 0 {
+        let ops = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"];
+        return match rng.below(7) {
+            0 => format!("userName {} \"{}\"", ops[rng.below(9)], lit(rng)),
+            1 => format!("externalId {} \"{}\"", ops[rng.below(9)], lit(rng)),
+            2 => format!("displayName {} \"{}\"", ops[rng.below(9)], lit(rng)),
+            3 => format!(
+                "emails.value {} \"{}\"",
+                ["eq", "co", "sw", "ew"][rng.below(4)],
+                lit(rng)
+            ),
+            4 => format!(
+                "{} pr",
+                ["externalId", "displayName", "emails", "userName"][rng.below(4)]
+            ),
+            5 => format!(
+                "meta.created {} \"2000-01-01T00:00:00Z\"",
+                ["gt", "lt"][rng.below(2)]
+            ),
+            _ => "externalId eq null".to_owned(),
+        };
+    }
+    match rng.below(3) {
+        0 => format!(
+            "({} and {})",
+            gen_filter(rng, depth - 1),
+            gen_filter(rng, depth - 1)
+        ),
+        1 => format!(
+            "({} or {})",
+            gen_filter(rng, depth - 1),
+            gen_filter(rng, depth - 1)
+        ),
+        _ => format!("not ({})", gen_filter(rng, depth - 1)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_filters_agree_with_the_reference_evaluator() {
+    use roster_scim::{SchemaRegistry, filter};
+    use roster_store::ListQuery;
+    let reg = SchemaRegistry::new();
+    let users = reg.resource("User").unwrap();
+    on_every_backend!(|store, backend| {
+        let people = [
+            "ann",
+            "Ann.B",
+            "émilie",
+            "Émilie Zola",
+            "bob",
+            "x-1",
+            "X-1b",
+            "100%",
+            "under_score",
+            "zed",
+        ];
+        let mut all = Vec::new();
+        for (i, p) in people.iter().enumerate() {
+            let mut d = user(p);
+            if i % 2 == 0 {
+                d.insert("externalId".into(), json!(format!("{p}-{i}")));
+            }
+            if i % 3 == 0 {
+                d.shift_remove("displayName");
+            }
+            if i % 4 == 0 {
+                d.insert(
+                    "emails".into(),
+                    json!([{"value": format!("{p}@example.org")}, {"value": format!("{i}@b.example.com")}]),
+                );
+            }
+            let r = store.create_resource(ResourceKind::User, d).await.unwrap();
+            let mut full = r.data.clone();
+            full.insert("id".into(), json!(r.id));
+            full.insert("meta".into(), r.meta("http://x").to_value());
+            all.push((r.id.clone(), Value::Object(full)));
+        }
+        let mut rng = Rng(0x1234_5678);
+        let mut checked = 0;
+        for _ in 0..400 {
+            let text = gen_filter(&mut rng, 3);
+            let f = filter::parse(&text).unwrap();
+            let mut want: Vec<&str> = all
+                .iter()
+                .filter(|(_, v)| filter::matches(&f, v, Some(&users)))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            want.sort();
+            let page = store
+                .list_resources(
+                    ResourceKind::User,
+                    &ListQuery {
+                        filter: Some(&f),
+                        limit: 100,
+                        ..Default::default()
+                    },
+                )
+                .await;
+            let page = page.unwrap_or_else(|e| panic!("{backend}: {text}: {e}"));
+            let mut got: Vec<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+            got.sort();
+            assert_eq!(got, want, "{backend}: {text}");
+            assert_eq!(page.total as usize, want.len());
+            checked += usize::from(!want.is_empty() && want.len() < people.len());
+        }
+        assert!(checked > 100, "{backend}: too few selective filters ({checked})");
+
+        // Paging and sorting.
+        let sort = roster_scim::AttrPath::parse("userName").unwrap();
+        let mut seen = Vec::new();
+        for page in 0..4 {
+            let q = ListQuery {
+                sort_by: Some(&sort),
+                offset: page * 3,
+                limit: 3,
+                ..Default::default()
+            };
+            let p = store.list_resources(ResourceKind::User, &q).await.unwrap();
+            assert_eq!(p.total, people.len() as u64);
+            seen.extend(
+                p.resources
+                    .into_iter()
+                    .map(|r| r.data["userName"].as_str().unwrap().to_lowercase()),
+            );
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(seen, sorted, "{backend}: sortBy userName");
+        assert_eq!(seen.len(), people.len());
+        let only_total = store
+            .list_resources(
+                ResourceKind::User,
+                &ListQuery {
+                    limit: 0,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (only_total.total, only_total.resources.len()),
+            (people.len() as u64, 0)
+        );
+
+        // Unsupported attributes are a clear invalidFilter, not a wrong answer.
+        let f = filter::parse(r#"title eq "x""#).unwrap();
+        let e = store
+            .list_resources(
+                ResourceKind::User,
+                &ListQuery {
+                    filter: Some(&f),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert_eq!(scim_kind(e), ErrorKind::InvalidFilter);
+    });
+}
