@@ -90,8 +90,17 @@ impl ResourceKind {
 pub struct Member {
     /// The member's id.
     pub value: String,
-    /// User or Group.
-    pub kind: ResourceKind,
+    /// User or Group, when the client said; checked against the member's real type.
+    pub kind: Option<ResourceKind>,
+}
+
+/// One change to a group's members, for [`Store::patch_members`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Add a member (kept if present).
+    Add(Member),
+    /// Remove a member by id (ignored if absent).
+    Remove(String),
 }
 
 /// A resource as stored: canonical attributes (with a Group's `members` and a User's derived `groups` filled in
@@ -407,42 +416,26 @@ impl Store {
             .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())).into())
     }
 
-    /// Adds members to a group: one row each, one version bump, one journal entry. Existing members are kept.
-    pub async fn add_members(
+    /// Applies member changes to a group in order, in one transaction: one row write per change, one version
+    /// bump, one journal entry. Returns the new version.
+    pub async fn patch_members(
         &self,
         group_id: &str,
-        members: &[Member],
-        if_version: Option<i64>,
-    ) -> Result<i64, StoreError> {
-        self.change_members(group_id, members, &[], if_version).await
-    }
-
-    /// Removes members from a group (absent ones are ignored). Returns the new version.
-    pub async fn remove_members(
-        &self,
-        group_id: &str,
-        member_ids: &[String],
-        if_version: Option<i64>,
-    ) -> Result<i64, StoreError> {
-        self.change_members(group_id, &[], member_ids, if_version).await
-    }
-
-    async fn change_members(
-        &self,
-        group_id: &str,
-        add: &[Member],
-        remove: &[String],
+        changes: &[MemberChange],
         if_version: Option<i64>,
     ) -> Result<i64, StoreError> {
         let micros = to_micros(OffsetDateTime::now_utc());
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             let current = current_version!(tx, ResourceKind::Group, group_id, if_version);
-            for m in add {
-                insert_member!(tx, group_id, &m.value, Some(m.kind))?;
-            }
-            for id in remove {
-                sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND member_id = $2").bind(group_id).bind(id).execute(&mut *tx).await?;
+            for change in changes {
+                match change {
+                    MemberChange::Add(m) => insert_member!(tx, group_id, &m.value, m.kind)?,
+                    MemberChange::Remove(id) => {
+                        sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND member_id = $2")
+                            .bind(group_id).bind(id).execute(&mut *tx).await?;
+                    }
+                }
             }
             let updated = sqlx::query("UPDATE resources SET version = version + 1, last_modified = $1 WHERE id = $2 AND version = $3")
                 .bind(micros).bind(group_id).bind(current).execute(&mut *tx).await?;

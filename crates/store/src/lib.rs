@@ -37,7 +37,7 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use directory::{JournalEntry, JournalOp, Member, ResourceKind, StoredResource};
+pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
 pub use query::{ListQuery, Page};
 pub use tokens::{Scope, TokenInfo};
 
@@ -139,6 +139,12 @@ impl Store {
             Db::Sqlite(_) => "BEGIN IMMEDIATE",
             Db::Postgres(_) => "BEGIN",
         }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Closes the pool, waiting for connections to be returned.

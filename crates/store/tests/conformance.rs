@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use roster_scim::ErrorKind;
-use roster_store::{JournalOp, Member, ResourceKind, Scope, Store, StoreError};
+use roster_store::{JournalOp, Member, MemberChange, ResourceKind, Scope, Store, StoreError};
 use serde_json::{Map, Value, json};
 use sqlx::Connection;
 
@@ -413,28 +413,22 @@ async fn member_changes_are_small_writes_with_one_journal_entry() {
             .await
             .unwrap();
         let seq0 = store.journal_since(0, 10_000).await.unwrap().last().unwrap().seq;
+        let add = |id: &String| {
+            MemberChange::Add(Member {
+                value: id.clone(),
+                kind: Some(ResourceKind::User),
+            })
+        };
         let v = store
-            .add_members(
-                &g.id,
-                &[
-                    Member {
-                        value: ids[49].clone(),
-                        kind: ResourceKind::User,
-                    },
-                    Member {
-                        value: ids[0].clone(),
-                        kind: ResourceKind::User,
-                    },
-                ],
-                Some(1),
-            )
+            .patch_members(&g.id, &[add(&ids[49]), add(&ids[0])], Some(1))
             .await
             .unwrap();
         assert_eq!(v, 2, "{backend}");
-        let v = store
-            .remove_members(&g.id, &[ids[1].clone(), "not-a-member".into()], Some(2))
-            .await
-            .unwrap();
+        let removes = [
+            MemberChange::Remove(ids[1].clone()),
+            MemberChange::Remove("not-a-member".into()),
+        ];
+        let v = store.patch_members(&g.id, &removes, Some(2)).await.unwrap();
         assert_eq!(v, 3);
         let g = store
             .get_resource(ResourceKind::Group, &g.id)
@@ -454,24 +448,40 @@ async fn member_changes_are_small_writes_with_one_journal_entry() {
             entries.iter().map(|e| (e.op, e.version)).collect::<Vec<_>>(),
             [(JournalOp::Update, 2), (JournalOp::Update, 3)]
         );
+        let wrong_type = MemberChange::Add(Member {
+            value: ids[2].clone(),
+            kind: Some(ResourceKind::Group),
+        });
         assert_eq!(
-            scim_kind(
-                store
-                    .add_members(
-                        &g.id,
-                        &[Member {
-                            value: ids[2].clone(),
-                            kind: ResourceKind::Group
-                        }],
-                        None
-                    )
-                    .await
-            ),
+            scim_kind(store.patch_members(&g.id, &[wrong_type], None).await),
             ErrorKind::InvalidValue
         );
+        let stale = [MemberChange::Remove(ids[2].clone())];
         assert_eq!(
-            scim_kind(store.remove_members(&g.id, &[ids[2].clone()], Some(1)).await),
+            scim_kind(store.patch_members(&g.id, &stale, Some(1)).await),
             ErrorKind::PreconditionFailed
+        );
+        // Atomic: a failing change undoes the earlier ones of the same request.
+        let bad = [
+            MemberChange::Remove(ids[3].clone()),
+            MemberChange::Add(Member {
+                value: "missing".into(),
+                kind: None,
+            }),
+        ];
+        assert_eq!(
+            scim_kind(store.patch_members(&g.id, &bad, None).await),
+            ErrorKind::InvalidValue
+        );
+        let still = store
+            .get_resource(ResourceKind::Group, &g.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (still.version, still.data["members"].as_array().unwrap().len()),
+            (3, 49),
+            "{backend}"
         );
     });
 }

@@ -1,0 +1,175 @@
+//! `roster serve` and `roster token`.
+
+use clap::{Args, Subcommand, ValueEnum};
+use roster_server::{AppState, ServerConfig};
+use roster_store::{Scope, Store, redact_url};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct DatabaseArg {
+    /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = "sqlite://roster.db")]
+    database: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ROSTER_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The URL clients reach roster at (used in Location headers and meta.location); defaults to
+    /// http://LISTEN.
+    #[arg(long, env = "ROSTER_PUBLIC_URL")]
+    public_url: Option<String>,
+    #[command(flatten)]
+    db: DatabaseArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    /// Read only: GET and searches.
+    Read,
+    /// Read and write.
+    Write,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once on stdout.
+    Create {
+        /// A name to tell the token apart (for example the IdP it is for).
+        #[arg(long)]
+        name: String,
+        /// What the token may do.
+        #[arg(long, value_enum, default_value = "write")]
+        scope: ScopeArg,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// List tokens (names, scopes, last use; never the secrets).
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        /// The token's name.
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+/// Runs an async command on a multi-threaded runtime.
+pub fn block_on(fut: impl Future<Output = Result<ExitCode, String>>) -> Result<ExitCode, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(fut)
+}
+
+async fn open(db: &DatabaseArg) -> Result<Store, String> {
+    Store::connect(&db.database)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", redact_url(&db.database)))
+}
+
+pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let store = open(&args.db).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
+        format!(
+            "cannot listen on {}: {e} (use --listen to pick another address)",
+            args.listen
+        )
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let base_url = format!("{}/scim/v2", public.trim_end_matches('/'));
+    tracing::info!(%addr, database = %redact_url(&args.db.database), %base_url, "roster is serving SCIM");
+    let state = AppState::new(store.clone(), ServerConfig::new(base_url));
+    roster_server::run(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
+    match cmd {
+        TokenCommand::Create { name, scope, db } => {
+            let store = open(&db).await?;
+            let scope = match scope {
+                ScopeArg::Read => Scope::Read,
+                ScopeArg::Write => Scope::Write,
+            };
+            let secret = store
+                .create_token(&name, scope)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{secret}");
+            eprintln!(
+                "Token '{name}' ({}) created. It is shown only now: store it in your IdP.",
+                scope.as_str()
+            );
+        }
+        TokenCommand::List { db } => {
+            let store = open(&db).await?;
+            let tokens = store.list_tokens().await.map_err(|e| e.to_string())?;
+            if tokens.is_empty() {
+                eprintln!("No tokens. Create one with: roster token create --name NAME");
+            }
+            println!("{:<24} {:<6} {:<26} LAST USED", "NAME", "SCOPE", "CREATED");
+            for t in tokens {
+                let last = t.last_used.map_or_else(|| "never".to_owned(), |t| t.to_string());
+                println!(
+                    "{:<24} {:<6} {:<26} {last}",
+                    t.name,
+                    t.scope.as_str(),
+                    t.created.to_string()
+                );
+            }
+        }
+        TokenCommand::Revoke { name, db } => {
+            let store = open(&db).await?;
+            if !store.revoke_token(&name).await.map_err(|e| e.to_string())? {
+                return Err(format!("no token named '{name}'; see 'roster token list'"));
+            }
+            eprintln!("Token '{name}' revoked.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

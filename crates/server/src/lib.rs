@@ -1,0 +1,103 @@
+//! # roster-server
+//!
+//! The HTTP face of roster: a SCIM 2.0 service provider (RFC 7644) under `/scim/v2`, and `/healthz`.
+//! [`router`] builds the axum router from an [`AppState`]; [`run`] serves it on a listener until a shutdown
+//! future completes, finishing requests in flight. No global state: the store, schemas and settings are in
+//! the state.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`error`] | every failure as a SCIM error response; internal text never reaches clients |
+//! | [`auth`] | bearer tokens, read and write scopes |
+//! | [`body`] | request bodies: size limit, media types, JSON syntax |
+//! | [`scim`] | the SCIM endpoints |
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod scim;
+
+use axum::Router;
+use axum::routing::get;
+use roster_scim::SchemaRegistry;
+use roster_store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The absolute SCIM base URL clients use (for `Location` and `meta.location`), without a trailing slash,
+    /// for example `https://roster.example.com/scim/v2`.
+    pub base_url: String,
+    /// Page size when a list request gives no `count`.
+    pub default_page_size: u64,
+    /// The largest page a list returns (advertised as `filter.maxResults`).
+    pub max_page_size: u64,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for a server reachable at `base_url`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            default_page_size: 100,
+            max_page_size: 1000,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The directory.
+    pub store: Store,
+    /// Schemas and resource types.
+    pub registry: Arc<SchemaRegistry>,
+    /// Settings.
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    /// State with the core schemas.
+    pub fn new(store: Store, config: ServerConfig) -> Self {
+        Self {
+            store,
+            registry: Arc::new(SchemaRegistry::new()),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The application: `/healthz` and `/scim/v2/...`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/scim/v2", scim::router(state.clone()))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
+        .with_state(state)
+}
+
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<&'static str, error::ApiError> {
+    state.store.ping().await?;
+    Ok("ok\n")
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes; requests in flight are finished.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

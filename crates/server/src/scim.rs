@@ -1,0 +1,487 @@
+//! The SCIM endpoints (RFC 7644 §3): discovery, Users and Groups (create, read, replace, patch, delete, list,
+//! search), with ETags and conditional requests. Every write goes through schema validation in roster-scim and
+//! lands in the store together with its journal entry; nothing here talks to other systems.
+
+use crate::body::ScimBody;
+use crate::error::{ApiError, SCIM_JSON};
+use crate::{AppState, auth};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use roster_scim::filter::{CompValue, CompareOp, Filter};
+use roster_scim::messages::{ListResponse, SearchRequest, ServiceProviderConfig};
+use roster_scim::resource::with_id_and_meta;
+use roster_scim::{ErrorKind, PatchOp, PatchRequest, Projection, ResourceSchema, ScimError, ValidateOptions};
+use roster_store::{ListQuery, Member, MemberChange, ResourceKind, StoredResource};
+use serde_json::Value;
+
+type Params = Query<Vec<(String, String)>>;
+
+/// The `/scim/v2` router; every route requires a token.
+pub fn router(state: AppState) -> Router<AppState> {
+    let users = ResourceKind::User;
+    let groups = ResourceKind::Group;
+    Router::new()
+        .route("/ServiceProviderConfig", get(service_provider_config))
+        .route("/Schemas", get(schemas))
+        .route("/Schemas/{id}", get(schema))
+        .route("/ResourceTypes", get(resource_types))
+        .route("/ResourceTypes/{id}", get(resource_type))
+        .route(
+            "/Users",
+            get(move |s, q| list(s, users, q)).post(move |s, b| create(s, users, b)),
+        )
+        .route("/Users/.search", post(move |s, b| search(s, vec![users], b)))
+        .route(
+            "/Users/{id}",
+            get(move |s, p, q, h| read(s, users, p, q, h))
+                .put(move |s, p, h, b| replace(s, users, p, h, b))
+                .patch(move |s, p, h, b| patch(s, users, p, h, b))
+                .delete(move |s, p, h| delete(s, users, p, h)),
+        )
+        .route(
+            "/Groups",
+            get(move |s, q| list(s, groups, q)).post(move |s, b| create(s, groups, b)),
+        )
+        .route("/Groups/.search", post(move |s, b| search(s, vec![groups], b)))
+        .route(
+            "/Groups/{id}",
+            get(move |s, p, q, h| read(s, groups, p, q, h))
+                .put(move |s, p, h, b| replace(s, groups, p, h, b))
+                .patch(move |s, p, h, b| patch(s, groups, p, h, b))
+                .delete(move |s, p, h| delete(s, groups, p, h)),
+        )
+        .route("/.search", post(move |s, b| search(s, vec![users, groups], b)))
+        .route("/Me", any(me))
+        .route("/Bulk", any(bulk))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(state, auth::require_token))
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut resp = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp
+}
+
+async fn method_not_allowed() -> ApiError {
+    ScimError::new(
+        ErrorKind::MethodNotAllowed,
+        "this endpoint does not support that HTTP method",
+    )
+    .into()
+}
+
+async fn not_found() -> ApiError {
+    ScimError::not_found("no such SCIM endpoint; see /scim/v2/ResourceTypes").into()
+}
+
+async fn me() -> ApiError {
+    ScimError::new(
+        ErrorKind::NotImplemented,
+        "roster has no /Me: its tokens belong to provisioning clients, not to users",
+    )
+    .into()
+}
+
+async fn bulk() -> ApiError {
+    ScimError::new(
+        ErrorKind::NotImplemented,
+        "bulk operations are not available yet; send the operations one by one",
+    )
+    .into()
+}
+
+fn spc(state: &AppState) -> ServiceProviderConfig {
+    ServiceProviderConfig {
+        documentation_uri: None,
+        bulk: None,
+        max_results: state.config.max_page_size,
+        sort: true,
+        etag: true,
+        change_password: false,
+    }
+}
+
+async fn service_provider_config(State(state): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &spc(&state).to_resource(&state.config.base_url))
+}
+
+async fn schemas(State(state): State<AppState>) -> Response {
+    let all: Vec<Value> = state
+        .registry
+        .schemas()
+        .iter()
+        .map(|s| s.to_resource(&state.config.base_url))
+        .collect();
+    let n = all.len() as u64;
+    json_response(
+        StatusCode::OK,
+        &serde_json::to_value(ListResponse::new(all, n, 1)).unwrap_or_default(),
+    )
+}
+
+async fn schema(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let s = state
+        .registry
+        .schema(&id)
+        .ok_or_else(|| ScimError::not_found(format!("no schema '{id}'")))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &s.to_resource(&state.config.base_url),
+    ))
+}
+
+async fn resource_types(State(state): State<AppState>) -> Response {
+    let all: Vec<Value> = state
+        .registry
+        .resource_types()
+        .iter()
+        .map(|r| r.to_resource(&state.config.base_url))
+        .collect();
+    let n = all.len() as u64;
+    json_response(
+        StatusCode::OK,
+        &serde_json::to_value(ListResponse::new(all, n, 1)).unwrap_or_default(),
+    )
+}
+
+async fn resource_type(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let rt = state
+        .registry
+        .resource_types()
+        .iter()
+        .find(|r| r.id.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| ScimError::not_found(format!("no resource type '{id}'")))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &rt.to_resource(&state.config.base_url),
+    ))
+}
+
+fn schema_of(state: &AppState, kind: ResourceKind) -> Result<ResourceSchema<'_>, ApiError> {
+    state
+        .registry
+        .resource(kind.as_str())
+        .ok_or_else(|| ScimError::new(ErrorKind::Internal, "resource type missing from the registry").into())
+}
+
+/// The full representation: attributes, `id`, `meta`, and `$ref`s for members and groups.
+fn render(state: &AppState, r: &StoredResource) -> Value {
+    let base = &state.config.base_url;
+    let mut data = r.data.clone();
+    for (attr, default_ep) in [("members", "Users"), ("groups", "Groups")] {
+        if let Some(Value::Array(items)) = data.get_mut(attr) {
+            for item in items {
+                let ep = if item.get("type").and_then(Value::as_str) == Some("Group") {
+                    "Groups"
+                } else {
+                    default_ep
+                };
+                if let Some(id) = item.get("value").and_then(Value::as_str).map(str::to_owned) {
+                    item["$ref"] = Value::String(format!("{base}/{ep}/{id}"));
+                }
+            }
+        }
+    }
+    Value::Object(with_id_and_meta(data, &r.id, &r.meta(base)))
+}
+
+fn resource_response(
+    state: &AppState,
+    kind: ResourceKind,
+    r: &StoredResource,
+    status: StatusCode,
+    projection: &Projection,
+) -> Result<Response, ApiError> {
+    let rs = schema_of(state, kind)?;
+    let body = projection.apply(&rs, &render(state, r));
+    let mut resp = json_response(status, &body);
+    if let Ok(etag) = HeaderValue::from_str(&r.etag()) {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
+    if status == StatusCode::CREATED
+        && let Ok(loc) = HeaderValue::from_str(&r.meta(&state.config.base_url).location)
+    {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+fn projection(params: &[(String, String)]) -> Result<Projection, ApiError> {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    Ok(Projection::from_params(
+        get("attributes"),
+        get("excludedAttributes"),
+    )?)
+}
+
+/// The versions an `If-Match`/`If-None-Match` header names: `None` for `*`, else the list (unparsable tags are
+/// kept as versions no resource has).
+fn header_versions(headers: &HeaderMap, name: header::HeaderName) -> Option<Option<Vec<i64>>> {
+    let raw = headers.get(name)?.to_str().unwrap_or_default();
+    if raw.trim() == "*" {
+        return Some(None);
+    }
+    let versions = raw
+        .split(',')
+        .map(|t| {
+            t.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .parse::<i64>()
+                .unwrap_or(-1)
+        })
+        .collect();
+    Some(Some(versions))
+}
+
+/// The version a write must find, from `If-Match`; 412 when it names none that `current` is.
+fn if_match(headers: &HeaderMap, current: i64) -> Result<Option<i64>, ApiError> {
+    match header_versions(headers, header::IF_MATCH) {
+        None | Some(None) => Ok(Some(current)),
+        Some(Some(vs)) if vs.contains(&current) => Ok(Some(current)),
+        Some(Some(_)) => Err(ScimError::new(
+            ErrorKind::PreconditionFailed,
+            format!("If-Match does not match the current version W/\"{current}\"; read the resource again"),
+        )
+        .into()),
+    }
+}
+
+async fn load(state: &AppState, kind: ResourceKind, id: &str) -> Result<StoredResource, ApiError> {
+    state
+        .store
+        .get_resource(kind, id)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())).into())
+}
+
+async fn read(
+    State(state): State<AppState>,
+    kind: ResourceKind,
+    Path(id): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let r = load(&state, kind, &id).await?;
+    if let Some(tags) = header_versions(&headers, header::IF_NONE_MATCH)
+        && tags.is_none_or(|vs| vs.contains(&r.version))
+    {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(etag) = HeaderValue::from_str(&r.etag()) {
+            resp.headers_mut().insert(header::ETAG, etag);
+        }
+        return Ok(resp);
+    }
+    resource_response(&state, kind, &r, StatusCode::OK, &projection(&params)?)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    kind: ResourceKind,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let rs = schema_of(&state, kind)?;
+    let data = rs.validate(&body, None, ValidateOptions::default())?;
+    let r = state.store.create_resource(kind, data).await?;
+    resource_response(&state, kind, &r, StatusCode::CREATED, &Projection::default())
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    kind: ResourceKind,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let rs = schema_of(&state, kind)?;
+    let existing = load(&state, kind, &id).await?;
+    let expected = if_match(&headers, existing.version)?;
+    let data = rs.validate(
+        &body,
+        Some(&render(&state, &existing)),
+        ValidateOptions::default(),
+    )?;
+    let r = state.store.replace_resource(kind, &id, data, expected).await?;
+    resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    kind: ResourceKind,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let existing = load(&state, kind, &id).await?;
+    let expected = if_match(&headers, existing.version)?;
+    state.store.delete_resource(kind, &id, expected).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A PATCH of a group that only adds or removes members, as member row changes (a 100k-member group is not
+/// rewritten): `add members [...]`, `remove members [...]` (Entra), `remove members[value eq "id"]`.
+fn member_changes(req: &PatchRequest) -> Option<Vec<MemberChange>> {
+    let mut out = Vec::new();
+    for op in &req.operations {
+        let path = op.path.as_ref()?;
+        if !path.attr.name.eq_ignore_ascii_case("members")
+            || path.attr.uri.is_some()
+            || path.attr.sub.is_some()
+        {
+            return None;
+        }
+        match (op.op, &path.filter, &path.sub_after_filter, &op.value) {
+            (PatchOp::Add, None, None, Some(v)) => {
+                for m in v
+                    .as_array()
+                    .map_or_else(|| std::slice::from_ref(v), Vec::as_slice)
+                {
+                    let value = m.get("value")?.as_str()?.to_owned();
+                    let kind = match m.get("type") {
+                        None => None,
+                        Some(t) => Some(ResourceKind::from_name(t.as_str()?)?),
+                    };
+                    out.push(MemberChange::Add(Member { value, kind }));
+                }
+            }
+            (PatchOp::Remove, None, None, Some(v)) => {
+                for m in v
+                    .as_array()
+                    .map_or_else(|| std::slice::from_ref(v), Vec::as_slice)
+                {
+                    out.push(MemberChange::Remove(m.get("value")?.as_str()?.to_owned()));
+                }
+            }
+            (
+                PatchOp::Remove,
+                Some(Filter::Compare {
+                    path,
+                    op: CompareOp::Eq,
+                    value: CompValue::Str(id),
+                }),
+                None,
+                _,
+            ) if path.uri.is_none() && path.sub.is_none() && path.name.eq_ignore_ascii_case("value") => {
+                out.push(MemberChange::Remove(id.clone()));
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    kind: ResourceKind,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let req = PatchRequest::from_json(&body)?;
+    if kind == ResourceKind::Group
+        && let Some(changes) = member_changes(&req)
+    {
+        let expected = match header_versions(&headers, header::IF_MATCH) {
+            None | Some(None) => None,
+            Some(Some(vs)) if vs.len() == 1 => vs.first().copied(),
+            Some(Some(_)) => Some(-1),
+        };
+        state.store.patch_members(&id, &changes, expected).await?;
+        let r = load(&state, kind, &id).await?;
+        return resource_response(&state, kind, &r, StatusCode::OK, &Projection::default());
+    }
+    let rs = schema_of(&state, kind)?;
+    let existing = load(&state, kind, &id).await?;
+    let expected = if_match(&headers, existing.version)?;
+    let outcome = rs.apply_patch(&render(&state, &existing), &req)?;
+    if !outcome.changed {
+        return resource_response(&state, kind, &existing, StatusCode::OK, &Projection::default());
+    }
+    let Value::Object(data) = outcome.resource else {
+        return Err(ScimError::new(ErrorKind::Internal, "PATCH produced a non-object").into());
+    };
+    let r = state.store.replace_resource(kind, &id, data, expected).await?;
+    resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    kind: ResourceKind,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let req = SearchRequest::from_query(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    run_search(&state, &[kind], &req).await
+}
+
+async fn search(
+    State(state): State<AppState>,
+    kinds: Vec<ResourceKind>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let req = SearchRequest::from_json(&body)?;
+    run_search(&state, &kinds, &req).await
+}
+
+/// Lists one or more resource types as one sequence (Users before Groups for a root search).
+async fn run_search(
+    state: &AppState,
+    kinds: &[ResourceKind],
+    req: &SearchRequest,
+) -> Result<Response, ApiError> {
+    let limit = req
+        .count
+        .unwrap_or(state.config.default_page_size)
+        .min(state.config.max_page_size);
+    let mut offset = req.start_index.saturating_sub(1);
+    let mut remaining = limit;
+    let mut total = 0;
+    let mut resources = Vec::new();
+    let mut checked_any = false;
+    let mut last_err = None;
+    for &kind in kinds {
+        let rs = schema_of(state, kind)?;
+        if let Some(f) = &req.filter
+            && let Err(e) = f.check(&rs)
+        {
+            // A root search skips types the filter cannot apply to.
+            last_err = Some(e);
+            continue;
+        }
+        checked_any = true;
+        let q = ListQuery {
+            filter: req.filter.as_ref(),
+            sort_by: req.sort_by.as_ref(),
+            sort_order: req.sort_order,
+            offset,
+            limit: remaining,
+        };
+        let page = state.store.list_resources(kind, &q).await?;
+        total += page.total;
+        offset = offset.saturating_sub(page.total);
+        remaining -= page.resources.len() as u64;
+        resources.extend(
+            page.resources
+                .iter()
+                .map(|r| req.projection.apply(&rs, &render(state, r))),
+        );
+    }
+    if !checked_any && let Some(e) = last_err {
+        return Err(e.into());
+    }
+    let list = ListResponse::new(resources, total, req.start_index);
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::to_value(list).unwrap_or_default(),
+    ))
+}

@@ -1,0 +1,444 @@
+//! In-process API tests: the router answered with `tower::ServiceExt::oneshot`, on a SQLite store in a
+//! temporary directory (the storage suite covers PostgreSQL).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use roster_server::{AppState, ServerConfig, router};
+use roster_store::{Scope, Store};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct App {
+    router: axum::Router,
+    write: String,
+    read: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let write = store.create_token("w", Scope::Write).await.unwrap();
+    let read = store.create_token("r", Scope::Read).await.unwrap();
+    let mut config = ServerConfig::new("http://roster.test/scim/v2");
+    config.max_body_bytes = 64 * 1024;
+    config.max_page_size = 5;
+    App {
+        router: router(AppState::new(store, config)),
+        write,
+        read,
+        _dir: dir,
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+impl App {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/scim+json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+    async fn w(&self, method: &str, uri: &str, body: Option<Value>) -> Resp {
+        self.call(method, uri, Some(&self.write), body, &[]).await
+    }
+}
+
+fn user(name: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "active": true,
+           "emails": [{"value": format!("{name}@example.com"), "type": "work", "primary": true}]})
+}
+
+fn assert_scim_error(r: &Resp, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.body);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/scim+json");
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    assert_eq!(r.body["status"], status.to_string());
+    assert_eq!(
+        r.body.get("scimType").and_then(Value::as_str),
+        scim_type,
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn authentication_and_scopes() {
+    let app = app().await;
+    let r = app.call("GET", "/scim/v2/Users", None, None, &[]).await;
+    assert_scim_error(&r, 401, None);
+    assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer realm=\"roster\"");
+    let r = app
+        .call("GET", "/scim/v2/Users", Some("roster_nope"), None, &[])
+        .await;
+    assert_scim_error(&r, 401, None);
+    let r = app
+        .call("GET", "/scim/v2/Users", Some(&app.read), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .call(
+            "POST",
+            "/scim/v2/Users/.search",
+            Some(&app.read),
+            Some(json!({"filter": "userName pr"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "a read token may search");
+    let r = app
+        .call("POST", "/scim/v2/Users", Some(&app.read), Some(user("a")), &[])
+        .await;
+    assert_scim_error(&r, 403, None);
+    let r = app.call("GET", "/healthz", None, None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn create_read_replace_delete_with_etags() {
+    let app = app().await;
+    let r = app.w("POST", "/scim/v2/Users", Some(user("bjensen"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let location = format!("http://roster.test/scim/v2/Users/{id}");
+    assert_eq!(r.headers[header::LOCATION], location.as_str());
+    assert_eq!(r.headers[header::ETAG], "W/\"1\"");
+    assert_eq!(r.body["meta"]["location"], location);
+    assert_eq!(r.body["meta"]["version"], "W/\"1\"");
+
+    let uri = format!("/scim/v2/Users/{id}");
+    let r = app
+        .call(
+            "GET",
+            &uri,
+            Some(&app.write),
+            None,
+            &[("If-None-Match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    let r = app.w("GET", &format!("{uri}?attributes=userName"), None).await;
+    assert_eq!(
+        r.body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["schemas", "id", "userName"]
+    );
+
+    let mut changed = user("bjensen");
+    changed["title"] = json!("Guide");
+    let r = app
+        .call(
+            "PUT",
+            &uri,
+            Some(&app.write),
+            Some(changed.clone()),
+            &[("If-Match", "W/\"7\"")],
+        )
+        .await;
+    assert_scim_error(&r, 412, None);
+    let r = app
+        .call(
+            "PUT",
+            &uri,
+            Some(&app.write),
+            Some(changed),
+            &[("If-Match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["title"].as_str()),
+        (StatusCode::OK, Some("Guide"))
+    );
+    assert_eq!(r.headers[header::ETAG], "W/\"2\"");
+
+    let r = app.w("DELETE", &uri, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_scim_error(&app.w("GET", &uri, None).await, 404, None);
+    assert_scim_error(&app.w("DELETE", &uri, None).await, 404, None);
+}
+
+#[tokio::test]
+async fn uniqueness_and_bad_input_are_scim_errors() {
+    let app = app().await;
+    assert_eq!(
+        app.w("POST", "/scim/v2/Users", Some(user("bjensen")))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let r = app.w("POST", "/scim/v2/Users", Some(user("BJENSEN"))).await;
+    assert_scim_error(&r, 409, Some("uniqueness"));
+    assert!(r.body["detail"].as_str().unwrap().contains("userName"));
+    assert_scim_error(
+        &app.w("POST", "/scim/v2/Users", Some(json!({"displayName": "x"})))
+            .await,
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &app.w(
+            "POST",
+            "/scim/v2/Users",
+            Some(json!({"userName": "a", "nope": 1})),
+        )
+        .await,
+        400,
+        Some("invalidValue"),
+    );
+
+    let raw = |body: &'static str, ct: &'static str| {
+        let router = app.router.clone();
+        let token = app.write.clone();
+        async move {
+            let req = Request::builder()
+                .method("POST")
+                .uri("/scim/v2/Users")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, ct)
+                .body(Body::from(body))
+                .unwrap();
+            let resp = router.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let (s, b) = raw("{\"userName\": ", "application/json").await;
+    assert_eq!((s.as_u16(), b["scimType"].as_str()), (400, Some("invalidSyntax")));
+    let (s, b) = raw("userName=x", "application/x-www-form-urlencoded").await;
+    assert_eq!((s.as_u16(), b["scimType"].as_str()), (400, Some("invalidSyntax")));
+    let deep: &'static str = Box::leak(format!("{}1{}", "[".repeat(5000), "]".repeat(5000)).into_boxed_str());
+    let (s, b) = raw(deep, "application/json").await;
+    assert_eq!((s.as_u16(), b["scimType"].as_str()), (400, Some("invalidSyntax")));
+    let big: &'static str =
+        Box::leak(format!("{{\"userName\": \"{}\"}}", "x".repeat(70 * 1024)).into_boxed_str());
+    let (s, _) = raw(big, "application/scim+json").await;
+    assert_eq!(s.as_u16(), 413);
+
+    assert_scim_error(
+        &app.w("POST", "/scim/v2/Schemas", Some(json!({}))).await,
+        405,
+        None,
+    );
+    assert_scim_error(&app.w("GET", "/scim/v2/Me", None).await, 501, None);
+    assert_scim_error(&app.w("GET", "/scim/v2/Nope", None).await, 404, None);
+    assert_scim_error(
+        &app.w("GET", "/scim/v2/Users?filter=userName%20eq", None).await,
+        400,
+        Some("invalidFilter"),
+    );
+    assert_scim_error(
+        &app.w("GET", "/scim/v2/Users?filter=active%20gt%20true", None)
+            .await,
+        400,
+        Some("invalidFilter"),
+    );
+}
+
+#[tokio::test]
+async fn listing_paging_and_filters() {
+    let app = app().await;
+    for n in ["alice", "bob", "carol", "dave", "erin", "frank", "grace"] {
+        assert_eq!(
+            app.w("POST", "/scim/v2/Users", Some(user(n))).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let r = app.w("GET", "/scim/v2/Users?count=0", None).await;
+    assert_eq!(
+        (
+            r.body["totalResults"].as_u64(),
+            r.body["Resources"].as_array().map(Vec::len)
+        ),
+        (Some(7), Some(0))
+    );
+    let r = app
+        .w(
+            "GET",
+            "/scim/v2/Users?sortBy=userName&sortOrder=descending&startIndex=2&count=2",
+            None,
+        )
+        .await;
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["frank", "erin"]);
+    assert_eq!(
+        (r.body["startIndex"].as_u64(), r.body["itemsPerPage"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let r = app.w("GET", "/scim/v2/Users?count=100", None).await;
+    assert_eq!(
+        r.body["Resources"].as_array().unwrap().len(),
+        5,
+        "count is capped at the advertised maximum"
+    );
+    let r = app
+        .w(
+            "GET",
+            "/scim/v2/Users?filter=emails.value%20co%20%22CAROL%22%20or%20userName%20sw%20%22fr%22",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 2);
+    let r = app
+        .w(
+            "POST",
+            "/scim/v2/.search",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": "userName eq \"grace\"", "attributes": ["userName"]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    assert_eq!(r.body["Resources"][0].as_object().unwrap().len(), 3);
+    let r = app.w("GET", "/scim/v2/ServiceProviderConfig", None).await;
+    assert_eq!(r.body["filter"]["maxResults"], 5);
+    let r = app.w("GET", "/scim/v2/Schemas", None).await;
+    assert!(r.body["totalResults"].as_u64().unwrap() >= 3);
+    let r = app.w("GET", "/scim/v2/ResourceTypes/User", None).await;
+    assert_eq!(r.body["endpoint"], "/Users");
+}
+
+#[tokio::test]
+async fn groups_members_patch_and_derived_groups() {
+    let app = app().await;
+    let mut ids = Vec::new();
+    for n in ["u1", "u2", "u3"] {
+        ids.push(
+            app.w("POST", "/scim/v2/Users", Some(user(n))).await.body["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let r = app
+        .w(
+            "POST",
+            "/scim/v2/Groups",
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Team", "members": [{"value": ids[0]}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let gid = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.body["members"][0]["$ref"],
+        format!("http://roster.test/scim/v2/Users/{}", ids[0])
+    );
+    let guri = format!("/scim/v2/Groups/{gid}");
+
+    // Entra-style member add and remove: the fast path (member rows, one version).
+    let r = app
+        .w(
+            "PATCH",
+            &guri,
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "Add", "path": "members", "value": [{"value": ids[1]}, {"value": ids[2]}]},
+        {"op": "Remove", "path": "members", "value": [{"value": ids[0]}]}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(r.headers[header::ETAG], "W/\"2\"");
+    let r = app.w("PATCH", &guri, Some(json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}]}))).await;
+    assert_eq!(
+        r.body["members"],
+        json!([{"value": ids[2], "type": "User", "$ref": format!("http://roster.test/scim/v2/Users/{}", ids[2])}])
+    );
+    let r = app
+        .w(
+            "PATCH",
+            &guri,
+            Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": "missing"}]}]})),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    // Other group changes take the general path.
+    let r = app
+        .w(
+            "PATCH",
+            &guri,
+            Some(json!({"Operations": [{"op": "replace", "path": "displayName", "value": "Crew"}]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["displayName"].as_str()),
+        (StatusCode::OK, Some("Crew"))
+    );
+
+    let r = app.w("GET", &format!("/scim/v2/Users/{}", ids[2]), None).await;
+    assert_eq!(
+        r.body["groups"],
+        json!([{"value": gid, "type": "direct", "display": "Crew", "$ref": format!("http://roster.test/scim/v2/Groups/{gid}")}])
+    );
+    let r = app
+        .w(
+            "PATCH",
+            &format!("/scim/v2/Users/{}", ids[2]),
+            Some(json!({"Operations": [{"op": "add", "path": "groups", "value": [{"value": "x"}]}]})),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("mutability"));
+    let r = app
+        .w(
+            "PATCH",
+            &format!("/scim/v2/Users/{}", ids[2]),
+            Some(json!({"Operations": [{"op": "remove", "path": "emails[type eq \"fax\"]"}]})),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("noTarget"));
+}
