@@ -271,7 +271,7 @@ impl ResourceSchema<'_> {
                     ext.id
                 )));
             };
-            for (k, v) in inner {
+            for (k, v) in inner.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("schemas")) {
                 let path = PatchPath {
                     attr: AttrPath {
                         uri: Some(ext.id.clone()),

@@ -178,6 +178,9 @@ impl ResourceSchema<'_> {
                 let map = ext_map(&mut exts, ext);
                 let root = Label::root(&ext.id);
                 for (k, v) in ext_obj {
+                    if k.eq_ignore_ascii_case("schemas") {
+                        continue;
+                    }
                     let Some(def) = ext.attribute(&k) else {
                         unknown(opts, format_args!("{}:{k}", ext.id), &ext.name)?;
                         continue;

@@ -352,7 +352,8 @@ fn member_changes(req: &PatchRequest) -> Option<Vec<MemberChange>> {
                         None => None,
                         Some(t) => Some(ResourceKind::from_name(t.as_str()?)?),
                     };
-                    out.push(MemberChange::Add(Member { value, kind }));
+                    let display = m.get("display").and_then(Value::as_str).map(str::to_owned);
+                    out.push(MemberChange::Add(Member { value, kind, display }));
                 }
             }
             (PatchOp::Remove, None, None, Some(v)) => {

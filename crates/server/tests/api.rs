@@ -407,6 +407,18 @@ async fn groups_members_patch_and_derived_groups() {
         )
         .await;
     assert_scim_error(&r, 400, Some("invalidValue"));
+    // Member display names round-trip (found by scim2-tester).
+    let r = app.w("PATCH", &guri, Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": ids[0], "display": "User One"}]}]}))).await;
+    let one = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["value"] == ids[0].as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(one["display"], "User One");
+    let r = app.w("PATCH", &guri, Some(json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}]}))).await;
+    assert_eq!(r.status, StatusCode::OK);
     // Other group changes take the general path.
     let r = app
         .w(

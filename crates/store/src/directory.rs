@@ -6,9 +6,10 @@ use crate::{Store, StoreError, from_micros, to_micros};
 /// Inserts one membership row inside the transaction `$tx` after checking that the member exists (and, when
 /// the client declared a type, that it has that type). Evaluates to `Result<(), StoreError>`.
 macro_rules! insert_member {
-    ($tx:expr, $group_id:expr, $member:expr, $declared:expr) => {
+    ($tx:expr, $group_id:expr, $member:expr) => {
         async {
-            let (group_id, member, declared): (&str, &str, Option<ResourceKind>) = ($group_id, $member, $declared);
+            let (group_id, m): (&str, &Member) = ($group_id, $member);
+            let (member, declared) = (m.value.as_str(), m.kind);
             if member == group_id {
                 return Err(StoreError::from(ScimError::invalid_value("a group cannot be a member of itself")));
             }
@@ -22,10 +23,11 @@ macro_rules! insert_member {
             if let Some(d) = declared.filter(|d| d.as_str() != actual) {
                 return Err(ScimError::invalid_value(format!("member '{member}' is a {actual}, not a {}", d.as_str())).into());
             }
-            sqlx::query("INSERT INTO memberships (group_id, member_id, member_type) VALUES ($1, $2, $3) ON CONFLICT (group_id, member_id) DO NOTHING")
+            sqlx::query("INSERT INTO memberships (group_id, member_id, member_type, display) VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, member_id) DO NOTHING")
                 .bind(group_id)
                 .bind(member)
                 .bind(&actual)
+                .bind(&m.display)
                 .execute(&mut *$tx)
                 .await?;
             Ok::<(), StoreError>(())
@@ -92,6 +94,8 @@ pub struct Member {
     pub value: String,
     /// User or Group, when the client said; checked against the member's real type.
     pub kind: Option<ResourceKind>,
+    /// The display name the client gave, returned as it was sent.
+    pub display: Option<String>,
 }
 
 /// One change to a group's members, for [`Store::patch_members`].
@@ -226,11 +230,11 @@ fn columns(kind: ResourceKind, data: &Map<String, Value>) -> Columns {
 }
 
 /// Takes the `members` out of a Group's attributes: they are stored as rows.
-fn take_members(data: &mut Map<String, Value>) -> Result<Vec<(String, Option<ResourceKind>)>, ScimError> {
+fn take_members(data: &mut Map<String, Value>) -> Result<Vec<Member>, ScimError> {
     let Some(list) = data.shift_remove("members") else {
         return Ok(Vec::new());
     };
-    let mut out: Vec<(String, Option<ResourceKind>)> = Vec::new();
+    let mut out: Vec<Member> = Vec::new();
     for m in list.as_array().into_iter().flatten() {
         let value = m
             .get("value")
@@ -242,8 +246,13 @@ fn take_members(data: &mut Map<String, Value>) -> Result<Vec<(String, Option<Res
                 ScimError::invalid_value(format!("member type must be \"User\" or \"Group\", got \"{t}\""))
             })?),
         };
-        if !out.iter().any(|(v, _)| v == value) {
-            out.push((value.to_owned(), kind));
+        if !out.iter().any(|m| m.value == value) {
+            let display = m.get("display").and_then(Value::as_str).map(str::to_owned);
+            out.push(Member {
+                value: value.to_owned(),
+                kind,
+                display,
+            });
         }
     }
     Ok(out)
@@ -303,8 +312,8 @@ impl Store {
                 sqlx::query("INSERT INTO resource_values (resource_id, attr, value_lc) VALUES ($1, 'emails.value', $2)")
                     .bind(&id).bind(email).execute(&mut *tx).await?;
             }
-            for (member, declared) in &members {
-                insert_member!(tx, &id, member, *declared)?;
+            for m in &members {
+                insert_member!(tx, &id, m)?;
             }
             sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(&id).bind(1_i64).bind(JournalOp::Create.as_str()).bind(micros)
                 .execute(&mut *tx).await?;
@@ -330,10 +339,14 @@ impl Store {
             let last_modified = from_micros(row.try_get("last_modified")?)?;
             match kind {
                 ResourceKind::Group => {
-                    let rows = sqlx::query("SELECT member_id, member_type FROM memberships WHERE group_id = $1 ORDER BY member_id")
+                    let rows = sqlx::query("SELECT member_id, member_type, display FROM memberships WHERE group_id = $1 ORDER BY member_id")
                         .bind(id).fetch_all(pool).await?;
                     let members: Vec<Value> = rows.iter().map(|r| -> Result<Value, sqlx::Error> {
-                        Ok(json!({"value": r.try_get::<String, _>("member_id")?, "type": r.try_get::<String, _>("member_type")?}))
+                        let mut m = json!({"value": r.try_get::<String, _>("member_id")?, "type": r.try_get::<String, _>("member_type")?});
+                        if let Some(d) = r.try_get::<Option<String>, _>("display")? {
+                            m["display"] = Value::String(d);
+                        }
+                        Ok(m)
                     }).collect::<Result<_, _>>()?;
                     if !members.is_empty() {
                         data.insert("members".into(), Value::Array(members));
@@ -403,8 +416,8 @@ impl Store {
             }
             if let Some(members) = &members {
                 sqlx::query("DELETE FROM memberships WHERE group_id = $1").bind(id).execute(&mut *tx).await?;
-                for (member, declared) in members {
-                    insert_member!(tx, id, member, *declared)?;
+                for m in members {
+                    insert_member!(tx, id, m)?;
                 }
             }
             sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(id).bind(current + 1).bind(JournalOp::Update.as_str()).bind(micros)
@@ -430,7 +443,7 @@ impl Store {
             let current = current_version!(tx, ResourceKind::Group, group_id, if_version);
             for change in changes {
                 match change {
-                    MemberChange::Add(m) => insert_member!(tx, group_id, &m.value, m.kind)?,
+                    MemberChange::Add(m) => insert_member!(tx, group_id, m)?,
                     MemberChange::Remove(id) => {
                         sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND member_id = $2")
                             .bind(group_id).bind(id).execute(&mut *tx).await?;

@@ -417,6 +417,7 @@ async fn member_changes_are_small_writes_with_one_journal_entry() {
             MemberChange::Add(Member {
                 value: id.clone(),
                 kind: Some(ResourceKind::User),
+                display: None,
             })
         };
         let v = store
@@ -451,6 +452,7 @@ async fn member_changes_are_small_writes_with_one_journal_entry() {
         let wrong_type = MemberChange::Add(Member {
             value: ids[2].clone(),
             kind: Some(ResourceKind::Group),
+            display: None,
         });
         assert_eq!(
             scim_kind(store.patch_members(&g.id, &[wrong_type], None).await),
@@ -467,6 +469,7 @@ async fn member_changes_are_small_writes_with_one_journal_entry() {
             MemberChange::Add(Member {
                 value: "missing".into(),
                 kind: None,
+                display: None,
             }),
         ];
         assert_eq!(

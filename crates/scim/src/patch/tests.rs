@@ -259,6 +259,19 @@ fn primary_moves_to_the_new_value() {
     assert_eq!(out["emails"][1]["primary"], true);
 }
 
+/// Found by scim2-tester: a whole extension object may carry its own `schemas` key.
+#[test]
+fn extension_object_with_schemas_key() {
+    let out = run(
+        "User",
+        user(),
+        json!([{"op": "add", "path": ENTERPRISE_USER,
+        "value": {"schemas": [ENTERPRISE_USER], "department": "Tours"}}]),
+    )
+    .unwrap();
+    assert_eq!(out[ENTERPRISE_USER], json!({"department": "Tours"}));
+}
+
 #[test]
 fn extension_whole_object_paths() {
     let out = run("User", user(), json!([{"op": "add", "path": ENTERPRISE_USER, "value": {"costCenter": "42", "manager": {"value": "m"}}}])).unwrap();

@@ -34,6 +34,8 @@ CREATE TABLE memberships (
     group_id    TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
     member_id   TEXT NOT NULL,
     member_type TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
+    -- the member's display name as the client sent it
+    display     TEXT,
     PRIMARY KEY (group_id, member_id)
 );
 CREATE INDEX memberships_member ON memberships (member_id);
