@@ -11,9 +11,11 @@
 //! | [`auth`] | bearer tokens, read and write scopes |
 //! | [`body`] | request bodies: size limit, media types, JSON syntax |
 //! | [`scim`] | the SCIM endpoints |
+//! | [`bulk`] | `/Bulk`: operations in order, `bulkId` references, `failOnErrors` |
 
 pub mod auth;
 pub mod body;
+pub mod bulk;
 pub mod error;
 pub mod scim;
 

@@ -56,13 +56,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/.search", post(move |s, b| search(s, vec![users, groups], b)))
         .route("/Me", any(me))
-        .route("/Bulk", any(bulk))
+        .route("/Bulk", post(crate::bulk::bulk))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state, auth::require_token))
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut resp = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
@@ -89,18 +89,13 @@ async fn me() -> ApiError {
     .into()
 }
 
-async fn bulk() -> ApiError {
-    ScimError::new(
-        ErrorKind::NotImplemented,
-        "bulk operations are not available yet; send the operations one by one",
-    )
-    .into()
-}
-
 fn spc(state: &AppState) -> ServiceProviderConfig {
     ServiceProviderConfig {
         documentation_uri: None,
-        bulk: None,
+        bulk: Some((
+            crate::bulk::MAX_OPERATIONS as u64,
+            state.config.max_body_bytes as u64,
+        )),
         max_results: state.config.max_page_size,
         sort: true,
         etag: true,
@@ -229,7 +224,10 @@ fn projection(params: &[(String, String)]) -> Result<Projection, ApiError> {
 /// The versions an `If-Match`/`If-None-Match` header names: `None` for `*`, else the list (unparsable tags are
 /// kept as versions no resource has).
 fn header_versions(headers: &HeaderMap, name: header::HeaderName) -> Option<Option<Vec<i64>>> {
-    let raw = headers.get(name)?.to_str().unwrap_or_default();
+    tag_versions(headers.get(name)?.to_str().unwrap_or_default())
+}
+
+fn tag_versions(raw: &str) -> Option<Option<Vec<i64>>> {
     if raw.trim() == "*" {
         return Some(None);
     }
@@ -246,9 +244,16 @@ fn header_versions(headers: &HeaderMap, name: header::HeaderName) -> Option<Opti
     Some(Some(versions))
 }
 
-/// The version a write must find, from `If-Match`; 412 when it names none that `current` is.
-fn if_match(headers: &HeaderMap, current: i64) -> Result<Option<i64>, ApiError> {
-    match header_versions(headers, header::IF_MATCH) {
+fn raw_if_match(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The version a write must find, from an `If-Match` value; 412 when it names none that `current` is.
+fn if_match(raw: Option<&str>, current: i64) -> Result<Option<i64>, ApiError> {
+    match raw.and_then(tag_versions) {
         None | Some(None) => Ok(Some(current)),
         Some(Some(vs)) if vs.contains(&current) => Ok(Some(current)),
         Some(Some(_)) => Err(ScimError::new(
@@ -292,9 +297,7 @@ async fn create(
     kind: ResourceKind,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
-    let rs = schema_of(&state, kind)?;
-    let data = rs.validate(&body, None, ValidateOptions::default())?;
-    let r = state.store.create_resource(kind, data).await?;
+    let r = do_create(&state, kind, &body).await?;
     resource_response(&state, kind, &r, StatusCode::CREATED, &Projection::default())
 }
 
@@ -305,15 +308,7 @@ async fn replace(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
-    let rs = schema_of(&state, kind)?;
-    let existing = load(&state, kind, &id).await?;
-    let expected = if_match(&headers, existing.version)?;
-    let data = rs.validate(
-        &body,
-        Some(&render(&state, &existing)),
-        ValidateOptions::default(),
-    )?;
-    let r = state.store.replace_resource(kind, &id, data, expected).await?;
+    let r = do_replace(&state, kind, &id, &body, raw_if_match(&headers).as_deref()).await?;
     resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
 }
 
@@ -323,10 +318,43 @@ async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let existing = load(&state, kind, &id).await?;
-    let expected = if_match(&headers, existing.version)?;
-    state.store.delete_resource(kind, &id, expected).await?;
+    do_delete(&state, kind, &id, raw_if_match(&headers).as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn do_create(
+    state: &AppState,
+    kind: ResourceKind,
+    body: &Value,
+) -> Result<StoredResource, ApiError> {
+    let rs = schema_of(state, kind)?;
+    let data = rs.validate(body, None, ValidateOptions::default())?;
+    Ok(state.store.create_resource(kind, data).await?)
+}
+
+pub(crate) async fn do_replace(
+    state: &AppState,
+    kind: ResourceKind,
+    id: &str,
+    body: &Value,
+    if_match_raw: Option<&str>,
+) -> Result<StoredResource, ApiError> {
+    let rs = schema_of(state, kind)?;
+    let existing = load(state, kind, id).await?;
+    let expected = if_match(if_match_raw, existing.version)?;
+    let data = rs.validate(body, Some(&render(state, &existing)), ValidateOptions::default())?;
+    Ok(state.store.replace_resource(kind, id, data, expected).await?)
+}
+
+pub(crate) async fn do_delete(
+    state: &AppState,
+    kind: ResourceKind,
+    id: &str,
+    if_match_raw: Option<&str>,
+) -> Result<(), ApiError> {
+    let existing = load(state, kind, id).await?;
+    let expected = if_match(if_match_raw, existing.version)?;
+    Ok(state.store.delete_resource(kind, id, expected).await?)
 }
 
 /// A PATCH of a group that only adds or removes members, as member row changes (a 100k-member group is not
@@ -389,31 +417,40 @@ async fn patch(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
-    let req = PatchRequest::from_json(&body)?;
+    let r = do_patch(&state, kind, &id, &body, raw_if_match(&headers).as_deref()).await?;
+    resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
+}
+
+pub(crate) async fn do_patch(
+    state: &AppState,
+    kind: ResourceKind,
+    id: &str,
+    body: &Value,
+    if_match_raw: Option<&str>,
+) -> Result<StoredResource, ApiError> {
+    let req = PatchRequest::from_json(body)?;
     if kind == ResourceKind::Group
         && let Some(changes) = member_changes(&req)
     {
-        let expected = match header_versions(&headers, header::IF_MATCH) {
+        let expected = match if_match_raw.and_then(tag_versions) {
             None | Some(None) => None,
             Some(Some(vs)) if vs.len() == 1 => vs.first().copied(),
             Some(Some(_)) => Some(-1),
         };
-        state.store.patch_members(&id, &changes, expected).await?;
-        let r = load(&state, kind, &id).await?;
-        return resource_response(&state, kind, &r, StatusCode::OK, &Projection::default());
+        state.store.patch_members(id, &changes, expected).await?;
+        return load(state, kind, id).await;
     }
-    let rs = schema_of(&state, kind)?;
-    let existing = load(&state, kind, &id).await?;
-    let expected = if_match(&headers, existing.version)?;
-    let outcome = rs.apply_patch(&render(&state, &existing), &req)?;
+    let rs = schema_of(state, kind)?;
+    let existing = load(state, kind, id).await?;
+    let expected = if_match(if_match_raw, existing.version)?;
+    let outcome = rs.apply_patch(&render(state, &existing), &req)?;
     if !outcome.changed {
-        return resource_response(&state, kind, &existing, StatusCode::OK, &Projection::default());
+        return Ok(existing);
     }
     let Value::Object(data) = outcome.resource else {
         return Err(ScimError::new(ErrorKind::Internal, "PATCH produced a non-object").into());
     };
-    let r = state.store.replace_resource(kind, &id, data, expected).await?;
-    resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
+    Ok(state.store.replace_resource(kind, id, data, expected).await?)
 }
 
 async fn list(

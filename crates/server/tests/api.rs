@@ -454,3 +454,96 @@ async fn groups_members_patch_and_derived_groups() {
         .await;
     assert_scim_error(&r, 400, Some("noTarget"));
 }
+
+const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+
+#[tokio::test]
+async fn bulk_runs_in_order_with_bulk_id_references() {
+    let app = app().await;
+    let r = app.w("POST", "/scim/v2/Bulk", Some(json!({"schemas": [BULK], "Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "alice", "data": user("alice")},
+        {"method": "POST", "path": "/Groups", "bulkId": "team", "data": {"displayName": "Team", "members": [{"type": "User", "value": "bulkId:alice"}]}},
+        {"method": "PATCH", "path": "/Users/bulkId:alice", "data": {"Operations": [{"op": "replace", "path": "title", "value": "Lead"}]}},
+        {"method": "POST", "path": "/Users", "bulkId": "dup", "data": user("ALICE")},
+        {"method": "PUT", "path": "/Groups/bulkId:nobody", "data": {"displayName": "x"}},
+        {"method": "DELETE", "path": "/Groups/bulkId:team", "version": "W/\"1\""}
+    ]}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ops = r.body["Operations"].as_array().unwrap();
+    let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["201", "201", "200", "409", "409", "204"], "{}", r.body);
+    assert_eq!(ops[3]["response"]["scimType"], "uniqueness");
+    assert!(
+        ops[0]["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://roster.test/scim/v2/Users/")
+    );
+    assert_eq!(ops[2]["version"], "W/\"2\"");
+    let alice_id = ops[0]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let alice = app.w("GET", &format!("/scim/v2/Users/{alice_id}"), None).await;
+    assert_eq!(alice.body["title"], "Lead");
+    assert!(
+        alice.body.get("groups").is_none(),
+        "the group was deleted by the last operation"
+    );
+
+    // failOnErrors stops after that many failures.
+    let r = app
+        .w(
+            "POST",
+            "/scim/v2/Bulk",
+            Some(json!({"schemas": [BULK], "failOnErrors": 1, "Operations": [
+                {"method": "DELETE", "path": "/Users/missing"},
+                {"method": "POST", "path": "/Users", "bulkId": "b", "data": user("bob")}
+            ]})),
+        )
+        .await;
+    assert_eq!(r.body["Operations"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["Operations"][0]["status"], "404");
+
+    // Limits are advertised and enforced.
+    let spc = app.w("GET", "/scim/v2/ServiceProviderConfig", None).await;
+    assert_eq!(
+        (
+            spc.body["bulk"]["supported"].as_bool(),
+            spc.body["bulk"]["maxOperations"].as_u64()
+        ),
+        (Some(true), Some(1000))
+    );
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")}))
+        .collect();
+    let r = app
+        .w(
+            "POST",
+            "/scim/v2/Bulk",
+            Some(json!({"schemas": [BULK], "Operations": many})),
+        )
+        .await;
+    assert_scim_error(&r, 413, None);
+    assert_scim_error(
+        &app.w("POST", "/scim/v2/Bulk", Some(json!({"Operations": []})))
+            .await,
+        400,
+        Some("invalidSyntax"),
+    );
+    assert_scim_error(
+        &app.call(
+            "POST",
+            "/scim/v2/Bulk",
+            Some(&app.read),
+            Some(json!({"schemas": [BULK], "Operations": []})),
+            &[],
+        )
+        .await,
+        403,
+        None,
+    );
+}
