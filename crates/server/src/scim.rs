@@ -503,6 +503,7 @@ async fn run_search(
             sort_order: req.sort_order,
             offset,
             limit: remaining,
+            schema: Some(&rs),
         };
         let page = state.store.list_resources(kind, &q).await?;
         total += page.total;

@@ -294,8 +294,8 @@ impl Store {
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             sqlx::query(
-                "INSERT INTO resources (id, resource_type, user_name_lc, display_name, display_name_lc, external_id, data, version, created, last_modified) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
+                "INSERT INTO resources (id, resource_type, user_name_lc, display_name, display_name_lc, external_id, data, search, version, created, last_modified) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8)",
             )
             .bind(&id)
             .bind(kind.as_str())
@@ -305,6 +305,7 @@ impl Store {
             .bind(&cols.external_id)
             .bind(Json(&data))
             .bind(micros)
+            .bind(Json(&lowercase_strings(&data)))
             .execute(&mut *tx)
             .await
             .map_err(map_unique)?;
@@ -401,10 +402,10 @@ impl Store {
             let current = current_version!(tx, kind, id, if_version);
             let updated = sqlx::query(
                 "UPDATE resources SET user_name_lc = $1, display_name = $2, display_name_lc = $3, external_id = $4, data = $5, \
-                 version = version + 1, last_modified = $6 WHERE id = $7 AND version = $8",
+                 search = $9, version = version + 1, last_modified = $6 WHERE id = $7 AND version = $8",
             )
             .bind(&cols.user_name_lc).bind(&cols.display_name).bind(&cols.display_name_lc).bind(&cols.external_id)
-            .bind(Json(&data)).bind(micros).bind(id).bind(current)
+            .bind(Json(&data)).bind(micros).bind(id).bind(current).bind(Json(&lowercase_strings(&data)))
             .execute(&mut *tx).await.map_err(map_unique)?;
             if updated.rows_affected() != 1 {
                 return Err(ScimError::new(ErrorKind::PreconditionFailed, "the resource changed while this request was applied; read it again and retry").into());
@@ -531,4 +532,17 @@ fn check_version(
         .into());
     }
     Ok(current)
+}
+
+/// `data` with every string value lower-cased the way the filter evaluator folds case (keys unchanged).
+pub(crate) fn lowercase_strings(data: &Map<String, Value>) -> Value {
+    fn walk(v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(s.to_lowercase()),
+            Value::Array(a) => Value::Array(a.iter().map(walk).collect()),
+            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), walk(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    Value::Object(data.iter().map(|(k, v)| (k.clone(), walk(v))).collect())
 }

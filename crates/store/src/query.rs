@@ -1,17 +1,24 @@
 //! Listing resources: SCIM filters translated to SQL (never load-all-then-filter), sorting and paging.
 //!
-//! Translated today: comparisons on the indexed attributes — `id`, `externalId`, `userName`, `displayName`
-//! (`eq ne co sw ew gt ge lt le pr`), `emails.value` / `emails` (`eq co sw ew pr`), `meta.created` and
-//! `meta.lastModified` (as instants) — combined with `and`, `or`, `not`. Other attributes are answered with an
-//! `invalidFilter` that names the attribute and lists what is searchable, never with a wrong result.
-//! Case-insensitive attributes are stored lower-cased (Rust's Unicode lower-casing) and literals are lower-cased
-//! the same way, so SQLite and PostgreSQL agree with the reference evaluator.
+//! - Indexed columns: `id`, `externalId`, `userName`, `displayName`, `emails.value`, `meta.created`,
+//!   `meta.lastModified` (times as instants).
+//! - Every other string, boolean and number attribute of the schema (core, enterprise, registered extensions),
+//!   single-valued or a sub-attribute of a multi-valued one (`emails.type`, `addresses.locality`), and value
+//!   paths (`emails[type eq "work" and value co "@example.com"]`): JSON expressions over the stored resource,
+//!   with `EXISTS` over array elements for multi-valued attributes.
+//! - Not translated (an `invalidFilter` that names the attribute, never a wrong answer): `dateTime` and binary
+//!   attributes other than `meta`'s, `groups`, `members` beyond `members.value`, `password`.
+//!
+//! Case-insensitive values are compared lower-cased: indexed columns hold lower-cased text, and the `search`
+//! column holds the resource with every string lower-cased, both by Rust's Unicode lower-casing, as are the
+//! literals, so SQLite and PostgreSQL agree with the reference evaluator (`roster_scim::filter::matches`).
 
 use crate::directory::{ResourceKind, StoredResource};
 use crate::{Store, StoreError, to_micros};
 use roster_scim::filter::{CompValue, CompareOp, Filter};
 use roster_scim::messages::SortOrder;
-use roster_scim::{AttrPath, ScimError};
+use roster_scim::schema::{AttrType, Attribute, Location, Returned};
+use roster_scim::{AttrPath, ResourceSchema, ScimError};
 use sqlx::QueryBuilder;
 
 /// A page of resources and the total number that match.
@@ -36,10 +43,12 @@ pub struct ListQuery<'a> {
     pub offset: u64,
     /// Page size; 0 returns only the total.
     pub limit: u64,
+    /// The resource type's schema, needed to translate attributes that have no column of their own.
+    pub schema: Option<&'a ResourceSchema<'a>>,
 }
 
 /// A column a comparison can use, and how values compare in it.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Col {
     /// A text column holding lower-cased values.
     Lower(&'static str),
@@ -49,31 +58,141 @@ enum Col {
     Micros(&'static str),
     /// Rows of resource_values for an attribute (lower-cased).
     Values(&'static str),
+    /// Rows of memberships (a Group's `members.value`).
+    Members,
+    /// A JSON value at `path` inside `src` (`r.data`, `r.search`, or an array element `e.value`).
+    Json {
+        src: &'static str,
+        path: Vec<String>,
+        kind: AttrType,
+        lower: bool,
+    },
+    /// A sub-attribute of the elements of a JSON array: true when some element's value compares true.
+    Each {
+        src: &'static str,
+        array: Vec<String>,
+        sub: String,
+        kind: AttrType,
+        lower: bool,
+    },
 }
 
-const SEARCHABLE: &str =
-    "id, externalId, userName, displayName, emails.value, meta.created, meta.lastModified";
+const SEARCHABLE: &str = "string, boolean and number attributes, meta.created and meta.lastModified";
 
-fn column(kind: ResourceKind, path: &AttrPath) -> Result<Col, ScimError> {
-    let core = match kind {
+/// Keys embedded in SQL come from the schema registry, never from the filter text, and must be plain.
+fn safe_key(k: &str) -> Result<String, ScimError> {
+    if k.chars()
+        .all(|c| c.is_ascii_alphanumeric() || ":._-$".contains(c))
+    {
+        Ok(k.to_owned())
+    } else {
+        Err(ScimError::invalid_filter(format!(
+            "roster cannot search inside '{k}'"
+        )))
+    }
+}
+
+fn column(cx: &Cx<'_>, path: &AttrPath) -> Result<Col, ScimError> {
+    if let Some(parent) = cx.elem {
+        // Inside a value filter: names are sub-attributes of one element.
+        let sub = parent
+            .sub_attribute(&path.name)
+            .filter(|_| path.sub.is_none())
+            .ok_or_else(|| unsupported(path))?;
+        // Elements are read from the lower-cased copy, so a case-exact string cannot be compared here.
+        if sub.case_exact && matches!(sub.kind, AttrType::String | AttrType::Reference) {
+            return Err(unsupported(path));
+        }
+        return Ok(Col::Json {
+            src: "e.value",
+            path: vec![safe_key(&sub.name)?],
+            kind: sub.kind,
+            lower: true,
+        });
+    }
+    let core = match cx.kind {
         ResourceKind::User => roster_scim::schema::CORE_USER,
         ResourceKind::Group => roster_scim::schema::CORE_GROUP,
     };
-    if path.uri.as_deref().is_some_and(|u| !u.eq_ignore_ascii_case(core)) {
-        return Err(unsupported(path));
-    }
+    let in_core = path.uri.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(core));
     let name = path.name.to_ascii_lowercase();
     let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
-    Ok(match (name.as_str(), sub.as_deref(), kind) {
-        ("id", None, _) => Col::Exact("r.id"),
-        ("externalid", None, _) => Col::Exact("r.external_id"),
-        ("username", None, ResourceKind::User) => Col::Lower("r.user_name_lc"),
-        ("displayname", None, _) => Col::Lower("r.display_name_lc"),
-        ("emails", None | Some("value"), ResourceKind::User) => Col::Values("emails.value"),
-        ("meta", Some("created"), _) => Col::Micros("r.created"),
-        ("meta", Some("lastmodified"), _) => Col::Micros("r.last_modified"),
-        _ => return Err(unsupported(path)),
-    })
+    if in_core {
+        let indexed = match (name.as_str(), sub.as_deref(), cx.kind) {
+            ("id", None, _) => Some(Col::Exact("r.id")),
+            ("externalid", None, _) => Some(Col::Exact("r.external_id")),
+            ("username", None, ResourceKind::User) => Some(Col::Lower("r.user_name_lc")),
+            ("displayname", None, _) => Some(Col::Lower("r.display_name_lc")),
+            ("emails", None | Some("value"), ResourceKind::User) => Some(Col::Values("emails.value")),
+            ("members", None | Some("value"), ResourceKind::Group) => Some(Col::Members),
+            ("meta", Some("created"), _) => Some(Col::Micros("r.created")),
+            ("meta", Some("lastmodified"), _) => Some(Col::Micros("r.last_modified")),
+            ("meta" | "groups" | "members", _, _) => return Err(unsupported(path)),
+            _ => None,
+        };
+        if let Some(c) = indexed {
+            return Ok(c);
+        }
+    }
+    let schema = cx.schema.ok_or_else(|| unsupported(path))?;
+    let (loc, def) = schema
+        .resolve(path.uri.as_deref(), &path.name)
+        .ok_or_else(|| unsupported(path))?;
+    if def.returned == Returned::Never {
+        return Err(unsupported(path));
+    }
+    let mut prefix = Vec::new();
+    if let Location::Extension(ext) = loc {
+        prefix.push(safe_key(&ext.id)?);
+    }
+    let leaf = |d: &Attribute| -> Result<(), ScimError> {
+        match d.kind {
+            AttrType::String
+            | AttrType::Reference
+            | AttrType::Boolean
+            | AttrType::Integer
+            | AttrType::Decimal => Ok(()),
+            _ => Err(unsupported(path)),
+        }
+    };
+    let target = if def.kind == AttrType::Complex {
+        let sub_name = path.sub.as_deref().unwrap_or("value");
+        Some(def.sub_attribute(sub_name).ok_or_else(|| unsupported(path))?)
+    } else if path.sub.is_some() {
+        return Err(unsupported(path));
+    } else {
+        None
+    };
+    let d = target.unwrap_or(def);
+    leaf(d)?;
+    let lower = !d.case_exact && matches!(d.kind, AttrType::String | AttrType::Reference);
+    let src = if lower { "r.search" } else { "r.data" };
+    prefix.push(safe_key(&def.name)?);
+    match (def.multi_valued, target) {
+        (true, Some(t)) => Ok(Col::Each {
+            src,
+            array: prefix,
+            sub: safe_key(&t.name)?,
+            kind: t.kind,
+            lower,
+        }),
+        (true, None) => Err(unsupported(path)),
+        (false, Some(t)) => {
+            prefix.push(safe_key(&t.name)?);
+            Ok(Col::Json {
+                src,
+                path: prefix,
+                kind: t.kind,
+                lower,
+            })
+        }
+        (false, None) => Ok(Col::Json {
+            src,
+            path: prefix,
+            kind: def.kind,
+            lower,
+        }),
+    }
 }
 
 fn unsupported(path: &AttrPath) -> ScimError {
@@ -84,8 +203,13 @@ fn unsupported(path: &AttrPath) -> ScimError {
 
 /// Appends `expr OP value` for a string comparison: `=`/`<`/… directly, `co`/`sw`/`ew` through functions that
 /// mean the same on both backends and are case-sensitive (SQLite's LIKE is not).
-fn push_str_cmp<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, cx: Cx, expr: &str, op: CompareOp, v: String)
-where
+fn push_str_cmp<DB: sqlx::Database>(
+    qb: &mut QueryBuilder<DB>,
+    cx: Cx<'_>,
+    expr: &str,
+    op: CompareOp,
+    v: String,
+) where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     match op {
@@ -127,20 +251,86 @@ fn sql_op(op: CompareOp) -> &'static str {
 
 /// What the translation needs besides the filter.
 #[derive(Clone, Copy)]
-struct Cx {
+struct Cx<'s> {
     kind: ResourceKind,
+    pg: bool,
     /// `instr` (SQLite) or `strpos` (PostgreSQL): position of a substring, 0 when absent.
     contains_fn: &'static str,
     /// Code-point ordering for text on PostgreSQL whatever the database locale (SQLite's default is already
     /// binary), so `gt` and `sortBy` agree with the evaluator.
     collate: &'static str,
+    schema: Option<&'s ResourceSchema<'s>>,
+    /// Inside a value filter: the multi-valued attribute whose elements are being tested.
+    elem: Option<&'s Attribute>,
+}
+
+impl Cx<'_> {
+    /// The JSON path literal: `'$."a"."b"'` (SQLite) or `'{"a","b"}'` (PostgreSQL). Keys are checked plain.
+    fn path(&self, keys: &[String]) -> String {
+        if self.pg {
+            format!(
+                "'{{{}}}'",
+                keys.iter()
+                    .map(|k| format!("\"{k}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        } else {
+            format!(
+                "'${}'",
+                keys.iter().map(|k| format!(".\"{k}\"")).collect::<String>()
+            )
+        }
+    }
+    /// The value at `keys` as SQL text (numbers as numbers on SQLite).
+    fn text(&self, src: &str, keys: &[String]) -> String {
+        if self.pg {
+            format!("({src} #>> {})", self.path(keys))
+        } else {
+            format!("json_extract({src}, {})", self.path(keys))
+        }
+    }
+    /// Whether the value at `keys` is the JSON boolean `b`.
+    fn is_bool(&self, src: &str, keys: &[String], b: bool) -> String {
+        if self.pg {
+            format!("({src} #> {}) = '{b}'::jsonb", self.path(keys))
+        } else {
+            format!("json_type({src}, {}) = '{b}'", self.path(keys))
+        }
+    }
+    /// The value at `keys` as a number, only where it is one.
+    fn number(&self, src: &str, keys: &[String]) -> String {
+        if self.pg {
+            format!(
+                "CASE WHEN jsonb_typeof({src} #> {p}) = 'number' THEN ({src} #>> {p})::double precision END",
+                p = self.path(keys)
+            )
+        } else {
+            format!(
+                "CASE WHEN json_type({src}, {p}) IN ('integer', 'real') THEN json_extract({src}, {p}) END",
+                p = self.path(keys)
+            )
+        }
+    }
+    /// A FROM item over the elements of the array at `keys`, each as `e.value`.
+    fn each(&self, src: &str, keys: &[String]) -> String {
+        if self.pg {
+            format!(
+                "jsonb_array_elements(CASE WHEN jsonb_typeof({src} #> {p}) = 'array' THEN {src} #> {p} ELSE '[]'::jsonb END) AS e(value)",
+                p = self.path(keys)
+            )
+        } else {
+            format!("json_each({src}, {}) AS e", self.path(keys))
+        }
+    }
 }
 
 /// Appends the SQL for `f` to `qb`.
-fn push_filter<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, cx: Cx, f: &Filter) -> Result<(), ScimError>
+fn push_filter<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, cx: Cx<'_>, f: &Filter) -> Result<(), ScimError>
 where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     match f {
         Filter::And(a, b) | Filter::Or(a, b) => {
@@ -159,8 +349,41 @@ where
             push_filter(qb, cx, a)?;
             qb.push(")");
         }
-        Filter::ValuePath { attr, .. } => return Err(unsupported(attr)),
-        Filter::Present(path) => match column(cx.kind, path)? {
+        Filter::ValuePath { attr, filter } => {
+            if cx.elem.is_some() {
+                return Err(unsupported(attr));
+            }
+            let schema = cx.schema.ok_or_else(|| unsupported(attr))?;
+            let (loc, def) = schema
+                .resolve(attr.uri.as_deref(), &attr.name)
+                .ok_or_else(|| unsupported(attr))?;
+            if !def.multi_valued
+                || def.kind != AttrType::Complex
+                || (cx.kind == ResourceKind::Group && def.name == "members")
+                || def.is_read_only()
+            {
+                return Err(unsupported(attr));
+            }
+            let mut keys = Vec::new();
+            if let Location::Extension(ext) = loc {
+                keys.push(safe_key(&ext.id)?);
+            }
+            keys.push(safe_key(&def.name)?);
+            qb.push(format!(
+                "EXISTS (SELECT 1 FROM {} WHERE ",
+                cx.each("r.search", &keys)
+            ));
+            push_filter(
+                qb,
+                Cx {
+                    elem: Some(def),
+                    ..cx
+                },
+                filter,
+            )?;
+            qb.push(")");
+        }
+        Filter::Present(path) => match column(&cx, path)? {
             Col::Lower(c) | Col::Exact(c) => {
                 qb.push(format!("({c} IS NOT NULL AND {c} <> '')"));
             }
@@ -169,6 +392,22 @@ where
             }
             Col::Values(attr) => {
                 qb.push(format!("EXISTS (SELECT 1 FROM resource_values v WHERE v.resource_id = r.id AND v.attr = '{attr}')"));
+            }
+            Col::Members => {
+                qb.push("EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = r.id)");
+            }
+            Col::Json { src, path, .. } => {
+                qb.push(format!(
+                    "COALESCE(CAST({} AS TEXT) NOT IN ('', '[]', '{{}}'), FALSE)",
+                    cx.text(src, &path)
+                ));
+            }
+            Col::Each { src, array, sub, .. } => {
+                qb.push(format!(
+                    "EXISTS (SELECT 1 FROM {} WHERE COALESCE(CAST({} AS TEXT) NOT IN ('', '[]', '{{}}'), FALSE))",
+                    cx.each(src, &array),
+                    cx.text("e.value", &[sub])
+                ));
             }
         },
         Filter::Compare { path, op, value } => {
@@ -181,7 +420,7 @@ where
                 };
                 return push_filter(qb, cx, &Filter::Not(Box::new(eq)));
             }
-            let col = column(cx.kind, path)?;
+            let col = column(&cx, path)?;
             if matches!(value, CompValue::Null) {
                 return push_filter(qb, cx, &Filter::Not(Box::new(Filter::Present(path.clone()))));
             }
@@ -205,15 +444,11 @@ where
                     qb.push_bind(to_micros(t));
                 }
                 Col::Lower(c) | Col::Exact(c) => {
-                    let CompValue::Str(s) = value else {
-                        return Err(ScimError::invalid_filter(format!(
-                            "'{path}' is a string; quote the value"
-                        )));
-                    };
+                    let v = string_literal(path, value)?;
                     let v = if matches!(col, Col::Lower(_)) {
-                        s.to_lowercase()
+                        v.to_lowercase()
                     } else {
-                        s.clone()
+                        v
                     };
                     // NULL never compares true: wrap so `not (...)` of an absent value is true.
                     qb.push("COALESCE(");
@@ -221,19 +456,45 @@ where
                     qb.push(", FALSE)");
                 }
                 Col::Values(attr) => {
-                    let CompValue::Str(s) = value else {
-                        return Err(ScimError::invalid_filter(format!(
-                            "'{path}' is a string; quote the value"
-                        )));
-                    };
+                    let v = string_literal(path, value)?;
                     if op.is_ordering() {
                         return Err(ScimError::invalid_filter(format!(
                             "roster cannot order-compare '{path}' yet; use eq, co, sw or ew"
                         )));
                     }
                     qb.push(format!("EXISTS (SELECT 1 FROM resource_values v WHERE v.resource_id = r.id AND v.attr = '{attr}' AND "));
-                    push_str_cmp(qb, cx, "v.value_lc", *op, s.to_lowercase());
+                    push_str_cmp(qb, cx, "v.value_lc", *op, v.to_lowercase());
                     qb.push(")");
+                }
+                Col::Members => {
+                    let v = string_literal(path, value)?;
+                    qb.push("EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = r.id AND ");
+                    push_str_cmp(qb, cx, "m.member_id", *op, v);
+                    qb.push(")");
+                }
+                Col::Json {
+                    src,
+                    path: keys,
+                    kind,
+                    lower,
+                } => {
+                    qb.push("COALESCE(");
+                    push_json_cmp(qb, cx, src, &keys, kind, lower, path, *op, value)?;
+                    qb.push(", FALSE)");
+                }
+                Col::Each {
+                    src,
+                    array,
+                    sub,
+                    kind,
+                    lower,
+                } => {
+                    qb.push(format!(
+                        "EXISTS (SELECT 1 FROM {} WHERE COALESCE(",
+                        cx.each(src, &array)
+                    ));
+                    push_json_cmp(qb, cx, "e.value", &[sub], kind, lower, path, *op, value)?;
+                    qb.push(", FALSE))");
                 }
             }
         }
@@ -241,27 +502,108 @@ where
     Ok(())
 }
 
-fn sort_column(kind: ResourceKind, path: Option<&AttrPath>) -> Result<(&'static str, bool), ScimError> {
-    let Some(path) = path else {
-        return Ok(("r.created", false));
-    };
-    match column(kind, path).map_err(|_| {
-        ScimError::invalid_value(format!(
-            "roster cannot sort by '{path}' yet; sort by one of: {SEARCHABLE}"
-        ))
-    })? {
-        Col::Lower(c) | Col::Exact(c) => Ok((c, true)),
-        Col::Micros(c) => Ok((c, false)),
-        Col::Values(_) => Err(ScimError::invalid_value(format!(
-            "roster cannot sort by '{path}' yet"
+fn string_literal(path: &AttrPath, value: &CompValue) -> Result<String, ScimError> {
+    match value {
+        CompValue::Str(s) => Ok(s.clone()),
+        _ => Err(ScimError::invalid_filter(format!(
+            "'{path}' is a string; quote the value"
         ))),
+    }
+}
+
+/// A comparison of the JSON value at `keys` in `src` with a literal, by the attribute's type.
+#[allow(clippy::too_many_arguments)]
+fn push_json_cmp<DB: sqlx::Database>(
+    qb: &mut QueryBuilder<DB>,
+    cx: Cx<'_>,
+    src: &str,
+    keys: &[String],
+    kind: AttrType,
+    lower: bool,
+    path: &AttrPath,
+    op: CompareOp,
+    value: &CompValue,
+) -> Result<(), ScimError>
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    match kind {
+        AttrType::Boolean => {
+            let b = match value {
+                CompValue::Bool(b) => *b,
+                CompValue::Str(s) => roster_scim::value::parse_bool(s).ok_or_else(|| {
+                    ScimError::invalid_filter(format!("'{path}' is boolean; compare it with true or false"))
+                })?,
+                _ => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "'{path}' is boolean; compare it with true or false"
+                    )));
+                }
+            };
+            if op != CompareOp::Eq {
+                return Err(ScimError::invalid_filter(format!(
+                    "operator '{}' cannot be used on the boolean '{path}'",
+                    op.as_str()
+                )));
+            }
+            qb.push(cx.is_bool(src, keys, b));
+        }
+        AttrType::Integer | AttrType::Decimal => {
+            let CompValue::Number(n) = value else {
+                return Err(ScimError::invalid_filter(format!(
+                    "'{path}' is a number; compare it with an unquoted number"
+                )));
+            };
+            if op.is_substring() {
+                return Err(ScimError::invalid_filter(format!(
+                    "operator '{}' cannot be used on the number '{path}'",
+                    op.as_str()
+                )));
+            }
+            qb.push(format!("{} {} ", cx.number(src, keys), sql_op(op)));
+            qb.push_bind(n.as_f64().unwrap_or(f64::NAN));
+        }
+        _ => {
+            let v = string_literal(path, value)?;
+            let v = if lower { v.to_lowercase() } else { v };
+            let text = format!("CAST({} AS TEXT)", cx.text(src, keys));
+            push_str_cmp(qb, cx, &text, op, v);
+        }
+    }
+    Ok(())
+}
+
+/// The ORDER BY expression for `sortBy` and whether it is text (collated on PostgreSQL). Case-insensitive
+/// attributes sort by their lower-cased form.
+fn sort_column(cx: &Cx<'_>, path: Option<&AttrPath>) -> Result<(String, bool), ScimError> {
+    let Some(path) = path else {
+        return Ok(("r.created".into(), false));
+    };
+    let cannot = || {
+        ScimError::invalid_value(format!(
+            "roster cannot sort by '{path}'; sort by a single-valued attribute"
+        ))
+    };
+    match column(cx, path).map_err(|_| cannot())? {
+        Col::Lower(c) | Col::Exact(c) => Ok((c.into(), true)),
+        Col::Micros(c) => Ok((c.into(), false)),
+        Col::Json {
+            src,
+            path: keys,
+            kind,
+            ..
+        } => match kind {
+            AttrType::Integer | AttrType::Decimal => Ok((cx.number(src, &keys), false)),
+            _ => Ok((format!("CAST({} AS TEXT)", cx.text(src, &keys)), true)),
+        },
+        Col::Values(_) | Col::Members | Col::Each { .. } => Err(cannot()),
     }
 }
 
 impl Store {
     /// Lists resources of one kind: the total that match and one page, in SQL.
     pub async fn list_resources(&self, kind: ResourceKind, q: &ListQuery<'_>) -> Result<Page, StoreError> {
-        let (order, is_text) = sort_column(kind, q.sort_by)?;
         let dir = if q.sort_order == SortOrder::Descending {
             "DESC"
         } else {
@@ -269,18 +611,16 @@ impl Store {
         };
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        let cx = match self.backend() {
-            crate::Backend::Sqlite => Cx {
-                kind,
-                contains_fn: "instr",
-                collate: "",
-            },
-            crate::Backend::Postgres => Cx {
-                kind,
-                contains_fn: "strpos",
-                collate: " COLLATE \"C\"",
-            },
+        let pg = self.backend() == crate::Backend::Postgres;
+        let cx = Cx {
+            kind,
+            pg,
+            contains_fn: if pg { "strpos" } else { "instr" },
+            collate: if pg { " COLLATE \"C\"" } else { "" },
+            schema: q.schema,
+            elem: None,
         };
+        let (order, is_text) = sort_column(&cx, q.sort_by)?;
         on_db!(self, pool => {
             let mut count = QueryBuilder::new("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ");
             count.push_bind(kind.as_str().to_owned());
@@ -311,5 +651,35 @@ impl Store {
             }
             Ok(Page { total: u64::try_from(total).unwrap_or(0), resources })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_scim::SchemaRegistry;
+
+    #[test]
+    fn resolves_json_columns() {
+        let reg = SchemaRegistry::new();
+        let users = reg.resource("User").unwrap();
+        let cx = Cx {
+            kind: ResourceKind::User,
+            pg: false,
+            contains_fn: "instr",
+            collate: "",
+            schema: Some(&users),
+            elem: None,
+        };
+        for p in ["name.givenName", "title", "emails.type", "active"] {
+            let path = AttrPath::parse(p).unwrap();
+            assert!(column(&cx, &path).is_ok(), "{p}: {:?}", column(&cx, &path).err());
+        }
+        let f = roster_scim::filter::parse(
+            r#"((externalId eq null or name.givenName gt "%") and emails[type eq "x" and value sw "x-1"])"#,
+        )
+        .unwrap();
+        let mut qb: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new("");
+        push_filter(&mut qb, cx, &f).unwrap();
     }
 }

@@ -12,6 +12,9 @@ CREATE TABLE resources (
     external_id     TEXT,
     -- the canonical resource without id, meta and derived attributes (a Group's members live in memberships)
     data            JSONB NOT NULL,
+    -- the same with every string value lower-cased (Rust's Unicode lower-casing): what case-insensitive
+    -- filters on attributes without a column of their own compare against
+    search          JSONB NOT NULL,
     version         BIGINT NOT NULL,
     created         BIGINT NOT NULL,
     last_modified   BIGINT NOT NULL

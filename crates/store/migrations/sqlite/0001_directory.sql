@@ -12,6 +12,9 @@ CREATE TABLE resources (
     external_id     TEXT,
     -- the canonical resource without id, meta and derived attributes (a Group's members live in memberships)
     data            TEXT NOT NULL,
+    -- the same with every string value lower-cased (Rust's Unicode lower-casing): what case-insensitive
+    -- filters on attributes without a column of their own compare against
+    search          TEXT NOT NULL,
     version         INTEGER NOT NULL,
     created         INTEGER NOT NULL,
     last_modified   INTEGER NOT NULL
