@@ -331,50 +331,88 @@ impl Store {
         kind: ResourceKind,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
+        Ok(self.load_resources(kind, &[id.to_owned()]).await?.pop())
+    }
+
+    /// Reads resources by id, in the order given (missing ones are left out), with members or derived groups
+    /// for all of them in one query.
+    pub(crate) async fn load_resources(
+        &self,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         on_db!(self, pool => {
-            let Some(row) = sqlx::query("SELECT data, version, created, last_modified FROM resources WHERE id = $1 AND resource_type = $2")
-                .bind(id).bind(kind.as_str()).fetch_optional(pool).await? else { return Ok(None) };
-            let Json(mut data): Json<Map<String, Value>> = row.try_get("data")?;
-            let version: i64 = row.try_get("version")?;
-            let created = from_micros(row.try_get("created")?)?;
-            let last_modified = from_micros(row.try_get("last_modified")?)?;
-            match kind {
-                ResourceKind::Group => {
-                    let rows = sqlx::query("SELECT member_id, member_type, display FROM memberships WHERE group_id = $1 ORDER BY member_id")
-                        .bind(id).fetch_all(pool).await?;
-                    let members: Vec<Value> = rows.iter().map(|r| -> Result<Value, sqlx::Error> {
-                        let mut m = json!({"value": r.try_get::<String, _>("member_id")?, "type": r.try_get::<String, _>("member_type")?});
-                        if let Some(d) = r.try_get::<Option<String>, _>("display")? {
-                            m["display"] = Value::String(d);
-                        }
-                        Ok(m)
-                    }).collect::<Result<_, _>>()?;
-                    if !members.is_empty() {
-                        data.insert("members".into(), Value::Array(members));
+            let mut q = sqlx::QueryBuilder::new("SELECT id, data, version, created, last_modified FROM resources WHERE resource_type = ");
+            q.push_bind(kind.as_str());
+            q.push(" AND id IN (");
+            let mut sep = q.separated(", ");
+            for id in ids {
+                sep.push_bind(id.as_str());
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(pool).await?;
+            let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+            for row in &rows {
+                let Json(data): Json<Map<String, Value>> = row.try_get("data")?;
+                let id: String = row.try_get("id")?;
+                let r = StoredResource {
+                    id: id.clone(),
+                    kind,
+                    data,
+                    version: row.try_get("version")?,
+                    created: from_micros(row.try_get("created")?)?,
+                    last_modified: from_micros(row.try_get("last_modified")?)?,
+                };
+                by_id.insert(id, r);
+            }
+            let (attr, sql) = match kind {
+                ResourceKind::Group => ("members", "SELECT group_id AS owner, member_id AS value, member_type AS type, display, 0 AS depth \
+                     FROM memberships WHERE group_id IN ("),
+                ResourceKind::User => ("groups", "WITH RECURSIVE anc(owner, group_id, depth) AS ( \
+                         SELECT member_id, group_id, 0 FROM memberships WHERE member_id IN ("),
+            };
+            let mut q = sqlx::QueryBuilder::new(sql);
+            let mut sep = q.separated(", ");
+            for id in by_id.keys() {
+                sep.push_bind(id.as_str());
+            }
+            q.push(match kind {
+                ResourceKind::Group => ") ORDER BY group_id, member_id",
+                ResourceKind::User => ") UNION SELECT a.owner, m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
+                     SELECT a.owner, a.group_id AS value, 'Group' AS type, r.display_name AS display, MIN(a.depth) AS depth \
+                     FROM anc a JOIN resources r ON r.id = a.group_id \
+                     GROUP BY a.owner, a.group_id, r.display_name ORDER BY a.owner, a.group_id",
+            });
+            if !by_id.is_empty() {
+                for row in q.build().fetch_all(pool).await? {
+                    let owner: String = row.try_get("owner")?;
+                    let depth: i64 = row.try_get::<i64, _>("depth").or_else(|_| row.try_get::<i32, _>("depth").map(i64::from))?;
+                    let mut item = json!({"value": row.try_get::<String, _>("value")?});
+                    match kind {
+                        ResourceKind::Group => item["type"] = Value::String(row.try_get("type")?),
+                        ResourceKind::User => item["type"] = Value::from(if depth == 0 { "direct" } else { "indirect" }),
                     }
-                }
-                ResourceKind::User => {
-                    let rows = sqlx::query(
-                        "WITH RECURSIVE anc(group_id, depth) AS ( \
-                             SELECT group_id, 0 FROM memberships WHERE member_id = $1 \
-                             UNION SELECT m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
-                         SELECT a.group_id, MIN(a.depth) AS depth, r.display_name FROM anc a JOIN resources r ON r.id = a.group_id \
-                         GROUP BY a.group_id, r.display_name ORDER BY a.group_id",
-                    ).bind(id).fetch_all(pool).await?;
-                    let groups: Vec<Value> = rows.iter().map(|r| -> Result<Value, sqlx::Error> {
-                        let depth: i64 = r.try_get::<i64, _>("depth").or_else(|_| r.try_get::<i32, _>("depth").map(i64::from))?;
-                        let mut g = json!({"value": r.try_get::<String, _>("group_id")?, "type": if depth == 0 { "direct" } else { "indirect" }});
-                        if let Some(d) = r.try_get::<Option<String>, _>("display_name")? {
-                            g["display"] = Value::String(d);
+                    if let Some(d) = row.try_get::<Option<String>, _>("display")? {
+                        item["display"] = Value::String(d);
+                    }
+                    if let Some(r) = by_id.get_mut(&owner) {
+                        match r.data.entry(attr) {
+                            serde_json::map::Entry::Occupied(mut e) => {
+                                if let Some(a) = e.get_mut().as_array_mut() {
+                                    a.push(item);
+                                }
+                            }
+                            serde_json::map::Entry::Vacant(e) => {
+                                e.insert(Value::Array(vec![item]));
+                            }
                         }
-                        Ok(g)
-                    }).collect::<Result<_, _>>()?;
-                    if !groups.is_empty() {
-                        data.insert("groups".into(), Value::Array(groups));
                     }
                 }
             }
-            Ok(Some(StoredResource { id: id.to_owned(), kind, data, version, created, last_modified }))
+            Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
         })
     }
 

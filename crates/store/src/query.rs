@@ -450,10 +450,11 @@ where
                     } else {
                         v
                     };
-                    // NULL never compares true: wrap so `not (...)` of an absent value is true.
-                    qb.push("COALESCE(");
+                    // `c IS NOT NULL AND …` makes an absent value compare false, so `not (…)` of it is true as
+                    // in the evaluator, and unlike COALESCE(…) it leaves `c = $v` free to use the index.
+                    qb.push(format!("({c} IS NOT NULL AND "));
                     push_str_cmp(qb, cx, c, *op, v);
-                    qb.push(", FALSE)");
+                    qb.push(")");
                 }
                 Col::Values(attr) => {
                     let v = string_literal(path, value)?;
@@ -643,11 +644,7 @@ impl Store {
                 sel.push(" OFFSET ");
                 sel.push_bind(offset);
                 let ids: Vec<String> = sel.build_query_scalar().fetch_all(pool).await?;
-                for id in ids {
-                    if let Some(r) = self.get_resource(kind, &id).await? {
-                        resources.push(r);
-                    }
-                }
+                resources = self.load_resources(kind, &ids).await?;
             }
             Ok(Page { total: u64::try_from(total).unwrap_or(0), resources })
         })

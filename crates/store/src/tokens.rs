@@ -111,7 +111,10 @@ impl Store {
                 return Ok(None);
             }
             let info = token_info(&row)?;
-            sqlx::query("UPDATE api_tokens SET last_used = $1 WHERE name = $2").bind(now).bind(&info.name).execute(pool).await?;
+            // Record use at most once a minute: a write per request would serialize every request on SQLite.
+            if info.last_used.is_none_or(|t| now - to_micros(t) > 60_000_000) {
+                sqlx::query("UPDATE api_tokens SET last_used = $1 WHERE name = $2").bind(now).bind(&info.name).execute(pool).await?;
+            }
             Ok(Some(info))
         })
     }

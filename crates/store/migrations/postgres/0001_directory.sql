@@ -22,6 +22,8 @@ CREATE TABLE resources (
 CREATE UNIQUE INDEX resources_user_name ON resources (resource_type, user_name_lc) WHERE user_name_lc IS NOT NULL;
 CREATE INDEX resources_display_name ON resources (resource_type, display_name_lc);
 CREATE INDEX resources_external_id ON resources (resource_type, external_id);
+-- the default listing order
+CREATE INDEX resources_created ON resources (resource_type, created, id);
 
 -- Values of multi-valued attributes that filters look up by equality (emails.value), lower-cased.
 CREATE TABLE resource_values (

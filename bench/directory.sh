@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Directory benchmark: seeds N users (default 100000) into `roster serve` (release build, SQLite) through
+# /Bulk, then measures with wrk on loopback: GET /Users/{id}, filter=userName eq, filter=userName co, and deep
+# paging; and GET /Users/{id} on the python scim2-server in the same run for comparison.
+# Every load is bounded (DURATION seconds each, default 10) and targets 127.0.0.1 only.
+# Usage: bench/directory.sh [N]        Needs: wrk (Debian), python3 with venv, curl.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+n="${1:-100000}"
+duration="${DURATION:-10}"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+(cd "$root" && cargo build -q --release -p roster)
+roster="$root/target/release/roster"
+work="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
+
+port="$(free_port)"
+db="sqlite://$work/bench.db"
+token="$("$roster" token create --name bench --database "$db" 2>/dev/null)"
+ROSTER_LOG=warn "$roster" serve --listen "127.0.0.1:$port" --database "$db" >"$work/serve.log" 2>&1 &
+pids+=($!)
+base="http://127.0.0.1:$port/scim/v2"
+wait_up "http://127.0.0.1:$port/healthz"
+id="$(python3 "$root/bench/seed.py" "$base" "$token" "$n")"
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $n; wrk: 2 threads, 32 connections, ${duration}s each"
+run() {
+  local label="$1" url="$2" auth="$3"
+  local out
+  out="$(wrk -t2 -c32 -d"${duration}s" --latency -H "Authorization: Bearer $auth" "$url")"
+  local rps p50 p99
+  rps="$(awk '/Requests\/sec/{print $2}' <<<"$out")"
+  p50="$(awk '$1=="50%"{print $2}' <<<"$out")"
+  p99="$(awk '$1=="99%"{print $2}' <<<"$out")"
+  local errs
+  errs="$(awk '/Non-2xx/{print $5}' <<<"$out")"
+  printf '%-44s %12s req/s   p50 %-9s p99 %-9s %s\n' "$label" "$rps" "$p50" "$p99" "${errs:+non-2xx: $errs}"
+}
+run "roster GET /Users/{id}" "$base/Users/$id" "$token"
+run "roster filter=userName eq (indexed)" "$base/Users?filter=userName%20eq%20%22user0054321@example.com%22" "$token"
+run "roster filter=name.familyName eq (JSON, count=10)" "$base/Users?filter=name.familyName%20eq%20%22Family500%22&count=10" "$token"
+run "roster filter=userName co (no trigram index yet)" "$base/Users?filter=userName%20co%20%2254321%22" "$token"
+run "roster paging startIndex=$((n / 2)) count=100" "$base/Users?startIndex=$((n / 2))&count=100" "$token"
+
+# The python scim2-server, same machine, same run.
+venv="$root/target/bench-venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check scim2-server==0.8.3
+pport="$(free_port)"
+"$venv/bin/scim2-server" --hostname 127.0.0.1 --port "$pport" --bearer-token benchtoken >"$work/py.log" 2>&1 &
+pids+=($!)
+wait_up "http://127.0.0.1:$pport/v2/ServiceProviderConfig"
+pid_user="$(curl -s -X POST "http://127.0.0.1:$pport/v2/Users" -H "Authorization: Bearer benchtoken" -H 'Content-Type: application/scim+json' \
+  -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')"
+run "python scim2-server GET /Users/{id}" "http://127.0.0.1:$pport/v2/Users/$pid_user" benchtoken
