@@ -75,6 +75,8 @@ pub(crate) enum Db {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// Recently verified tokens, by the SHA-256 of the secret (see [`tokens`]).
+    pub(crate) token_cache: std::sync::Arc<std::sync::Mutex<tokens::TokenCache>>,
 }
 
 impl Store {
@@ -109,7 +111,10 @@ impl Store {
                 redact_url(url)
             ))));
         };
-        let store = Self { db };
+        let store = Self {
+            db,
+            token_cache: Default::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }

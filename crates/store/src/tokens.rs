@@ -50,6 +50,13 @@ pub struct TokenInfo {
 
 const PREFIX: &str = "roster_";
 
+/// How long a verified token is trusted without asking the database again. Revoking clears the cache of the
+/// process that revokes; other processes notice within this time.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Verified tokens by secret hash, with the time they were checked.
+pub(crate) type TokenCache = std::collections::HashMap<String, (TokenInfo, std::time::Instant)>;
+
 fn hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -102,6 +109,12 @@ impl Store {
             return Ok(None);
         }
         let h = hash(secret);
+        if let Ok(cache) = self.token_cache.lock()
+            && let Some((info, at)) = cache.get(&h)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(info.clone()));
+        }
         let now = to_micros(OffsetDateTime::now_utc());
         on_db!(self, pool => {
             let Some(row) = sqlx::query("SELECT name, token_hash, scope, created, last_used FROM api_tokens WHERE token_hash = $1")
@@ -114,6 +127,12 @@ impl Store {
             // Record use at most once a minute: a write per request would serialize every request on SQLite.
             if info.last_used.is_none_or(|t| now - to_micros(t) > 60_000_000) {
                 sqlx::query("UPDATE api_tokens SET last_used = $1 WHERE name = $2").bind(now).bind(&info.name).execute(pool).await?;
+            }
+            if let Ok(mut cache) = self.token_cache.lock() {
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(h, (info.clone(), std::time::Instant::now()));
             }
             Ok(Some(info))
         })
@@ -129,6 +148,9 @@ impl Store {
 
     /// Revokes a token; `false` when no token has that name.
     pub async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        if let Ok(mut cache) = self.token_cache.lock() {
+            cache.retain(|_, (info, _)| info.name != name);
+        }
         on_db!(self, pool => {
             let done = sqlx::query("DELETE FROM api_tokens WHERE name = $1").bind(name).execute(pool).await?;
             Ok(done.rows_affected() == 1)
