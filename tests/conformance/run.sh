@@ -21,8 +21,9 @@ token="$("$roster" token create --name scim2-tester --database "$db" 2>/dev/null
 "$roster" serve --listen "127.0.0.1:$port" --database "$db" >"$work/serve.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+healthy() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null; }
 for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  healthy "http://127.0.0.1:$port/healthz" && break
   kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log"; echo "roster serve exited early" >&2; exit 1; }
   sleep 0.1
 done
