@@ -547,3 +547,144 @@ async fn bulk_runs_in_order_with_bulk_id_references() {
         None,
     );
 }
+
+/// The request sequence Okta sends: look up by userName, create, read, PUT the whole user to update, PATCH to
+/// deactivate; groups by displayName with PATCH member changes.
+#[tokio::test]
+async fn okta_provisioning_flow() {
+    let app = app().await;
+    let r = app
+        .w(
+            "GET",
+            "/scim/v2/Users?filter=userName%20eq%20%22jane.doe%40example.com%22&startIndex=1&count=100",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["totalResults"].as_u64()),
+        (StatusCode::OK, Some(0))
+    );
+    let jane = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "jane.doe@example.com",
+        "name": {"givenName": "Jane", "familyName": "Doe"}, "emails": [{"primary": true, "value": "jane.doe@example.com", "type": "work"}],
+        "displayName": "Jane Doe", "locale": "en-US", "externalId": "00u1abcd", "groups": [], "password": "Tr0ub4dor&3", "active": true});
+    let r = app.w("POST", "/scim/v2/Users", Some(jane.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body.get("password").is_none(), "passwords are never returned");
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let mut updated = jane.clone();
+    updated["id"] = json!(id);
+    updated["name"]["familyName"] = json!("Smith");
+    let r = app.w("PUT", &format!("/scim/v2/Users/{id}"), Some(updated)).await;
+    assert_eq!(
+        (r.status, r.body["name"]["familyName"].as_str()),
+        (StatusCode::OK, Some("Smith")),
+        "{}",
+        r.body
+    );
+    let r = app
+        .w(
+            "PATCH",
+            &format!("/scim/v2/Users/{id}"),
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": false}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.body["active"], false);
+
+    let r = app
+        .w(
+            "GET",
+            "/scim/v2/Groups?filter=displayName%20eq%20%22Engineering%22",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 0);
+    let r = app.w("POST", "/scim/v2/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering", "members": []}))).await;
+    let gid = r.body["id"].as_str().unwrap().to_owned();
+    let r = app.w("PATCH", &format!("/scim/v2/Groups/{gid}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": id, "display": "jane.doe@example.com"}]}]}))).await;
+    assert_eq!(r.body["members"][0]["display"], "jane.doe@example.com");
+    let r = app
+        .w(
+            "GET",
+            "/scim/v2/Groups?filter=displayName%20eq%20%22engineering%22&excludedAttributes=members",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 1);
+    assert!(r.body["Resources"][0].get("members").is_none());
+}
+
+/// The request shapes Microsoft Entra ID sends: lookup by externalId (and a probe filter on a random
+/// userName), PATCH with capitalised ops, string booleans, filtered paths, a path-less map with dotted and
+/// URN-qualified keys, the manager as a bare id, and member add/remove by value list.
+#[tokio::test]
+async fn entra_id_provisioning_flow() {
+    let app = app().await;
+    let r = app
+        .w(
+            "GET",
+            "/scim/v2/Users?filter=userName%20eq%20%2277f1a3c1-6a3e-4e1a-9a1b-000000000000%22",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 0);
+    let manager = app.w("POST", "/scim/v2/Users", Some(user("boss"))).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app.w("POST", "/scim/v2/Users", Some(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "externalId": "alice", "userName": "Alice@contoso.com", "active": true, "displayName": "Alice",
+        "emails": [{"primary": true, "type": "work", "value": "Alice@contoso.com"}],
+        "meta": {"resourceType": "User"}, "name": {"formatted": "Alice A", "familyName": "A", "givenName": "Alice"},
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales"}}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .w("GET", "/scim/v2/Users?filter=externalId%20eq%20%22alice%22", None)
+        .await;
+    assert_eq!(r.body["Resources"][0]["id"], id.as_str());
+    let r = app.w("PATCH", &format!("/scim/v2/Users/{id}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "alice@fabrikam.com"},
+        {"op": "Replace", "path": "active", "value": "False"},
+        {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": manager},
+        {"op": "Replace", "value": {"name.familyName": "Anders", "title": "Rep",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Marketing"}}]}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["emails"][0]["value"], "alice@fabrikam.com");
+    assert_eq!(r.body["active"], false);
+    let ext = &r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+    assert_eq!(
+        (ext["department"].as_str(), ext["manager"]["value"].as_str()),
+        (Some("Marketing"), Some(manager.as_str()))
+    );
+    assert_eq!(r.body["name"]["familyName"], "Anders");
+    let r = app.w("GET", "/scim/v2/Users?filter=urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Aextension%3Aenterprise%3A2.0%3AUser%3Adepartment%20eq%20%22marketing%22", None).await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+
+    let g = app.w("POST", "/scim/v2/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales", "externalId": "g-1"}))).await;
+    let gid = g.body["id"].as_str().unwrap().to_owned();
+    for op in ["Add", "Remove"] {
+        let r = app
+            .w(
+                "PATCH",
+                &format!("/scim/v2/Groups/{gid}"),
+                Some(
+                    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": op, "path": "members", "value": [{"value": id}]}]}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{op}: {}", r.body);
+        assert_eq!(r.body.get("members").is_some(), op == "Add");
+    }
+    assert_eq!(
+        app.w("DELETE", &format!("/scim/v2/Users/{id}"), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+}

@@ -1,0 +1,164 @@
+//! End-to-end: the real `roster` binary. Tokens print as documented, `roster serve` answers `/healthz` and SCIM
+//! requests, and stops cleanly on SIGTERM; CLI mistakes are errors that say what to fix.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
+
+/// One HTTP/1.1 request over a fresh connection; returns (status, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/scim+json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    s.write_all(req.as_bytes())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn serve_token_scim_and_graceful_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("roster.db").display());
+
+    let out = Command::new(ROSTER)
+        .args(["token", "create", "--name", "e2e", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "the token is alone on stdout: {stdout:?}");
+    let token = lines[0].to_owned();
+    assert!(token.starts_with("roster_"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shown only now"));
+
+    let mut child = Command::new(ROSTER)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+        .env("ROSTER_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The bound address is in the first log line; the rest of the log is collected for the final check.
+    let (tx, rx) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("roster serve printed no address");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(http(&addr, "GET", "/healthz", None, None), Ok((200, _))) {
+        assert!(Instant::now() < deadline, "/healthz never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (status, _) = http(&addr, "GET", "/scim/v2/Users", None, None).unwrap();
+    assert_eq!(status, 401);
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"e2e@example.com"}"#;
+    let (status, body) = http(&addr, "POST", "/scim/v2/Users", Some(&token), Some(user)).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(
+        &addr,
+        "GET",
+        "/scim/v2/Users?filter=userName%20eq%20%22E2E@example.com%22",
+        Some(&token),
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"totalResults\":1"), "{body}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "roster serve did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    let log = reader.join().unwrap();
+    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+    assert!(!log.contains(&token), "the token must never be logged");
+}
+
+#[test]
+fn cli_mistakes_say_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let out = Command::new(ROSTER)
+        .args(["token", "revoke", "nobody", "--database", &db])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no token named 'nobody'; see 'roster token list'")
+    );
+
+    let out = Command::new(ROSTER)
+        .args(["serve", "--database", "mysql://root:hunter2@db/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sqlite://PATH or postgres://") && !err.contains("hunter2"),
+        "{err}"
+    );
+
+    let out = Command::new(ROSTER)
+        .args(["scim", "filter", "userName eq"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalidFilter"));
+}
