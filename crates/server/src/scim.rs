@@ -107,17 +107,26 @@ async fn service_provider_config(State(state): State<AppState>) -> Response {
     json_response(StatusCode::OK, &spc(&state).to_resource(&state.config.base_url))
 }
 
+/// A ListResponse of `resources` out of `total`, starting at `start_index`.
+fn list_response(resources: Vec<Value>, total: u64, start_index: u64) -> Response {
+    let list = ListResponse::new(resources, total, start_index);
+    json_response(StatusCode::OK, &serde_json::to_value(list).unwrap_or_default())
+}
+
+/// A complete list (discovery endpoints are not paged).
+fn full_list(resources: Vec<Value>) -> Response {
+    let n = resources.len() as u64;
+    list_response(resources, n, 1)
+}
+
 async fn schemas(State(state): State<AppState>) -> Response {
-    let all: Vec<Value> = state
-        .registry
-        .schemas()
-        .iter()
-        .map(|s| s.to_resource(&state.config.base_url))
-        .collect();
-    let n = all.len() as u64;
-    json_response(
-        StatusCode::OK,
-        &serde_json::to_value(ListResponse::new(all, n, 1)).unwrap_or_default(),
+    full_list(
+        state
+            .registry
+            .schemas()
+            .iter()
+            .map(|s| s.to_resource(&state.config.base_url))
+            .collect(),
     )
 }
 
@@ -133,16 +142,13 @@ async fn schema(State(state): State<AppState>, Path(id): Path<String>) -> Result
 }
 
 async fn resource_types(State(state): State<AppState>) -> Response {
-    let all: Vec<Value> = state
-        .registry
-        .resource_types()
-        .iter()
-        .map(|r| r.to_resource(&state.config.base_url))
-        .collect();
-    let n = all.len() as u64;
-    json_response(
-        StatusCode::OK,
-        &serde_json::to_value(ListResponse::new(all, n, 1)).unwrap_or_default(),
+    full_list(
+        state
+            .registry
+            .resource_types()
+            .iter()
+            .map(|r| r.to_resource(&state.config.base_url))
+            .collect(),
     )
 }
 
@@ -518,9 +524,5 @@ async fn run_search(
     if !checked_any && let Some(e) = last_err {
         return Err(e.into());
     }
-    let list = ListResponse::new(resources, total, req.start_index);
-    Ok(json_response(
-        StatusCode::OK,
-        &serde_json::to_value(list).unwrap_or_default(),
-    ))
+    Ok(list_response(resources, total, req.start_index))
 }
