@@ -22,44 +22,42 @@ type Params = Query<Vec<(String, String)>>;
 
 /// The `/scim/v2` router; every route requires a token.
 pub fn router(state: AppState) -> Router<AppState> {
-    let users = ResourceKind::User;
-    let groups = ResourceKind::Group;
-    Router::new()
+    let all = [ResourceKind::User, ResourceKind::Group];
+    let router = Router::new()
         .route("/ServiceProviderConfig", get(service_provider_config))
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema))
         .route("/ResourceTypes", get(resource_types))
         .route("/ResourceTypes/{id}", get(resource_type))
-        .route(
-            "/Users",
-            get(move |s, q| list(s, users, q)).post(move |s, b| create(s, users, b)),
-        )
-        .route("/Users/.search", post(move |s, b| search(s, vec![users], b)))
-        .route(
-            "/Users/{id}",
-            get(move |s, p, q, h| read(s, users, p, q, h))
-                .put(move |s, p, h, b| replace(s, users, p, h, b))
-                .patch(move |s, p, h, b| patch(s, users, p, h, b))
-                .delete(move |s, p, h| delete(s, users, p, h)),
-        )
-        .route(
-            "/Groups",
-            get(move |s, q| list(s, groups, q)).post(move |s, b| create(s, groups, b)),
-        )
-        .route("/Groups/.search", post(move |s, b| search(s, vec![groups], b)))
-        .route(
-            "/Groups/{id}",
-            get(move |s, p, q, h| read(s, groups, p, q, h))
-                .put(move |s, p, h, b| replace(s, groups, p, h, b))
-                .patch(move |s, p, h, b| patch(s, groups, p, h, b))
-                .delete(move |s, p, h| delete(s, groups, p, h)),
-        )
-        .route("/.search", post(move |s, b| search(s, vec![users, groups], b)))
+        .route("/.search", post(move |s, b| search(s, all.to_vec(), b)))
         .route("/Me", any(me))
-        .route("/Bulk", post(crate::bulk::bulk))
+        .route("/Bulk", post(crate::bulk::bulk));
+    all.into_iter()
+        .fold(router, resource_routes)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state, auth::require_token))
+}
+
+/// `/Users`, `/Users/.search` and `/Users/{id}` (likewise for Groups).
+fn resource_routes(router: Router<AppState>, kind: ResourceKind) -> Router<AppState> {
+    let base = format!("/{}", kind.endpoint());
+    router
+        .route(
+            &base,
+            get(move |s, q| list(s, kind, q)).post(move |s, b| create(s, kind, b)),
+        )
+        .route(
+            &format!("{base}/.search"),
+            post(move |s, b| search(s, vec![kind], b)),
+        )
+        .route(
+            &format!("{base}/{{id}}"),
+            get(move |s, p, q, h| read(s, kind, p, q, h))
+                .put(move |s, p, h, b| replace(s, kind, p, h, b))
+                .patch(move |s, p, h, b| patch(s, kind, p, h, b))
+                .delete(move |s, p, h| delete(s, kind, p, h)),
+        )
 }
 
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
