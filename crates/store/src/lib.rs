@@ -14,6 +14,11 @@
 //! | [`directory`] | resources (create, get, replace, delete with versions), memberships, derived `groups`, journal |
 //! | [`query`] | listing: SCIM filters translated to SQL, sorting, paging |
 //! | [`tokens`] | API tokens: create (shown once), verify, list, revoke |
+//! | [`apps`] | connected apps: versioned settings, credentials kept apart, journal cursors |
+//! | [`links`] | which target account belongs to which directory object, and what was last pushed |
+//! | [`queue`] | objects waiting to be synced: durable rows with generations and leases |
+//! | [`provlog`] | the provisioning log |
+//! | [`scan`] | keyset scans and group expansion for the engine |
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$store`, once per backend type.
 macro_rules! on_db {
@@ -25,8 +30,13 @@ macro_rules! on_db {
     };
 }
 
+pub mod apps;
 pub mod directory;
+pub mod links;
+pub mod provlog;
 pub mod query;
+pub mod queue;
+pub mod scan;
 pub mod tokens;
 
 use roster_scim::ScimError;
@@ -37,6 +47,10 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use apps::{AppRecord, Secret};
+pub use links::{Link, LinkState};
+pub use provlog::{LogEntry, LogQuery, Outcome};
+pub use queue::QueueItem;
 pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
 pub use query::{ListQuery, Page};
 pub use tokens::{Scope, TokenInfo};
@@ -172,8 +186,8 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Microseconds since the epoch, the stored time unit.
-pub(crate) fn to_micros(t: time::OffsetDateTime) -> i64 {
+/// Microseconds since the epoch, the stored time unit (also the queue's clock).
+pub fn to_micros(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1000) as i64
 }
 

@@ -1,0 +1,185 @@
+//! Connected apps (provisioning targets): their settings with a version, and their credential kept apart from
+//! the settings so no listing, log or error ever carries it.
+
+use crate::{Store, StoreError, from_micros, to_micros};
+use roster_scim::{ErrorKind, ScimError};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// A credential (bearer token, OAuth2 client secret). Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The credential itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A stored app.
+#[derive(Debug, Clone)]
+pub struct AppRecord {
+    /// The app's name (unique).
+    pub name: String,
+    /// The app's settings as JSON (the engine owns their shape).
+    pub config: Value,
+    /// The credential, if one is set.
+    pub secret: Option<Secret>,
+    /// Increases with every change.
+    pub version: i64,
+    /// When the app was added.
+    pub created: OffsetDateTime,
+    /// When it last changed.
+    pub updated: OffsetDateTime,
+}
+
+type AppRow = (String, String, Option<String>, i64, i64, i64);
+
+fn app_from_row(row: AppRow) -> Result<AppRecord, StoreError> {
+    let (name, config, secret, version, created, updated) = row;
+    let config = serde_json::from_str(&config)
+        .map_err(|e| StoreError::Corrupt(format!("settings of app '{name}': {e}")))?;
+    Ok(AppRecord {
+        config,
+        secret: secret.map(Secret),
+        version,
+        created: from_micros(created)?,
+        updated: from_micros(updated)?,
+        name,
+    })
+}
+
+impl Store {
+    /// Adds an app at version 1; its journal cursor starts at the journal's current end (the initial full sync
+    /// covers what came before). 409 `uniqueness` if the name is taken.
+    pub async fn create_app(
+        &self,
+        name: &str,
+        config: &Value,
+        secret: Option<&Secret>,
+    ) -> Result<AppRecord, StoreError> {
+        let now = to_micros(OffsetDateTime::now_utc());
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            sqlx::query("INSERT INTO apps (name, config, secret, version, created, updated) VALUES ($1, $2, $3, 1, $4, $4)")
+                .bind(name)
+                .bind(config.to_string())
+                .bind(secret.map(Secret::expose))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => {
+                        StoreError::Scim(ScimError::uniqueness(format!("an app named '{name}' already exists")))
+                    }
+                    _ => StoreError::Db(e),
+                })?;
+            sqlx::query("INSERT INTO app_cursors (app, seq) SELECT $1, COALESCE(MAX(seq), 0) FROM journal")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        self.find_app(name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("app '{name}' vanished after create")))
+    }
+
+    /// An app by name.
+    pub async fn find_app(&self, name: &str) -> Result<Option<AppRecord>, StoreError> {
+        on_db!(self, pool => {
+            let row: Option<AppRow> = sqlx::query_as("SELECT name, config, secret, version, created, updated FROM apps WHERE name = $1").bind(name).fetch_optional(pool).await?;
+            row.map(app_from_row).transpose()
+        })
+    }
+
+    /// All apps, by name.
+    pub async fn list_apps(&self) -> Result<Vec<AppRecord>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<AppRow> = sqlx::query_as("SELECT name, config, secret, version, created, updated FROM apps ORDER BY name").fetch_all(pool).await?;
+            rows.into_iter().map(app_from_row).collect()
+        })
+    }
+
+    /// Changes an app's settings (and its credential when `secret` is given), only if it is still at
+    /// `expected_version`: otherwise 412, because someone else changed it in between and their change must not
+    /// be overwritten silently.
+    pub async fn update_app(
+        &self,
+        name: &str,
+        config: &Value,
+        secret: Option<&Secret>,
+        expected_version: i64,
+    ) -> Result<AppRecord, StoreError> {
+        let now = to_micros(OffsetDateTime::now_utc());
+        let done = on_db!(self, pool => {
+            sqlx::query(
+                "UPDATE apps SET config = $1, secret = COALESCE($2, secret), version = version + 1, updated = $3 \
+                 WHERE name = $4 AND version = $5",
+            )
+            .bind(config.to_string())
+            .bind(secret.map(Secret::expose))
+            .bind(now)
+            .bind(name)
+            .bind(expected_version)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if done != 1 {
+            let current = self.find_app(name).await?;
+            return Err(match current {
+                None => ScimError::not_found(format!("no app named '{name}'")).into(),
+                Some(app) => ScimError::new(
+                    ErrorKind::PreconditionFailed,
+                    format!(
+                        "app '{name}' was changed by someone else (it is at version {}, this change was made \
+                         against version {expected_version}); look at it again and redo the change",
+                        app.version
+                    ),
+                )
+                .into(),
+            });
+        }
+        self.find_app(name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("app '{name}' vanished after update")))
+    }
+
+    /// Removes an app with its links, queue, cursor (cascade) and log. Returns whether it existed.
+    pub async fn delete_app(&self, name: &str) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            sqlx::query("DELETE FROM provisioning_log WHERE app = $1").bind(name).execute(&mut *tx).await?;
+            let n = sqlx::query("DELETE FROM apps WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// How far `app` has read the journal.
+    pub async fn app_cursor(&self, app: &str) -> Result<i64, StoreError> {
+        on_db!(self, pool => {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT seq FROM app_cursors WHERE app = $1")
+                .bind(app).fetch_optional(pool).await?;
+            row.map(|r| r.0).ok_or_else(|| ScimError::not_found(format!("no app named '{app}'")).into())
+        })
+    }
+}

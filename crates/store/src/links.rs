@@ -1,0 +1,178 @@
+//! Links: which target account belongs to which directory object, in which state, and what roster last pushed
+//! to it. One directory object has at most one account per app, and one account belongs to at most one object.
+
+use crate::directory::ResourceKind;
+use crate::{Store, StoreError, from_micros, to_micros};
+use roster_scim::ScimError;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+/// The state of a linked account as roster left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Provisioned and active.
+    Active,
+    /// Deprovisioned by disabling (`active: false`); the account is kept and comes back if the object does.
+    Disabled,
+}
+
+impl LinkState {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "active" => Ok(Self::Active),
+            "disabled" => Ok(Self::Disabled),
+            other => Err(StoreError::Corrupt(format!("link state '{other}'"))),
+        }
+    }
+}
+
+/// A directory object's account in one app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// The app.
+    pub app: String,
+    /// User or Group.
+    pub kind: ResourceKind,
+    /// The directory object's id.
+    pub source_id: String,
+    /// The account's id in the app.
+    pub target_id: String,
+    /// What roster left the account as.
+    pub state: LinkState,
+    /// The mapped attributes roster last wrote.
+    pub pushed: Map<String, Value>,
+    /// A hash of `pushed`, compared before anything is sent.
+    pub pushed_hash: String,
+    /// When the link last changed.
+    pub updated: OffsetDateTime,
+}
+
+type LinkRow = (String, String, String, String, String, String, String, i64);
+
+fn link_from_row(row: LinkRow) -> Result<Link, StoreError> {
+    let (app, kind, source_id, target_id, state, pushed, pushed_hash, updated) = row;
+    Ok(Link {
+        kind: ResourceKind::from_name(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("link resource type '{kind}'")))?,
+        state: LinkState::parse(&state)?,
+        pushed: serde_json::from_str(&pushed)
+            .map_err(|e| StoreError::Corrupt(format!("pushed attributes of a link in '{app}': {e}")))?,
+        updated: from_micros(updated)?,
+        app,
+        source_id,
+        target_id,
+        pushed_hash,
+    })
+}
+
+impl Store {
+    /// The link of a directory object in an app.
+    pub async fn find_link(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        source_id: &str,
+    ) -> Result<Option<Link>, StoreError> {
+        on_db!(self, pool => {
+            let row: Option<LinkRow> = sqlx::query_as(
+                "SELECT app, resource_type, source_id, target_id, state, pushed, pushed_hash, updated FROM links \
+                 WHERE app = $1 AND resource_type = $2 AND source_id = $3",
+            )
+            .bind(app).bind(kind.as_str()).bind(source_id)
+            .fetch_optional(pool).await?;
+            row.map(link_from_row).transpose()
+        })
+    }
+
+    /// The link that holds a target account, if any.
+    pub async fn find_link_by_target(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        target_id: &str,
+    ) -> Result<Option<Link>, StoreError> {
+        on_db!(self, pool => {
+            let row: Option<LinkRow> = sqlx::query_as(
+                "SELECT app, resource_type, source_id, target_id, state, pushed, pushed_hash, updated FROM links \
+                 WHERE app = $1 AND resource_type = $2 AND target_id = $3",
+            )
+            .bind(app).bind(kind.as_str()).bind(target_id)
+            .fetch_optional(pool).await?;
+            row.map(link_from_row).transpose()
+        })
+    }
+
+    /// Writes a link (insert or replace by directory object). Another object already linked to the same target
+    /// account is a 409 `uniqueness`: one account never serves two identities.
+    pub async fn save_link(&self, link: &Link) -> Result<(), StoreError> {
+        let now = to_micros(OffsetDateTime::now_utc());
+        let pushed = Value::Object(link.pushed.clone()).to_string();
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO links (app, resource_type, source_id, target_id, state, pushed, pushed_hash, updated) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (app, resource_type, source_id) DO UPDATE SET target_id = excluded.target_id, \
+                 state = excluded.state, pushed = excluded.pushed, pushed_hash = excluded.pushed_hash, updated = excluded.updated",
+            )
+            .bind(&link.app).bind(link.kind.as_str()).bind(&link.source_id).bind(&link.target_id)
+            .bind(link.state.as_str()).bind(&pushed).bind(&link.pushed_hash).bind(now)
+            .execute(pool).await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Scim(ScimError::uniqueness(format!(
+                    "target account {} in app '{}' is already linked to another directory object",
+                    link.target_id, link.app
+                ))),
+                _ => StoreError::Db(e),
+            })?;
+        });
+        Ok(())
+    }
+
+    /// Forgets a directory object's link. Returns whether there was one.
+    pub async fn delete_link(&self, app: &str, kind: ResourceKind, source_id: &str) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let n = sqlx::query("DELETE FROM links WHERE app = $1 AND resource_type = $2 AND source_id = $3")
+                .bind(app).bind(kind.as_str()).bind(source_id)
+                .execute(pool).await?.rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    /// A page of an app's links of one type, by directory id after `after` (keyset paging).
+    pub async fn list_links(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Link>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<LinkRow> = sqlx::query_as(
+                "SELECT app, resource_type, source_id, target_id, state, pushed, pushed_hash, updated FROM links \
+                 WHERE app = $1 AND resource_type = $2 AND source_id > $3 ORDER BY source_id LIMIT $4",
+            )
+            .bind(app).bind(kind.as_str()).bind(after.unwrap_or("")).bind(limit)
+            .fetch_all(pool).await?;
+            rows.into_iter().map(link_from_row).collect()
+        })
+    }
+
+    /// How many links an app has, by state.
+    pub async fn count_links(&self, app: &str, kind: ResourceKind) -> Result<(u64, u64), StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT state, COUNT(*) FROM links WHERE app = $1 AND resource_type = $2 GROUP BY state",
+            )
+            .bind(app).bind(kind.as_str()).fetch_all(pool).await?;
+            let get = |s: LinkState| rows.iter().find(|r| r.0 == s.as_str()).map_or(0, |r| r.1.max(0).unsigned_abs());
+            Ok((get(LinkState::Active), get(LinkState::Disabled)))
+        })
+    }
+}

@@ -1,0 +1,194 @@
+//! The sync queue: directory objects waiting to be synced to an app, as durable rows that workers lease.
+//!
+//! One row per (app, object), however many changes arrive: syncing an object reads its current state, so the
+//! latest change wins and order per object is kept by construction. `gen` increases with every enqueue; a worker
+//! that finishes generation `g` deletes the row only if it is still at `g`, otherwise the row stays for the newer
+//! change. A lease (`lease_until`, `lease_holder`) keeps two workers (or two processes on one PostgreSQL) from
+//! syncing the same object at once; an expired lease (the worker died) makes the row available again.
+//!
+//! Times here are microseconds since the epoch passed in by the caller, so tests control the clock.
+
+use crate::directory::ResourceKind;
+use crate::{Backend, Store, StoreError};
+
+/// An object waiting to be synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueItem {
+    /// The app.
+    pub app: String,
+    /// User or Group.
+    pub kind: ResourceKind,
+    /// The directory object's id.
+    pub source_id: String,
+    /// The generation this item was read at.
+    pub generation: i64,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// Not before this time (microseconds since the epoch).
+    pub run_at: i64,
+    /// The roster code of the last failure.
+    pub last_code: Option<String>,
+    /// The last failure, in words.
+    pub last_error: Option<String>,
+}
+
+type QueueRow = (String, String, String, i64, i64, i64, Option<String>, Option<String>);
+
+fn item_from_row(row: QueueRow) -> Result<QueueItem, StoreError> {
+    let (app, kind, source_id, generation, attempts, run_at, last_code, last_error) = row;
+    Ok(QueueItem {
+        kind: ResourceKind::from_name(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("queue resource type '{kind}'")))?,
+        app,
+        source_id,
+        generation,
+        attempts,
+        run_at,
+        last_code,
+        last_error,
+    })
+}
+
+const ENQUEUE: &str = "INSERT INTO sync_queue (app, resource_type, source_id, gen, attempts, run_at) VALUES ($1, $2, $3, 1, 0, $4) \
+     ON CONFLICT (app, resource_type, source_id) DO UPDATE SET gen = sync_queue.gen + 1, \
+     run_at = CASE WHEN sync_queue.run_at < excluded.run_at THEN sync_queue.run_at ELSE excluded.run_at END";
+
+impl Store {
+    /// Queues objects for an app, due at `now`. An object already queued gets a new generation and keeps the
+    /// earlier of its due times.
+    pub async fn enqueue(
+        &self,
+        app: &str,
+        objects: &[(ResourceKind, String)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            for (kind, id) in objects {
+                sqlx::query(ENQUEUE).bind(app).bind(kind.as_str()).bind(id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Queues objects and moves the app's journal cursor to `seq` in one transaction, so a crash loses neither
+    /// (the cursor never moves backwards).
+    pub async fn enqueue_and_advance(
+        &self,
+        app: &str,
+        objects: &[(ResourceKind, String)],
+        seq: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            for (kind, id) in objects {
+                sqlx::query(ENQUEUE).bind(app).bind(kind.as_str()).bind(id).bind(now).execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE app_cursors SET seq = $1 WHERE app = $2 AND seq < $1")
+                .bind(seq).bind(app).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Leases up to `limit` due objects of an app for `holder` until `now + lease_micros`, oldest due first.
+    pub async fn lease_queue(
+        &self,
+        app: &str,
+        holder: &str,
+        now: i64,
+        lease_micros: i64,
+        limit: i64,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        // PostgreSQL: skip rows another process is leasing right now; SQLite has one writer at a time.
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE sync_queue SET lease_until = $1, lease_holder = $2 \
+             WHERE (app, resource_type, source_id) IN (SELECT app, resource_type, source_id FROM sync_queue \
+               WHERE app = $3 AND run_at <= $4 AND (lease_until IS NULL OR lease_until < $4) \
+               ORDER BY run_at, source_id LIMIT $5{lock}) \
+             RETURNING app, resource_type, source_id, gen, attempts, run_at, last_code, last_error"
+        );
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            let rows: Vec<QueueRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(now + lease_micros).bind(holder).bind(app).bind(now).bind(limit)
+                .fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            let mut items = rows.into_iter().map(item_from_row).collect::<Result<Vec<_>, _>>()?;
+            items.sort_by(|a, b| (a.run_at, &a.source_id).cmp(&(b.run_at, &b.source_id)));
+            Ok(items)
+        })
+    }
+
+    /// The object was synced: the row goes if no newer change arrived meanwhile, else its lease is released so
+    /// the newer change runs. Returns whether the row was removed.
+    pub async fn finish_queue_item(&self, item: &QueueItem, holder: &str) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            let n = sqlx::query(
+                "DELETE FROM sync_queue WHERE app = $1 AND resource_type = $2 AND source_id = $3 AND gen = $4 AND lease_holder = $5",
+            )
+            .bind(&item.app).bind(item.kind.as_str()).bind(&item.source_id).bind(item.generation).bind(holder)
+            .execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                sqlx::query(
+                    "UPDATE sync_queue SET lease_until = NULL, lease_holder = NULL, attempts = 0, last_code = NULL, last_error = NULL \
+                     WHERE app = $1 AND resource_type = $2 AND source_id = $3 AND lease_holder = $4",
+                )
+                .bind(&item.app).bind(item.kind.as_str()).bind(&item.source_id).bind(holder)
+                .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// The sync failed: count the attempt, record why, and make the object due again at `run_at`.
+    pub async fn retry_queue_item(
+        &self,
+        item: &QueueItem,
+        holder: &str,
+        run_at: i64,
+        code: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        on_db!(self, pool => {
+            sqlx::query(
+                "UPDATE sync_queue SET attempts = attempts + 1, run_at = $1, last_code = $2, last_error = $3, \
+                 lease_until = NULL, lease_holder = NULL \
+                 WHERE app = $4 AND resource_type = $5 AND source_id = $6 AND lease_holder = $7",
+            )
+            .bind(run_at).bind(code).bind(error)
+            .bind(&item.app).bind(item.kind.as_str()).bind(&item.source_id).bind(holder)
+            .execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// The objects waiting for an app, soonest first, with their next attempt time and last failure.
+    pub async fn list_queue(&self, app: &str, limit: i64) -> Result<Vec<QueueItem>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<QueueRow> = sqlx::query_as(
+                "SELECT app, resource_type, source_id, gen, attempts, run_at, last_code, last_error FROM sync_queue \
+                 WHERE app = $1 ORDER BY run_at, source_id LIMIT $2",
+            )
+            .bind(app).bind(limit).fetch_all(pool).await?;
+            rows.into_iter().map(item_from_row).collect()
+        })
+    }
+
+    /// The earliest time any object of the app is due, if any is queued.
+    pub async fn next_due(&self, app: &str) -> Result<Option<i64>, StoreError> {
+        on_db!(self, pool => {
+            let row: (Option<i64>,) = sqlx::query_as("SELECT MIN(run_at) FROM sync_queue WHERE app = $1")
+                .bind(app).fetch_one(pool).await?;
+            Ok(row.0)
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! Reads of the directory that the provisioning engine needs: keyset scans for full reconciles (bounded memory
+//! at any size) and the users of a group through nested groups.
+
+use crate::directory::ResourceKind;
+use crate::{Store, StoreError};
+
+impl Store {
+    /// The ids of up to `limit` resources of a type after `after`, in id order (keyset paging).
+    pub async fn list_ids_after(
+        &self,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT id FROM resources WHERE resource_type = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(kind.as_str()).bind(after.unwrap_or("")).bind(limit)
+            .fetch_all(pool).await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
+    /// How many resources of a type there are.
+    pub async fn count_resources(&self, kind: ResourceKind) -> Result<u64, StoreError> {
+        on_db!(self, pool => {
+            let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM resources WHERE resource_type = $1")
+                .bind(kind.as_str()).fetch_one(pool).await?;
+            Ok(row.0.max(0).unsigned_abs())
+        })
+    }
+
+    /// The users in a group, directly or through nested groups (cycles end), in id order.
+    pub async fn group_user_ids(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "WITH RECURSIVE sub(id) AS (SELECT $1 UNION SELECT m.member_id FROM memberships m JOIN sub s \
+                 ON m.group_id = s.id WHERE m.member_type = 'Group') \
+                 SELECT DISTINCT m.member_id FROM memberships m JOIN sub s ON m.group_id = s.id \
+                 WHERE m.member_type = 'User' ORDER BY m.member_id",
+            )
+            .bind(group_id).fetch_all(pool).await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
+    /// A group's id from its id or its displayName (case-insensitive); `None` when no group has it, and a
+    /// 409 `uniqueness` when the name is ambiguous.
+    pub async fn resolve_group(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT id FROM resources WHERE resource_type = 'Group' AND (id = $1 OR display_name_lc = $2) \
+                 ORDER BY (id = $1) DESC, id LIMIT 3",
+            )
+            .bind(id_or_name).bind(id_or_name.to_lowercase()).fetch_all(pool).await?;
+            match rows.as_slice() {
+                [] => Ok(None),
+                [(one,)] => Ok(Some(one.clone())),
+                [(first, ..), ..] if first == id_or_name => Ok(Some(first.clone())),
+                _ => Err(roster_scim::ScimError::uniqueness(format!(
+                    "more than one group is named '{id_or_name}'; name the group by its id"
+                ))
+                .into()),
+            }
+        })
+    }
+}
