@@ -56,7 +56,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 /// The resource types the directory holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceKind {
     /// `User`.
     User,
@@ -319,6 +319,7 @@ impl Store {
             sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(&id).bind(1_i64).bind(JournalOp::Create.as_str()).bind(micros)
                 .execute(&mut *tx).await?;
             tx.commit().await?;
+            self.changes.notify_waiters();
         });
         self.get_resource(kind, &id)
             .await?
@@ -462,6 +463,7 @@ impl Store {
             sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(id).bind(current + 1).bind(JournalOp::Update.as_str()).bind(micros)
                 .execute(&mut *tx).await?;
             tx.commit().await?;
+            self.changes.notify_waiters();
         });
         self.get_resource(kind, id)
             .await?
@@ -497,6 +499,7 @@ impl Store {
             sqlx::query(INSERT_JOURNAL).bind("Group").bind(group_id).bind(current + 1).bind(JournalOp::Update.as_str()).bind(micros)
                 .execute(&mut *tx).await?;
             tx.commit().await?;
+            self.changes.notify_waiters();
             Ok(current + 1)
         })
     }
@@ -526,6 +529,7 @@ impl Store {
             sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(id).bind(current + 1).bind(JournalOp::Delete.as_str()).bind(micros)
                 .execute(&mut *tx).await?;
             tx.commit().await?;
+            self.changes.notify_waiters();
             Ok(())
         })
     }

@@ -48,11 +48,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use apps::{AppRecord, Secret};
+pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
 pub use links::{Link, LinkState};
 pub use provlog::{LogEntry, LogQuery, Outcome};
-pub use queue::QueueItem;
-pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
 pub use query::{ListQuery, Page};
+pub use queue::QueueItem;
 pub use tokens::{Scope, TokenInfo};
 
 /// Store failures: a SCIM error for the client (conflict, not found, precondition) or a database error, whose
@@ -91,6 +91,8 @@ pub struct Store {
     pub(crate) db: Db,
     /// Recently verified tokens, by the SHA-256 of the secret (see [`tokens`]).
     pub(crate) token_cache: std::sync::Arc<std::sync::Mutex<tokens::TokenCache>>,
+    /// Woken after every directory write in this process (the engine's event source).
+    pub(crate) changes: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -128,6 +130,7 @@ impl Store {
         let store = Self {
             db,
             token_cache: Default::default(),
+            changes: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -140,6 +143,12 @@ impl Store {
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
         }
         .map_err(|e| StoreError::Db(e.into()))
+    }
+
+    /// Notified after every directory write this process commits: the provisioning engine waits on it instead
+    /// of polling. Writes by other processes are not seen here (the engine also polls).
+    pub fn changes(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.changes.clone()
     }
 
     /// Which backend this store uses.

@@ -136,7 +136,12 @@ impl Store {
     }
 
     /// Forgets a directory object's link. Returns whether there was one.
-    pub async fn delete_link(&self, app: &str, kind: ResourceKind, source_id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_link(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        source_id: &str,
+    ) -> Result<bool, StoreError> {
         on_db!(self, pool => {
             let n = sqlx::query("DELETE FROM links WHERE app = $1 AND resource_type = $2 AND source_id = $3")
                 .bind(app).bind(kind.as_str()).bind(source_id)

@@ -32,7 +32,16 @@ pub struct QueueItem {
     pub last_error: Option<String>,
 }
 
-type QueueRow = (String, String, String, i64, i64, i64, Option<String>, Option<String>);
+type QueueRow = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
 
 fn item_from_row(row: QueueRow) -> Result<QueueItem, StoreError> {
     let (app, kind, source_id, generation, attempts, run_at, last_code, last_error) = row;

@@ -1,0 +1,165 @@
+//! An app's settings: where the target is, how roster authenticates, what is in scope, how attributes map,
+//! how accounts are matched and what happens when someone leaves. Stored as JSON in the app's row; the
+//! credential is stored apart (`roster_store::Secret`) and never appears here.
+
+use crate::mapping::MappingRule;
+use serde::{Deserialize, Serialize};
+
+/// What happens to an account whose directory object left scope or was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Deprovision {
+    /// Set `active: false`; the account is kept and reactivated if the object comes back (the default).
+    #[default]
+    Disable,
+    /// Delete the account.
+    Delete,
+    /// Leave the account as it is (roster stops managing it).
+    None,
+}
+
+impl Deprovision {
+    /// The name used in settings and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Delete => "delete",
+            Self::None => "none",
+        }
+    }
+}
+
+/// What a 404 on a linked account (the app deleted it behind roster's back) leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StaleLinkPolicy {
+    /// Look for the account again with the matching rules; create one if none is found (the default).
+    #[default]
+    Relink,
+    /// Create a new account straight away.
+    Recreate,
+}
+
+/// How roster authenticates to the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Auth {
+    /// A bearer token (the app's secret).
+    Bearer,
+    /// OAuth2 client credentials: the app's secret is the client secret.
+    OAuth2 {
+        /// The token endpoint.
+        token_url: String,
+        /// The client id.
+        client_id: String,
+        /// Requested scope, if the provider needs one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+    },
+}
+
+/// Which directory objects the app receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ScopeConfig {
+    /// Members of these groups (ids or displayNames; nested groups expanded). Empty: every user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// A SCIM filter every user in scope must match, such as
+    /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "Sales"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Only users whose org unit path (the mapped source attribute `org_unit_attribute`) is one of these
+    /// paths or below one of them (`/Sales` covers `/Sales/EMEA`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub org_units: Vec<String>,
+    /// The source attribute that holds a user's org unit path.
+    #[serde(default = "default_org_unit_attribute")]
+    pub org_unit_attribute: String,
+}
+
+fn default_org_unit_attribute() -> String {
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".into()
+}
+
+/// Everything about one connected app except its credential.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppConfig {
+    /// The target's SCIM base URL, such as `https://app.example.com/scim/v2`.
+    pub scim_url: String,
+    /// How to authenticate.
+    pub auth: Auth,
+    /// What happens when someone leaves scope.
+    #[serde(default)]
+    pub deprovision: Deprovision,
+    /// What a 404 on a linked account leads to.
+    #[serde(default)]
+    pub stale_link: StaleLinkPolicy,
+    /// Who is in scope.
+    #[serde(default)]
+    pub scope: ScopeConfig,
+    /// Target attribute ← source attribute, constant or expression. Empty: the default mapping.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mapping: Vec<MappingRule>,
+    /// Target attributes tried in order to find an existing account before creating one.
+    #[serde(default = "default_matching")]
+    pub matching: Vec<String>,
+    /// Whether groups (the scope groups, or every group when the scope is every user) are pushed too.
+    #[serde(default)]
+    pub push_groups: bool,
+    /// Whether the engine runs for this app (a paused app keeps its queue).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Target accounts roster must never disable or delete, by target userName (case-insensitive), such as the
+    /// account the connection itself uses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected: Vec<String>,
+}
+
+fn default_matching() -> Vec<String> {
+    vec!["userName".into(), "emails.value".into()]
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl AppConfig {
+    /// Settings for a bearer-token SCIM target with every default.
+    pub fn new(scim_url: impl Into<String>) -> Self {
+        Self {
+            scim_url: scim_url.into().trim_end_matches('/').to_owned(),
+            auth: Auth::Bearer,
+            deprovision: Deprovision::default(),
+            stale_link: StaleLinkPolicy::default(),
+            scope: ScopeConfig {
+                org_unit_attribute: default_org_unit_attribute(),
+                ..ScopeConfig::default()
+            },
+            mapping: Vec::new(),
+            matching: default_matching(),
+            push_groups: false,
+            enabled: true,
+            protected: Vec::new(),
+        }
+    }
+
+    /// The mapping in force: the configured rules, or the default ones.
+    pub fn effective_mapping(&self) -> Vec<MappingRule> {
+        if self.mapping.is_empty() {
+            crate::mapping::default_user_mapping()
+        } else {
+            self.mapping.clone()
+        }
+    }
+
+    /// Reads settings stored as JSON.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
+        serde_json::from_value(v.clone())
+            .map_err(|e| format!("the app's stored settings cannot be read: {e}"))
+    }
+
+    /// The settings as JSON, for storing.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}

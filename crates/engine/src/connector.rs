@@ -1,0 +1,534 @@
+//! The SCIM 2.0 client roster uses to talk to targets: resource requests, bearer or OAuth2 client-credentials
+//! auth, discovery, and every failure turned into a roster code ([`crate::codes`]) with a message that never
+//! carries a credential.
+
+use crate::codes::{self, Code};
+use crate::config::{AppConfig, Auth};
+use crate::plan::PatchOp;
+use roster_store::{ResourceKind, Secret};
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// A failed request to a target.
+#[derive(Debug, Clone)]
+pub struct TargetError {
+    /// The roster code.
+    pub code: &'static Code,
+    /// The HTTP status, when the target answered.
+    pub status: Option<u16>,
+    /// What happened, in words (the target's own message included, credentials never).
+    pub message: String,
+    /// How long the target asked roster to wait (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code.code)
+    }
+}
+
+/// What discovery found at a target.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// `/ServiceProviderConfig`.
+    pub config: Value,
+    /// The schema URNs `/Schemas` lists.
+    pub schemas: Vec<String>,
+    /// The resource type names `/ResourceTypes` lists.
+    pub resource_types: Vec<String>,
+    /// Whether the target says it supports PATCH.
+    pub patch: bool,
+}
+
+enum ClientAuth {
+    Bearer(Secret),
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        scope: Option<String>,
+        secret: Secret,
+    },
+}
+
+/// A SCIM client for one app.
+pub struct ScimClient {
+    base: String,
+    auth: ClientAuth,
+    http: reqwest::Client,
+    /// The OAuth2 access token and when it expires.
+    token: Mutex<Option<(Secret, Instant)>>,
+}
+
+impl std::fmt::Debug for ScimClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+const MAX_DETAIL: usize = 400;
+
+fn truncate(s: &str) -> String {
+    let s = s.trim();
+    if s.len() <= MAX_DETAIL {
+        return s.to_owned();
+    }
+    let mut end = MAX_DETAIL;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Reads `Retry-After`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(v: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
+}
+
+impl ScimClient {
+    /// A client for an app's settings and credential.
+    pub fn new(config: &AppConfig, secret: Option<Secret>) -> Result<Self, String> {
+        let Some(secret) = secret else {
+            return Err(
+                "the app has no credential: set one with roster app edit NAME --token-file FILE".into(),
+            );
+        };
+        let base = config.scim_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(format!(
+                "the SCIM URL '{base}' must start with https:// (or http:// for a local test target)"
+            ));
+        }
+        let auth = match &config.auth {
+            Auth::Bearer => ClientAuth::Bearer(secret),
+            Auth::OAuth2 {
+                token_url,
+                client_id,
+                scope,
+            } => ClientAuth::OAuth2 {
+                token_url: token_url.clone(),
+                client_id: client_id.clone(),
+                scope: scope.clone(),
+                secret,
+            },
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self {
+            base,
+            auth,
+            http,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn bearer(&self) -> Result<Secret, TargetError> {
+        match &self.auth {
+            ClientAuth::Bearer(s) => Ok(s.clone()),
+            ClientAuth::OAuth2 {
+                token_url,
+                client_id,
+                scope,
+                secret,
+            } => {
+                let mut cached = self.token.lock().await;
+                if let Some((tok, until)) = cached.as_ref()
+                    && Instant::now() < *until
+                {
+                    return Ok(tok.clone());
+                }
+                let mut form = vec![
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", secret.expose()),
+                ];
+                if let Some(s) = scope {
+                    form.push(("scope", s.as_str()));
+                }
+                let resp = self
+                    .http
+                    .post(token_url)
+                    .form(&form)
+                    .send()
+                    .await
+                    .map_err(|e| transport("POST token endpoint", &e))?;
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                let token = body.get("access_token").and_then(Value::as_str);
+                match (status, token) {
+                    (200, Some(t)) => {
+                        let ttl = body.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
+                        let tok = Secret::new(t);
+                        // Renew a minute early.
+                        *cached = Some((
+                            tok.clone(),
+                            Instant::now() + Duration::from_secs(ttl.saturating_sub(60).max(1)),
+                        ));
+                        Ok(tok)
+                    }
+                    _ => {
+                        let err = body
+                            .get("error")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no access_token in the answer");
+                        Err(TargetError {
+                            code: &codes::TARGET_AUTH_FAILED,
+                            status: Some(status),
+                            message: format!(
+                                "the OAuth2 token endpoint refused client '{client_id}': {status} {}",
+                                truncate(err)
+                            ),
+                            retry_after: None,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a request; returns the status and the JSON body (if any). Non-success statuses are errors, except
+    /// those in `ok_statuses`.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        ok_statuses: &[u16],
+    ) -> Result<(u16, Option<Value>), TargetError> {
+        let what = format!("{method} {path}");
+        let token = self.bearer().await?;
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token.expose())
+            .header("Accept", "application/scim+json, application/json");
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.map_err(|e| transport(&what, &e))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
+        let text = resp.text().await.map_err(|e| transport(&what, &e))?;
+        let json: Option<Value> = if text.trim().is_empty() {
+            None
+        } else {
+            serde_json::from_str(&text).ok()
+        };
+        if (200..300).contains(&status) || ok_statuses.contains(&status) {
+            return Ok((status, json));
+        }
+        let scim_type = json
+            .as_ref()
+            .and_then(|j| j.get("scimType"))
+            .and_then(Value::as_str);
+        let detail = json
+            .as_ref()
+            .and_then(|j| {
+                j.get("detail")
+                    .or_else(|| j.get("message"))
+                    .or_else(|| j.pointer("/error/message"))
+            })
+            .and_then(Value::as_str)
+            .map_or_else(|| truncate(&text), truncate);
+        let code = codes::classify(status, scim_type, &detail);
+        let mut message = format!("{what} answered {status}");
+        if let Some(t) = scim_type {
+            message.push_str(&format!(" {t}"));
+        }
+        if !detail.is_empty() {
+            message.push_str(&format!(": {detail}"));
+        }
+        Err(TargetError {
+            code,
+            status: Some(status),
+            message,
+            retry_after,
+        })
+    }
+
+    /// Reads a resource; `None` when the target answers 404.
+    pub async fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Map<String, Value>>, TargetError> {
+        let path = format!("/{}/{}", kind.endpoint(), encode(id));
+        match self.send(reqwest::Method::GET, &path, &[], None, &[404]).await? {
+            (404, _) => Ok(None),
+            (_, Some(Value::Object(o))) => Ok(Some(o)),
+            (s, _) => Err(bad_body(&format!("GET {path}"), s)),
+        }
+    }
+
+    /// Resources matching a filter (at most `limit`).
+    pub async fn find(
+        &self,
+        kind: ResourceKind,
+        filter: &str,
+        limit: u32,
+    ) -> Result<Vec<Map<String, Value>>, TargetError> {
+        let path = format!("/{}", kind.endpoint());
+        let count = limit.to_string();
+        let (s, body) = self
+            .send(
+                reqwest::Method::GET,
+                &path,
+                &[("filter", filter), ("count", &count)],
+                None,
+                &[],
+            )
+            .await?;
+        let Some(list) = body
+            .as_ref()
+            .and_then(|b| b.get("Resources").or_else(|| b.get("resources")))
+        else {
+            // A ListResponse with no results may leave Resources out.
+            return if body.as_ref().is_some_and(|b| b.get("totalResults").is_some()) {
+                Ok(Vec::new())
+            } else {
+                Err(bad_body(&format!("GET {path}?filter={filter}"), s))
+            };
+        };
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_object().cloned())
+            .collect())
+    }
+
+    /// Creates a resource; returns it as the target stored it.
+    pub async fn create(
+        &self,
+        kind: ResourceKind,
+        payload: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, TargetError> {
+        let path = format!("/{}", kind.endpoint());
+        match self
+            .send(
+                reqwest::Method::POST,
+                &path,
+                &[],
+                Some(&Value::Object(payload.clone())),
+                &[],
+            )
+            .await?
+        {
+            (_, Some(Value::Object(o))) if o.get("id").and_then(Value::as_str).is_some() => Ok(o),
+            (s, _) => Err(bad_body(&format!("POST {path}"), s)),
+        }
+    }
+
+    /// Applies PATCH operations.
+    pub async fn patch(&self, kind: ResourceKind, id: &str, ops: &[PatchOp]) -> Result<(), TargetError> {
+        let path = format!("/{}/{}", kind.endpoint(), encode(id));
+        self.send(
+            reqwest::Method::PATCH,
+            &path,
+            &[],
+            Some(&PatchOp::to_request(ops)),
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a resource (PUT).
+    pub async fn replace(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<(), TargetError> {
+        let path = format!("/{}/{}", kind.endpoint(), encode(id));
+        self.send(
+            reqwest::Method::PUT,
+            &path,
+            &[],
+            Some(&Value::Object(body.clone())),
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a resource; `false` when it was already gone (404 counts as done).
+    pub async fn delete(&self, kind: ResourceKind, id: &str) -> Result<bool, TargetError> {
+        let path = format!("/{}/{}", kind.endpoint(), encode(id));
+        let (s, _) = self
+            .send(reqwest::Method::DELETE, &path, &[], None, &[404])
+            .await?;
+        Ok(s != 404)
+    }
+
+    /// Reads `/ServiceProviderConfig`, `/Schemas` and `/ResourceTypes`.
+    pub async fn discover(&self) -> Result<Discovery, TargetError> {
+        let endpoint = |e: TargetError| match e.status {
+            Some(404) => TargetError {
+                code: &codes::TARGET_ENDPOINT,
+                ..e
+            },
+            _ => e,
+        };
+        let (_, config) = self
+            .send(reqwest::Method::GET, "/ServiceProviderConfig", &[], None, &[])
+            .await
+            .map_err(endpoint)?;
+        let config = config
+            .filter(Value::is_object)
+            .ok_or_else(|| schema_error("/ServiceProviderConfig"))?;
+        let patch = config
+            .pointer("/patch/supported")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let list = |body: Option<Value>, key: &str, what: &str| -> Result<Vec<String>, TargetError> {
+            let body = body.ok_or_else(|| schema_error(what))?;
+            let items = body
+                .get("Resources")
+                .and_then(Value::as_array)
+                .or_else(|| body.as_array())
+                .ok_or_else(|| schema_error(what))?;
+            Ok(items
+                .iter()
+                .filter_map(|i| i.get(key).and_then(Value::as_str).map(str::to_owned))
+                .collect())
+        };
+        let (_, s) = self
+            .send(reqwest::Method::GET, "/Schemas", &[], None, &[])
+            .await
+            .map_err(endpoint)?;
+        let schemas = list(s, "id", "/Schemas")?;
+        let (_, r) = self
+            .send(reqwest::Method::GET, "/ResourceTypes", &[], None, &[])
+            .await
+            .map_err(endpoint)?;
+        let resource_types = list(r, "name", "/ResourceTypes")?;
+        Ok(Discovery {
+            config,
+            schemas,
+            resource_types,
+            patch,
+        })
+    }
+}
+
+fn encode(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn transport(what: &str, e: &reqwest::Error) -> TargetError {
+    let why = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "the connection failed"
+    };
+    // reqwest's error text may carry the URL, never the Authorization header.
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    TargetError {
+        code: &codes::TARGET_UNREACHABLE,
+        status: None,
+        message: format!(
+            "{what}: {why}{}",
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", truncate(&detail))
+            }
+        ),
+        retry_after: None,
+    }
+}
+
+fn bad_body(what: &str, status: u16) -> TargetError {
+    TargetError {
+        code: &codes::TARGET_REJECTED,
+        status: Some(status),
+        message: format!("{what} answered {status} without the SCIM resource it should return"),
+        retry_after: None,
+    }
+}
+
+fn schema_error(what: &str) -> TargetError {
+    TargetError {
+        code: &codes::TARGET_SCHEMA,
+        status: Some(200),
+        message: format!("GET {what} did not return valid SCIM"),
+        retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_a_date() {
+        let now = time::macros::datetime!(2015-10-21 07:28:00 UTC);
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn ids_are_percent_encoded() {
+        assert_eq!(encode("a b/c?d"), "a%20b%2Fc%3Fd");
+        assert_eq!(encode("2819c223-7f76"), "2819c223-7f76");
+    }
+
+    #[test]
+    fn a_client_needs_a_credential_and_an_http_url() {
+        let cfg = AppConfig::new("https://app.example.com/scim/v2/");
+        assert!(ScimClient::new(&cfg, None).unwrap_err().contains("no credential"));
+        let c = ScimClient::new(&cfg, Some(Secret::new("t"))).unwrap();
+        assert_eq!(c.base(), "https://app.example.com/scim/v2");
+        let bad = AppConfig::new("ftp://x");
+        assert!(
+            ScimClient::new(&bad, Some(Secret::new("t")))
+                .unwrap_err()
+                .contains("https://")
+        );
+    }
+}

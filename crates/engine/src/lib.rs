@@ -1,0 +1,25 @@
+//! # roster-engine
+//!
+//! The provisioning engine: it keeps every connected app's accounts in line with the directory.
+//!
+//! ```text
+//! journal ─▶ queue (one row per object) ─▶ worker: scope ─▶ map ─▶ link / match ─▶ plan ─▶ connector ─▶ log
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | an app's settings: target, auth, scope, mapping, matching, deprovision policy |
+//! | [`mapping`] | mapping rules and their expression language |
+//! | [`plan`] | the planner, a pure function from (source, link, target) to one action; diffs |
+//! | [`connector`] | the SCIM client for targets: requests, auth, discovery, error classification |
+//! | [`codes`] | the roster codes the engine reports, with cause and fix |
+//! | [`sync`] | syncing one object: gather the views, plan, execute, record |
+//! | [`runner`] | following the journal, draining the queue, full reconciles |
+
+pub mod codes;
+pub mod config;
+pub mod connector;
+pub mod mapping;
+pub mod plan;
+pub mod runner;
+pub mod sync;

@@ -1,0 +1,642 @@
+//! Attribute mapping: each rule sets one target attribute from a source attribute, a constant or an
+//! expression, always or only when the account is created.
+//!
+//! Expressions, as written in settings and on the command line (`TARGET=EXPR`):
+//!
+//! | form | meaning |
+//! |---|---|
+//! | `name.givenName`, `emails[type eq "work"].value`, `urn:…:User:department` | a source attribute; a multi-valued attribute without a filter gives its primary (or first) value |
+//! | `"text"`, `42`, `true`, `null` | a constant |
+//! | `concat(a, b, …)` | the texts joined; null parts are skipped, all null gives null |
+//! | `join(sep, a, b, …)` | the non-null texts (arrays flattened) joined with `sep` |
+//! | `lower(a)`, `upper(a)`, `trim(a)` | case and whitespace |
+//! | `split(a, sep, n)` | the `n`-th part (0-based) of `a` split at `sep` |
+//! | `substring(a, start, len)` | characters `start..start+len` |
+//! | `replace(a, from, to)` | every `from` replaced by `to` |
+//! | `default(a, b)` | `a`, or `b` when `a` is null or empty |
+//! | `if(cond, a, b)` | `a` when `cond` is true, a non-empty text or a non-empty list, else `b` |
+//! | `eq(a, b)`, `present(a)`, `not(a)` | conditions (`eq` ignores case) |
+//!
+//! Targets are PATCH-style paths: `displayName`, `name.givenName`, `emails[type eq "work"].value` (the element
+//! is created from the `eq` terms when missing), or an extension attribute such as
+//! `urn:ietf:params:scim:schemas:extension:Adobe:2.0:User:organizationalUnit`.
+
+use roster_scim::filter::{CompValue, CompareOp, Filter, matches_element};
+use roster_scim::value::get_ci;
+use roster_scim::{PatchPath, ScimError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The core User schema URN.
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// The core Group schema URN.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// One mapping rule, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingRule {
+    /// The target attribute path.
+    pub target: String,
+    /// The expression that gives its value.
+    pub source: String,
+    /// Only when the account is created (a later change in the directory is not pushed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_create_only: bool,
+}
+
+impl MappingRule {
+    /// Parses `TARGET=EXPR` (the first `=` outside brackets and quotes separates them).
+    pub fn parse(text: &str, on_create_only: bool) -> Result<Self, String> {
+        let (mut depth, mut quoted, mut escaped) = (0_i32, false, false);
+        for (i, c) in text.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '[' if !quoted => depth += 1,
+                ']' if !quoted => depth -= 1,
+                '=' if !quoted && depth == 0 => {
+                    let rule = Self {
+                        target: text[..i].trim().to_owned(),
+                        source: text[i + 1..].trim().to_owned(),
+                        on_create_only,
+                    };
+                    rule.compile()?;
+                    return Ok(rule);
+                }
+                _ => {}
+            }
+        }
+        Err(format!(
+            "mapping '{text}' has no '=': write TARGET=EXPRESSION, for example displayName=concat(name.givenName, \" \", name.familyName)"
+        ))
+    }
+
+    /// Checks the rule and turns it into its executable form.
+    pub fn compile(&self) -> Result<CompiledRule, String> {
+        let target = PatchPath::parse(&self.target)
+            .map_err(|e| format!("mapping target '{}': {}", self.target, e.detail))?;
+        let expr =
+            parse_expr(&self.source).map_err(|e| format!("mapping source for '{}': {e}", self.target))?;
+        Ok(CompiledRule {
+            target,
+            expr,
+            on_create_only: self.on_create_only,
+        })
+    }
+}
+
+impl std::fmt::Display for MappingRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {}", self.target, self.source)?;
+        if self.on_create_only {
+            f.write_str("  (on create only)")?;
+        }
+        Ok(())
+    }
+}
+
+/// A checked rule.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    target: PatchPath,
+    expr: Expr,
+    on_create_only: bool,
+}
+
+/// The mapping used when an app configures none: the core User attributes as they are, and the directory id
+/// as the account's `externalId`, so the target always knows which identity an account belongs to.
+pub fn default_user_mapping() -> Vec<MappingRule> {
+    [
+        ("userName", "userName"),
+        ("externalId", "id"),
+        ("active", "default(active, true)"),
+        ("displayName", "displayName"),
+        ("name", "name"),
+        ("emails", "emails"),
+        ("title", "title"),
+        ("phoneNumbers", "phoneNumbers"),
+        ("preferredLanguage", "preferredLanguage"),
+        ("locale", "locale"),
+        ("timezone", "timezone"),
+        (
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ),
+    ]
+    .into_iter()
+    .map(|(t, s)| MappingRule {
+        target: t.into(),
+        source: s.into(),
+        on_create_only: false,
+    })
+    .collect()
+}
+
+/// Compiles every rule, naming the first bad one.
+pub fn compile(rules: &[MappingRule]) -> Result<Vec<CompiledRule>, String> {
+    rules.iter().map(MappingRule::compile).collect()
+}
+
+/// The target payload for a source resource (which carries `id` and, for users, `groups`): every rule whose
+/// value is not null, `on_create_only` rules only when `for_create`. Extension attributes are nested under their
+/// schema URN. `schemas` is not included (see [`with_schemas`]).
+pub fn apply(rules: &[CompiledRule], source: &Value, for_create: bool) -> Map<String, Value> {
+    let mut out = Map::new();
+    for rule in rules.iter().filter(|r| for_create || !r.on_create_only) {
+        let v = eval(&rule.expr, source);
+        if !is_empty(&v) {
+            set_path(&mut out, &rule.target, v);
+        }
+    }
+    out
+}
+
+/// `payload` with its `schemas`: the core schema and every extension URN it carries.
+pub fn with_schemas(mut payload: Map<String, Value>, core: &str) -> Map<String, Value> {
+    let mut schemas = vec![Value::String(core.into())];
+    schemas.extend(
+        payload
+            .keys()
+            .filter(|k| k.starts_with("urn:"))
+            .map(|k| Value::String(k.clone())),
+    );
+    payload.insert("schemas".into(), Value::Array(schemas));
+    payload
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// A parsed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A constant.
+    Const(Value),
+    /// A source attribute.
+    Attr(PatchPath),
+    /// A function call.
+    Call(Func, Vec<Expr>),
+}
+
+/// The functions an expression may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    /// `concat(a, …)`
+    Concat,
+    /// `join(sep, a, …)`
+    Join,
+    /// `lower(a)`
+    Lower,
+    /// `upper(a)`
+    Upper,
+    /// `trim(a)`
+    Trim,
+    /// `split(a, sep, n)`
+    Split,
+    /// `substring(a, start, len)`
+    Substring,
+    /// `replace(a, from, to)`
+    Replace,
+    /// `default(a, b)`
+    Default,
+    /// `if(c, a, b)`
+    If,
+    /// `eq(a, b)`
+    Eq,
+    /// `present(a)`
+    Present,
+    /// `not(a)`
+    Not,
+}
+
+impl Func {
+    fn from_name(name: &str) -> Option<(Self, usize, usize)> {
+        // (function, min args, max args)
+        Some(match name.to_ascii_lowercase().as_str() {
+            "concat" => (Self::Concat, 1, usize::MAX),
+            "join" => (Self::Join, 2, usize::MAX),
+            "lower" => (Self::Lower, 1, 1),
+            "upper" => (Self::Upper, 1, 1),
+            "trim" => (Self::Trim, 1, 1),
+            "split" => (Self::Split, 3, 3),
+            "substring" => (Self::Substring, 2, 3),
+            "replace" => (Self::Replace, 3, 3),
+            "default" => (Self::Default, 2, 2),
+            "if" => (Self::If, 3, 3),
+            "eq" => (Self::Eq, 2, 2),
+            "present" => (Self::Present, 1, 1),
+            "not" => (Self::Not, 1, 1),
+            _ => return None,
+        })
+    }
+}
+
+/// Parses an expression.
+pub fn parse_expr(text: &str) -> Result<Expr, String> {
+    let mut p = Parser {
+        s: text,
+        pos: 0,
+        depth: 0,
+    };
+    let e = p.expr()?;
+    p.ws();
+    if p.pos < text.len() {
+        return Err(format!(
+            "unexpected '{}' at character {}",
+            &text[p.pos..],
+            p.pos + 1
+        ));
+    }
+    Ok(e)
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.s[self.pos..].starts_with(char::is_whitespace) {
+            self.pos += self.s[self.pos..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, String> {
+        self.depth += 1;
+        if self.depth > 32 {
+            return Err("expression nested more than 32 levels deep".into());
+        }
+        self.ws();
+        let rest = &self.s[self.pos..];
+        let e = if rest.starts_with('"') {
+            // A JSON string literal: find its end, honouring escapes.
+            let mut end = None;
+            let mut escaped = false;
+            for (i, c) in rest.char_indices().skip(1) {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let end = end.ok_or_else(|| format!("unterminated string at character {}", self.pos + 1))?;
+            let v: Value = serde_json::from_str(&rest[..=end])
+                .map_err(|e| format!("bad string at character {}: {e}", self.pos + 1))?;
+            self.pos += end + 1;
+            Expr::Const(v)
+        } else {
+            // A word: a path (brackets and quotes inside kept whole), a literal, or a function name.
+            let (mut depth, mut quoted, mut end) = (0_i32, false, rest.len());
+            for (i, c) in rest.char_indices() {
+                match c {
+                    '"' if depth > 0 => quoted = !quoted,
+                    '[' if !quoted => depth += 1,
+                    ']' if !quoted => depth -= 1,
+                    '(' | ')' | ',' if depth == 0 && !quoted => {
+                        end = i;
+                        break;
+                    }
+                    c if c.is_whitespace() && depth == 0 => {
+                        end = i;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let word = &rest[..end];
+            if word.is_empty() {
+                return Err(format!("expected a value at character {}", self.pos + 1));
+            }
+            let at = self.pos;
+            self.pos += end;
+            self.ws();
+            if self.s[self.pos..].starts_with('(') {
+                let (f, min, max) = Func::from_name(word).ok_or_else(|| {
+                    format!(
+                        "unknown function '{word}' at character {}: use concat, join, lower, upper, trim, split, \
+                         substring, replace, default, if, eq, present or not",
+                        at + 1
+                    )
+                })?;
+                self.pos += 1;
+                let mut args = Vec::new();
+                self.ws();
+                if self.s[self.pos..].starts_with(')') {
+                    self.pos += 1;
+                } else {
+                    loop {
+                        args.push(self.expr()?);
+                        self.ws();
+                        match self.s[self.pos..].chars().next() {
+                            Some(',') => self.pos += 1,
+                            Some(')') => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => return Err(format!("expected ',' or ')' at character {}", self.pos + 1)),
+                        }
+                    }
+                }
+                if args.len() < min || args.len() > max {
+                    return Err(format!(
+                        "{word}() takes {} arguments, got {}",
+                        arity(min, max),
+                        args.len()
+                    ));
+                }
+                Expr::Call(f, args)
+            } else if let Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)) =
+                serde_json::from_str(word)
+            {
+                Expr::Const(v)
+            } else {
+                Expr::Attr(PatchPath::parse(word).map_err(|e| e.detail)?)
+            }
+        };
+        self.depth -= 1;
+        Ok(e)
+    }
+}
+
+fn arity(min: usize, max: usize) -> String {
+    match (min, max) {
+        (a, b) if a == b => a.to_string(),
+        (a, usize::MAX) => format!("{a} or more"),
+        (a, b) => format!("{a} to {b}"),
+    }
+}
+
+/// Evaluates an expression against a source resource.
+pub fn eval(e: &Expr, src: &Value) -> Value {
+    match e {
+        Expr::Const(v) => v.clone(),
+        Expr::Attr(p) => get_path(src, p),
+        Expr::Call(f, args) => call(*f, args, src),
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(_) | Value::Number(_) => Some(v.to_string()),
+        Value::Array(a) => a.first().and_then(text),
+        Value::Object(o) => o.get("value").and_then(text),
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.is_empty() && !s.eq_ignore_ascii_case("false"),
+        other => !is_empty(other),
+    }
+}
+
+fn call(f: Func, args: &[Expr], src: &Value) -> Value {
+    let arg = |i: usize| args.get(i).map_or(Value::Null, |a| eval(a, src));
+    let text_arg = |i: usize| text(&arg(i));
+    let num_arg = |i: usize| arg(i).as_u64().and_then(|n| usize::try_from(n).ok());
+    let opt = |s: Option<String>| s.map_or(Value::Null, Value::String);
+    match f {
+        Func::Concat => {
+            let parts: Vec<String> = (0..args.len()).filter_map(text_arg).collect();
+            if parts.is_empty() {
+                Value::Null
+            } else {
+                Value::String(parts.concat())
+            }
+        }
+        Func::Join => {
+            let sep = text_arg(0).unwrap_or_default();
+            let mut parts = Vec::new();
+            for i in 1..args.len() {
+                match arg(i) {
+                    Value::Array(a) => parts.extend(a.iter().filter_map(text)),
+                    v => parts.extend(text(&v)),
+                }
+            }
+            if parts.is_empty() {
+                Value::Null
+            } else {
+                Value::String(parts.join(&sep))
+            }
+        }
+        Func::Lower => opt(text_arg(0).map(|s| s.to_lowercase())),
+        Func::Upper => opt(text_arg(0).map(|s| s.to_uppercase())),
+        Func::Trim => opt(text_arg(0).map(|s| s.trim().to_owned())),
+        Func::Split => {
+            let (Some(s), Some(sep), Some(n)) = (text_arg(0), text_arg(1), num_arg(2)) else {
+                return Value::Null;
+            };
+            if sep.is_empty() {
+                return Value::Null;
+            }
+            opt(s.split(sep.as_str()).nth(n).map(str::to_owned))
+        }
+        Func::Substring => {
+            let (Some(s), Some(start)) = (text_arg(0), num_arg(1)) else {
+                return Value::Null;
+            };
+            let len = if args.len() > 2 {
+                num_arg(2).unwrap_or(0)
+            } else {
+                usize::MAX
+            };
+            let out: String = s.chars().skip(start).take(len).collect();
+            opt(Some(out).filter(|o| !o.is_empty()))
+        }
+        Func::Replace => {
+            let (Some(s), Some(from), to) = (text_arg(0), text_arg(1), text_arg(2).unwrap_or_default())
+            else {
+                return Value::Null;
+            };
+            if from.is_empty() {
+                Value::String(s)
+            } else {
+                Value::String(s.replace(&from, &to))
+            }
+        }
+        Func::Default => {
+            let a = arg(0);
+            if is_empty(&a) { arg(1) } else { a }
+        }
+        Func::If => {
+            if truthy(&arg(0)) {
+                arg(1)
+            } else {
+                arg(2)
+            }
+        }
+        Func::Eq => Value::Bool(match (text_arg(0), text_arg(1)) {
+            (Some(a), Some(b)) => a.to_lowercase() == b.to_lowercase(),
+            (None, None) => true,
+            _ => false,
+        }),
+        Func::Present => Value::Bool(!is_empty(&arg(0))),
+        Func::Not => Value::Bool(!truthy(&arg(0))),
+    }
+}
+
+/// The object a path's attribute lives in: the resource itself, or an extension's object.
+fn container<'a>(src: &'a Value, p: &PatchPath) -> Option<&'a Value> {
+    match &p.attr.uri {
+        Some(uri) if !is_core_uri(uri) => get_ci(src, uri),
+        _ => Some(src),
+    }
+}
+
+fn is_core_uri(uri: &str) -> bool {
+    uri.eq_ignore_ascii_case(USER_SCHEMA) || uri.eq_ignore_ascii_case(GROUP_SCHEMA)
+}
+
+/// The schema URN when a path is a whole extension (`urn:…:enterprise:2.0:User`): the attribute parser reads
+/// its last segment as an attribute name, but a URN whose part before that ends in a version (`2.0`) is a schema.
+fn whole_extension(p: &PatchPath) -> Option<String> {
+    let uri = p.attr.uri.as_deref()?;
+    if p.attr.name.is_empty() {
+        return Some(uri.to_owned());
+    }
+    let last = uri.rsplit(':').next()?;
+    let versioned = !last.is_empty() && last.chars().all(|c| c.is_ascii_digit() || c == '.');
+    (versioned && p.attr.sub.is_none() && p.filter.is_none()).then(|| format!("{uri}:{}", p.attr.name))
+}
+
+/// Reads a source attribute. A path that is only an extension URN gives the whole extension object.
+pub fn get_path(src: &Value, p: &PatchPath) -> Value {
+    if let Some(urn) = whole_extension(p) {
+        return get_ci(src, &urn).cloned().unwrap_or(Value::Null);
+    }
+    let Some(v) = container(src, p).and_then(|c| get_ci(c, &p.attr.name)) else {
+        return Value::Null;
+    };
+    let sub = p.attr.sub.as_deref().or(p.sub_after_filter.as_deref());
+    match (v, &p.filter) {
+        (Value::Array(items), Some(f)) => {
+            let Some(item) = items.iter().find(|i| matches_element(f, i, None)) else {
+                return Value::Null;
+            };
+            sub.map_or_else(
+                || item.clone(),
+                |s| get_ci(item, s).cloned().unwrap_or(Value::Null),
+            )
+        }
+        (Value::Array(items), None) => match sub {
+            None => v.clone(),
+            // A sub-attribute of a multi-valued attribute: the primary's, else the first's.
+            Some(s) => items
+                .iter()
+                .find(|i| get_ci(i, "primary").is_some_and(|p| p == &Value::Bool(true)))
+                .or_else(|| items.first())
+                .and_then(|i| get_ci(i, s))
+                .cloned()
+                .unwrap_or(Value::Null),
+        },
+        (_, Some(_)) => Value::Null,
+        (v, None) => sub.map_or_else(|| v.clone(), |s| get_ci(v, s).cloned().unwrap_or(Value::Null)),
+    }
+}
+
+/// The `attr eq literal` terms of a value filter joined by `and`, which say what a new element must hold.
+fn eq_terms(f: &Filter, out: &mut Vec<(String, Value)>) -> bool {
+    match f {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } => {
+            let v = match value {
+                CompValue::Str(s) => Value::String(s.clone()),
+                CompValue::Bool(b) => Value::Bool(*b),
+                CompValue::Number(n) => Value::Number(n.clone()),
+                CompValue::Null => return false,
+            };
+            out.push((path.sub.clone().unwrap_or_else(|| path.name.clone()), v));
+            true
+        }
+        Filter::And(a, b) => eq_terms(a, out) && eq_terms(b, out),
+        _ => false,
+    }
+}
+
+/// Writes `value` at a target path inside `out`.
+pub fn set_path(out: &mut Map<String, Value>, p: &PatchPath, value: Value) {
+    if let Some(urn) = whole_extension(p) {
+        out.insert(urn, value);
+        return;
+    }
+    let obj = match &p.attr.uri {
+        Some(uri) if !is_core_uri(uri) => {
+            let slot = out
+                .entry(uri.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            match slot.as_object_mut() {
+                Some(o) => o,
+                None => return,
+            }
+        }
+        _ => out,
+    };
+    let name = p.attr.name.clone();
+    match (&p.filter, p.attr.sub.as_deref()) {
+        (None, None) => {
+            obj.insert(name, value);
+        }
+        (None, Some(sub)) => {
+            let slot = obj.entry(name).or_insert_with(|| Value::Object(Map::new()));
+            if let Some(o) = slot.as_object_mut() {
+                o.insert(sub.to_owned(), value);
+            }
+        }
+        (Some(filter), _) => {
+            let slot = obj.entry(name).or_insert_with(|| Value::Array(Vec::new()));
+            if !slot.is_array() {
+                *slot = Value::Array(Vec::new());
+            }
+            let Some(items) = slot.as_array_mut() else { return };
+            let idx = match items.iter().position(|i| matches_element(filter, i, None)) {
+                Some(i) => i,
+                None => {
+                    let mut terms = Vec::new();
+                    if !eq_terms(filter, &mut terms) {
+                        return;
+                    }
+                    items.push(Value::Object(terms.into_iter().collect()));
+                    items.len() - 1
+                }
+            };
+            match (&p.sub_after_filter, items.get_mut(idx)) {
+                (Some(sub), Some(Value::Object(o))) => {
+                    o.insert(sub.clone(), value);
+                }
+                (None, Some(slot)) => *slot = value,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Checks a filter text for scoping, naming the problem in SCIM terms.
+pub fn parse_scope_filter(text: &str) -> Result<Filter, ScimError> {
+    roster_scim::filter::parse(text)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use serde_json::json;
+
+fn bjensen() -> Value {
+    json!({
+        "id": "u-1",
+        "userName": "bjensen@example.com",
+        "active": true,
+        "name": {"givenName": "Barbara", "familyName": "Jensen"},
+        "emails": [
+            {"value": "home@example.org", "type": "home"},
+            {"value": "bjensen@example.com", "type": "work", "primary": true}
+        ],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "/Sales/EMEA", "employeeNumber": "701984"},
+        "groups": [{"value": "g-1", "display": "Sales", "type": "direct"}]
+    })
+}
+
+fn run(rule: &str) -> Map<String, Value> {
+    let r = MappingRule::parse(rule, false).unwrap();
+    apply(&compile(&[r]).unwrap(), &bjensen(), true)
+}
+
+#[test]
+fn copies_attributes_sub_attributes_and_primary_values() {
+    assert_eq!(run("userName=userName")["userName"], "bjensen@example.com");
+    assert_eq!(
+        run("name.givenName=name.givenName")["name"],
+        json!({"givenName": "Barbara"})
+    );
+    assert_eq!(run("userName=emails.value")["userName"], "bjensen@example.com");
+    assert_eq!(
+        run(r#"nickName=emails[type eq "home"].value"#)["nickName"],
+        "home@example.org"
+    );
+    assert_eq!(run("externalId=id")["externalId"], "u-1");
+}
+
+#[test]
+fn functions_compute_values() {
+    assert_eq!(
+        run(r#"displayName=concat(name.givenName, " ", upper(name.familyName))"#)["displayName"],
+        "Barbara JENSEN"
+    );
+    assert_eq!(
+        run(r#"nickName=lower(split(userName, "@", 0))"#)["nickName"],
+        "bjensen"
+    );
+    assert_eq!(run("nickName=substring(name.givenName, 0, 3)")["nickName"], "Bar");
+    assert_eq!(run(r#"title=default(title, "Staff")"#)["title"], "Staff");
+    assert_eq!(
+        run(r#"title=if(eq(name.familyName, "JENSEN"), "J", "other")"#)["title"],
+        "J"
+    );
+    assert_eq!(
+        run(r#"title=if(present(nickName), "has", "none")"#)["title"],
+        "none"
+    );
+    assert_eq!(
+        run(r#"title=join("/", "a", null, groups.display)"#)["title"],
+        "a/Sales"
+    );
+    assert_eq!(
+        run(r#"title=replace(userName, "@example.com", "")"#)["title"],
+        "bjensen"
+    );
+    assert_eq!(run("active=not(active)")["active"], false);
+    // A null result sets nothing.
+    assert!(!run("title=title").contains_key("title"));
+}
+
+#[test]
+fn extension_targets_nest_under_their_schema() {
+    let out = run(
+        "urn:ietf:params:scim:schemas:extension:Adobe:2.0:User:organizationalUnit=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+    );
+    assert_eq!(
+        out["urn:ietf:params:scim:schemas:extension:Adobe:2.0:User"],
+        json!({"organizationalUnit": "/Sales/EMEA"})
+    );
+    let with = with_schemas(out, USER_SCHEMA);
+    assert_eq!(
+        with["schemas"],
+        json!([
+            USER_SCHEMA,
+            "urn:ietf:params:scim:schemas:extension:Adobe:2.0:User"
+        ])
+    );
+}
+
+#[test]
+fn value_path_targets_create_their_element() {
+    let rules = compile(&[
+        MappingRule::parse(r#"emails[type eq "work"].value=userName"#, false).unwrap(),
+        MappingRule::parse(r#"emails[type eq "work"].primary=true"#, false).unwrap(),
+    ])
+    .unwrap();
+    let out = apply(&rules, &bjensen(), true);
+    assert_eq!(
+        out["emails"],
+        json!([{"type": "work", "value": "bjensen@example.com", "primary": true}])
+    );
+}
+
+#[test]
+fn on_create_only_rules_apply_only_to_creates() {
+    let rules = compile(&[
+        MappingRule::parse("userName=userName", false).unwrap(),
+        MappingRule::parse(r#"password="Initial-1""#, true).unwrap(),
+    ])
+    .unwrap();
+    assert!(apply(&rules, &bjensen(), true).contains_key("password"));
+    assert!(!apply(&rules, &bjensen(), false).contains_key("password"));
+}
+
+#[test]
+fn the_default_mapping_sends_the_directory_id_as_external_id() {
+    let out = apply(&compile(&default_user_mapping()).unwrap(), &bjensen(), true);
+    assert_eq!(out["externalId"], "u-1");
+    assert_eq!(out["userName"], "bjensen@example.com");
+    assert_eq!(out["active"], true);
+    assert!(!out.contains_key("groups"), "groups are read-only at targets");
+    assert_eq!(
+        out["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"],
+        "701984"
+    );
+}
+
+#[test]
+fn bad_rules_say_what_is_wrong() {
+    let e = MappingRule::parse("displayName", false).unwrap_err();
+    assert!(e.contains("TARGET=EXPRESSION"), "{e}");
+    let e = MappingRule::parse("displayName=concat(a", false).unwrap_err();
+    assert!(e.contains("expected ',' or ')'"), "{e}");
+    let e = MappingRule::parse("displayName=frobnicate(a)", false).unwrap_err();
+    assert!(e.contains("unknown function 'frobnicate'"), "{e}");
+    let e = MappingRule::parse("displayName=lower(a, b)", false).unwrap_err();
+    assert!(e.contains("lower() takes 1 arguments, got 2"), "{e}");
+    let e = MappingRule::parse("1bad=userName", false).unwrap_err();
+    assert!(e.contains("mapping target '1bad'"), "{e}");
+    let e = MappingRule::parse(r#"title="unterminated"#, false).unwrap_err();
+    assert!(e.contains("unterminated string"), "{e}");
+    let deep = format!("title={}x{}", "lower(".repeat(40), ")".repeat(40));
+    assert!(
+        MappingRule::parse(&deep, false)
+            .unwrap_err()
+            .contains("32 levels")
+    );
+}
+
+#[test]
+fn equals_signs_inside_filters_and_strings_are_not_the_separator() {
+    let r = MappingRule::parse(r#"emails[type eq "a=b"].value=concat("x=", userName)"#, false).unwrap();
+    assert_eq!(r.target, r#"emails[type eq "a=b"].value"#);
+    assert_eq!(r.source, r#"concat("x=", userName)"#);
+}

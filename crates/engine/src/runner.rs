@@ -1,0 +1,330 @@
+//! Running the engine: following the change journal into the queue, draining the queue with retries, full
+//! reconciles, and the loop `roster serve` runs.
+//!
+//! Durability: the journal cursor moves in the same transaction that queues the changed objects; a queue row is
+//! removed only after its object was synced (and only if no newer change arrived meanwhile). A crash at any
+//! point leaves either the journal entries unread or the queue rows in place, and syncing an object again is
+//! harmless (an unchanged object costs nothing; a create is preceded by matching).
+
+use crate::codes;
+use crate::plan::Action;
+use crate::sync::{AppRuntime, ObjectResult, SyncError, SyncOptions, sync_object};
+use roster_store::{Outcome, QueueItem, ResourceKind, Store, StoreError, to_micros};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A clock in microseconds since the epoch; tests pass their own.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| to_micros(OffsetDateTime::now_utc()))
+}
+
+/// How long a journal gap may stay open before roster treats it as a rolled-back transaction. PostgreSQL hands
+/// out sequence numbers before commit, so a later number can become visible before an earlier one.
+const GAP_GRACE_MICROS: i64 = 10_000_000;
+const JOURNAL_BATCH: i64 = 1000;
+const LEASE_MICROS: i64 = 120_000_000;
+
+/// Reads the journal after the app's cursor and queues the objects that changed. Returns how many objects were
+/// queued.
+pub async fn follow_journal(store: &Store, app: &AppRuntime, now: i64) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    loop {
+        let cursor = store.app_cursor(&app.name).await?;
+        let entries = store.journal_since(cursor, JOURNAL_BATCH).await?;
+        if entries.is_empty() {
+            return Ok(queued);
+        }
+        let mut objects: BTreeSet<(ResourceKind, String)> = BTreeSet::new();
+        let mut advance_to = cursor;
+        let mut gap = false;
+        let mut group_changed = false;
+        for e in &entries {
+            if e.seq != advance_to + 1 && !gap {
+                // A gap: an earlier transaction may still commit. Advance past it only when it is old.
+                if now - to_micros(e.at) < GAP_GRACE_MICROS {
+                    gap = true;
+                }
+            }
+            if !gap {
+                advance_to = e.seq;
+            }
+            match e.kind {
+                ResourceKind::User => {
+                    objects.insert((ResourceKind::User, e.id.clone()));
+                }
+                ResourceKind::Group => {
+                    group_changed = true;
+                    if !app.config.scope.groups.is_empty() {
+                        for u in store.group_user_ids(&e.id).await? {
+                            objects.insert((ResourceKind::User, u));
+                        }
+                    }
+                }
+            }
+        }
+        if group_changed && !app.config.scope.groups.is_empty() {
+            // Someone may have left a scope group: recheck every linked user (unchanged ones cost no request).
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .list_links(&app.name, ResourceKind::User, after.as_deref(), 1000)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.source_id.clone());
+                objects.extend(page.into_iter().map(|l| (ResourceKind::User, l.source_id)));
+            }
+        }
+        let objects: Vec<_> = objects.into_iter().collect();
+        queued += objects.len();
+        store
+            .enqueue_and_advance(&app.name, &objects, advance_to, now)
+            .await?;
+        if gap || entries.len() < usize::try_from(JOURNAL_BATCH).unwrap_or(usize::MAX) {
+            return Ok(queued);
+        }
+    }
+}
+
+/// The delay before attempt `attempts + 1`: 2 s doubling to one hour, ±20 % jitter; exactly the target's
+/// `Retry-After` when it gave one (never earlier).
+pub fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
+    let exp = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+    let base = 2_000_u64.saturating_mul(1_u64 << exp).min(3_600_000);
+    let mut b = [0_u8; 2];
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b))
+    } else {
+        32_768
+    };
+    // base * (0.8 .. 1.2)
+    let ms = base * 8 / 10 + base * 4 / 10 * jitter / 65_535;
+    retry_after.unwrap_or(Duration::from_millis(ms))
+}
+
+/// What a queue drain did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Objects synced successfully (including those with nothing to do).
+    pub done: usize,
+    /// Objects that failed and wait for a retry.
+    pub failed: usize,
+}
+
+/// Syncs the due objects of an app's queue, at most `limit`. Each object is leased for `holder` first, so
+/// several workers (or processes on one PostgreSQL) never sync the same object at once.
+pub async fn drain_queue(
+    store: &Store,
+    app: &AppRuntime,
+    holder: &str,
+    clock: &Clock,
+    limit: i64,
+) -> Result<DrainReport, StoreError> {
+    let mut report = DrainReport::default();
+    let items = store
+        .lease_queue(&app.name, holder, clock(), LEASE_MICROS, limit)
+        .await?;
+    for item in items {
+        let opts = SyncOptions {
+            read_target: false,
+            dry_run: false,
+            attempt: item.attempts + 1,
+        };
+        let result = sync_object(store, app, item.kind, &item.source_id, opts).await?;
+        settle(store, &item, holder, &result, clock()).await?;
+        if result.outcome == Outcome::Failed {
+            report.failed += 1;
+        } else {
+            report.done += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Removes a synced object from the queue, or schedules its retry.
+async fn settle(
+    store: &Store,
+    item: &QueueItem,
+    holder: &str,
+    r: &ObjectResult,
+    now: i64,
+) -> Result<(), StoreError> {
+    if r.outcome != Outcome::Failed {
+        store.finish_queue_item(item, holder).await?;
+        return Ok(());
+    }
+    let code = r.code.unwrap_or(&codes::INTERNAL);
+    let delay = if code.retryable {
+        backoff(item.attempts, r.retry_after)
+    } else {
+        // A person must act; try again in six hours, or as soon as the object changes.
+        Duration::from_secs(6 * 3600)
+    };
+    let run_at = now + i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2);
+    store
+        .retry_queue_item(item, holder, run_at, code.code, &r.message)
+        .await
+}
+
+/// Totals of a full reconcile or a dry run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Objects looked at.
+    pub seen: usize,
+    /// Per action name (`create`, `update`, `link`, `disable`, `delete`, `unlink`, `conflict`, `none`).
+    pub actions: HashMap<&'static str, usize>,
+    /// Objects whose action failed.
+    pub failed: usize,
+}
+
+impl SyncReport {
+    fn add(&mut self, r: &ObjectResult) {
+        self.seen += 1;
+        *self.actions.entry(r.action.name()).or_default() += 1;
+        if r.outcome == Outcome::Failed {
+            self.failed += 1;
+        }
+    }
+    /// How many objects got this action.
+    pub fn count(&self, action: &str) -> usize {
+        self.actions.get(action).copied().unwrap_or(0)
+    }
+}
+
+/// A full reconcile: every user in the directory, then every link whose user is gone, each synced with the
+/// target read (drift repaired). Streams both in pages, so memory stays bounded at any size. `on_object` sees
+/// each result (progress, dry-run plans).
+pub async fn full_sync(
+    store: &Store,
+    app: &AppRuntime,
+    dry_run: bool,
+    mut on_object: impl FnMut(&str, &ObjectResult),
+) -> Result<SyncReport, StoreError> {
+    let mut report = SyncReport::default();
+    let opts = SyncOptions {
+        read_target: true,
+        dry_run,
+        attempt: 1,
+    };
+    let mut after: Option<String> = None;
+    loop {
+        let ids = store
+            .list_ids_after(ResourceKind::User, after.as_deref(), 500)
+            .await?;
+        let Some(last) = ids.last() else { break };
+        after = Some(last.clone());
+        for id in &ids {
+            let r = sync_object(store, app, ResourceKind::User, id, opts).await?;
+            report.add(&r);
+            on_object(id, &r);
+        }
+    }
+    // Links whose directory object is gone (deleted while the engine was not running).
+    let mut after: Option<String> = None;
+    loop {
+        let links = store
+            .list_links(&app.name, ResourceKind::User, after.as_deref(), 500)
+            .await?;
+        let Some(last) = links.last() else { break };
+        after = Some(last.source_id.clone());
+        for l in &links {
+            if store
+                .get_resource(ResourceKind::User, &l.source_id)
+                .await?
+                .is_none()
+            {
+                let r = sync_object(store, app, ResourceKind::User, &l.source_id, opts).await?;
+                report.add(&r);
+                on_object(&l.source_id, &r);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Follows the journal and drains the queue of every enabled app until `shutdown` completes: woken by every
+/// directory write in this process, and at least every `poll` for writes by other processes.
+pub async fn run_engine(
+    store: Store,
+    holder: String,
+    poll: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    let clock = system_clock();
+    let changes = store.changes();
+    let mut apps: HashMap<String, (i64, Arc<AppRuntime>)> = HashMap::new();
+    let mut reported: HashMap<String, String> = HashMap::new();
+    tokio::pin!(shutdown);
+    loop {
+        let notified = changes.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Err(e) = engine_round(&store, &holder, &clock, &mut apps, &mut reported).await {
+            tracing::error!(error = %e, "provisioning engine round failed; retrying");
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = notified => {},
+            () = tokio::time::sleep(poll) => {},
+        }
+    }
+}
+
+async fn engine_round(
+    store: &Store,
+    holder: &str,
+    clock: &Clock,
+    apps: &mut HashMap<String, (i64, Arc<AppRuntime>)>,
+    reported: &mut HashMap<String, String>,
+) -> Result<(), StoreError> {
+    let records = store.list_apps().await?;
+    apps.retain(|name, _| records.iter().any(|r| &r.name == name));
+    for record in records {
+        let enabled = record
+            .config
+            .get("enabled")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true);
+        if !enabled {
+            continue;
+        }
+        let runtime = match apps.get(&record.name) {
+            Some((v, rt)) if *v == record.version => rt.clone(),
+            _ => match AppRuntime::load(store, &record.name).await {
+                Ok(rt) => {
+                    reported.remove(&record.name);
+                    let rt = Arc::new(rt);
+                    apps.insert(record.name.clone(), (record.version, rt.clone()));
+                    rt
+                }
+                Err(SyncError::Store(e)) => return Err(e),
+                Err(SyncError::App(e)) => {
+                    // Say it once per distinct problem, not every round.
+                    if reported.get(&record.name) != Some(&e.message) {
+                        tracing::error!(app = %record.name, code = e.code.code, "app cannot sync: {e}");
+                        reported.insert(record.name.clone(), e.message.clone());
+                    }
+                    apps.remove(&record.name);
+                    continue;
+                }
+            },
+        };
+        follow_journal(store, &runtime, clock()).await?;
+        loop {
+            let r = drain_queue(store, &runtime, holder, clock, 100).await?;
+            if r.done + r.failed < 100 {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether an action changes the target (for plan summaries).
+pub fn is_change(a: &Action) -> bool {
+    a.writes() || matches!(a, Action::Unlink { .. })
+}

@@ -1,0 +1,749 @@
+//! Syncing one directory object to one app: read the object and decide its scope, map it, find its link (or
+//! match an existing account), plan, carry the action out, record the link and the log entry.
+//!
+//! Every step is idempotent against a crash: a create is preceded by matching, so if roster dies after the
+//! target created the account but before the link was written, the next attempt finds the account and links
+//! it instead of creating a second one.
+
+use crate::codes::{self, Code};
+use crate::config::AppConfig;
+use crate::connector::{ScimClient, TargetError};
+use crate::mapping::{self, CompiledRule, USER_SCHEMA};
+use crate::plan::{self, Action, MatchView, Owner, PatchOp, PlanInput, Source, TargetView};
+use roster_scim::{Filter, PatchPath, SchemaRegistry};
+use roster_store::{Link, LinkState, LogEntry, Outcome, ResourceKind, Store, StoreError};
+use serde_json::{Map, Value, json};
+use std::time::{Duration, Instant};
+
+/// Why an app cannot run at all (its settings are wrong), as a roster code and words.
+#[derive(Debug, Clone)]
+pub struct AppError {
+    /// The code.
+    pub code: &'static Code,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}). Fix: {}", self.message, self.code.code, self.code.fix)
+    }
+}
+
+/// Failures of a sync run: the app's settings, or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The app cannot run as configured.
+    #[error("{0}")]
+    App(AppError),
+    /// roster's database failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+fn app_error(code: &'static Code, message: String) -> SyncError {
+    SyncError::App(AppError { code, message })
+}
+
+/// One app, ready to sync: settings checked, mapping compiled, scope groups resolved, client built.
+#[derive(Debug)]
+pub struct AppRuntime {
+    /// The app's name.
+    pub name: String,
+    /// Its settings.
+    pub config: AppConfig,
+    rules: Vec<CompiledRule>,
+    scope_filter: Option<Filter>,
+    scope_groups: Vec<String>,
+    /// The SCIM client.
+    pub client: ScimClient,
+    /// Whether the target takes PATCH (`None`: not known, try it).
+    pub patch: Option<bool>,
+    registry: SchemaRegistry,
+}
+
+impl AppRuntime {
+    /// Loads an app. A scope group that does not exist is an error: treating it as empty would deprovision
+    /// everyone in it.
+    pub async fn load(store: &Store, name: &str) -> Result<Self, SyncError> {
+        let record = store.find_app(name).await?.ok_or_else(|| {
+            app_error(
+                &codes::SCOPE_INVALID,
+                format!("no app named '{name}' (see roster app list)"),
+            )
+        })?;
+        let config = AppConfig::from_json(&record.config).map_err(|m| app_error(&codes::INTERNAL, m))?;
+        let rules = mapping::compile(&config.effective_mapping())
+            .map_err(|m| app_error(&codes::MAPPING_INVALID, m))?;
+        let registry = SchemaRegistry::new();
+        let scope_filter = match &config.scope.filter {
+            None => None,
+            Some(text) => {
+                let f = roster_scim::filter::parse(text).map_err(|e| {
+                    app_error(
+                        &codes::SCOPE_INVALID,
+                        format!("scope filter '{text}': {}", e.detail),
+                    )
+                })?;
+                if let Some(users) = registry.resource("User") {
+                    f.check(&users).map_err(|e| {
+                        app_error(
+                            &codes::SCOPE_INVALID,
+                            format!("scope filter '{text}': {}", e.detail),
+                        )
+                    })?;
+                }
+                Some(f)
+            }
+        };
+        let mut scope_groups = Vec::new();
+        for g in &config.scope.groups {
+            match store.resolve_group(g).await {
+                Ok(Some(id)) => scope_groups.push(id),
+                Ok(None) => {
+                    return Err(app_error(
+                        &codes::SCOPE_GROUP_MISSING,
+                        format!("the scope of app '{name}' names group '{g}', which is not in the directory"),
+                    ));
+                }
+                Err(StoreError::Scim(e)) => return Err(app_error(&codes::SCOPE_GROUP_MISSING, e.detail)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let client =
+            ScimClient::new(&config, record.secret).map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
+        Ok(Self {
+            name: name.to_owned(),
+            config,
+            rules,
+            scope_filter,
+            scope_groups,
+            client,
+            patch: None,
+            registry,
+        })
+    }
+
+    /// Whether `user` (with `id` and derived `groups`) is in scope.
+    pub fn in_scope(&self, user: &Value) -> bool {
+        if !self.scope_groups.is_empty() {
+            let groups = user.get("groups").and_then(Value::as_array);
+            let member = groups.into_iter().flatten().any(|g| {
+                g.get("value")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| self.scope_groups.iter().any(|s| s == id))
+            });
+            if !member {
+                return false;
+            }
+        }
+        if let Some(f) = &self.scope_filter {
+            let users = self.registry.resource("User");
+            if !roster_scim::filter::matches(f, user, users.as_ref()) {
+                return false;
+            }
+        }
+        if !self.config.scope.org_units.is_empty() {
+            let Ok(path) = PatchPath::parse(&self.config.scope.org_unit_attribute) else {
+                return false;
+            };
+            let ou = mapping::get_path(user, &path);
+            let Some(ou) = ou.as_str() else { return false };
+            let ou = ou.trim_end_matches('/').to_lowercase();
+            return self.config.scope.org_units.iter().any(|unit| {
+                let unit = unit.trim_end_matches('/').to_lowercase();
+                ou == unit || ou.starts_with(&format!("{unit}/")) || unit.is_empty()
+            });
+        }
+        true
+    }
+
+    /// The directory side of an object: gone, out of scope, or the mapped payloads.
+    pub fn source(&self, resource: Option<&Value>) -> Source {
+        let Some(r) = resource else { return Source::Gone };
+        if !self.in_scope(r) {
+            return Source::OutOfScope;
+        }
+        let desired = mapping::apply(&self.rules, r, false);
+        let create = mapping::with_schemas(mapping::apply(&self.rules, r, true), USER_SCHEMA);
+        Source::InScope { desired, create }
+    }
+
+    fn is_protected(&self, user_name: Option<&str>) -> bool {
+        user_name.is_some_and(|u| self.config.protected.iter().any(|p| p.eq_ignore_ascii_case(u)))
+    }
+}
+
+/// How to sync.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Read the linked account from the target and repair drift (full reconcile) instead of trusting what was
+    /// last pushed.
+    pub read_target: bool,
+    /// Decide only: write nothing to the target or to roster's state.
+    pub dry_run: bool,
+    /// Which attempt this is (1 for the first).
+    pub attempt: i64,
+}
+
+/// One step of a sync, for traces (`roster provision`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// `scope`, `mapping`, `link`, `match`, `target`, `action`, `result`.
+    pub stage: &'static str,
+    /// What happened.
+    pub text: String,
+}
+
+/// What syncing one object did.
+#[derive(Debug, Clone)]
+pub struct ObjectResult {
+    /// The action decided (and, unless a dry run, carried out).
+    pub action: Action,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The code of a failure.
+    pub code: Option<&'static Code>,
+    /// What happened.
+    pub message: String,
+    /// The target's `Retry-After`, if it gave one.
+    pub retry_after: Option<Duration>,
+    /// The target's HTTP status of a failure.
+    pub http_status: Option<u16>,
+    /// The trace.
+    pub steps: Vec<Step>,
+}
+
+struct Run<'a> {
+    store: &'a Store,
+    app: &'a AppRuntime,
+    kind: ResourceKind,
+    id: &'a str,
+    opts: SyncOptions,
+    steps: Vec<Step>,
+}
+
+impl Run<'_> {
+    fn step(&mut self, stage: &'static str, text: impl Into<String>) {
+        self.steps.push(Step {
+            stage,
+            text: text.into(),
+        });
+    }
+}
+
+/// Syncs one directory object to one app. Target failures are part of the result; only store failures are
+/// errors.
+pub async fn sync_object(
+    store: &Store,
+    app: &AppRuntime,
+    kind: ResourceKind,
+    id: &str,
+    opts: SyncOptions,
+) -> Result<ObjectResult, StoreError> {
+    let started = Instant::now();
+    let mut run = Run {
+        store,
+        app,
+        kind,
+        id,
+        opts,
+        steps: Vec::new(),
+    };
+    let resource = store.get_resource(kind, id).await?.map(|r| {
+        let mut data = r.data;
+        data.insert("id".into(), Value::String(r.id));
+        Value::Object(data)
+    });
+    let source = app.source(resource.as_ref());
+    run.step(
+        "scope",
+        match &source {
+            Source::Gone => "not in the directory (deleted)".to_owned(),
+            Source::OutOfScope => "exists, but is outside the app's scope".to_owned(),
+            Source::InScope { .. } => "in scope".to_owned(),
+        },
+    );
+    if let Source::InScope { desired, .. } = &source {
+        run.step("mapping", Value::Object(desired.clone()).to_string());
+    }
+    let link = store.find_link(&app.name, kind, id).await?;
+    run.step(
+        "link",
+        match &link {
+            Some(l) => format!("linked to account {} ({})", l.target_id, l.state.as_str()),
+            None => "no account linked yet".to_owned(),
+        },
+    );
+    let result = decide_and_execute(&mut run, &source, link).await;
+    let (action, outcome) = match result {
+        Ok(a) => (a, Ok(())),
+        Err(Failure::Store(e)) => return Err(e),
+        Err(Failure::Target(action, e)) => (action, Err(e)),
+    };
+    let (outcome, code, message, retry_after, http_status) = match outcome {
+        Ok(()) => {
+            let (outcome, code) = match &action {
+                Action::Conflict { target_ids, .. } => (
+                    Outcome::Failed,
+                    Some(if target_ids.len() > 1 {
+                        &codes::MATCH_AMBIGUOUS
+                    } else {
+                        &codes::ACCOUNT_CLAIMED
+                    }),
+                ),
+                Action::Nothing { why } if why.contains("protected") => {
+                    (Outcome::Skipped, Some(&codes::PROTECTED))
+                }
+                Action::Nothing { .. } => (Outcome::Skipped, None),
+                _ => (Outcome::Ok, None),
+            };
+            (outcome, code, action.to_string(), None, None)
+        }
+        Err(e) => (
+            Outcome::Failed,
+            Some(e.code),
+            e.message.clone(),
+            e.retry_after,
+            e.status,
+        ),
+    };
+    run.step(
+        "result",
+        match code {
+            Some(c) => format!("{} ({}): {message}", outcome.as_str(), c.code),
+            None => format!("{}: {message}", outcome.as_str()),
+        },
+    );
+    let interesting = !matches!(action, Action::Nothing { .. }) || code.is_some();
+    if !opts.dry_run && interesting {
+        store
+            .append_log(&LogEntry {
+                id: 0,
+                at: time::OffsetDateTime::now_utc(),
+                app: app.name.clone(),
+                kind,
+                source_id: id.to_owned(),
+                target_id: target_of(&action),
+                action: action.name().to_owned(),
+                outcome,
+                attempt: opts.attempt.max(1),
+                http_status: http_status.map(i64::from),
+                code: code.map(|c| c.code.to_owned()),
+                message: message.clone(),
+                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            })
+            .await?;
+    }
+    Ok(ObjectResult {
+        action,
+        outcome,
+        code,
+        message,
+        retry_after,
+        http_status,
+        steps: run.steps,
+    })
+}
+
+fn target_of(a: &Action) -> Option<String> {
+    match a {
+        Action::Link { target_id, .. }
+        | Action::Update { target_id, .. }
+        | Action::Disable { target_id }
+        | Action::Delete { target_id }
+        | Action::Unlink { target_id, .. }
+        | Action::Rematch { target_id } => Some(target_id.clone()).filter(|t| !t.is_empty()),
+        Action::Conflict { target_ids, .. } => Some(target_ids.join(",")),
+        Action::Create { .. } | Action::Nothing { .. } => None,
+    }
+}
+
+enum Failure {
+    Store(StoreError),
+    Target(Action, TargetError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+async fn decide_and_execute(
+    run: &mut Run<'_>,
+    source: &Source,
+    mut link: Option<Link>,
+) -> Result<Action, Failure> {
+    let (kind, app) = (run.kind, run.app);
+    // An unchanged object with an active link costs nothing, unless the target is to be read.
+    if let (Some(l), Source::InScope { desired, .. }) = (&link, source)
+        && !run.opts.read_target
+        && l.state == LinkState::Active
+        && l.pushed_hash == plan::hash(desired)
+    {
+        return Ok(Action::Nothing {
+            why: "nothing changed since the last push".into(),
+        });
+    }
+    let mut target = TargetView::NotRead;
+    if let Some(l) = &link
+        && run.opts.read_target
+    {
+        target = match app.client.get(kind, &l.target_id).await {
+            Ok(Some(t)) => TargetView::Found(t),
+            Ok(None) => TargetView::Missing,
+            Err(e) => {
+                return Err(Failure::Target(
+                    Action::Nothing {
+                        why: "reading the account failed".into(),
+                    },
+                    e,
+                ));
+            }
+        };
+        run.step(
+            "target",
+            match &target {
+                TargetView::Missing => format!("account {} is gone from the app (404)", l.target_id),
+                _ => format!("read account {}", l.target_id),
+            },
+        );
+    }
+    let mut matched: Option<MatchView> = None;
+    // At most three rounds: plan, match (or find the account gone), plan again.
+    for _ in 0..3 {
+        let protected = app.is_protected(
+            link.as_ref()
+                .and_then(|l| l.pushed.get("userName"))
+                .and_then(Value::as_str),
+        );
+        let action = plan::plan(PlanInput {
+            source,
+            link: link.as_ref(),
+            target: &target,
+            matched: matched.as_ref(),
+            deprovision: app.config.deprovision,
+            stale_link: app.config.stale_link,
+            protected,
+        });
+        run.step("plan", action.to_string());
+        match action {
+            Action::Rematch { .. } => {
+                let Source::InScope { desired, .. } = source else {
+                    return Ok(action);
+                };
+                matched = Some(match_account(run, desired, link.as_ref()).await?);
+            }
+            action if run.opts.dry_run => return Ok(action),
+            action => {
+                match execute(run, source, link.as_ref(), action).await? {
+                    Executed::Done(a) => return Ok(a),
+                    Executed::Stale(old) => {
+                        // The app deleted the linked account: forget the link and decide again.
+                        run.step(
+                            "target",
+                            format!(
+                                "account {} is gone from the app (404): the link is stale",
+                                old.target_id
+                            ),
+                        );
+                        target = TargetView::Missing;
+                        if app.config.stale_link == crate::config::StaleLinkPolicy::Relink
+                            || !matches!(source, Source::InScope { .. })
+                        {
+                            run.store.delete_link(&app.name, kind, run.id).await?;
+                            link = None;
+                            target = TargetView::NotRead;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Action::Nothing {
+        why: "no decision after three rounds; will try again".into(),
+    })
+}
+
+/// Finds an existing account for an identity on the app's matching attributes, in order.
+async fn match_account(
+    run: &mut Run<'_>,
+    desired: &Map<String, Value>,
+    own: Option<&Link>,
+) -> Result<MatchView, Failure> {
+    let (kind, app) = (run.kind, run.app);
+    let payload = Value::Object(desired.clone());
+    for attr in &app.config.matching {
+        let Ok(path) = PatchPath::parse(attr) else {
+            continue;
+        };
+        let Some(value) = mapping::get_path(&payload, &path).as_str().map(str::to_owned) else {
+            continue;
+        };
+        let filter = format!("{attr} eq {}", Value::String(value.clone()));
+        let found = app.client.find(kind, &filter, 10).await.map_err(|e| {
+            Failure::Target(
+                Action::Nothing {
+                    why: "matching failed".into(),
+                },
+                e,
+            )
+        })?;
+        // Some targets ignore filters: keep only accounts that really hold the value.
+        let found: Vec<_> = found
+            .into_iter()
+            .filter(|a| {
+                let v = Value::Object(a.clone());
+                match mapping::get_path(&v, &path) {
+                    Value::String(s) => s.to_lowercase() == value.to_lowercase(),
+                    Value::Array(items) => items.iter().any(|i| {
+                        i.get("value")
+                            .and_then(Value::as_str)
+                            .is_some_and(|s| s.eq_ignore_ascii_case(&value))
+                    }),
+                    _ => false,
+                }
+            })
+            .collect();
+        match found.len() {
+            0 => run.step("match", format!("no account with {filter}")),
+            1 => {
+                let account = found.into_iter().next().unwrap_or_default();
+                let tid = account
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let holder = run.store.find_link_by_target(&app.name, kind, &tid).await?;
+                let owner = match holder {
+                    Some(h) if own.is_none_or(|o| o.source_id != h.source_id) && h.source_id != run.id => {
+                        if run.store.get_resource(kind, &h.source_id).await?.is_some() {
+                            Some(Owner::Live(h.source_id))
+                        } else {
+                            Some(Owner::Gone(h.source_id))
+                        }
+                    }
+                    _ => None,
+                };
+                run.step("match", format!("found account {tid} with {filter}"));
+                return Ok(MatchView::One { account, owner });
+            }
+            _ => {
+                let ids = found
+                    .iter()
+                    .filter_map(|a| a.get("id").and_then(Value::as_str).map(str::to_owned))
+                    .collect();
+                run.step("match", format!("several accounts with {filter}"));
+                return Ok(MatchView::Several {
+                    attribute: attr.clone(),
+                    ids,
+                });
+            }
+        }
+    }
+    Ok(MatchView::Nothing)
+}
+
+enum Executed {
+    Done(Action),
+    /// The linked account answered 404.
+    Stale(Link),
+}
+
+async fn execute(
+    run: &mut Run<'_>,
+    source: &Source,
+    link: Option<&Link>,
+    action: Action,
+) -> Result<Executed, Failure> {
+    let (kind, app, store) = (run.kind, run.app, run.store);
+    let fail = |a: &Action, e: TargetError| Failure::Target(a.clone(), e);
+    let desired = match source {
+        Source::InScope { desired, .. } => Some(desired),
+        _ => None,
+    };
+    let save = |target_id: String, state: LinkState, pushed: Map<String, Value>| Link {
+        app: app.name.clone(),
+        kind,
+        source_id: run.id.to_owned(),
+        target_id,
+        state,
+        pushed_hash: plan::hash(&pushed),
+        pushed,
+        updated: time::OffsetDateTime::now_utc(),
+    };
+    match &action {
+        Action::Nothing { .. } | Action::Rematch { .. } | Action::Conflict { .. } => {}
+        Action::Create { payload } => {
+            match app.client.create(kind, payload).await {
+                Ok(created) => {
+                    let tid = created
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    run.step("action", format!("created account {tid}"));
+                    store
+                        .save_link(&save(
+                            tid,
+                            LinkState::Active,
+                            desired.cloned().unwrap_or_default(),
+                        ))
+                        .await?;
+                }
+                Err(e) if e.status == Some(409) => {
+                    // Someone created the account meanwhile (or the target found a clash): find and link it.
+                    run.step(
+                        "action",
+                        format!(
+                            "create answered 409 ({}); looking for the account to link",
+                            e.message
+                        ),
+                    );
+                    let Some(d) = desired else {
+                        return Err(fail(&action, e));
+                    };
+                    match match_account(run, d, None).await? {
+                        MatchView::One { account, owner: None } => {
+                            let tid = account
+                                .get("id")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_owned();
+                            let ops = plan::diff(d, &account, None);
+                            let linked = Action::Link {
+                                target_id: tid,
+                                ops,
+                                takes_over_from: None,
+                            };
+                            return Box::pin(execute(run, source, None, linked)).await;
+                        }
+                        _ => return Err(fail(&action, e)),
+                    }
+                }
+                Err(e) => return Err(fail(&action, e)),
+            }
+        }
+        Action::Link {
+            target_id,
+            ops,
+            takes_over_from,
+        } => {
+            if let Some(old) = takes_over_from {
+                store.delete_link(&app.name, kind, old).await?;
+            }
+            if !ops.is_empty() {
+                apply_ops(run, target_id, ops)
+                    .await
+                    .map_err(|e| fail(&action, e))?;
+            }
+            store
+                .save_link(&save(
+                    target_id.clone(),
+                    LinkState::Active,
+                    desired.cloned().unwrap_or_default(),
+                ))
+                .await?;
+        }
+        Action::Update { target_id, ops } => match apply_ops(run, target_id, ops).await {
+            Ok(()) => {
+                store
+                    .save_link(&save(
+                        target_id.clone(),
+                        LinkState::Active,
+                        desired.cloned().unwrap_or_default(),
+                    ))
+                    .await?;
+            }
+            Err(e) if e.status == Some(404) => {
+                return Ok(Executed::Stale(
+                    link.cloned().ok_or(Failure::Target(action.clone(), e))?,
+                ));
+            }
+            Err(e) => return Err(fail(&action, e)),
+        },
+        Action::Disable { target_id } => {
+            let ops = [PatchOp {
+                op: "replace",
+                path: "active".into(),
+                value: Some(json!(false)),
+            }];
+            match apply_ops(run, target_id, &ops).await {
+                Ok(()) => {
+                    if let Some(l) = link {
+                        let mut pushed = l.pushed.clone();
+                        pushed.insert("active".into(), json!(false));
+                        store
+                            .save_link(&save(target_id.clone(), LinkState::Disabled, pushed))
+                            .await?;
+                    }
+                }
+                Err(e) if e.status == Some(404) => {
+                    store.delete_link(&app.name, kind, run.id).await?;
+                    return Ok(Executed::Done(Action::Unlink {
+                        target_id: target_id.clone(),
+                        why: "the account was already gone from the app".into(),
+                    }));
+                }
+                Err(e) => return Err(fail(&action, e)),
+            }
+        }
+        Action::Delete { target_id } => {
+            app.client
+                .delete(kind, target_id)
+                .await
+                .map_err(|e| fail(&action, e))?;
+            store.delete_link(&app.name, kind, run.id).await?;
+        }
+        Action::Unlink { .. } => {
+            store.delete_link(&app.name, kind, run.id).await?;
+        }
+    }
+    Ok(Executed::Done(action))
+}
+
+/// Applies PATCH operations, or, for a target without PATCH, reads the account, applies them here and PUTs it.
+async fn apply_ops(run: &mut Run<'_>, target_id: &str, ops: &[PatchOp]) -> Result<(), TargetError> {
+    let (kind, app) = (run.kind, run.app);
+    if app.patch != Some(false) {
+        match app.client.patch(kind, target_id, ops).await {
+            Err(e) if matches!(e.status, Some(405 | 501)) => {
+                run.step("action", "the app does not take PATCH; sending PUT");
+            }
+            other => return other,
+        }
+    }
+    let Some(mut current) = app.client.get(kind, target_id).await? else {
+        return Err(TargetError {
+            code: &codes::TARGET_NOT_FOUND,
+            status: Some(404),
+            message: format!("GET /{}/{target_id} answered 404", kind.endpoint()),
+            retry_after: None,
+        });
+    };
+    current.shift_remove("meta");
+    for op in ops {
+        let Ok(path) = PatchPath::parse(&op.path) else {
+            continue;
+        };
+        match &op.value {
+            Some(v) => mapping::set_path(&mut current, &path, v.clone()),
+            None => remove_path(&mut current, &path),
+        }
+    }
+    app.client.replace(kind, target_id, &current).await
+}
+
+fn remove_path(obj: &mut Map<String, Value>, p: &PatchPath) {
+    match &p.attr.uri {
+        Some(uri) if !p.attr.name.is_empty() => {
+            if let Some(Value::Object(ext)) = obj.get_mut(uri) {
+                ext.shift_remove(&p.attr.name);
+            }
+        }
+        _ => {
+            obj.shift_remove(&p.attr.name);
+        }
+    }
+}
