@@ -1,0 +1,507 @@
+//! End-to-end syncs: the directory on SQLite and on PostgreSQL, roster's own SCIM server on a loopback port as
+//! the target. Time is the test's clock; nothing sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use roster_engine::config::{AppConfig, Deprovision};
+use roster_engine::runner::{Clock, drain_queue, follow_journal, full_sync};
+use roster_engine::sync::{AppRuntime, SyncOptions, sync_object};
+use roster_store::{LinkState, ListQuery, LogQuery, Member, MemberChange, ResourceKind, Secret, Store};
+use roster_testkit::{Backends, Target};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+fn user(name: &str, email: &str) -> Map<String, Value> {
+    json!({"userName": name, "displayName": name, "active": true,
+           "emails": [{"value": email, "type": "work", "primary": true}]})
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+fn clock() -> Clock {
+    // Far in the future of every journal entry, so no journal gap is young.
+    Arc::new(|| i64::MAX / 4)
+}
+
+async fn add_app(
+    store: &Store,
+    target: &Target,
+    name: &str,
+    edit: impl FnOnce(&mut AppConfig),
+) -> AppRuntime {
+    let mut cfg = AppConfig::new(&target.url);
+    edit(&mut cfg);
+    store
+        .create_app(name, &cfg.to_json(), Some(&Secret::new(&target.token)))
+        .await
+        .unwrap();
+    AppRuntime::load(store, name).await.unwrap()
+}
+
+/// Follows the journal and drains the queue, as the engine loop does.
+async fn sync_now(store: &Store, app: &AppRuntime) {
+    let c = clock();
+    follow_journal(store, app, c()).await.unwrap();
+    let r = drain_queue(store, app, "test", &c, 1000).await.unwrap();
+    assert_eq!(
+        r.failed,
+        0,
+        "{:?}",
+        store.list_queue(&app.name, 10).await.unwrap()
+    );
+}
+
+async fn target_users(t: &Target) -> Vec<Map<String, Value>> {
+    let q = ListQuery {
+        limit: 1000,
+        ..ListQuery::default()
+    };
+    t.store
+        .list_resources(ResourceKind::User, &q)
+        .await
+        .unwrap()
+        .resources
+        .into_iter()
+        .map(|r| r.data)
+        .collect()
+}
+
+async fn target_user(t: &Target, user_name: &str) -> Map<String, Value> {
+    let all = target_users(t).await;
+    let found: Vec<_> = all.into_iter().filter(|u| u["userName"] == user_name).collect();
+    assert_eq!(found.len(), 1, "exactly one account for {user_name}");
+    found.into_iter().next().unwrap()
+}
+
+macro_rules! on_every_backend {
+    (|$store:ident| $body:block) => {{
+        let (backends, stores) = Backends::open().await;
+        for (label, $store) in stores.iter() {
+            eprintln!("-- backend {label}");
+            let $store: &Store = $store;
+            $body
+        }
+        backends.close(stores).await;
+    }};
+}
+
+#[tokio::test]
+async fn initial_sync_then_changes_arrive_without_duplicates() {
+    on_every_backend!(|store| {
+        let target = Target::spawn().await;
+        let alice = store
+            .create_resource(ResourceKind::User, user("alice", "alice@example.com"))
+            .await
+            .unwrap();
+        let bob = store
+            .create_resource(ResourceKind::User, user("bob", "bob@example.com"))
+            .await
+            .unwrap();
+        // carol already has an account in the app, made by hand before roster.
+        target
+            .store
+            .create_resource(ResourceKind::User, user("carol", "carol@example.com"))
+            .await
+            .unwrap();
+        let app = add_app(store, &target, "crm", |_| {}).await;
+
+        // A dry run plans and writes nothing.
+        let mut plans = Vec::new();
+        let report = full_sync(store, &app, true, |_, r| plans.push(r.action.name()))
+            .await
+            .unwrap();
+        assert_eq!(report.count("create"), 2, "{plans:?}");
+        assert!(
+            target_users(&target).await.len() == 1
+                && store
+                    .list_links("crm", ResourceKind::User, None, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+        );
+
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!((report.count("create"), report.failed), (2, 0));
+        let a = target_user(&target, "alice").await;
+        assert_eq!(
+            a["externalId"],
+            json!(alice.id),
+            "the directory id travels as externalId"
+        );
+        // A second full sync finds nothing to do.
+        let again = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!(again.count("none"), 2, "{again:?}");
+
+        // carol joins the directory: her existing account is linked, not duplicated.
+        let carol = store
+            .create_resource(ResourceKind::User, user("Carol", "carol@example.com"))
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        assert_eq!(target_users(&target).await.len(), 3);
+        let link = store
+            .find_link("crm", ResourceKind::User, &carol.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(link.state, LinkState::Active);
+        let log = store
+            .list_log(&LogQuery {
+                app: Some("crm"),
+                source_id: Some(&carol.id),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(log[0].action, "link", "{log:?}");
+
+        // A change in the directory reaches the account.
+        let mut data = alice.data.clone();
+        data.insert("title".into(), json!("Engineer"));
+        store
+            .replace_resource(ResourceKind::User, &alice.id, data, None)
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        assert_eq!(target_user(&target, "alice").await["title"], "Engineer");
+
+        // bob leaves: disabled (the default policy), not deleted.
+        store
+            .delete_resource(ResourceKind::User, &bob.id, None)
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        assert_eq!(target_user(&target, "bob").await["active"], false);
+        assert_eq!(
+            store
+                .find_link("crm", ResourceKind::User, &bob.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            LinkState::Disabled
+        );
+
+        // bob comes back as a new directory object: the same account is reactivated (seed 003's duplicate).
+        let bob2 = store
+            .create_resource(ResourceKind::User, user("bob", "bob@example.com"))
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        assert_eq!(target_users(&target).await.len(), 3, "no second account for bob");
+        assert_eq!(target_user(&target, "bob").await["active"], true);
+        assert!(
+            store
+                .find_link("crm", ResourceKind::User, &bob.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .find_link("crm", ResourceKind::User, &bob2.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        target.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn an_account_deleted_in_the_app_is_relinked_or_recreated() {
+    on_every_backend!(|store| {
+        let target = Target::spawn().await;
+        let alice = store
+            .create_resource(ResourceKind::User, user("alice", "alice@example.com"))
+            .await
+            .unwrap();
+        let app = add_app(store, &target, "crm", |_| {}).await;
+        full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        let old = store
+            .find_link("crm", ResourceKind::User, &alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        // Someone deletes the account in the app (seed 002: "No user returned for user …").
+        target
+            .store
+            .delete_resource(ResourceKind::User, &old.target_id, None)
+            .await
+            .unwrap();
+        let mut data = alice.data.clone();
+        data.insert("title".into(), json!("Lead"));
+        store
+            .replace_resource(ResourceKind::User, &alice.id, data, None)
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        let now = target_user(&target, "alice").await;
+        assert_eq!(now["title"], "Lead");
+        let new = store
+            .find_link("crm", ResourceKind::User, &alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(new.target_id, old.target_id, "a new account, linked");
+        let log = store
+            .list_log(&LogQuery {
+                app: Some("crm"),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(log[0].action, "create", "{log:?}");
+        target.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn ambiguous_matches_create_nothing_and_say_why() {
+    on_every_backend!(|store| {
+        let target = Target::spawn().await;
+        target
+            .store
+            .create_resource(ResourceKind::User, user("erin.a", "shared@example.com"))
+            .await
+            .unwrap();
+        target
+            .store
+            .create_resource(ResourceKind::User, user("erin.b", "shared@example.com"))
+            .await
+            .unwrap();
+        let app = add_app(store, &target, "crm", |_| {}).await;
+        let erin = store
+            .create_resource(ResourceKind::User, user("erin", "shared@example.com"))
+            .await
+            .unwrap();
+        let c = clock();
+        follow_journal(store, &app, c()).await.unwrap();
+        let r = drain_queue(store, &app, "test", &c, 10).await.unwrap();
+        assert_eq!(r.failed, 1);
+        assert_eq!(target_users(&target).await.len(), 2, "nothing created");
+        let queued = store.list_queue("crm", 10).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].last_code.as_deref(), Some("R-MATCH-AMBIGUOUS"));
+        assert!(
+            queued[0].run_at > c(),
+            "waits for a person instead of retrying at once"
+        );
+        let log = store
+            .list_log(&LogQuery {
+                source_id: Some(&erin.id),
+                failures_only: true,
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(log[0].code.as_deref(), Some("R-MATCH-AMBIGUOUS"));
+        assert!(log[0].message.contains("emails.value"), "{}", log[0].message);
+        target.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn group_scope_follows_membership_and_a_missing_group_stops_the_app() {
+    on_every_backend!(|store| {
+        let target = Target::spawn().await;
+        let ann = store
+            .create_resource(ResourceKind::User, user("ann", "ann@example.com"))
+            .await
+            .unwrap();
+        let ben = store
+            .create_resource(ResourceKind::User, user("ben", "ben@example.com"))
+            .await
+            .unwrap();
+        let member = |id: &str| json!({"value": id});
+        let inner = store
+            .create_resource(
+                ResourceKind::Group,
+                json!({"displayName": "Sales EMEA", "members": [member(&ben.id)]})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .await
+            .unwrap();
+        let sales = store
+            .create_resource(
+                ResourceKind::Group,
+                json!({"displayName": "Sales", "members": [member(&ann.id), member(&inner.id)]})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .await
+            .unwrap();
+        store
+            .create_resource(ResourceKind::User, user("cy", "cy@example.com"))
+            .await
+            .unwrap();
+        let app = add_app(store, &target, "crm", |c| c.scope.groups = vec!["sales".into()]).await;
+        full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        let names: Vec<_> = target_users(&target)
+            .await
+            .iter()
+            .map(|u| u["userName"].clone())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "ann and ben (through the nested group), not cy: {names:?}"
+        );
+
+        // ben leaves the nested group: his account is disabled.
+        store
+            .patch_members(&inner.id, &[MemberChange::Remove(ben.id.clone())], None)
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        assert_eq!(target_user(&target, "ben").await["active"], false);
+        // and comes back.
+        let add = Member {
+            value: ben.id.clone(),
+            kind: None,
+            display: None,
+        };
+        store
+            .patch_members(&sales.id, &[MemberChange::Add(add)], None)
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        assert_eq!(target_user(&target, "ben").await["active"], true);
+
+        // The scope group is deleted: the app refuses to run rather than deprovision everyone.
+        store
+            .delete_resource(ResourceKind::Group, &sales.id, None)
+            .await
+            .unwrap();
+        let err = AppRuntime::load(store, "crm").await.unwrap_err().to_string();
+        assert!(
+            err.contains("R-SCOPE-GROUP-MISSING") && err.contains("'sales'"),
+            "{err}"
+        );
+        target.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn deprovision_policies_and_protected_accounts() {
+    on_every_backend!(|store| {
+        let target = Target::spawn().await;
+        let a = store
+            .create_resource(ResourceKind::User, user("gone", "gone@example.com"))
+            .await
+            .unwrap();
+        let svc = store
+            .create_resource(ResourceKind::User, user("svc-roster", "svc@example.com"))
+            .await
+            .unwrap();
+        let app = add_app(store, &target, "crm", |c| {
+            c.deprovision = Deprovision::Delete;
+            c.protected = vec!["SVC-roster".into()];
+        })
+        .await;
+        full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        store
+            .delete_resource(ResourceKind::User, &a.id, None)
+            .await
+            .unwrap();
+        store
+            .delete_resource(ResourceKind::User, &svc.id, None)
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        let left: Vec<_> = target_users(&target)
+            .await
+            .iter()
+            .map(|u| u["userName"].clone())
+            .collect();
+        assert_eq!(
+            left,
+            [json!("svc-roster")],
+            "deleted, except the protected account"
+        );
+        let log = store
+            .list_log(&LogQuery {
+                source_id: Some(&svc.id),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(log[0].code.as_deref(), Some("R-PROTECTED"));
+        target.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn a_crash_between_create_and_link_does_not_duplicate() {
+    on_every_backend!(|store| {
+        let target = Target::spawn().await;
+        let app = add_app(store, &target, "crm", |_| {}).await;
+        let dana = store
+            .create_resource(ResourceKind::User, user("dana", "dana@example.com"))
+            .await
+            .unwrap();
+        let c = clock();
+        follow_journal(store, &app, c()).await.unwrap();
+        // A worker leased dana, created her account, and died before writing the link.
+        let leased = store
+            .lease_queue("crm", "dead-worker", c(), 120_000_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(leased.len(), 1);
+        target
+            .store
+            .create_resource(ResourceKind::User, user("dana", "dana@example.com"))
+            .await
+            .unwrap();
+        // While the lease runs, nobody else takes the row.
+        assert!(
+            store
+                .lease_queue("crm", "worker-2", c() + 1_000_000, 120_000_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Its lease expires; another worker takes the row over.
+        let later: Clock = Arc::new(move || c() + 200_000_000);
+        let r = drain_queue(store, &app, "worker-2", &later, 10).await.unwrap();
+        assert_eq!((r.done, r.failed), (1, 0));
+        assert_eq!(target_users(&target).await.len(), 1, "linked, not created twice");
+        assert!(
+            store
+                .find_link("crm", ResourceKind::User, &dana.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(store.list_queue("crm", 10).await.unwrap().is_empty());
+        // Provision on demand traces each step.
+        let r = sync_object(
+            store,
+            &app,
+            ResourceKind::User,
+            &dana.id,
+            SyncOptions {
+                read_target: true,
+                dry_run: true,
+                attempt: 1,
+            },
+        )
+        .await
+        .unwrap();
+        let stages: Vec<_> = r.steps.iter().map(|s| s.stage).collect();
+        assert_eq!(
+            stages,
+            ["scope", "mapping", "link", "target", "plan", "result"],
+            "{:?}",
+            r.steps
+        );
+        target.stop().await;
+    });
+}
