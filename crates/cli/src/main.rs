@@ -3,11 +3,15 @@
 //! - `roster serve` runs the SCIM 2.0 directory server (SQLite `roster.db` by default).
 //! - `roster token create|list|revoke` manages the API tokens clients authenticate with.
 //! - `roster scim …` runs the SCIM core on local files: check a filter, apply a PATCH, validate a resource.
+//! - `roster app …` connects and manages apps; `roster sync`, `roster provision` and `roster log` run the
+//!   provisioning engine by hand and read its log.
 //!
 //! Errors go to stderr as `error: …` with exit code 2.
 
+mod app;
 mod scim;
 mod serve;
+mod sync;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +35,15 @@ enum Command {
     /// Work with SCIM payloads offline: filters, PATCH requests, resources and schemas.
     #[command(subcommand)]
     Scim(scim::ScimCommand),
+    /// Connect, show, change, check and remove apps (provisioning targets).
+    #[command(subcommand)]
+    App(Box<app::AppCommand>),
+    /// Sync an app now: what changed since the last sync, or everything with --full; --dry-run shows the plan.
+    Sync(sync::SyncArgs),
+    /// Provision one user to an app now and print each step.
+    Provision(sync::ProvisionArgs),
+    /// Read an app's provisioning log (table, CSV or JSON).
+    Log(sync::LogArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +52,10 @@ fn main() -> ExitCode {
         Command::Scim(cmd) => scim::run(cmd),
         Command::Serve(args) => serve::block_on(serve::serve(args)),
         Command::Token(cmd) => serve::block_on(serve::token(cmd)),
+        Command::App(cmd) => serve::block_on(app::run(*cmd)),
+        Command::Sync(args) => serve::block_on(sync::sync(args)),
+        Command::Provision(args) => serve::block_on(sync::provision(args)),
+        Command::Log(args) => serve::block_on(sync::log(args)),
     };
     match result {
         Ok(code) => code,

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 pub struct DatabaseArg {
     /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
     #[arg(long, env = "ROSTER_DATABASE_URL", default_value = "sqlite://roster.db")]
-    database: String,
+    pub database: String,
 }
 
 #[derive(Debug, Args)]
@@ -23,6 +23,9 @@ pub struct ServeArgs {
     /// http://LISTEN.
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Do not run the provisioning engine in this process (serve SCIM only).
+    #[arg(long, env = "ROSTER_NO_ENGINE")]
+    no_engine: bool,
     #[command(flatten)]
     db: DatabaseArg,
 }
@@ -71,7 +74,7 @@ pub fn block_on(fut: impl Future<Output = Result<ExitCode, String>>) -> Result<E
         .block_on(fut)
 }
 
-async fn open(db: &DatabaseArg) -> Result<Store, String> {
+pub async fn open(db: &DatabaseArg) -> Result<Store, String> {
     Store::connect(&db.database)
         .await
         .map_err(|e| format!("cannot open the database {}: {e}", redact_url(&db.database)))
@@ -97,9 +100,26 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let base_url = format!("{}/scim/v2", public.trim_end_matches('/'));
     tracing::info!(%addr, database = %redact_url(&args.db.database), %base_url, "roster is serving SCIM");
     let state = AppState::new(store.clone(), ServerConfig::new(base_url));
-    roster_server::run(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
+    let engine = (!args.no_engine).then(|| {
+        let holder = format!("serve-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let mut rx = engine_stopped.clone();
+        tracing::info!("provisioning engine running");
+        tokio::spawn(roster_engine::runner::run_engine(
+            store.clone(),
+            holder,
+            std::time::Duration::from_secs(1),
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
+    let served = roster_server::run(listener, state, shutdown_signal()).await;
+    let _ = stop_engine.send(true);
+    if let Some(engine) = engine {
+        let _ = engine.await;
+    }
+    served.map_err(|e| format!("server failed: {e}"))?;
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -2,46 +2,12 @@
 //! requests, and stops cleanly on SIGTERM; CLI mistakes are errors that say what to fix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
+mod common;
 
-/// One HTTP/1.1 request over a fresh connection; returns (status, body).
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!(
-            "Content-Type: application/scim+json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    s.write_all(req.as_bytes())?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
+use common::{ROSTER, http};
 
 #[test]
 fn serve_token_scim_and_graceful_shutdown() {
@@ -60,38 +26,8 @@ fn serve_token_scim_and_graceful_shutdown() {
     assert!(token.starts_with("roster_"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("shown only now"));
 
-    let mut child = Command::new(ROSTER)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
-        .env("ROSTER_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The bound address is in the first log line; the rest of the log is collected for the final check.
-    let (tx, rx) = mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("roster serve printed no address");
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(http(&addr, "GET", "/healthz", None, None), Ok((200, _))) {
-        assert!(Instant::now() < deadline, "/healthz never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let served = common::serve(&db, &[]);
+    let (mut child, addr, reader) = (served.child, served.addr, served.log.unwrap());
 
     let (status, _) = http(&addr, "GET", "/scim/v2/Users", None, None).unwrap();
     assert_eq!(status, 401);

@@ -193,6 +193,7 @@ mod tests {
         assert_eq!(classify(429, None, "").code, TARGET_RATE_LIMITED.code);
         assert_eq!(classify(503, None, "").code, TARGET_UNAVAILABLE.code);
         assert_eq!(classify(404, None, "").code, TARGET_NOT_FOUND.code);
-        assert!(TARGET_UNAVAILABLE.retryable && !TARGET_REJECTED.retryable);
+        let retryable: Vec<_> = ALL.iter().filter(|c| c.retryable).map(|c| c.code).collect();
+        assert!(retryable.contains(&"R-TARGET-UNAVAILABLE") && !retryable.contains(&"R-TARGET-REJECTED"));
     }
 }

@@ -27,7 +27,11 @@ pub fn system_clock() -> Clock {
 /// out sequence numbers before commit, so a later number can become visible before an earlier one.
 const GAP_GRACE_MICROS: i64 = 10_000_000;
 const JOURNAL_BATCH: i64 = 1000;
-const LEASE_MICROS: i64 = 120_000_000;
+/// How long a worker holds the objects it leased. A worker that dies holds them this long; batches are small
+/// (see [`BATCH`]) so little waits.
+const LEASE_MICROS: i64 = 30_000_000;
+/// How many objects a worker leases at once.
+pub const BATCH: i64 = 10;
 
 /// Reads the journal after the app's cursor and queues the objects that changed. Returns how many objects were
 /// queued.
@@ -315,8 +319,8 @@ async fn engine_round(
         };
         follow_journal(store, &runtime, clock()).await?;
         loop {
-            let r = drain_queue(store, &runtime, holder, clock, 100).await?;
-            if r.done + r.failed < 100 {
+            let r = drain_queue(store, &runtime, holder, clock, BATCH).await?;
+            if i64::try_from(r.done + r.failed).unwrap_or(0) < BATCH {
                 break;
             }
         }

@@ -325,7 +325,11 @@ pub async fn sync_object(
                 kind,
                 source_id: id.to_owned(),
                 target_id: target_of(&action),
-                action: action.name().to_owned(),
+                action: match (&action, outcome) {
+                    // The failure came before a decision: reading the linked account.
+                    (Action::Nothing { .. }, Outcome::Failed) => "read".to_owned(),
+                    _ => action.name().to_owned(),
+                },
                 outcome,
                 attempt: opts.attempt.max(1),
                 http_status: http_status.map(i64::from),

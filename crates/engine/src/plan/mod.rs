@@ -164,7 +164,7 @@ impl Action {
             Self::Disable { .. } => "disable",
             Self::Delete { .. } => "delete",
             Self::Unlink { .. } => "unlink",
-            Self::Rematch { .. } => "rematch",
+            Self::Rematch { .. } => "match",
             Self::Conflict { .. } => "conflict",
         }
     }

@@ -51,10 +51,7 @@ fn input<'a>(
 #[test]
 fn a_new_identity_is_matched_before_anything_is_created() {
     let s = in_scope(json!({"userName": "ann"}));
-    assert_eq!(
-        plan(input(&s, None, &TargetView::NotRead, None)).name(),
-        "rematch"
-    );
+    assert_eq!(plan(input(&s, None, &TargetView::NotRead, None)).name(), "match");
     let a = plan(input(&s, None, &TargetView::NotRead, Some(&MatchView::Nothing)));
     let Action::Create { payload } = a else {
         panic!("{a:?}")
@@ -249,7 +246,7 @@ fn a_vanished_account_is_matched_again_or_recreated() {
     let s = in_scope(json!({"userName": "ann"}));
     assert_eq!(
         plan(input(&s, Some(&l), &TargetView::Missing, None)).name(),
-        "rematch"
+        "match"
     );
     assert_eq!(
         plan(input(

@@ -1,0 +1,536 @@
+//! `roster app …`: connect, inspect, change, check and remove apps (provisioning targets).
+
+use crate::serve::{DatabaseArg, open};
+use clap::{Args, Subcommand, ValueEnum};
+use roster_engine::codes;
+use roster_engine::config::{AppConfig, Auth, Deprovision, StaleLinkPolicy};
+use roster_engine::connector::ScimClient;
+use roster_engine::mapping::MappingRule;
+use roster_engine::sync::AppRuntime;
+use roster_store::{ResourceKind, Secret, Store};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PolicyArg {
+    /// Set active: false and keep the account.
+    Disable,
+    /// Delete the account.
+    Delete,
+    /// Leave the account alone.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StaleArg {
+    /// Match again, create if nothing matches.
+    Relink,
+    /// Create a new account at once.
+    Recreate,
+}
+
+/// Settings shared by `app add` and `app edit`.
+#[derive(Debug, Args)]
+pub struct AppSettings {
+    /// The app's SCIM base URL (for example https://app.example.com/scim/v2).
+    #[arg(long)]
+    scim_url: Option<String>,
+    /// A file holding the bearer token (or, with --oauth2-token-url, the OAuth2 client secret).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Use OAuth2 client credentials from this token endpoint.
+    #[arg(long, requires = "oauth2_client_id")]
+    oauth2_token_url: Option<String>,
+    /// The OAuth2 client id.
+    #[arg(long)]
+    oauth2_client_id: Option<String>,
+    /// The OAuth2 scope to request.
+    #[arg(long)]
+    oauth2_scope: Option<String>,
+    /// What happens to the account of someone who leaves scope.
+    #[arg(long, value_enum)]
+    deprovision: Option<PolicyArg>,
+    /// What happens when the app deleted a linked account.
+    #[arg(long, value_enum)]
+    stale_link: Option<StaleArg>,
+    /// Only members of this group (id or displayName; repeat for several; nested groups count).
+    #[arg(long = "scope-group")]
+    scope_groups: Vec<String>,
+    /// Only users matching this SCIM filter.
+    #[arg(long)]
+    scope_filter: Option<String>,
+    /// Only users in this org unit path or below (repeat for several).
+    #[arg(long = "scope-org-unit")]
+    scope_org_units: Vec<String>,
+    /// The source attribute holding a user's org unit path.
+    #[arg(long)]
+    org_unit_attribute: Option<String>,
+    /// Every user (clears the scope groups, filter and org units).
+    #[arg(long, conflicts_with_all = ["scope_groups", "scope_filter", "scope_org_units"])]
+    scope_all: bool,
+    /// A mapping rule TARGET=EXPRESSION (repeat; replaces the mapping; the default maps the core attributes).
+    #[arg(long = "map")]
+    map: Vec<String>,
+    /// A mapping rule applied only when the account is created.
+    #[arg(long = "map-on-create")]
+    map_on_create: Vec<String>,
+    /// Go back to the default mapping.
+    #[arg(long, conflicts_with_all = ["map", "map_on_create"])]
+    default_mapping: bool,
+    /// Target attributes tried in order to find an existing account (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    matching: Option<Vec<String>>,
+    /// Target userNames roster never disables or deletes (comma-separated), such as its own service account.
+    #[arg(long, value_delimiter = ',')]
+    protected: Option<Vec<String>>,
+    /// Pause (false) or resume (true) syncing.
+    #[arg(long)]
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Connect an app.
+    Add {
+        /// A name for the app.
+        name: String,
+        #[command(flatten)]
+        settings: AppSettings,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// List apps.
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Show an app's settings (never its credential) and state.
+    Show {
+        /// The app.
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Change an app's settings.
+    Edit {
+        /// The app.
+        name: String,
+        /// Apply only if the app is still at this version (as shown by `roster app show`).
+        #[arg(long)]
+        if_version: Option<i64>,
+        #[command(flatten)]
+        settings: AppSettings,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Remove an app with its links, queue and log (its accounts are left as they are).
+    Remove {
+        /// The app.
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Check that the app is reachable, accepts the credential and serves SCIM discovery.
+    Test {
+        /// The app.
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Show the exact payload roster would send for a user.
+    Preview {
+        /// The app.
+        name: String,
+        /// The user's userName or id.
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+fn read_secret(path: &PathBuf) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(format!("{} is empty: it must hold the token", path.display()));
+    }
+    Ok(Secret::new(t))
+}
+
+fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>, String> {
+    if let Some(u) = &s.scim_url {
+        cfg.scim_url = u.trim_end_matches('/').to_owned();
+    }
+    if let Some(url) = &s.oauth2_token_url {
+        cfg.auth = Auth::OAuth2 {
+            token_url: url.clone(),
+            client_id: s.oauth2_client_id.clone().unwrap_or_default(),
+            scope: s.oauth2_scope.clone(),
+        };
+    }
+    if let Some(p) = s.deprovision {
+        cfg.deprovision = match p {
+            PolicyArg::Disable => Deprovision::Disable,
+            PolicyArg::Delete => Deprovision::Delete,
+            PolicyArg::None => Deprovision::None,
+        };
+    }
+    if let Some(p) = s.stale_link {
+        cfg.stale_link = match p {
+            StaleArg::Relink => StaleLinkPolicy::Relink,
+            StaleArg::Recreate => StaleLinkPolicy::Recreate,
+        };
+    }
+    if s.scope_all {
+        cfg.scope.groups.clear();
+        cfg.scope.filter = None;
+        cfg.scope.org_units.clear();
+    }
+    if !s.scope_groups.is_empty() {
+        cfg.scope.groups = s.scope_groups.clone();
+    }
+    if let Some(f) = &s.scope_filter {
+        roster_scim::filter::parse(f).map_err(|e| format!("--scope-filter: {}", e.detail))?;
+        cfg.scope.filter = Some(f.clone());
+    }
+    if !s.scope_org_units.is_empty() {
+        cfg.scope.org_units = s.scope_org_units.clone();
+    }
+    if let Some(a) = &s.org_unit_attribute {
+        cfg.scope.org_unit_attribute = a.clone();
+    }
+    if s.default_mapping {
+        cfg.mapping.clear();
+    }
+    if !s.map.is_empty() || !s.map_on_create.is_empty() {
+        let mut rules = Vec::new();
+        for m in &s.map {
+            rules.push(MappingRule::parse(m, false)?);
+        }
+        for m in &s.map_on_create {
+            rules.push(MappingRule::parse(m, true)?);
+        }
+        cfg.mapping = rules;
+    }
+    if let Some(m) = &s.matching {
+        cfg.matching = m.clone();
+    }
+    if let Some(p) = &s.protected {
+        cfg.protected = p.clone();
+    }
+    if let Some(e) = s.enabled {
+        cfg.enabled = e;
+    }
+    s.token_file.as_ref().map(read_secret).transpose()
+}
+
+fn config_of(record: &roster_store::AppRecord) -> Result<AppConfig, String> {
+    AppConfig::from_json(&record.config)
+}
+
+async fn find(store: &Store, name: &str) -> Result<roster_store::AppRecord, String> {
+    store
+        .find_app(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no app named '{name}'; see roster app list"))
+}
+
+pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
+    match cmd {
+        AppCommand::Add { name, settings, db } => {
+            let url = settings
+                .scim_url
+                .clone()
+                .ok_or("--scim-url is required: the app's SCIM base URL")?;
+            if settings.token_file.is_none() {
+                return Err(
+                    "--token-file is required: a file holding the app's token (or OAuth2 client secret)"
+                        .into(),
+                );
+            }
+            let mut cfg = AppConfig::new(url);
+            let secret = apply_settings(&mut cfg, &settings)?;
+            ScimClient::new(&cfg, secret.clone())?;
+            let store = open(&db).await?;
+            store
+                .create_app(&name, &cfg.to_json(), secret.as_ref())
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "App '{name}' added. Check it with: roster app test {name}; see the plan with: roster sync {name} --full --dry-run"
+            );
+        }
+        AppCommand::List { db } => {
+            let store = open(&db).await?;
+            let apps = store.list_apps().await.map_err(|e| e.to_string())?;
+            if apps.is_empty() {
+                eprintln!("No apps. Connect one with: roster app add NAME --scim-url URL --token-file FILE");
+            }
+            println!(
+                "{:<20} {:<8} {:<9} {:>7} {:>8} SCIM URL",
+                "NAME", "ENABLED", "VERSION", "LINKED", "PENDING"
+            );
+            for a in apps {
+                let cfg = config_of(&a)?;
+                let (active, disabled) = store
+                    .count_links(&a.name, ResourceKind::User)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let pending = store
+                    .list_queue(&a.name, 100_000)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .len();
+                println!(
+                    "{:<20} {:<8} {:<9} {:>7} {:>8} {}",
+                    a.name,
+                    cfg.enabled,
+                    a.version,
+                    active + disabled,
+                    pending,
+                    cfg.scim_url
+                );
+            }
+        }
+        AppCommand::Show { name, db } => {
+            let store = open(&db).await?;
+            let a = find(&store, &name).await?;
+            let cfg = config_of(&a)?;
+            println!("name:         {}", a.name);
+            println!(
+                "version:      {}  (pass --if-version {} to roster app edit to refuse concurrent changes)",
+                a.version, a.version
+            );
+            println!("scim url:     {}", cfg.scim_url);
+            println!(
+                "auth:         {}",
+                match &cfg.auth {
+                    Auth::Bearer => "bearer token".to_owned(),
+                    Auth::OAuth2 {
+                        token_url, client_id, ..
+                    } => format!("OAuth2 client credentials, client {client_id} at {token_url}"),
+                }
+            );
+            println!(
+                "credential:   {}",
+                if a.secret.is_some() {
+                    "set (never shown)"
+                } else {
+                    "missing"
+                }
+            );
+            println!("enabled:      {}", cfg.enabled);
+            println!("deprovision:  {}", cfg.deprovision.as_str());
+            println!("stale links:  {:?}", cfg.stale_link);
+            let scope = if cfg.scope.groups.is_empty()
+                && cfg.scope.filter.is_none()
+                && cfg.scope.org_units.is_empty()
+            {
+                "every user".to_owned()
+            } else {
+                let mut parts = Vec::new();
+                if !cfg.scope.groups.is_empty() {
+                    parts.push(format!("members of {}", cfg.scope.groups.join(", ")));
+                }
+                if let Some(f) = &cfg.scope.filter {
+                    parts.push(format!("matching {f}"));
+                }
+                if !cfg.scope.org_units.is_empty() {
+                    parts.push(format!(
+                        "in org units {} ({})",
+                        cfg.scope.org_units.join(", "),
+                        cfg.scope.org_unit_attribute
+                    ));
+                }
+                parts.join("; ")
+            };
+            println!("scope:        {scope}");
+            println!("matching:     {}", cfg.matching.join(", then "));
+            println!(
+                "protected:    {}",
+                if cfg.protected.is_empty() {
+                    "-".to_owned()
+                } else {
+                    cfg.protected.join(", ")
+                }
+            );
+            println!(
+                "mapping{}:",
+                if cfg.mapping.is_empty() { " (default)" } else { "" }
+            );
+            for r in cfg.effective_mapping() {
+                println!("  {r}");
+            }
+            let (active, disabled) = store
+                .count_links(&a.name, ResourceKind::User)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("accounts:     {active} active, {disabled} disabled");
+            let queue = store.list_queue(&a.name, 20).await.map_err(|e| e.to_string())?;
+            println!("pending:      {}", queue.len());
+            for q in queue {
+                let at = roster_store_time(q.run_at);
+                println!(
+                    "  {} {} attempts={} next={} {}",
+                    q.kind.as_str(),
+                    q.source_id,
+                    q.attempts,
+                    at,
+                    q.last_code
+                        .map(|c| format!("{c}: {}", q.last_error.unwrap_or_default()))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        AppCommand::Edit {
+            name,
+            if_version,
+            settings,
+            db,
+        } => {
+            let store = open(&db).await?;
+            let a = find(&store, &name).await?;
+            let mut cfg = config_of(&a)?;
+            let secret = apply_settings(&mut cfg, &settings)?;
+            let expected = if_version.unwrap_or(a.version);
+            let updated = store
+                .update_app(&name, &cfg.to_json(), secret.as_ref(), expected)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("App '{name}' is now at version {}.", updated.version);
+        }
+        AppCommand::Remove { name, db } => {
+            let store = open(&db).await?;
+            if !store.delete_app(&name).await.map_err(|e| e.to_string())? {
+                return Err(format!("no app named '{name}'; see roster app list"));
+            }
+            eprintln!("App '{name}' removed; its accounts in the app were left as they are.");
+        }
+        AppCommand::Test { name, db } => return test(&name, &db).await,
+        AppCommand::Preview { name, user, db } => {
+            let store = open(&db).await?;
+            let app = AppRuntime::load(&store, &name).await.map_err(|e| e.to_string())?;
+            let id = find_user(&store, &user).await?;
+            let r = crate::sync::sync_user(&store, &app, &id, false, true).await?;
+            match &r.action {
+                roster_engine::plan::Action::Create { payload } => println!("{}", pretty(payload)),
+                _ => {
+                    let resource = store
+                        .get_resource(ResourceKind::User, &id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    match app.source(
+                        resource
+                            .map(|r| {
+                                let mut d = r.data;
+                                d.insert("id".into(), r.id.into());
+                                serde_json::Value::Object(d)
+                            })
+                            .as_ref(),
+                    ) {
+                        roster_engine::plan::Source::InScope { create, .. } => {
+                            println!("{}", pretty(&create))
+                        }
+                        _ => {
+                            return Err(format!(
+                                "user '{user}' is not in the scope of app '{name}': nothing would be sent"
+                            ));
+                        }
+                    }
+                }
+            }
+            eprintln!("plan: {}", r.action);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pretty(m: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::to_string_pretty(m).unwrap_or_default()
+}
+
+fn roster_store_time(micros: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map(roster_scim::value::format_datetime)
+        .unwrap_or_else(|_| "later".into())
+}
+
+/// A user's id from its userName or id.
+pub async fn find_user(store: &Store, user: &str) -> Result<String, String> {
+    if let Some(r) = store
+        .get_resource(ResourceKind::User, user)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(r.id);
+    }
+    let f = roster_scim::Filter::eq_str("userName", user).map_err(|e| e.detail)?;
+    let q = roster_store::ListQuery {
+        filter: Some(&f),
+        limit: 2,
+        ..Default::default()
+    };
+    let page = store
+        .list_resources(ResourceKind::User, &q)
+        .await
+        .map_err(|e| e.to_string())?;
+    page.resources
+        .into_iter()
+        .next()
+        .map(|r| r.id)
+        .ok_or_else(|| format!("no user with userName or id '{user}' in the directory"))
+}
+
+async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
+    let store = open(db).await?;
+    let a = find(&store, name).await?;
+    let cfg = config_of(&a)?;
+    let client = match ScimClient::new(&cfg, a.secret.clone()) {
+        Ok(c) => c,
+        Err(m) => {
+            println!("FAIL  configuration: {m}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    println!("app {name}: {}", client.base());
+    let mut ok = true;
+    match client.discover().await {
+        Ok(d) => {
+            println!("ok    reachable, credential accepted");
+            println!(
+                "ok    ServiceProviderConfig: PATCH {}",
+                if d.patch {
+                    "supported"
+                } else {
+                    "not supported (roster uses PUT)"
+                }
+            );
+            println!("ok    Schemas: {}", d.schemas.join(", "));
+            println!("ok    ResourceTypes: {}", d.resource_types.join(", "));
+            if !d.resource_types.iter().any(|r| r.eq_ignore_ascii_case("User")) {
+                println!(
+                    "FAIL  {}: the app lists no User resource type",
+                    codes::TARGET_SCHEMA.code
+                );
+                ok = false;
+            }
+        }
+        Err(e) => {
+            ok = false;
+            println!("FAIL  {}: {}", e.code.code, e.code.title);
+            println!("      what happened: {}", e.message);
+            println!("      cause: {}", e.code.cause);
+            println!("      fix:   {}", e.code.fix);
+        }
+    }
+    match AppRuntime::load(&store, name).await {
+        Ok(_) => println!("ok    scope and mapping are valid"),
+        Err(e) => {
+            ok = false;
+            println!("FAIL  {e}");
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

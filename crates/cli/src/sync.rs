@@ -1,0 +1,327 @@
+//! `roster sync`, `roster provision` and `roster log`: run the engine by hand, trace one user, read the log.
+
+use crate::app::find_user;
+use crate::serve::{DatabaseArg, open};
+use clap::{Args, ValueEnum};
+use roster_engine::plan::Action;
+use roster_engine::runner::{BATCH, drain_queue, follow_journal, full_sync, is_change, system_clock};
+use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions, sync_object};
+use roster_store::{LogQuery, ResourceKind, Store};
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The app.
+    name: String,
+    /// Reconcile every user in the directory with the app (reads each account; repairs drift), instead of
+    /// only what changed since the last sync.
+    #[arg(long)]
+    full: bool,
+    /// Print the plan and change nothing, in the app or in roster.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    db: DatabaseArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// The app.
+    name: String,
+    /// The user's userName or id.
+    #[arg(long)]
+    user: String,
+    #[command(flatten)]
+    db: DatabaseArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// Comma-separated values with a header.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The app.
+    name: String,
+    /// Only failures.
+    #[arg(long)]
+    failures: bool,
+    /// Only this directory object (id).
+    #[arg(long)]
+    object: Option<String>,
+    /// Only this roster code.
+    #[arg(long)]
+    code: Option<String>,
+    /// At most this many entries, newest first.
+    #[arg(long, default_value = "100")]
+    limit: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    #[command(flatten)]
+    db: DatabaseArg,
+}
+
+fn plan_line(id: &str, r: &ObjectResult) -> String {
+    let code = r.code.map(|c| format!(" [{}]", c.code)).unwrap_or_default();
+    format!("{:<9} {id}: {}{code}", r.action.name(), r.action)
+}
+
+/// Syncs (or, with `dry_run`, plans) one user now.
+pub async fn sync_user(
+    store: &Store,
+    app: &AppRuntime,
+    id: &str,
+    read_target: bool,
+    dry_run: bool,
+) -> Result<ObjectResult, String> {
+    let opts = SyncOptions {
+        read_target,
+        dry_run,
+        attempt: 1,
+    };
+    sync_object(store, app, ResourceKind::User, id, opts)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn runtime(store: &Store, name: &str) -> Result<AppRuntime, String> {
+    AppRuntime::load(store, name).await.map_err(|e| e.to_string())
+}
+
+pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
+    let store = open(&args.db).await?;
+    let app = runtime(&store, &args.name).await?;
+    let tty = std::io::stderr().is_terminal();
+    if args.full {
+        let total = store
+            .count_resources(ResourceKind::User)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut n = 0_u64;
+        let dry = args.dry_run;
+        let report = full_sync(&store, &app, dry, |id, r| {
+            n += 1;
+            if dry && is_change(&r.action) || r.code.is_some() {
+                if tty {
+                    eprint!("\r\x1b[K");
+                }
+                println!("{}", plan_line(id, r));
+            }
+            if tty && (n.is_multiple_of(50) || n == total) {
+                let pct = (n * 100).checked_div(total).unwrap_or(100);
+                eprint!(
+                    "\r[{:<40}] {n}/{total} users",
+                    "#".repeat(usize::try_from(pct * 40 / 100).unwrap_or(40).min(40))
+                );
+                let _ = std::io::stderr().flush();
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if tty {
+            eprintln!();
+        }
+        let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        summary.sort();
+        eprintln!(
+            "{} {} users: {}; {} failed{}",
+            if dry { "Dry run over" } else { "Reconciled" },
+            report.seen,
+            summary.join(", "),
+            report.failed,
+            if report.failed > 0 {
+                format!(" (roster log {} --failures)", args.name)
+            } else {
+                String::new()
+            }
+        );
+        return Ok(if report.failed > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    if args.dry_run {
+        // What the next incremental sync would do: the queued objects plus the journal since the cursor.
+        let cursor = store.app_cursor(&args.name).await.map_err(|e| e.to_string())?;
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for q in store
+            .list_queue(&args.name, 100_000)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            ids.insert(q.source_id);
+        }
+        for e in store
+            .journal_since(cursor, 100_000)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            if e.kind == ResourceKind::User {
+                ids.insert(e.id);
+            }
+        }
+        let mut changes = 0;
+        for id in &ids {
+            let r = sync_user(&store, &app, id, false, true).await?;
+            if is_change(&r.action) || r.code.is_some() {
+                changes += 1;
+                println!("{}", plan_line(id, &r));
+            }
+        }
+        eprintln!(
+            "Dry run: {changes} change(s) among {} pending object(s); nothing was written.",
+            ids.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let clock = system_clock();
+    let queued = follow_journal(&store, &app, clock())
+        .await
+        .map_err(|e| e.to_string())?;
+    let holder = format!("cli-{}", std::process::id());
+    let (mut done, mut failed) = (0, 0);
+    loop {
+        let r = drain_queue(&store, &app, &holder, &clock, BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        done += r.done;
+        failed += r.failed;
+        if i64::try_from(r.done + r.failed).unwrap_or(0) < BATCH {
+            break;
+        }
+    }
+    eprintln!("{queued} change(s) read from the directory; {done} object(s) synced, {failed} failed.");
+    let waiting = store
+        .list_queue(&args.name, 10)
+        .await
+        .map_err(|e| e.to_string())?;
+    for q in &waiting {
+        eprintln!(
+            "  waiting: {} {} ({}: {})",
+            q.kind.as_str(),
+            q.source_id,
+            q.last_code.as_deref().unwrap_or("-"),
+            q.last_error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
+    let store = open(&args.db).await?;
+    let app = runtime(&store, &args.name).await?;
+    let id = find_user(&store, &args.user).await?;
+    let r = sync_user(&store, &app, &id, true, false).await?;
+    for s in &r.steps {
+        println!("{:<8} {}", s.stage, s.text);
+    }
+    if let Some(c) = r.code {
+        println!("cause    {}", c.cause);
+        println!("fix      {}", c.fix);
+    }
+    Ok(match (&r.action, r.outcome) {
+        (_, roster_store::Outcome::Failed) => ExitCode::from(1),
+        (Action::Conflict { .. }, _) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
+    let store = open(&args.db).await?;
+    if store
+        .find_app(&args.name)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err(format!("no app named '{}'; see roster app list", args.name));
+    }
+    let q = LogQuery {
+        app: Some(&args.name),
+        source_id: args.object.as_deref(),
+        code: args.code.as_deref(),
+        failures_only: args.failures,
+        since: None,
+        limit: args.limit,
+    };
+    let entries = store.list_log(&q).await.map_err(|e| e.to_string())?;
+    let time = |t: time::OffsetDateTime| roster_scim::value::format_datetime(t);
+    match args.format {
+        Format::Table => {
+            println!(
+                "{:<27} {:<9} {:<7} {:<36} {:<4} {:<22} MESSAGE",
+                "TIME", "ACTION", "OUTCOME", "OBJECT", "HTTP", "CODE"
+            );
+            for e in &entries {
+                println!(
+                    "{:<27} {:<9} {:<7} {:<36} {:<4} {:<22} {}",
+                    time(e.at),
+                    e.action,
+                    e.outcome.as_str(),
+                    e.source_id,
+                    e.http_status.map(|s| s.to_string()).unwrap_or_default(),
+                    e.code.as_deref().unwrap_or("-"),
+                    e.message
+                );
+            }
+        }
+        Format::Csv => {
+            println!(
+                "time,app,type,object,target,action,outcome,attempt,http_status,code,message,duration_ms"
+            );
+            for e in &entries {
+                let fields = [
+                    time(e.at),
+                    e.app.clone(),
+                    e.kind.as_str().to_owned(),
+                    e.source_id.clone(),
+                    e.target_id.clone().unwrap_or_default(),
+                    e.action.clone(),
+                    e.outcome.as_str().to_owned(),
+                    e.attempt.to_string(),
+                    e.http_status.map(|s| s.to_string()).unwrap_or_default(),
+                    e.code.clone().unwrap_or_default(),
+                    e.message.clone(),
+                    e.duration_ms.to_string(),
+                ];
+                println!(
+                    "{}",
+                    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+                );
+            }
+        }
+        Format::Json => {
+            for e in &entries {
+                let v = serde_json::json!({
+                    "time": time(e.at), "app": e.app, "type": e.kind.as_str(), "object": e.source_id, "target": e.target_id,
+                    "action": e.action, "outcome": e.outcome.as_str(), "attempt": e.attempt, "httpStatus": e.http_status,
+                    "code": e.code, "message": e.message, "durationMs": e.duration_ms,
+                });
+                println!("{v}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

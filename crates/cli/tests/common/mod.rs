@@ -1,0 +1,112 @@
+//! Helpers for the tests that run the real binary: HTTP over a plain socket, `roster serve` as a child process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
+
+/// One HTTP/1.1 request over a fresh connection; returns (status, body).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/scim+json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    s.write_all(req.as_bytes())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A running `roster serve`.
+pub struct Served {
+    pub child: Child,
+    pub addr: String,
+    /// The whole stderr log, when the process has ended.
+    pub log: Option<std::thread::JoinHandle<String>>,
+}
+
+/// Starts `roster serve` on a free loopback port and waits until `/healthz` answers.
+pub fn serve(db: &str, extra: &[&str]) -> Served {
+    let mut child = Command::new(ROSTER)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
+        .args(extra)
+        .env("ROSTER_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The bound address is in the first log line; the rest of the log is collected for the final check.
+    let (tx, rx) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("roster serve printed no address");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    wait_for("/healthz to answer", 30, || {
+        matches!(http(&addr, "GET", "/healthz", None, None), Ok((200, _)))
+    });
+    Served {
+        child,
+        addr,
+        log: Some(reader),
+    }
+}
+
+/// Polls `cond` until it holds, failing after `secs` seconds.
+pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `roster ARGS` to completion.
+pub fn roster(args: &[&str]) -> Output {
+    Command::new(ROSTER).args(args).output().unwrap()
+}
+
+/// Creates a write token in a database and returns it.
+pub fn token(db: &str) -> String {
+    let out = roster(&["token", "create", "--name", "t", "--database", db]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
