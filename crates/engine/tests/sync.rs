@@ -6,7 +6,7 @@ use roster_engine::config::{AppConfig, Deprovision};
 use roster_engine::runner::{Clock, drain_queue, follow_journal, full_sync};
 use roster_engine::sync::{AppRuntime, SyncOptions, sync_object};
 use roster_store::{LinkState, ListQuery, LogQuery, Member, MemberChange, ResourceKind, Secret, Store};
-use roster_testkit::{Backends, Target};
+use roster_testkit::{Target, on_every_backend};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -73,21 +73,9 @@ async fn target_user(t: &Target, user_name: &str) -> Map<String, Value> {
     found.into_iter().next().unwrap()
 }
 
-macro_rules! on_every_backend {
-    (|$store:ident| $body:block) => {{
-        let (backends, stores) = Backends::open().await;
-        for (label, $store) in stores.iter() {
-            eprintln!("-- backend {label}");
-            let $store: &Store = $store;
-            $body
-        }
-        backends.close(stores).await;
-    }};
-}
-
 #[tokio::test]
 async fn initial_sync_then_changes_arrive_without_duplicates() {
-    on_every_backend!(|store| {
+    on_every_backend!(|store, _backend| {
         let target = Target::spawn().await;
         let alice = store
             .create_resource(ResourceKind::User, user("alice", "alice@example.com"))
@@ -211,7 +199,7 @@ async fn initial_sync_then_changes_arrive_without_duplicates() {
 
 #[tokio::test]
 async fn an_account_deleted_in_the_app_is_relinked_or_recreated() {
-    on_every_backend!(|store| {
+    on_every_backend!(|store, _backend| {
         let target = Target::spawn().await;
         let alice = store
             .create_resource(ResourceKind::User, user("alice", "alice@example.com"))
@@ -260,7 +248,7 @@ async fn an_account_deleted_in_the_app_is_relinked_or_recreated() {
 
 #[tokio::test]
 async fn ambiguous_matches_create_nothing_and_say_why() {
-    on_every_backend!(|store| {
+    on_every_backend!(|store, _backend| {
         let target = Target::spawn().await;
         target
             .store
@@ -306,7 +294,7 @@ async fn ambiguous_matches_create_nothing_and_say_why() {
 
 #[tokio::test]
 async fn group_scope_follows_membership_and_a_missing_group_stops_the_app() {
-    on_every_backend!(|store| {
+    on_every_backend!(|store, _backend| {
         let target = Target::spawn().await;
         let ann = store
             .create_resource(ResourceKind::User, user("ann", "ann@example.com"))
@@ -390,7 +378,7 @@ async fn group_scope_follows_membership_and_a_missing_group_stops_the_app() {
 
 #[tokio::test]
 async fn deprovision_policies_and_protected_accounts() {
-    on_every_backend!(|store| {
+    on_every_backend!(|store, _backend| {
         let target = Target::spawn().await;
         let a = store
             .create_resource(ResourceKind::User, user("gone", "gone@example.com"))
@@ -440,7 +428,7 @@ async fn deprovision_policies_and_protected_accounts() {
 
 #[tokio::test]
 async fn a_crash_between_create_and_link_does_not_duplicate() {
-    on_every_backend!(|store| {
+    on_every_backend!(|store, _backend| {
         let target = Target::spawn().await;
         let app = add_app(store, &target, "crm", |_| {}).await;
         let dana = store

@@ -7,21 +7,8 @@
 
 use roster_scim::ErrorKind;
 use roster_store::{JournalOp, Member, MemberChange, ResourceKind, Scope, Store, StoreError};
-use roster_testkit::Backends;
+use roster_testkit::on_every_backend;
 use serde_json::{Map, Value, json};
-
-/// Runs `body` on every backend.
-macro_rules! on_every_backend {
-    (|$store:ident, $backend:ident| $body:block) => {{
-        let (backends, stores) = Backends::open().await;
-        for ($backend, $store) in stores.iter() {
-            let $store: &Store = $store;
-            let $backend: &str = $backend;
-            $body
-        }
-        backends.close(stores).await;
-    }};
-}
 
 fn user(name: &str) -> Map<String, Value> {
     json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "displayName": name,

@@ -59,6 +59,22 @@ impl Backends {
     }
 }
 
+/// Runs `body` once per backend with `store` bound to that backend's fresh store and `backend` to its label
+/// (`"sqlite"`, `"postgres"`).
+#[macro_export]
+macro_rules! on_every_backend {
+    (|$store:ident, $backend:ident| $body:block) => {{
+        let (backends, stores) = $crate::Backends::open().await;
+        for ($backend, $store) in stores.iter() {
+            let $store: &roster_store::Store = $store;
+            let $backend: &str = $backend;
+            eprintln!("-- on {}", $backend);
+            $body
+        }
+        backends.close(stores).await;
+    }};
+}
+
 /// A new schema in the test database and a URL whose connections use it; `None` (after a loud message) when
 /// PostgreSQL is unreachable outside CI.
 pub async fn pg_schema_url() -> Option<(String, String)> {

@@ -1,0 +1,266 @@
+//! The provisioning engine's state in the store, on SQLite and PostgreSQL: apps with versions and credentials,
+//! links, the queue's generations and leases, the provisioning log.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use roster_scim::ErrorKind;
+use roster_store::{Link, LinkState, LogEntry, LogQuery, Outcome, ResourceKind, Secret, StoreError};
+use roster_testkit::on_every_backend;
+use serde_json::json;
+
+fn scim_kind(e: StoreError) -> ErrorKind {
+    match e {
+        StoreError::Scim(s) => s.kind,
+        other => panic!("expected a SCIM error, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_are_versioned_and_keep_their_credential_apart() {
+    on_every_backend!(|store, backend| {
+        let cfg = json!({"scim_url": "https://a.example.com/scim/v2"});
+        let app = store
+            .create_app("crm", &cfg, Some(&Secret::new("s3cret")))
+            .await
+            .unwrap();
+        assert_eq!(app.version, 1);
+        assert_eq!(
+            format!("{:?}", app.secret),
+            "Some(Secret(***))",
+            "{backend}: Debug never shows it"
+        );
+        assert_eq!(
+            scim_kind(store.create_app("crm", &cfg, None).await.unwrap_err()),
+            ErrorKind::Uniqueness
+        );
+        // An edit keeps the credential unless a new one is given.
+        let v2 = store
+            .update_app("crm", &json!({"scim_url": "https://b"}), None, 1)
+            .await
+            .unwrap();
+        assert_eq!((v2.version, v2.secret.as_ref().unwrap().expose()), (2, "s3cret"));
+        // An edit made against version 1 is refused: someone else changed the app.
+        let e = store.update_app("crm", &cfg, None, 1).await.unwrap_err();
+        let text = e.to_string();
+        assert_eq!(scim_kind(e), ErrorKind::PreconditionFailed);
+        assert!(text.contains("changed by someone else"), "{text}");
+        assert_eq!(
+            scim_kind(store.update_app("nope", &cfg, None, 1).await.unwrap_err()),
+            ErrorKind::NotFound
+        );
+        // The cursor starts at the end of the journal.
+        store
+            .create_resource(
+                ResourceKind::User,
+                json!({"userName": "a"}).as_object().unwrap().clone(),
+            )
+            .await
+            .unwrap();
+        store.create_app("later", &cfg, None).await.unwrap();
+        assert_eq!(
+            store.app_cursor("later").await.unwrap(),
+            store.journal_since(0, 10).await.unwrap().last().unwrap().seq
+        );
+        assert!(store.delete_app("crm").await.unwrap());
+        assert!(!store.delete_app("crm").await.unwrap());
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_belongs_to_one_identity() {
+    on_every_backend!(|store, backend| {
+        store.create_app("crm", &json!({}), None).await.unwrap();
+        let pushed = json!({"userName": "a"}).as_object().unwrap().clone();
+        let link = |source: &str, target: &str| Link {
+            app: "crm".into(),
+            kind: ResourceKind::User,
+            source_id: source.into(),
+            target_id: target.into(),
+            state: LinkState::Active,
+            pushed: pushed.clone(),
+            pushed_hash: "h".into(),
+            updated: time::OffsetDateTime::now_utc(),
+        };
+        store.save_link(&link("u1", "t1")).await.unwrap();
+        let e = store.save_link(&link("u2", "t1")).await.unwrap_err();
+        assert_eq!(scim_kind(e), ErrorKind::Uniqueness, "{backend}");
+        let mut disabled = link("u1", "t1");
+        disabled.state = LinkState::Disabled;
+        store.save_link(&disabled).await.unwrap();
+        let found = store
+            .find_link_by_target("crm", ResourceKind::User, "t1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (found.source_id.as_str(), found.state),
+            ("u1", LinkState::Disabled)
+        );
+        assert_eq!(found.pushed, pushed);
+        assert_eq!(
+            store.count_links("crm", ResourceKind::User).await.unwrap(),
+            (0, 1)
+        );
+        assert!(store.delete_link("crm", ResourceKind::User, "u1").await.unwrap());
+        store.save_link(&link("u2", "t1")).await.unwrap();
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_keeps_newer_changes_and_respects_leases() {
+    on_every_backend!(|store, backend| {
+        store.create_app("crm", &json!({}), None).await.unwrap();
+        let obj = |id: &str| (ResourceKind::User, id.to_owned());
+        store.enqueue("crm", &[obj("a"), obj("b")], 100).await.unwrap();
+        // A second enqueue of a keeps one row, with a new generation and the earlier due time.
+        store.enqueue("crm", &[obj("a")], 500).await.unwrap();
+        let rows = store.list_queue("crm", 10).await.unwrap();
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.source_id.as_str(), r.generation, r.run_at))
+                .collect::<Vec<_>>(),
+            [("a", 2, 100), ("b", 1, 100)],
+            "{backend}"
+        );
+        // Nothing is due before its time.
+        assert!(
+            store
+                .lease_queue("crm", "w1", 99, 1000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let leased = store.lease_queue("crm", "w1", 100, 1000, 1).await.unwrap();
+        assert_eq!(leased.len(), 1);
+        let a = leased[0].clone();
+        // Leased rows are not handed out twice until the lease ends.
+        let other = store.lease_queue("crm", "w2", 200, 1000, 10).await.unwrap();
+        assert_eq!(
+            other.iter().map(|r| r.source_id.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        // A change arrives while w1 syncs a: finishing the old generation keeps the row for the new one.
+        store.enqueue("crm", &[obj("a")], 300).await.unwrap();
+        assert!(!store.finish_queue_item(&a, "w1").await.unwrap());
+        let again = store.lease_queue("crm", "w1", 300, 1000, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert!(store.finish_queue_item(&again[0], "w1").await.unwrap());
+        // A failure is counted and scheduled; another holder cannot settle someone else's lease.
+        let b = &other[0];
+        store
+            .retry_queue_item(b, "w1", 5000, "R-X", "nope")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.list_queue("crm", 10).await.unwrap()[0].attempts,
+            0,
+            "not w1's lease"
+        );
+        store
+            .retry_queue_item(b, "w2", 5000, "R-TARGET-UNAVAILABLE", "503")
+            .await
+            .unwrap();
+        let rows = store.list_queue("crm", 10).await.unwrap();
+        assert_eq!(
+            (rows[0].attempts, rows[0].run_at, rows[0].last_code.as_deref()),
+            (1, 5000, Some("R-TARGET-UNAVAILABLE"))
+        );
+        assert_eq!(store.next_due("crm").await.unwrap(), Some(5000));
+        // An expired lease (its worker died) makes the row available again.
+        let l = store.lease_queue("crm", "w3", 5000, 10, 10).await.unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(
+            store.lease_queue("crm", "w4", 5011, 10, 10).await.unwrap().len(),
+            1
+        );
+        // enqueue_and_advance never moves the cursor backwards.
+        store.enqueue_and_advance("crm", &[], 7, 0).await.unwrap();
+        store.enqueue_and_advance("crm", &[], 3, 0).await.unwrap();
+        assert_eq!(store.app_cursor("crm").await.unwrap(), 7);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_queried_by_app_object_code_and_outcome() {
+    on_every_backend!(|store, backend| {
+        let entry = |app: &str, obj: &str, outcome: Outcome, code: Option<&str>| LogEntry {
+            id: 0,
+            at: time::OffsetDateTime::now_utc(),
+            app: app.into(),
+            kind: ResourceKind::User,
+            source_id: obj.into(),
+            target_id: None,
+            action: "create".into(),
+            outcome,
+            attempt: 1,
+            http_status: code.map(|_| 409),
+            code: code.map(str::to_owned),
+            message: "m".into(),
+            duration_ms: 3,
+        };
+        store
+            .append_log(&entry("crm", "u1", Outcome::Ok, None))
+            .await
+            .unwrap();
+        store
+            .append_log(&entry("crm", "u2", Outcome::Failed, Some("R-TARGET-UNIQUENESS")))
+            .await
+            .unwrap();
+        store
+            .append_log(&entry("hr", "u1", Outcome::Ok, None))
+            .await
+            .unwrap();
+        let q = |q: LogQuery<'static>| async move { store.list_log(&q).await.unwrap() };
+        assert_eq!(
+            q(LogQuery {
+                app: Some("crm"),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .len(),
+            2,
+            "{backend}"
+        );
+        let failed = q(LogQuery {
+            app: Some("crm"),
+            failures_only: true,
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!((failed.len(), failed[0].http_status), (1, Some(409)));
+        assert_eq!(
+            q(LogQuery {
+                code: Some("R-TARGET-UNIQUENESS"),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .len(),
+            1
+        );
+        assert_eq!(
+            q(LogQuery {
+                source_id: Some("u1"),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .len(),
+            2
+        );
+        let newest = q(LogQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(newest[0].app, "hr", "newest first");
+        assert_eq!(
+            store
+                .prune_log(time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+                .await
+                .unwrap(),
+            3
+        );
+    });
+}
