@@ -83,6 +83,9 @@ pub struct AppSettings {
     /// Target userNames roster never disables or deletes (comma-separated), such as its own service account.
     #[arg(long, value_delimiter = ',')]
     protected: Option<Vec<String>>,
+    /// Push groups and their memberships too (the scope groups, or every group when the scope is every user).
+    #[arg(long)]
+    push_groups: Option<bool>,
     /// Pause (false) or resume (true) syncing.
     #[arg(long)]
     enabled: Option<bool>,
@@ -219,6 +222,9 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
     if let Some(p) = &s.protected {
         cfg.protected = p.clone();
     }
+    if let Some(g) = s.push_groups {
+        cfg.push_groups = g;
+    }
     if let Some(e) = s.enabled {
         cfg.enabled = e;
     }
@@ -348,6 +354,14 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             };
             println!("scope:        {scope}");
             println!("matching:     {}", cfg.matching.join(", then "));
+            println!(
+                "groups:       {}",
+                if cfg.push_groups {
+                    "pushed with their members"
+                } else {
+                    "not pushed"
+                }
+            );
             println!(
                 "protected:    {}",
                 if cfg.protected.is_empty() {

@@ -63,6 +63,9 @@ pub async fn follow_journal(store: &Store, app: &AppRuntime, now: i64) -> Result
                 }
                 ResourceKind::Group => {
                     group_changed = true;
+                    if app.config.push_groups {
+                        objects.insert((ResourceKind::Group, e.id.clone()));
+                    }
                     if !app.config.scope.groups.is_empty() {
                         for u in store.group_user_ids(&e.id).await? {
                             objects.insert((ResourceKind::User, u));
@@ -200,7 +203,7 @@ impl SyncReport {
 }
 
 /// A full reconcile: every user in the directory, then every link whose user is gone, each synced with the
-/// target read (drift repaired). Streams both in pages, so memory stays bounded at any size. `on_object` sees
+/// target read (drift repaired); then the same for groups when the app pushes them. Streams both in pages, so memory stays bounded at any size. `on_object` sees
 /// each result (progress, dry-run plans).
 pub async fn full_sync(
     store: &Store,
@@ -214,36 +217,36 @@ pub async fn full_sync(
         dry_run,
         attempt: 1,
     };
-    let mut after: Option<String> = None;
-    loop {
-        let ids = store
-            .list_ids_after(ResourceKind::User, after.as_deref(), 500)
-            .await?;
-        let Some(last) = ids.last() else { break };
-        after = Some(last.clone());
-        for id in &ids {
-            let r = sync_object(store, app, ResourceKind::User, id, opts).await?;
-            report.add(&r);
-            on_object(id, &r);
-        }
-    }
-    // Links whose directory object is gone (deleted while the engine was not running).
-    let mut after: Option<String> = None;
-    loop {
-        let links = store
-            .list_links(&app.name, ResourceKind::User, after.as_deref(), 500)
-            .await?;
-        let Some(last) = links.last() else { break };
-        after = Some(last.source_id.clone());
-        for l in &links {
-            if store
-                .get_resource(ResourceKind::User, &l.source_id)
-                .await?
-                .is_none()
-            {
-                let r = sync_object(store, app, ResourceKind::User, &l.source_id, opts).await?;
+    // Users first, so the groups pushed after them can list their accounts.
+    let kinds: &[ResourceKind] = if app.config.push_groups {
+        &[ResourceKind::User, ResourceKind::Group]
+    } else {
+        &[ResourceKind::User]
+    };
+    for &kind in kinds {
+        let mut after: Option<String> = None;
+        loop {
+            let ids = store.list_ids_after(kind, after.as_deref(), 500).await?;
+            let Some(last) = ids.last() else { break };
+            after = Some(last.clone());
+            for id in &ids {
+                let r = sync_object(store, app, kind, id, opts).await?;
                 report.add(&r);
-                on_object(&l.source_id, &r);
+                on_object(id, &r);
+            }
+        }
+        // Links whose directory object is gone (deleted while the engine was not running).
+        let mut after: Option<String> = None;
+        loop {
+            let links = store.list_links(&app.name, kind, after.as_deref(), 500).await?;
+            let Some(last) = links.last() else { break };
+            after = Some(last.source_id.clone());
+            for l in &links {
+                if store.get_resource(kind, &l.source_id).await?.is_none() {
+                    let r = sync_object(store, app, kind, &l.source_id, opts).await?;
+                    report.add(&r);
+                    on_object(&l.source_id, &r);
+                }
             }
         }
     }

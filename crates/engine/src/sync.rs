@@ -158,7 +158,7 @@ impl AppRuntime {
         true
     }
 
-    /// The directory side of an object: gone, out of scope, or the mapped payloads.
+    /// The directory side of a user: gone, out of scope, or the mapped payloads.
     pub fn source(&self, resource: Option<&Value>) -> Source {
         let Some(r) = resource else { return Source::Gone };
         if !self.in_scope(r) {
@@ -167,6 +167,56 @@ impl AppRuntime {
         let desired = mapping::apply(&self.rules, r, false);
         let create = mapping::with_schemas(mapping::apply(&self.rules, r, true), USER_SCHEMA);
         Source::InScope { desired, create }
+    }
+
+    /// Whether a group is pushed: groups are pushed when the app says so, all of them when the scope is every
+    /// user, otherwise the scope groups.
+    pub fn group_in_scope(&self, group_id: &str) -> bool {
+        self.config.push_groups
+            && (self.scope_groups.is_empty() || self.scope_groups.iter().any(|g| g == group_id))
+    }
+
+    /// The directory side of a group: `displayName`, the directory id as `externalId`, and the members that have
+    /// an account in the app, by their target ids (sorted, so the hash is stable).
+    async fn group_source(&self, store: &Store, resource: Option<&Value>) -> Result<Source, StoreError> {
+        let Some(g) = resource else {
+            return Ok(Source::Gone);
+        };
+        let id = g.get("id").and_then(Value::as_str).unwrap_or_default();
+        if !self.group_in_scope(id) {
+            return Ok(Source::OutOfScope);
+        }
+        let mut by_kind: [(ResourceKind, Vec<String>); 2] = [
+            (ResourceKind::User, Vec::new()),
+            (ResourceKind::Group, Vec::new()),
+        ];
+        for m in g.get("members").and_then(Value::as_array).into_iter().flatten() {
+            let (Some(v), t) = (
+                m.get("value").and_then(Value::as_str),
+                m.get("type").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let slot = usize::from(t == Some("Group"));
+            by_kind[slot].1.push(v.to_owned());
+        }
+        let mut members = Vec::new();
+        for (kind, ids) in &by_kind {
+            let targets = store.target_ids(&self.name, *kind, ids).await?;
+            members.extend(targets.into_values());
+        }
+        members.sort();
+        let mut desired = Map::new();
+        if let Some(name) = g.get("displayName") {
+            desired.insert("displayName".into(), name.clone());
+        }
+        desired.insert("externalId".into(), Value::String(id.to_owned()));
+        desired.insert(
+            "members".into(),
+            Value::Array(members.into_iter().map(|m| json!({"value": m})).collect()),
+        );
+        let create = mapping::with_schemas(desired.clone(), mapping::GROUP_SCHEMA);
+        Ok(Source::InScope { desired, create })
     }
 
     fn is_protected(&self, user_name: Option<&str>) -> bool {
@@ -255,7 +305,10 @@ pub async fn sync_object(
         data.insert("id".into(), Value::String(r.id));
         Value::Object(data)
     });
-    let source = app.source(resource.as_ref());
+    let source = match kind {
+        ResourceKind::User => app.source(resource.as_ref()),
+        ResourceKind::Group => app.group_source(store, resource.as_ref()).await?,
+    };
     run.step(
         "scope",
         match &source {
@@ -315,6 +368,34 @@ pub async fn sync_object(
             None => format!("{}: {message}", outcome.as_str()),
         },
     );
+    if !opts.dry_run
+        && kind == ResourceKind::User
+        && app.config.push_groups
+        && outcome == Outcome::Ok
+        && matches!(action, Action::Create { .. } | Action::Link { .. })
+    {
+        // The user's groups can list the new account now.
+        let groups: Vec<(ResourceKind, String)> = resource
+            .as_ref()
+            .and_then(|r| r.get("groups"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|g| g.get("type").and_then(Value::as_str) == Some("direct"))
+            .filter_map(|g| g.get("value").and_then(Value::as_str))
+            .filter(|g| app.group_in_scope(g))
+            .map(|g| (ResourceKind::Group, g.to_owned()))
+            .collect();
+        if !groups.is_empty() {
+            store
+                .enqueue(
+                    &app.name,
+                    &groups,
+                    roster_store::to_micros(time::OffsetDateTime::now_utc()),
+                )
+                .await?;
+        }
+    }
     let interesting = !matches!(action, Action::Nothing { .. }) || code.is_some();
     if !opts.dry_run && interesting {
         store
@@ -427,7 +508,13 @@ async fn decide_and_execute(
             link: link.as_ref(),
             target: &target,
             matched: matched.as_ref(),
-            deprovision: app.config.deprovision,
+            // A group cannot be disabled: leaving scope deletes it, unless deprovisioning is off.
+            deprovision: match (kind, app.config.deprovision) {
+                (ResourceKind::Group, crate::config::Deprovision::Disable) => {
+                    crate::config::Deprovision::Delete
+                }
+                (_, d) => d,
+            },
             stale_link: app.config.stale_link,
             protected,
         });
@@ -478,7 +565,12 @@ async fn match_account(
 ) -> Result<MatchView, Failure> {
     let (kind, app) = (run.kind, run.app);
     let payload = Value::Object(desired.clone());
-    for attr in &app.config.matching {
+    let group_matching = ["displayName".to_owned()];
+    let matching = match kind {
+        ResourceKind::User => app.config.matching.as_slice(),
+        ResourceKind::Group => group_matching.as_slice(),
+    };
+    for attr in matching {
         let Ok(path) = PatchPath::parse(attr) else {
             continue;
         };
@@ -740,6 +832,12 @@ async fn apply_ops(run: &mut Run<'_>, target_id: &str, ops: &[PatchOp]) -> Resul
 }
 
 fn remove_path(obj: &mut Map<String, Value>, p: &PatchPath) {
+    if let Some(f) = &p.filter {
+        if let Some(Value::Array(items)) = obj.get_mut(&p.attr.name) {
+            items.retain(|i| !roster_scim::filter::matches_element(f, i, None));
+        }
+        return;
+    }
     match &p.attr.uri {
         Some(uri) if !p.attr.name.is_empty() => {
             if let Some(Value::Object(ext)) = obj.get_mut(uri) {

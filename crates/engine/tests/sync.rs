@@ -493,3 +493,121 @@ async fn a_crash_between_create_and_link_does_not_duplicate() {
         target.stop().await;
     });
 }
+
+#[tokio::test]
+async fn groups_and_memberships_are_pushed_with_minimal_changes() {
+    on_every_backend!(|store, _backend| {
+        let target = Target::spawn().await;
+        let ann = store
+            .create_resource(ResourceKind::User, user("ann", "ann@example.com"))
+            .await
+            .unwrap();
+        let ben = store
+            .create_resource(ResourceKind::User, user("ben", "ben@example.com"))
+            .await
+            .unwrap();
+        let sales = store
+            .create_resource(
+                ResourceKind::Group,
+                json!({"displayName": "Sales", "members": [{"value": ann.id}]})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .await
+            .unwrap();
+        store
+            .create_resource(
+                ResourceKind::Group,
+                json!({"displayName": "Other"}).as_object().unwrap().clone(),
+            )
+            .await
+            .unwrap();
+        let app = add_app(store, &target, "crm", |c| {
+            c.push_groups = true;
+            c.scope.groups = vec!["Sales".into()];
+        })
+        .await;
+        full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        let groups = |t: &Target| {
+            let store = t.store.clone();
+            async move {
+                let q = ListQuery {
+                    limit: 100,
+                    ..ListQuery::default()
+                };
+                store
+                    .list_resources(ResourceKind::Group, &q)
+                    .await
+                    .unwrap()
+                    .resources
+            }
+        };
+        let g = groups(&target).await;
+        assert_eq!(g.len(), 1, "only the scope group is pushed");
+        let ann_t = store
+            .find_link("crm", ResourceKind::User, &ann.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .target_id;
+        assert_eq!(g[0].data["members"], json!([{"value": ann_t, "type": "User"}]));
+        assert_eq!(g[0].data["externalId"], json!(sales.id));
+
+        // ben joins Sales: his account is created, then the group gains him with one small PATCH.
+        let add = Member {
+            value: ben.id.clone(),
+            kind: None,
+            display: None,
+        };
+        store
+            .patch_members(&sales.id, &[MemberChange::Add(add)], None)
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        sync_now(store, &app).await;
+        let ben_t = store
+            .find_link("crm", ResourceKind::User, &ben.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .target_id;
+        let members: Vec<_> = groups(&target).await[0].data["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["value"].as_str().unwrap().to_owned())
+            .collect();
+        let mut want = vec![ann_t.clone(), ben_t.clone()];
+        want.sort();
+        let mut got = members.clone();
+        got.sort();
+        assert_eq!(got, want);
+        let log = store
+            .list_log(&LogQuery {
+                source_id: Some(&sales.id),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            log[0].message.contains("update") && log[0].message.contains("members"),
+            "{:?}",
+            log[0]
+        );
+
+        // ann leaves: removed from the group, and disabled.
+        store
+            .patch_members(&sales.id, &[MemberChange::Remove(ann.id.clone())], None)
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        assert_eq!(
+            groups(&target).await[0].data["members"],
+            json!([{"value": ben_t, "type": "User"}])
+        );
+        assert_eq!(target_user(&target, "ann").await["active"], false);
+        target.stop().await;
+    });
+}

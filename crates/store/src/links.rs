@@ -169,6 +169,30 @@ impl Store {
         })
     }
 
+    /// The target ids of linked directory objects, by directory id (objects without a link are left out).
+    pub async fn target_ids(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        source_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut out = std::collections::HashMap::with_capacity(source_ids.len());
+        for chunk in source_ids.chunks(500) {
+            on_db!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new("SELECT source_id, target_id FROM links WHERE app = ");
+                q.push_bind(app).push(" AND resource_type = ").push_bind(kind.as_str()).push(" AND source_id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_str());
+                }
+                q.push(")");
+                let rows: Vec<(String, String)> = q.build_query_as().fetch_all(pool).await?;
+                out.extend(rows);
+            });
+        }
+        Ok(out)
+    }
+
     /// How many links an app has, by state.
     pub async fn count_links(&self, app: &str, kind: ResourceKind) -> Result<(u64, u64), StoreError> {
         on_db!(self, pool => {

@@ -376,6 +376,16 @@ pub fn diff(
             continue;
         }
         let have = roster_scim::value::find_key(current, key).and_then(|k| current.get(&k));
+        if key == "members"
+            && let Value::Array(want_members) = want
+        {
+            member_ops(
+                want_members,
+                have.and_then(Value::as_array).map_or(&[][..], Vec::as_slice),
+                &mut ops,
+            );
+            continue;
+        }
         if key.starts_with("urn:")
             && let Value::Object(want_ext) = want
         {
@@ -429,6 +439,32 @@ pub fn diff(
         }
     }
     ops
+}
+
+/// A group's member changes as the smallest PATCH: one `add` with the new members, one `remove` per member that
+/// left (a 100k-member group with one change costs one small operation).
+fn member_ops(want: &[Value], have: &[Value], ops: &mut Vec<PatchOp>) {
+    let ids = |list: &[Value]| -> std::collections::BTreeSet<String> {
+        list.iter()
+            .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    };
+    let (want, have) = (ids(want), ids(have));
+    let added: Vec<Value> = want.difference(&have).map(|v| json!({"value": v})).collect();
+    if !added.is_empty() {
+        ops.push(PatchOp {
+            op: "add",
+            path: "members".into(),
+            value: Some(Value::Array(added)),
+        });
+    }
+    for gone in have.difference(&want) {
+        ops.push(PatchOp {
+            op: "remove",
+            path: format!("members[value eq {}]", Value::String(gone.clone())),
+            value: None,
+        });
+    }
 }
 
 /// Whether `have` holds at least what `want` says: equal scalars (`"true"` equals `true`, numbers by value),

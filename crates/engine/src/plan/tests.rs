@@ -316,3 +316,33 @@ fn containment_ignores_what_the_target_adds() {
     assert!(contains(&json!(1.0), &json!(1)));
     assert!(!contains(&json!({"givenName": "A"}), &json!({"givenName": "B"})));
 }
+
+#[test]
+fn member_changes_are_minimal_patches() {
+    let desired = obj(json!({"displayName": "Sales", "members": [{"value": "t-1"}, {"value": "t-3"}]}));
+    let current =
+        obj(json!({"displayName": "Sales", "members": [{"value": "t-1", "display": "a"}, {"value": "t-2"}]}));
+    assert_eq!(
+        diff(&desired, &current, None),
+        vec![
+            PatchOp {
+                op: "add",
+                path: "members".into(),
+                value: Some(json!([{"value": "t-3"}]))
+            },
+            PatchOp {
+                op: "remove",
+                path: r#"members[value eq "t-2"]"#.into(),
+                value: None
+            },
+        ]
+    );
+    let same = obj(json!({"displayName": "Sales", "members": [{"value": "t-3"}, {"value": "t-1"}]}));
+    assert!(diff(&desired, &same, None).is_empty(), "order does not matter");
+    let empty_target = obj(json!({"displayName": "Sales"}));
+    assert_eq!(
+        diff(&desired, &empty_target, None).len(),
+        1,
+        "a target that omits an empty members list"
+    );
+}
