@@ -217,6 +217,8 @@ pub async fn full_sync(
         dry_run,
         attempt: 1,
     };
+    // Everything journalled before this point is covered by reading the current state below.
+    let head = store.journal_head().await?;
     // Users first, so the groups pushed after them can list their accounts.
     let kinds: &[ResourceKind] = if app.config.push_groups {
         &[ResourceKind::User, ResourceKind::Group]
@@ -249,6 +251,11 @@ pub async fn full_sync(
                 }
             }
         }
+    }
+    if !dry_run {
+        store
+            .enqueue_and_advance(&app.name, &[], head, to_micros(OffsetDateTime::now_utc()))
+            .await?;
     }
     Ok(report)
 }

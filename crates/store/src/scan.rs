@@ -22,6 +22,14 @@ impl Store {
         })
     }
 
+    /// The newest journal sequence number (0 when the journal is empty).
+    pub async fn journal_head(&self) -> Result<i64, StoreError> {
+        on_db!(self, pool => {
+            let row: (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM journal").fetch_one(pool).await?;
+            Ok(row.0.unwrap_or(0))
+        })
+    }
+
     /// How many resources of a type there are.
     pub async fn count_resources(&self, kind: ResourceKind) -> Result<u64, StoreError> {
         on_db!(self, pool => {
