@@ -44,6 +44,8 @@ enum Command {
     Provision(sync::ProvisionArgs),
     /// Read an app's provisioning log (table, CSV or JSON).
     Log(sync::LogArgs),
+    /// Import users and groups from a CSV or JSON file into the directory (idempotent).
+    Import(sync::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => serve::block_on(sync::sync(args)),
         Command::Provision(args) => serve::block_on(sync::provision(args)),
         Command::Log(args) => serve::block_on(sync::log(args)),
+        Command::Import(args) => serve::block_on(sync::import(args)),
     };
     match result {
         Ok(code) => code,

@@ -70,6 +70,41 @@ pub struct LogArgs {
     db: DatabaseArg,
 }
 
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A CSV file (header of SCIM attribute paths, optional `groups` column) or a JSON file of SCIM resources.
+    file: std::path::PathBuf,
+    #[command(flatten)]
+    db: DatabaseArg,
+}
+
+pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let store = open(&args.db).await?;
+    let name = args.file.to_string_lossy();
+    let r = roster_engine::import::import(&store, &name, &text)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (at, why) in &r.skipped {
+        eprintln!("skipped {at}: {why}");
+    }
+    eprintln!(
+        "Imported {}: {} created, {} updated, {} unchanged, {} memberships added, {} skipped.",
+        args.file.display(),
+        r.created,
+        r.updated,
+        r.unchanged,
+        r.memberships,
+        r.skipped.len()
+    );
+    Ok(if r.skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn plan_line(id: &str, r: &ObjectResult) -> String {
     let code = r.code.map(|c| format!(" [{}]", c.code)).unwrap_or_default();
     format!("{:<9} {id}: {}{code}", r.action.name(), r.action)

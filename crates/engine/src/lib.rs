@@ -14,11 +14,13 @@
 //! | [`connector`] | the SCIM client for targets: requests, auth, discovery, error classification |
 //! | [`codes`] | the roster codes the engine reports, with cause and fix |
 //! | [`sync`] | syncing one object: gather the views, plan, execute, record |
+//! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently |
 //! | [`runner`] | following the journal, draining the queue, full reconciles |
 
 pub mod codes;
 pub mod config;
 pub mod connector;
+pub mod import;
 pub mod mapping;
 pub mod plan;
 pub mod runner;

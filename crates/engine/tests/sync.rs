@@ -5,7 +5,7 @@
 use roster_engine::config::{AppConfig, Deprovision};
 use roster_engine::runner::{Clock, drain_queue, follow_journal, full_sync};
 use roster_engine::sync::{AppRuntime, SyncOptions, sync_object};
-use roster_store::{LinkState, ListQuery, LogQuery, Member, MemberChange, ResourceKind, Secret, Store};
+use roster_store::{LinkState, LogQuery, Member, MemberChange, ResourceKind, Secret, Store};
 use roster_testkit::{Target, on_every_backend};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -52,15 +52,8 @@ async fn sync_now(store: &Store, app: &AppRuntime) {
 }
 
 async fn target_users(t: &Target) -> Vec<Map<String, Value>> {
-    let q = ListQuery {
-        limit: 1000,
-        ..ListQuery::default()
-    };
-    t.store
-        .list_resources(ResourceKind::User, &q)
+    roster_testkit::all(&t.store, ResourceKind::User)
         .await
-        .unwrap()
-        .resources
         .into_iter()
         .map(|r| r.data)
         .collect()
@@ -529,21 +522,7 @@ async fn groups_and_memberships_are_pushed_with_minimal_changes() {
         })
         .await;
         full_sync(store, &app, false, |_, _| {}).await.unwrap();
-        let groups = |t: &Target| {
-            let store = t.store.clone();
-            async move {
-                let q = ListQuery {
-                    limit: 100,
-                    ..ListQuery::default()
-                };
-                store
-                    .list_resources(ResourceKind::Group, &q)
-                    .await
-                    .unwrap()
-                    .resources
-            }
-        };
-        let g = groups(&target).await;
+        let g = roster_testkit::all(&target.store, ResourceKind::Group).await;
         assert_eq!(g.len(), 1, "only the scope group is pushed");
         let ann_t = store
             .find_link("crm", ResourceKind::User, &ann.id)
@@ -572,12 +551,13 @@ async fn groups_and_memberships_are_pushed_with_minimal_changes() {
             .unwrap()
             .unwrap()
             .target_id;
-        let members: Vec<_> = groups(&target).await[0].data["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["value"].as_str().unwrap().to_owned())
-            .collect();
+        let members: Vec<_> =
+            roster_testkit::all(&target.store, ResourceKind::Group).await[0].data["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect();
         let mut want = vec![ann_t.clone(), ben_t.clone()];
         want.sort();
         let mut got = members.clone();
@@ -604,7 +584,7 @@ async fn groups_and_memberships_are_pushed_with_minimal_changes() {
             .unwrap();
         sync_now(store, &app).await;
         assert_eq!(
-            groups(&target).await[0].data["members"],
+            roster_testkit::all(&target.store, ResourceKind::Group).await[0].data["members"],
             json!([{"value": ben_t, "type": "User"}])
         );
         assert_eq!(target_user(&target, "ann").await["active"], false);

@@ -75,6 +75,15 @@ macro_rules! on_every_backend {
     }};
 }
 
+/// Every resource of a type in a store (up to 10,000), oldest first.
+pub async fn all(store: &Store, kind: roster_store::ResourceKind) -> Vec<roster_store::StoredResource> {
+    let q = roster_store::ListQuery {
+        limit: 10_000,
+        ..roster_store::ListQuery::default()
+    };
+    store.list_resources(kind, &q).await.unwrap().resources
+}
+
 /// A new schema in the test database and a URL whose connections use it; `None` (after a loud message) when
 /// PostgreSQL is unreachable outside CI.
 pub async fn pg_schema_url() -> Option<(String, String)> {
