@@ -86,6 +86,9 @@ pub struct AppSettings {
     /// Push groups and their memberships too (the scope groups, or every group when the scope is every user).
     #[arg(long)]
     push_groups: Option<bool>,
+    /// How many requests roster has in flight to the app at once (default 8).
+    #[arg(long)]
+    concurrency: Option<u16>,
     /// Pause (false) or resume (true) syncing.
     #[arg(long)]
     enabled: Option<bool>,
@@ -225,6 +228,9 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
     if let Some(g) = s.push_groups {
         cfg.push_groups = g;
     }
+    if let Some(c) = s.concurrency {
+        cfg.concurrency = c.max(1);
+    }
     if let Some(e) = s.enabled {
         cfg.enabled = e;
     }
@@ -328,6 +334,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 }
             );
             println!("enabled:      {}", cfg.enabled);
+            println!("concurrency:  {} requests at once", cfg.concurrency);
             println!("deprovision:  {}", cfg.deprovision.as_str());
             println!("stale links:  {:?}", cfg.stale_link);
             let scope = if cfg.scope.groups.is_empty()

@@ -109,6 +109,9 @@ pub struct AppConfig {
     /// Whether the engine runs for this app (a paused app keeps its queue).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// How many requests roster has in flight to this app at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u16,
     /// Target accounts roster must never disable or delete, by target userName (case-insensitive), such as the
     /// account the connection itself uses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -117,6 +120,10 @@ pub struct AppConfig {
 
 fn default_matching() -> Vec<String> {
     vec!["userName".into(), "emails.value".into()]
+}
+
+fn default_concurrency() -> u16 {
+    8
 }
 
 fn yes() -> bool {
@@ -139,6 +146,7 @@ impl AppConfig {
             matching: default_matching(),
             push_groups: false,
             enabled: true,
+            concurrency: default_concurrency(),
             protected: Vec::new(),
         }
     }

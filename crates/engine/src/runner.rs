@@ -9,6 +9,7 @@
 use crate::codes;
 use crate::plan::Action;
 use crate::sync::{AppRuntime, ObjectResult, SyncError, SyncOptions, sync_object};
+use futures_util::{StreamExt, stream};
 use roster_store::{Outcome, QueueItem, ResourceKind, Store, StoreError, to_micros};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -135,15 +136,23 @@ pub async fn drain_queue(
     let items = store
         .lease_queue(&app.name, holder, clock(), LEASE_MICROS, limit)
         .await?;
-    for item in items {
-        let opts = SyncOptions {
-            read_target: false,
-            dry_run: false,
-            attempt: item.attempts + 1,
-        };
-        let result = sync_object(store, app, item.kind, &item.source_id, opts).await?;
-        settle(store, &item, holder, &result, clock()).await?;
-        if result.outcome == Outcome::Failed {
+    // The leased objects are distinct, so they are synced side by side.
+    let results: Vec<Result<Outcome, StoreError>> = stream::iter(items)
+        .map(|item| async move {
+            let opts = SyncOptions {
+                read_target: false,
+                dry_run: false,
+                attempt: item.attempts + 1,
+            };
+            let result = sync_object(store, app, item.kind, &item.source_id, opts).await?;
+            settle(store, &item, holder, &result, clock()).await?;
+            Ok(result.outcome)
+        })
+        .buffer_unordered(app.concurrency())
+        .collect()
+        .await;
+    for r in results {
+        if r? == Outcome::Failed {
             report.failed += 1;
         } else {
             report.done += 1;
@@ -231,8 +240,12 @@ pub async fn full_sync(
             let ids = store.list_ids_after(kind, after.as_deref(), 500).await?;
             let Some(last) = ids.last() else { break };
             after = Some(last.clone());
-            for id in &ids {
-                let r = sync_object(store, app, kind, id, opts).await?;
+            // Distinct objects, synced side by side; results come back in order.
+            let mut results = stream::iter(ids.iter())
+                .map(|id| async move { (id, sync_object(store, app, kind, id, opts).await) })
+                .buffered(app.concurrency());
+            while let Some((id, r)) = results.next().await {
+                let r = r?;
                 report.add(&r);
                 on_object(id, &r);
             }

@@ -219,6 +219,11 @@ impl AppRuntime {
         Ok(Source::InScope { desired, create })
     }
 
+    /// How many objects are synced at once (at least one).
+    pub fn concurrency(&self) -> usize {
+        usize::from(self.config.concurrency.max(1))
+    }
+
     fn is_protected(&self, user_name: Option<&str>) -> bool {
         user_name.is_some_and(|u| self.config.protected.iter().any(|p| p.eq_ignore_ascii_case(u)))
     }
