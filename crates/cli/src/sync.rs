@@ -119,6 +119,7 @@ pub async fn sync_user(
     dry_run: bool,
 ) -> Result<ObjectResult, String> {
     let opts = SyncOptions {
+        snapshot: None,
         read_target,
         dry_run,
         attempt: 1,

@@ -320,6 +320,35 @@ impl ScimClient {
             .collect())
     }
 
+    /// One page of a listing (`startIndex` from 1) with only `attributes`; returns the page and `totalResults`.
+    pub async fn list_page(
+        &self,
+        kind: ResourceKind,
+        start: u64,
+        count: u32,
+        attributes: &str,
+    ) -> Result<(Vec<Map<String, Value>>, u64), TargetError> {
+        let path = format!("/{}", kind.endpoint());
+        let (start, count) = (start.to_string(), count.to_string());
+        let query = [
+            ("startIndex", start.as_str()),
+            ("count", count.as_str()),
+            ("attributes", attributes),
+        ];
+        let (s, body) = self.send(reqwest::Method::GET, &path, &query, None, &[]).await?;
+        let body = body.ok_or_else(|| bad_body(&format!("GET {path}"), s))?;
+        let total = body
+            .get("totalResults")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad_body(&format!("GET {path}"), s))?;
+        let items = body
+            .get("Resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        Ok((items.filter_map(|r| r.as_object().cloned()).collect(), total))
+    }
+
     /// Creates a resource; returns it as the target stored it.
     pub async fn create(
         &self,

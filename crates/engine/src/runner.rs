@@ -8,7 +8,7 @@
 
 use crate::codes;
 use crate::plan::Action;
-use crate::sync::{AppRuntime, ObjectResult, SyncError, SyncOptions, sync_object};
+use crate::sync::{AppRuntime, ObjectResult, SyncError, SyncOptions, TargetSnapshot, sync_object};
 use futures_util::{StreamExt, stream};
 use roster_store::{Outcome, QueueItem, ResourceKind, Store, StoreError, to_micros};
 use std::collections::{BTreeSet, HashMap};
@@ -140,6 +140,7 @@ pub async fn drain_queue(
     let results: Vec<Result<Outcome, StoreError>> = stream::iter(items)
         .map(|item| async move {
             let opts = SyncOptions {
+                snapshot: None,
                 read_target: false,
                 dry_run: false,
                 attempt: item.attempts + 1,
@@ -221,7 +222,9 @@ pub async fn full_sync(
     mut on_object: impl FnMut(&str, &ObjectResult),
 ) -> Result<SyncReport, StoreError> {
     let mut report = SyncReport::default();
+    let snapshot = target_snapshot(app).await;
     let opts = SyncOptions {
+        snapshot: snapshot.as_ref(),
         read_target: true,
         dry_run,
         attempt: 1,
@@ -271,6 +274,43 @@ pub async fn full_sync(
             .await?;
     }
     Ok(report)
+}
+
+/// Reads the matching values of every user account in the target (pages of 1000, two attributes each), so the
+/// initial sync of an empty or small target skips the matching request for identities nothing can match.
+/// `None` when the target cannot be listed; matching then asks the target for each identity.
+async fn target_snapshot(app: &AppRuntime) -> Option<TargetSnapshot> {
+    let mut snap = TargetSnapshot::default();
+    let attrs: Vec<&str> = app
+        .config
+        .matching
+        .iter()
+        .map(|m| m.split(['.', '[']).next().unwrap_or(m))
+        .collect();
+    let attrs = attrs.join(",");
+    let mut start = 1_u64;
+    loop {
+        match app
+            .client
+            .list_page(ResourceKind::User, start, 1000, &attrs)
+            .await
+        {
+            Ok((page, total)) => {
+                let n = page.len() as u64;
+                for account in &page {
+                    snap.add_account(account, &app.config.matching);
+                }
+                start += n;
+                if n == 0 || start > total {
+                    return Some(snap);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(app = %app.name, "cannot list the app's accounts ({e}); matching asks per identity");
+                return None;
+            }
+        }
+    }
 }
 
 /// Follows the journal and drains the queue of every enabled app until `shutdown` completes: woken by every

@@ -229,9 +229,75 @@ impl AppRuntime {
     }
 }
 
+/// The matching values (lower-cased `userName`s and emails, hashed) of every account a target held when a full
+/// reconcile began. A value not in it cannot match, so the matching request is skipped; a value in it (or a
+/// hash collision) falls back to asking the target.
+#[derive(Debug, Default)]
+pub struct TargetSnapshot {
+    keys: std::collections::HashSet<u64>,
+}
+
+impl TargetSnapshot {
+    fn key(value: &str) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(value.to_lowercase())
+    }
+    /// Records an account's matching values.
+    pub fn add_account(&mut self, account: &Map<String, Value>, matching: &[String]) {
+        let v = Value::Object(account.clone());
+        for attr in matching {
+            let Ok(path) = PatchPath::parse(attr) else {
+                continue;
+            };
+            // The whole attribute: a string (`userName`) or the values of a multi-valued one (`emails.value`).
+            let whole = PatchPath {
+                attr: roster_scim::AttrPath {
+                    sub: None,
+                    ..path.attr.clone()
+                },
+                filter: None,
+                sub_after_filter: None,
+            };
+            match mapping::get_path(&v, &whole) {
+                Value::String(s) => {
+                    self.keys.insert(Self::key(&s));
+                }
+                Value::Array(items) => {
+                    for i in items {
+                        let sub = path
+                            .attr
+                            .sub
+                            .as_deref()
+                            .or(path.sub_after_filter.as_deref())
+                            .unwrap_or("value");
+                        if let Some(s) = i.get(sub).and_then(Value::as_str) {
+                            self.keys.insert(Self::key(s));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    /// Whether some account may hold `value`.
+    pub fn may_hold(&self, value: &str) -> bool {
+        self.keys.contains(&Self::key(value))
+    }
+    /// How many values it holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 /// How to sync.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SyncOptions {
+pub struct SyncOptions<'a> {
+    /// What the target held when a full reconcile began, to skip matching requests that cannot find anything.
+    pub snapshot: Option<&'a TargetSnapshot>,
     /// Read the linked account from the target and repair drift (full reconcile) instead of trusting what was
     /// last pushed.
     pub read_target: bool,
@@ -274,7 +340,7 @@ struct Run<'a> {
     app: &'a AppRuntime,
     kind: ResourceKind,
     id: &'a str,
-    opts: SyncOptions,
+    opts: SyncOptions<'a>,
     steps: Vec<Step>,
 }
 
@@ -294,7 +360,7 @@ pub async fn sync_object(
     app: &AppRuntime,
     kind: ResourceKind,
     id: &str,
-    opts: SyncOptions,
+    opts: SyncOptions<'_>,
 ) -> Result<ObjectResult, StoreError> {
     let started = Instant::now();
     let mut run = Run {
@@ -575,42 +641,69 @@ async fn match_account(
         ResourceKind::User => app.config.matching.as_slice(),
         ResourceKind::Group => group_matching.as_slice(),
     };
-    for attr in matching {
-        let Ok(path) = PatchPath::parse(attr) else {
-            continue;
-        };
-        let Some(value) = mapping::get_path(&payload, &path).as_str().map(str::to_owned) else {
-            continue;
-        };
-        let filter = format!("{attr} eq {}", Value::String(value.clone()));
-        let found = app.client.find(kind, &filter, 10).await.map_err(|e| {
-            Failure::Target(
-                Action::Nothing {
-                    why: "matching failed".into(),
-                },
-                e,
-            )
-        })?;
+    // (attribute, its path, this identity's value), in matching order.
+    let terms: Vec<(&String, PatchPath, String)> = matching
+        .iter()
+        .filter_map(|attr| {
+            let path = PatchPath::parse(attr).ok()?;
+            let value = mapping::get_path(&payload, &path).as_str()?.to_owned();
+            Some((attr, path, value))
+        })
+        .collect();
+    let filter_of = |t: &(&String, PatchPath, String)| format!("{} eq {}", t.0, Value::String(t.2.clone()));
+    let all = terms.iter().map(filter_of).collect::<Vec<_>>().join(" or ");
+    if terms.is_empty() {
+        run.step("match", "no matching attribute has a value: nothing to look for");
+        return Ok(MatchView::Nothing);
+    }
+    if let Some(snap) = run.opts.snapshot
+        && kind == ResourceKind::User
+        && !terms.iter().any(|t| snap.may_hold(&t.2))
+    {
+        run.step("match", format!("no account had {all} when the sync began"));
+        return Ok(MatchView::Nothing);
+    }
+    let fail = |e| {
+        Failure::Target(
+            Action::Rematch {
+                target_id: String::new(),
+            },
+            e,
+        )
+    };
+    // One request for every attribute; a target that refuses `or` is asked once per attribute.
+    let found = match app.client.find(kind, &all, 20).await {
+        Ok(found) => found,
+        Err(e) if e.status == Some(400) && terms.len() > 1 => {
+            let mut found = Vec::new();
+            for t in &terms {
+                found.extend(app.client.find(kind, &filter_of(t), 10).await.map_err(fail)?);
+            }
+            found
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    for t in &terms {
+        let (attr, path, value) = t;
+        let filter = filter_of(t);
         // Some targets ignore filters: keep only accounts that really hold the value.
-        let found: Vec<_> = found
-            .into_iter()
-            .filter(|a| {
-                let v = Value::Object(a.clone());
-                match mapping::get_path(&v, &path) {
-                    Value::String(s) => s.to_lowercase() == value.to_lowercase(),
-                    Value::Array(items) => items.iter().any(|i| {
-                        i.get("value")
-                            .and_then(Value::as_str)
-                            .is_some_and(|s| s.eq_ignore_ascii_case(&value))
-                    }),
-                    _ => false,
-                }
+        let mut hits: Vec<&Map<String, Value>> = found
+            .iter()
+            .filter(|a| match mapping::get_path(&Value::Object((*a).clone()), path) {
+                Value::String(s) => s.to_lowercase() == value.to_lowercase(),
+                Value::Array(items) => items.iter().any(|i| {
+                    i.get("value")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s.eq_ignore_ascii_case(value))
+                }),
+                _ => false,
             })
             .collect();
-        match found.len() {
+        hits.dedup_by(|a, b| a.get("id") == b.get("id"));
+        match hits.len() {
             0 => run.step("match", format!("no account with {filter}")),
             1 => {
-                let account = found.into_iter().next().unwrap_or_default();
+                let account = hits[0].clone();
                 let tid = account
                     .get("id")
                     .and_then(Value::as_str)
@@ -631,13 +724,13 @@ async fn match_account(
                 return Ok(MatchView::One { account, owner });
             }
             _ => {
-                let ids = found
+                let ids = hits
                     .iter()
                     .filter_map(|a| a.get("id").and_then(Value::as_str).map(str::to_owned))
                     .collect();
                 run.step("match", format!("several accounts with {filter}"));
                 return Ok(MatchView::Several {
-                    attribute: attr.clone(),
+                    attribute: (*attr).clone(),
                     ids,
                 });
             }
@@ -852,5 +945,28 @@ fn remove_path(obj: &mut Map<String, Value>, p: &PatchPath) {
         _ => {
             obj.shift_remove(&p.attr.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_snapshot_answers_which_values_may_match() {
+        let mut snap = TargetSnapshot::default();
+        let account = json!({"id": "1", "userName": "Ann@Example.com", "emails": [{"value": "a.lee@example.com"}, {"value": "ann@home.example"}]});
+        snap.add_account(
+            account.as_object().unwrap(),
+            &["userName".into(), "emails.value".into()],
+        );
+        assert_eq!(snap.len(), 3);
+        assert!(
+            snap.may_hold("ann@example.com")
+                && snap.may_hold("ANN@HOME.EXAMPLE")
+                && snap.may_hold("a.lee@example.com")
+        );
+        assert!(!snap.may_hold("ben@example.com"));
     }
 }

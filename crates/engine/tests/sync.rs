@@ -78,6 +78,16 @@ async fn initial_sync_then_changes_arrive_without_duplicates() {
             .create_resource(ResourceKind::User, user("bob", "bob@example.com"))
             .await
             .unwrap();
+        // dan has an account in the app already: the initial sync links it instead of creating one.
+        let dan = store
+            .create_resource(ResourceKind::User, user("dan", "dan@example.com"))
+            .await
+            .unwrap();
+        target
+            .store
+            .create_resource(ResourceKind::User, user("DAN", "dan@example.com"))
+            .await
+            .unwrap();
         // carol already has an account in the app, made by hand before roster.
         target
             .store
@@ -91,9 +101,13 @@ async fn initial_sync_then_changes_arrive_without_duplicates() {
         let report = full_sync(store, &app, true, |_, r| plans.push(r.action.name()))
             .await
             .unwrap();
-        assert_eq!(report.count("create"), 2, "{plans:?}");
+        assert_eq!(
+            (report.count("create"), report.count("link")),
+            (2, 1),
+            "{plans:?}"
+        );
         assert!(
-            target_users(&target).await.len() == 1
+            target_users(&target).await.len() == 2
                 && store
                     .list_links("crm", ResourceKind::User, None, 10)
                     .await
@@ -102,7 +116,17 @@ async fn initial_sync_then_changes_arrive_without_duplicates() {
         );
 
         let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
-        assert_eq!((report.count("create"), report.failed), (2, 0));
+        assert_eq!(
+            (report.count("create"), report.count("link"), report.failed),
+            (2, 1, 0)
+        );
+        assert!(
+            store
+                .find_link("crm", ResourceKind::User, &dan.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
         let a = target_user(&target, "alice").await;
         assert_eq!(
             a["externalId"],
@@ -111,7 +135,7 @@ async fn initial_sync_then_changes_arrive_without_duplicates() {
         );
         // A second full sync finds nothing to do.
         let again = full_sync(store, &app, false, |_, _| {}).await.unwrap();
-        assert_eq!(again.count("none"), 2, "{again:?}");
+        assert_eq!(again.count("none"), 3, "{again:?}");
 
         // carol joins the directory: her existing account is linked, not duplicated.
         let carol = store
@@ -119,7 +143,7 @@ async fn initial_sync_then_changes_arrive_without_duplicates() {
             .await
             .unwrap();
         sync_now(store, &app).await;
-        assert_eq!(target_users(&target).await.len(), 3);
+        assert_eq!(target_users(&target).await.len(), 4);
         let link = store
             .find_link("crm", ResourceKind::User, &carol.id)
             .await
@@ -170,7 +194,7 @@ async fn initial_sync_then_changes_arrive_without_duplicates() {
             .await
             .unwrap();
         sync_now(store, &app).await;
-        assert_eq!(target_users(&target).await.len(), 3, "no second account for bob");
+        assert_eq!(target_users(&target).await.len(), 4, "no second account for bob");
         assert_eq!(target_user(&target, "bob").await["active"], true);
         assert!(
             store
@@ -469,6 +493,7 @@ async fn a_crash_between_create_and_link_does_not_duplicate() {
             ResourceKind::User,
             &dana.id,
             SyncOptions {
+                snapshot: None,
                 read_target: true,
                 dry_run: true,
                 attempt: 1,

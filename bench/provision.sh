@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Provisioning benchmark (loopback only, bounded): N users (default 100000) in a SQLite directory, imported from
+# a generated CSV; a release `roster serve --no-engine` on SQLite as the SCIM target.
+#   1. the target's raw create rate (wrk POST /Users, same concurrency as the engine, own database), same run;
+#   2. the initial sync (`roster sync --full`) into an empty target: users/s, ratio to 1., peak RSS;
+#   3. a full reconcile of the converged state (reads every account): users/s, peak RSS;
+#   4. directory change → applied at the target: K PATCHes through the directory server with the engine
+#      running; latency = provisioning log time − journal time of the change, p50/p95/max.
+# Usage: bench/provision.sh [N] [K]     Needs: wrk (Debian), python3.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+n="${1:-100000}"
+k="${2:-200}"
+conc="${CONCURRENCY:-8}"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+(cd "$root" && cargo build -q --release -p roster)
+roster="$root/target/release/roster"
+work="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+wait_up() { for _ in $(seq 1 200); do python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
+# Runs a command, prints its wall seconds and peak RSS (MiB) as "SECS RSS".
+measure() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"; }
+serve_target() {
+  local db="$1" port
+  port="$(free_port)"
+  ROSTER_LOG=warn "$roster" serve --no-engine --listen "127.0.0.1:$port" --database "$db" >"$work/target-$port.log" 2>&1 &
+  pids+=($!)
+  wait_up "http://127.0.0.1:$port/healthz"
+  echo "$port"
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $n; engine concurrency: $conc"
+
+# 1. Raw create rate of the target.
+rawdb="sqlite://$work/raw.db"
+rawtok="$("$roster" token create --name bench --database "$rawdb" 2>/dev/null)"
+rawport="$(serve_target "$rawdb")"
+cat >"$work/post.lua" <<'LUA'
+local counter = 0
+local thread_id = 0
+function setup(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+request = function()
+  counter = counter + 1
+  local body = string.format('{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"raw%d-%d@example.com","externalId":"x%d-%d","name":{"givenName":"G","familyName":"F"},"emails":[{"value":"raw%d-%d@example.com","primary":true}],"active":true}', tid, counter, tid, counter, tid, counter)
+  return wrk.format("POST", "/scim/v2/Users", {["Content-Type"]="application/scim+json", ["Authorization"]="Bearer " .. token}, body)
+end
+LUA
+sed -i "1i token = \"$rawtok\"" "$work/post.lua"
+raw="$(wrk -t1 -c"$conc" -d10s -s "$work/post.lua" "http://127.0.0.1:$rawport" | awk '/Requests\/sec/{print $2}')"
+printf '%-52s %10s creates/s\n' "target raw POST /Users (wrk, $conc connections, 10 s)" "$raw"
+
+# The directory: N users from a CSV, as an HR export would deliver them.
+sdb="sqlite://$work/source.db"
+python3 - "$n" >"$work/users.csv" <<'PY'
+import sys
+n = int(sys.argv[1])
+print('userName,externalId,name.givenName,name.familyName,emails[type eq "work"].value,active,title')
+for i in range(n):
+    print(f"user{i:07d}@example.com,HR{i:07d},Given{i % 1000},Family{i % 5000},user{i:07d}@example.com,true,Title{i % 50}")
+PY
+read -r secs rss < <(measure "$roster" import "$work/users.csv" --database "$sdb")
+printf '%-52s %10s users/s   (%s s, peak RSS %s MiB)\n' "roster import of $n users (CSV)" "$(python3 -c "print(round($n/$secs))")" "$secs" "$rss"
+
+# 2. Initial sync.
+tdb="sqlite://$work/target.db"
+ttok="$("$roster" token create --name bench --database "$tdb" 2>/dev/null)"
+tport="$(serve_target "$tdb")"
+printf '%s\n' "$ttok" >"$work/app.token"
+"$roster" app add bench --scim-url "http://127.0.0.1:$tport/scim/v2" --token-file "$work/app.token" --concurrency "$conc" --database "$sdb" 2>/dev/null
+read -r secs rss < <(measure "$roster" sync bench --full --database "$sdb")
+rate="$(python3 -c "print(round($n/$secs))")"
+printf '%-52s %10s users/s   (%s s, %s%% of raw, peak RSS %s MiB)\n' "initial sync of $n users (roster sync --full)" "$rate" "$secs" "$(python3 -c "print(round(100*$rate/$raw))")" "$rss"
+
+# 3. Full reconcile of the converged state.
+read -r secs rss < <(measure "$roster" sync bench --full --database "$sdb")
+printf '%-52s %10s users/s   (%s s, peak RSS %s MiB)\n' "full reconcile, nothing to change" "$(python3 -c "print(round($n/$secs))")" "$secs" "$rss"
+
+# 4. Change → target latency with the engine running in the directory server.
+stok="$("$roster" token create --name idp --database "$sdb" 2>/dev/null)"
+sport="$(free_port)"
+ROSTER_LOG=warn "$roster" serve --listen "127.0.0.1:$sport" --database "$sdb" >"$work/source.log" 2>&1 &
+pids+=($!)
+wait_up "http://127.0.0.1:$sport/healthz"
+python3 "$root/bench/latency.py" "http://127.0.0.1:$sport/scim/v2" "$stok" "$work/source.db" "$k"
