@@ -75,6 +75,7 @@ impl Store {
         config: &Value,
         secret: Option<&Secret>,
     ) -> Result<AppRecord, StoreError> {
+        let _writer = self.writer().await;
         let now = to_micros(OffsetDateTime::now_utc());
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
@@ -128,6 +129,7 @@ impl Store {
         secret: Option<&Secret>,
         expected_version: i64,
     ) -> Result<AppRecord, StoreError> {
+        let _writer = self.writer().await;
         let now = to_micros(OffsetDateTime::now_utc());
         let done = on_db!(self, pool => {
             sqlx::query(
@@ -165,6 +167,7 @@ impl Store {
 
     /// Removes an app with its links, queue, cursor (cascade) and log. Returns whether it existed.
     pub async fn delete_app(&self, name: &str) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             sqlx::query("DELETE FROM provisioning_log WHERE app = $1").bind(name).execute(&mut *tx).await?;

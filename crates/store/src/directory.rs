@@ -279,6 +279,7 @@ impl Store {
         kind: ResourceKind,
         mut data: Map<String, Value>,
     ) -> Result<StoredResource, StoreError> {
+        let _writer = self.writer().await;
         data.shift_remove("id");
         data.shift_remove("meta");
         data.shift_remove("groups");
@@ -426,6 +427,7 @@ impl Store {
         mut data: Map<String, Value>,
         if_version: Option<i64>,
     ) -> Result<StoredResource, StoreError> {
+        let _writer = self.writer().await;
         data.shift_remove("id");
         data.shift_remove("meta");
         data.shift_remove("groups");
@@ -478,6 +480,7 @@ impl Store {
         changes: &[MemberChange],
         if_version: Option<i64>,
     ) -> Result<i64, StoreError> {
+        let _writer = self.writer().await;
         let micros = to_micros(OffsetDateTime::now_utc());
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
@@ -511,6 +514,7 @@ impl Store {
         id: &str,
         if_version: Option<i64>,
     ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         let micros = to_micros(OffsetDateTime::now_utc());
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;

@@ -93,6 +93,9 @@ pub struct Store {
     pub(crate) token_cache: std::sync::Arc<std::sync::Mutex<tokens::TokenCache>>,
     /// Woken after every directory write in this process (the engine's event source).
     pub(crate) changes: std::sync::Arc<tokio::sync::Notify>,
+    /// SQLite allows one writer at a time; writers of this process queue here instead of colliding on the
+    /// database lock, where SQLite's busy handler would make them sleep and retry.
+    pub(crate) write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -131,6 +134,7 @@ impl Store {
             db,
             token_cache: Default::default(),
             changes: Default::default(),
+            write_lock: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -166,6 +170,15 @@ impl Store {
         match self.db {
             Db::Sqlite(_) => "BEGIN IMMEDIATE",
             Db::Postgres(_) => "BEGIN",
+        }
+    }
+
+    /// Waits for this process's turn to write (SQLite); PostgreSQL writers need no turn. Store methods that write
+    /// take it first and never call another writing method while holding it.
+    pub(crate) async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.db {
+            Db::Sqlite(_) => Some(self.write_lock.lock().await),
+            Db::Postgres(_) => None,
         }
     }
 

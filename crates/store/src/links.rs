@@ -112,6 +112,7 @@ impl Store {
     /// Writes a link (insert or replace by directory object). Another object already linked to the same target
     /// account is a 409 `uniqueness`: one account never serves two identities.
     pub async fn save_link(&self, link: &Link) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         let now = to_micros(OffsetDateTime::now_utc());
         let pushed = Value::Object(link.pushed.clone()).to_string();
         on_db!(self, pool => {
@@ -142,6 +143,7 @@ impl Store {
         kind: ResourceKind,
         source_id: &str,
     ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
         on_db!(self, pool => {
             let n = sqlx::query("DELETE FROM links WHERE app = $1 AND resource_type = $2 AND source_id = $3")
                 .bind(app).bind(kind.as_str()).bind(source_id)

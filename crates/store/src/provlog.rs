@@ -102,6 +102,7 @@ type LogRow = (
 impl Store {
     /// Appends an entry (its `id` is assigned here).
     pub async fn append_log(&self, e: &LogEntry) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         on_db!(self, pool => {
             sqlx::query(
                 "INSERT INTO provisioning_log (at, app, resource_type, source_id, target_id, action, outcome, attempt, \
@@ -164,6 +165,7 @@ impl Store {
 
     /// Deletes entries older than `before` (retention). Returns how many went.
     pub async fn prune_log(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
         on_db!(self, pool => {
             Ok(sqlx::query("DELETE FROM provisioning_log WHERE at < $1")
                 .bind(to_micros(before)).execute(pool).await?.rows_affected())

@@ -71,6 +71,7 @@ impl Store {
         objects: &[(ResourceKind, String)],
         now: i64,
     ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             for (kind, id) in objects {
@@ -90,6 +91,7 @@ impl Store {
         seq: i64,
         now: i64,
     ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             for (kind, id) in objects {
@@ -111,6 +113,7 @@ impl Store {
         lease_micros: i64,
         limit: i64,
     ) -> Result<Vec<QueueItem>, StoreError> {
+        let _writer = self.writer().await;
         // PostgreSQL: skip rows another process is leasing right now; SQLite has one writer at a time.
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -138,6 +141,7 @@ impl Store {
     /// The object was synced: the row goes if no newer change arrived meanwhile, else its lease is released so
     /// the newer change runs. Returns whether the row was removed.
     pub async fn finish_queue_item(&self, item: &QueueItem, holder: &str) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             let n = sqlx::query(
@@ -167,6 +171,7 @@ impl Store {
         code: &str,
         error: &str,
     ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         on_db!(self, pool => {
             sqlx::query(
                 "UPDATE sync_queue SET attempts = attempts + 1, run_at = $1, last_code = $2, last_error = $3, \

@@ -77,6 +77,7 @@ fn is_valid_name(name: &str) -> bool {
 impl Store {
     /// Creates a token and returns its secret, which is not stored and cannot be shown again.
     pub async fn create_token(&self, name: &str, scope: Scope) -> Result<String, StoreError> {
+        let _writer = self.writer().await;
         if !is_valid_name(name) {
             return Err(
                 ScimError::invalid_value("a token name is 1 to 64 letters, digits, '-', '_' or '.'").into(),
@@ -148,6 +149,7 @@ impl Store {
 
     /// Revokes a token; `false` when no token has that name.
     pub async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
         if let Ok(mut cache) = self.token_cache.lock() {
             cache.retain(|_, (info, _)| info.name != name);
         }
