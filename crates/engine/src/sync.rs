@@ -11,7 +11,7 @@ use crate::connector::{ScimClient, TargetError};
 use crate::mapping::{self, CompiledRule, USER_SCHEMA};
 use crate::plan::{self, Action, MatchView, Owner, PatchOp, PlanInput, Source, TargetView};
 use roster_scim::{Filter, PatchPath, SchemaRegistry};
-use roster_store::{Link, LinkState, LogEntry, Outcome, ResourceKind, Store, StoreError};
+use roster_store::{Link, LinkChange, LinkState, LogEntry, Outcome, ResourceKind, Store, StoreError};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
@@ -337,6 +337,8 @@ pub struct ObjectResult {
 
 struct Run<'a> {
     store: &'a Store,
+    /// Link changes established so far, written with the log entry in one transaction.
+    changes: Vec<LinkChange>,
     app: &'a AppRuntime,
     kind: ResourceKind,
     id: &'a str,
@@ -364,6 +366,7 @@ pub async fn sync_object(
 ) -> Result<ObjectResult, StoreError> {
     let started = Instant::now();
     let mut run = Run {
+        changes: Vec::new(),
         store,
         app,
         kind,
@@ -439,6 +442,44 @@ pub async fn sync_object(
             None => format!("{}: {message}", outcome.as_str()),
         },
     );
+    let (mut outcome, mut code, mut message) = (outcome, code, message);
+    let interesting = !matches!(action, Action::Nothing { .. }) || code.is_some() || !run.changes.is_empty();
+    if !opts.dry_run && interesting {
+        let mut entry = LogEntry {
+            id: 0,
+            at: time::OffsetDateTime::now_utc(),
+            app: app.name.clone(),
+            kind,
+            source_id: id.to_owned(),
+            target_id: target_of(&action),
+            action: match (&action, outcome) {
+                // The failure came before a decision: reading the linked account.
+                (Action::Nothing { .. }, Outcome::Failed) => "read".to_owned(),
+                _ => action.name().to_owned(),
+            },
+            outcome,
+            attempt: opts.attempt.max(1),
+            http_status: http_status.map(i64::from),
+            code: code.map(|c| c.code.to_owned()),
+            message: message.clone(),
+            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        };
+        match store.record_sync(&run.changes, Some(&entry)).await {
+            Ok(()) => {}
+            Err(StoreError::Scim(e)) => {
+                // Another object took the account meanwhile (two workers matched it at once).
+                outcome = Outcome::Failed;
+                code = Some(&codes::ACCOUNT_CLAIMED);
+                message = e.detail;
+                run.changes.clear();
+                entry.outcome = outcome;
+                entry.code = Some(codes::ACCOUNT_CLAIMED.code.to_owned());
+                entry.message = message.clone();
+                store.append_log(&entry).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if !opts.dry_run
         && kind == ResourceKind::User
         && app.config.push_groups
@@ -466,30 +507,6 @@ pub async fn sync_object(
                 )
                 .await?;
         }
-    }
-    let interesting = !matches!(action, Action::Nothing { .. }) || code.is_some();
-    if !opts.dry_run && interesting {
-        store
-            .append_log(&LogEntry {
-                id: 0,
-                at: time::OffsetDateTime::now_utc(),
-                app: app.name.clone(),
-                kind,
-                source_id: id.to_owned(),
-                target_id: target_of(&action),
-                action: match (&action, outcome) {
-                    // The failure came before a decision: reading the linked account.
-                    (Action::Nothing { .. }, Outcome::Failed) => "read".to_owned(),
-                    _ => action.name().to_owned(),
-                },
-                outcome,
-                attempt: opts.attempt.max(1),
-                http_status: http_status.map(i64::from),
-                code: code.map(|c| c.code.to_owned()),
-                message: message.clone(),
-                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            })
-            .await?;
     }
     Ok(ObjectResult {
         action,
@@ -614,7 +631,11 @@ async fn decide_and_execute(
                         if app.config.stale_link == crate::config::StaleLinkPolicy::Relink
                             || !matches!(source, Source::InScope { .. })
                         {
-                            run.store.delete_link(&app.name, kind, run.id).await?;
+                            run.changes.push(LinkChange::Delete {
+                                app: app.name.clone(),
+                                kind,
+                                source_id: run.id.to_owned(),
+                            });
                             link = None;
                             target = TargetView::NotRead;
                         }
@@ -751,8 +772,14 @@ async fn execute(
     link: Option<&Link>,
     action: Action,
 ) -> Result<Executed, Failure> {
-    let (kind, app, store) = (run.kind, run.app, run.store);
+    let (kind, app) = (run.kind, run.app);
     let fail = |a: &Action, e: TargetError| Failure::Target(a.clone(), e);
+    let id = run.id;
+    let forget = |source_id: &str| LinkChange::Delete {
+        app: app.name.clone(),
+        kind,
+        source_id: source_id.to_owned(),
+    };
     let desired = match source {
         Source::InScope { desired, .. } => Some(desired),
         _ => None,
@@ -760,7 +787,7 @@ async fn execute(
     let save = |target_id: String, state: LinkState, pushed: Map<String, Value>| Link {
         app: app.name.clone(),
         kind,
-        source_id: run.id.to_owned(),
+        source_id: id.to_owned(),
         target_id,
         state,
         pushed_hash: plan::hash(&pushed),
@@ -778,13 +805,11 @@ async fn execute(
                         .unwrap_or_default()
                         .to_owned();
                     run.step("action", format!("created account {tid}"));
-                    store
-                        .save_link(&save(
-                            tid,
-                            LinkState::Active,
-                            desired.cloned().unwrap_or_default(),
-                        ))
-                        .await?;
+                    run.changes.push(LinkChange::Save(save(
+                        tid,
+                        LinkState::Active,
+                        desired.cloned().unwrap_or_default(),
+                    )));
                 }
                 Err(e) if e.status == Some(409) => {
                     // Someone created the account meanwhile (or the target found a clash): find and link it.
@@ -825,30 +850,26 @@ async fn execute(
             takes_over_from,
         } => {
             if let Some(old) = takes_over_from {
-                store.delete_link(&app.name, kind, old).await?;
+                run.changes.push(forget(old));
             }
             if !ops.is_empty() {
                 apply_ops(run, target_id, ops)
                     .await
                     .map_err(|e| fail(&action, e))?;
             }
-            store
-                .save_link(&save(
-                    target_id.clone(),
-                    LinkState::Active,
-                    desired.cloned().unwrap_or_default(),
-                ))
-                .await?;
+            run.changes.push(LinkChange::Save(save(
+                target_id.clone(),
+                LinkState::Active,
+                desired.cloned().unwrap_or_default(),
+            )));
         }
         Action::Update { target_id, ops } => match apply_ops(run, target_id, ops).await {
             Ok(()) => {
-                store
-                    .save_link(&save(
-                        target_id.clone(),
-                        LinkState::Active,
-                        desired.cloned().unwrap_or_default(),
-                    ))
-                    .await?;
+                run.changes.push(LinkChange::Save(save(
+                    target_id.clone(),
+                    LinkState::Active,
+                    desired.cloned().unwrap_or_default(),
+                )));
             }
             Err(e) if e.status == Some(404) => {
                 return Ok(Executed::Stale(
@@ -868,13 +889,15 @@ async fn execute(
                     if let Some(l) = link {
                         let mut pushed = l.pushed.clone();
                         pushed.insert("active".into(), json!(false));
-                        store
-                            .save_link(&save(target_id.clone(), LinkState::Disabled, pushed))
-                            .await?;
+                        run.changes.push(LinkChange::Save(save(
+                            target_id.clone(),
+                            LinkState::Disabled,
+                            pushed,
+                        )));
                     }
                 }
                 Err(e) if e.status == Some(404) => {
-                    store.delete_link(&app.name, kind, run.id).await?;
+                    run.changes.push(forget(id));
                     return Ok(Executed::Done(Action::Unlink {
                         target_id: target_id.clone(),
                         why: "the account was already gone from the app".into(),
@@ -888,10 +911,10 @@ async fn execute(
                 .delete(kind, target_id)
                 .await
                 .map_err(|e| fail(&action, e))?;
-            store.delete_link(&app.name, kind, run.id).await?;
+            run.changes.push(forget(id));
         }
         Action::Unlink { .. } => {
-            store.delete_link(&app.name, kind, run.id).await?;
+            run.changes.push(forget(id));
         }
     }
     Ok(Executed::Done(action))

@@ -49,7 +49,7 @@ use std::time::Duration;
 
 pub use apps::{AppRecord, Secret};
 pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
-pub use links::{Link, LinkState};
+pub use links::{Link, LinkChange, LinkState};
 pub use provlog::{LogEntry, LogQuery, Outcome};
 pub use query::{ListQuery, Page};
 pub use queue::QueueItem;

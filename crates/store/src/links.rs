@@ -2,6 +2,7 @@
 //! to it. One directory object has at most one account per app, and one account belongs to at most one object.
 
 use crate::directory::ResourceKind;
+use crate::provlog::LogEntry;
 use crate::{Store, StoreError, from_micros, to_micros};
 use roster_scim::ScimError;
 use serde_json::{Map, Value};
@@ -52,6 +53,22 @@ pub struct Link {
     pub pushed_hash: String,
     /// When the link last changed.
     pub updated: OffsetDateTime,
+}
+
+/// One change to the links, for [`Store::record_sync`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkChange {
+    /// Insert or replace the object's link.
+    Save(Link),
+    /// Forget the object's link.
+    Delete {
+        /// The app.
+        app: String,
+        /// User or Group.
+        kind: ResourceKind,
+        /// The directory object.
+        source_id: String,
+    },
 }
 
 type LinkRow = (String, String, String, String, String, String, String, i64);
@@ -112,26 +129,60 @@ impl Store {
     /// Writes a link (insert or replace by directory object). Another object already linked to the same target
     /// account is a 409 `uniqueness`: one account never serves two identities.
     pub async fn save_link(&self, link: &Link) -> Result<(), StoreError> {
+        self.record_sync(&[LinkChange::Save(link.clone())], None).await
+    }
+
+    /// Records the outcome of syncing one object in one transaction: its link changes, in order, and its log
+    /// entry. A link that would give one target account to two objects is a 409 `uniqueness` and nothing is
+    /// written.
+    pub async fn record_sync(
+        &self,
+        changes: &[LinkChange],
+        log: Option<&LogEntry>,
+    ) -> Result<(), StoreError> {
         let _writer = self.writer().await;
         let now = to_micros(OffsetDateTime::now_utc());
-        let pushed = Value::Object(link.pushed.clone()).to_string();
         on_db!(self, pool => {
-            sqlx::query(
-                "INSERT INTO links (app, resource_type, source_id, target_id, state, pushed, pushed_hash, updated) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (app, resource_type, source_id) DO UPDATE SET target_id = excluded.target_id, \
-                 state = excluded.state, pushed = excluded.pushed, pushed_hash = excluded.pushed_hash, updated = excluded.updated",
-            )
-            .bind(&link.app).bind(link.kind.as_str()).bind(&link.source_id).bind(&link.target_id)
-            .bind(link.state.as_str()).bind(&pushed).bind(&link.pushed_hash).bind(now)
-            .execute(pool).await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Scim(ScimError::uniqueness(format!(
-                    "target account {} in app '{}' is already linked to another directory object",
-                    link.target_id, link.app
-                ))),
-                _ => StoreError::Db(e),
-            })?;
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            for change in changes {
+                match change {
+                    LinkChange::Save(link) => {
+                        let pushed = Value::Object(link.pushed.clone()).to_string();
+                        sqlx::query(
+                            "INSERT INTO links (app, resource_type, source_id, target_id, state, pushed, pushed_hash, updated) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                             ON CONFLICT (app, resource_type, source_id) DO UPDATE SET target_id = excluded.target_id, \
+                             state = excluded.state, pushed = excluded.pushed, pushed_hash = excluded.pushed_hash, updated = excluded.updated",
+                        )
+                        .bind(&link.app).bind(link.kind.as_str()).bind(&link.source_id).bind(&link.target_id)
+                        .bind(link.state.as_str()).bind(&pushed).bind(&link.pushed_hash).bind(now)
+                        .execute(&mut *tx).await
+                        .map_err(|e| match &e {
+                            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Scim(ScimError::uniqueness(format!(
+                                "target account {} in app '{}' is already linked to another directory object",
+                                link.target_id, link.app
+                            ))),
+                            _ => StoreError::Db(e),
+                        })?;
+                    }
+                    LinkChange::Delete { app, kind, source_id } => {
+                        sqlx::query("DELETE FROM links WHERE app = $1 AND resource_type = $2 AND source_id = $3")
+                            .bind(app).bind(kind.as_str()).bind(source_id)
+                            .execute(&mut *tx).await?;
+                    }
+                }
+            }
+            if let Some(e) = log {
+                sqlx::query(
+                    "INSERT INTO provisioning_log (at, app, resource_type, source_id, target_id, action, outcome, attempt, \
+                     http_status, code, message, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(to_micros(e.at)).bind(&e.app).bind(e.kind.as_str()).bind(&e.source_id).bind(&e.target_id)
+                .bind(&e.action).bind(e.outcome.as_str()).bind(e.attempt).bind(e.http_status).bind(&e.code)
+                .bind(&e.message).bind(e.duration_ms)
+                .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }

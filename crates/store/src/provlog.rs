@@ -102,18 +102,7 @@ type LogRow = (
 impl Store {
     /// Appends an entry (its `id` is assigned here).
     pub async fn append_log(&self, e: &LogEntry) -> Result<(), StoreError> {
-        let _writer = self.writer().await;
-        on_db!(self, pool => {
-            sqlx::query(
-                "INSERT INTO provisioning_log (at, app, resource_type, source_id, target_id, action, outcome, attempt, \
-                 http_status, code, message, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(to_micros(e.at)).bind(&e.app).bind(e.kind.as_str()).bind(&e.source_id).bind(&e.target_id)
-            .bind(&e.action).bind(e.outcome.as_str()).bind(e.attempt).bind(e.http_status).bind(&e.code)
-            .bind(&e.message).bind(e.duration_ms)
-            .execute(pool).await?;
-            Ok(())
-        })
+        self.record_sync(&[], Some(e)).await
     }
 
     /// Reads entries, newest first.
