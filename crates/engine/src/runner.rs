@@ -8,7 +8,9 @@
 
 use crate::codes;
 use crate::plan::Action;
-use crate::sync::{AppRuntime, ObjectResult, SyncError, SyncOptions, TargetSnapshot, sync_object};
+use crate::sync::{
+    AppRuntime, ObjectResult, SyncError, SyncOptions, TargetSnapshot, sync_loaded, sync_object,
+};
 use futures_util::{StreamExt, stream};
 use roster_store::{Outcome, QueueItem, ResourceKind, Store, StoreError, to_micros};
 use std::collections::{BTreeSet, HashMap};
@@ -244,8 +246,22 @@ pub async fn full_sync(
             let Some(last) = ids.last() else { break };
             after = Some(last.clone());
             // Distinct objects, synced side by side; results come back in order.
-            let mut results = stream::iter(ids.iter())
-                .map(|id| async move { (id, sync_object(store, app, kind, id, opts).await) })
+            // The page's objects and links are read in two queries, not two per object.
+            let mut resources: HashMap<String, roster_store::StoredResource> = store
+                .load_resources(kind, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            let mut links = store.find_links(&app.name, kind, &ids).await?;
+            let loaded: Vec<_> = ids
+                .iter()
+                .map(|id| (id, resources.remove(id), links.remove(id)))
+                .collect();
+            let mut results = stream::iter(loaded)
+                .map(|(id, resource, link)| async move {
+                    (id, sync_loaded(store, app, kind, id, resource, link, opts).await)
+                })
                 .buffered(app.concurrency());
             while let Some((id, r)) = results.next().await {
                 let r = r?;

@@ -364,6 +364,21 @@ pub async fn sync_object(
     id: &str,
     opts: SyncOptions<'_>,
 ) -> Result<ObjectResult, StoreError> {
+    let resource = store.get_resource(kind, id).await?;
+    let link = store.find_link(&app.name, kind, id).await?;
+    sync_loaded(store, app, kind, id, resource, link, opts).await
+}
+
+/// [`sync_object`] with the object and its link already read (full reconciles read them a page at a time).
+pub async fn sync_loaded(
+    store: &Store,
+    app: &AppRuntime,
+    kind: ResourceKind,
+    id: &str,
+    resource: Option<roster_store::StoredResource>,
+    link: Option<Link>,
+    opts: SyncOptions<'_>,
+) -> Result<ObjectResult, StoreError> {
     let started = Instant::now();
     let mut run = Run {
         changes: Vec::new(),
@@ -374,7 +389,7 @@ pub async fn sync_object(
         opts,
         steps: Vec::new(),
     };
-    let resource = store.get_resource(kind, id).await?.map(|r| {
+    let resource = resource.map(|r| {
         let mut data = r.data;
         data.insert("id".into(), Value::String(r.id));
         Value::Object(data)
@@ -394,7 +409,6 @@ pub async fn sync_object(
     if let Source::InScope { desired, .. } = &source {
         run.step("mapping", Value::Object(desired.clone()).to_string());
     }
-    let link = store.find_link(&app.name, kind, id).await?;
     run.step(
         "link",
         match &link {

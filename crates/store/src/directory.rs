@@ -338,7 +338,7 @@ impl Store {
 
     /// Reads resources by id, in the order given (missing ones are left out), with members or derived groups
     /// for all of them in one query.
-    pub(crate) async fn load_resources(
+    pub async fn load_resources(
         &self,
         kind: ResourceKind,
         ids: &[String],

@@ -222,6 +222,35 @@ impl Store {
         })
     }
 
+    /// The links of several directory objects, by directory id.
+    pub async fn find_links(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        source_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Link>, StoreError> {
+        let mut out = std::collections::HashMap::with_capacity(source_ids.len());
+        for chunk in source_ids.chunks(500) {
+            on_db!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT app, resource_type, source_id, target_id, state, pushed, pushed_hash, updated FROM links WHERE app = ",
+                );
+                q.push_bind(app).push(" AND resource_type = ").push_bind(kind.as_str()).push(" AND source_id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_str());
+                }
+                q.push(")");
+                let rows: Vec<LinkRow> = q.build_query_as().fetch_all(pool).await?;
+                for row in rows {
+                    let link = link_from_row(row)?;
+                    out.insert(link.source_id.clone(), link);
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// The target ids of linked directory objects, by directory id (objects without a link are left out).
     pub async fn target_ids(
         &self,
