@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 roster="${1:-$root/target/debug/roster}"
-[ -x "$roster" ] || (cd "$root" && cargo build -q -p roster)
+[ -n "${1:-}" ] || (cd "$root" && cargo build -q -p roster)
 
 venv="$root/target/outbound-venv"
 if [ ! -x "$venv/bin/python" ]; then

@@ -530,6 +530,24 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
             );
             println!("ok    Schemas: {}", d.schemas.join(", "));
             println!("ok    ResourceTypes: {}", d.resource_types.join(", "));
+            if d.definitions.is_empty() {
+                println!(
+                    "note  the app serves no schema definitions: mappings cannot be checked against them"
+                );
+            } else {
+                let problems = roster_engine::mapping::check_targets(
+                    &cfg.effective_mapping(),
+                    roster_engine::mapping::USER_SCHEMA,
+                    &d.definitions,
+                );
+                if problems.is_empty() {
+                    println!("ok    every mapped attribute exists in the app's schemas");
+                }
+                for p in problems {
+                    ok = false;
+                    println!("FAIL  {}: {p}", codes::MAPPING_INVALID.code);
+                }
+            }
             if !d.resource_types.iter().any(|r| r.eq_ignore_ascii_case("User")) {
                 println!(
                     "FAIL  {}: the app lists no User resource type",

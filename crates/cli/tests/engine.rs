@@ -69,6 +69,11 @@ fn connect_sync_kill_restart_and_change() {
     let out = roster(&["app", "test", "crm", "--database", &sdb]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(stdout(&out).contains("credential accepted"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("every mapped attribute exists"),
+        "{}",
+        stdout(&out)
+    );
 
     // The directory gets 400 users while no engine runs.
     let source = serve(&sdb, &["--no-engine"]);

@@ -36,6 +36,8 @@ pub struct Discovery {
     pub config: Value,
     /// The schema URNs `/Schemas` lists.
     pub schemas: Vec<String>,
+    /// The schema definitions that could be read (a target may list URNs without definitions).
+    pub definitions: Vec<roster_scim::schema::Schema>,
     /// The resource type names `/ResourceTypes` lists.
     pub resource_types: Vec<String>,
     /// Whether the target says it supports PATCH.
@@ -449,6 +451,17 @@ impl ScimClient {
             .send(reqwest::Method::GET, "/Schemas", &[], None, &[])
             .await
             .map_err(endpoint)?;
+        let definitions = s
+            .as_ref()
+            .and_then(|b| {
+                b.get("Resources")
+                    .and_then(Value::as_array)
+                    .or_else(|| b.as_array())
+            })
+            .into_iter()
+            .flatten()
+            .filter_map(|d| roster_scim::schema::Schema::from_json(d).ok())
+            .collect();
         let schemas = list(s, "id", "/Schemas")?;
         let (_, r) = self
             .send(reqwest::Method::GET, "/ResourceTypes", &[], None, &[])
@@ -458,6 +471,7 @@ impl ScimClient {
         Ok(Discovery {
             config,
             schemas,
+            definitions,
             resource_types,
             patch,
         })

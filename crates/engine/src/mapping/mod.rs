@@ -633,6 +633,62 @@ pub fn set_path(out: &mut Map<String, Value>, p: &PatchPath, value: Value) {
     }
 }
 
+/// The mapping targets a target's schemas do not define, each with the reason. `core` is the resource's core
+/// schema URN; a target that serves no definition for a schema is not checked against it.
+pub fn check_targets(
+    rules: &[MappingRule],
+    core: &str,
+    schemas: &[roster_scim::schema::Schema],
+) -> Vec<String> {
+    let find = |urn: &str| schemas.iter().find(|s| s.id.eq_ignore_ascii_case(urn));
+    let mut problems = Vec::new();
+    for rule in rules {
+        let Ok(p) = PatchPath::parse(&rule.target) else {
+            continue;
+        };
+        if let Some(urn) = whole_extension(&p) {
+            if find(&urn).is_none() {
+                problems.push(format!("{}: the app has no schema {urn}", rule.target));
+            }
+            continue;
+        }
+        // The common attributes of RFC 7643 §3.1 belong to every resource, not to a schema.
+        if p.attr.uri.is_none()
+            && ["id", "externalId", "meta", "schemas"]
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&p.attr.name))
+        {
+            continue;
+        }
+        let urn = p.attr.uri.clone().unwrap_or_else(|| core.to_owned());
+        let Some(schema) = find(&urn) else {
+            if !urn.eq_ignore_ascii_case(core) {
+                problems.push(format!("{}: the app has no schema {urn}", rule.target));
+            }
+            continue;
+        };
+        let Some(attr) = schema.attribute(&p.attr.name) else {
+            problems.push(format!(
+                "{}: the app's schema {urn} has no attribute '{}'",
+                rule.target, p.attr.name
+            ));
+            continue;
+        };
+        if let Some(sub) = p.attr.sub.as_deref().or(p.sub_after_filter.as_deref())
+            && !attr
+                .sub_attributes
+                .iter()
+                .any(|s| s.name.eq_ignore_ascii_case(sub))
+        {
+            problems.push(format!(
+                "{}: '{}' has no sub-attribute '{sub}' in the app's schema",
+                rule.target, attr.name
+            ));
+        }
+    }
+    problems
+}
+
 /// Checks a filter text for scoping, naming the problem in SCIM terms.
 pub fn parse_scope_filter(text: &str) -> Result<Filter, ScimError> {
     roster_scim::filter::parse(text)

@@ -156,3 +156,31 @@ fn equals_signs_inside_filters_and_strings_are_not_the_separator() {
     assert_eq!(r.target, r#"emails[type eq "a=b"].value"#);
     assert_eq!(r.source, r#"concat("x=", userName)"#);
 }
+
+#[test]
+fn mapping_targets_are_checked_against_the_apps_schemas() {
+    let registry = roster_scim::SchemaRegistry::new();
+    let schemas: Vec<roster_scim::schema::Schema> = [
+        USER_SCHEMA,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    ]
+    .iter()
+    .map(|id| registry.schema(id).unwrap().clone())
+    .collect();
+    let rules = [
+        "userName=userName",
+        "externalId=id",
+        "name.givenName=name.givenName",
+        r#"emails[type eq "work"].value=userName"#,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department=title",
+        "nickname2=userName",
+        "name.middle=userName",
+        "urn:ietf:params:scim:schemas:extension:Adobe:2.0:User:organizationalUnit=title",
+    ]
+    .map(|r| MappingRule::parse(r, false).unwrap());
+    let problems = check_targets(&rules, USER_SCHEMA, &schemas);
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].contains("no attribute 'nickname2'"));
+    assert!(problems[1].contains("no sub-attribute 'middle'"));
+    assert!(problems[2].contains("no schema urn:ietf:params:scim:schemas:extension:Adobe:2.0:User"));
+}
