@@ -86,6 +86,10 @@ pub struct AppSettings {
     /// Push groups and their memberships too (the scope groups, or every group when the scope is every user).
     #[arg(long)]
     push_groups: Option<bool>,
+    /// Hours between the full reconciles `roster serve` runs (default 24; the first is the initial sync, as soon
+    /// as the app is enabled; 0 turns both off).
+    #[arg(long)]
+    reconcile_every_hours: Option<u32>,
     /// How many requests roster has in flight to the app at once (default 8).
     #[arg(long)]
     concurrency: Option<u16>,
@@ -228,6 +232,9 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
     if let Some(g) = s.push_groups {
         cfg.push_groups = g;
     }
+    if let Some(h) = s.reconcile_every_hours {
+        cfg.reconcile_every_hours = h;
+    }
     if let Some(c) = s.concurrency {
         cfg.concurrency = c.max(1);
     }
@@ -335,6 +342,15 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             );
             println!("enabled:      {}", cfg.enabled);
             println!("concurrency:  {} requests at once", cfg.concurrency);
+            let last = store.last_reconcile(&a.name).await.map_err(|e| e.to_string())?;
+            println!(
+                "reconcile:    every {} h; last {}",
+                cfg.reconcile_every_hours,
+                last.map_or_else(
+                    || "never (roster serve runs the initial sync)".to_owned(),
+                    roster_store_time
+                )
+            );
             println!("deprovision:  {}", cfg.deprovision.as_str());
             println!("stale links:  {:?}", cfg.stale_link);
             let scope = if cfg.scope.groups.is_empty()

@@ -144,6 +144,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?;
         let mut n = 0_u64;
         let dry = args.dry_run;
+        let started = roster_store::to_micros(time::OffsetDateTime::now_utc());
         let report = full_sync(&store, &app, dry, |id, r| {
             n += 1;
             if dry && is_change(&r.action) || r.code.is_some() {
@@ -165,6 +166,12 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
         if tty {
             eprintln!();
+        }
+        if !dry {
+            store
+                .finish_reconcile(&args.name, started)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
         summary.sort();

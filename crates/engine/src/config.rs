@@ -109,6 +109,10 @@ pub struct AppConfig {
     /// Whether the engine runs for this app (a paused app keeps its queue).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Hours between full reconciles run by `roster serve` (the first runs as soon as the app is enabled: the
+    /// initial sync). 0 turns the schedule off, initial sync included.
+    #[serde(default = "default_reconcile_hours")]
+    pub reconcile_every_hours: u32,
     /// How many requests roster has in flight to this app at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: u16,
@@ -120,6 +124,10 @@ pub struct AppConfig {
 
 fn default_matching() -> Vec<String> {
     vec!["userName".into(), "emails.value".into()]
+}
+
+fn default_reconcile_hours() -> u32 {
+    24
 }
 
 fn default_concurrency() -> u16 {
@@ -147,6 +155,7 @@ impl AppConfig {
             push_groups: false,
             enabled: true,
             concurrency: default_concurrency(),
+            reconcile_every_hours: default_reconcile_hours(),
             protected: Vec::new(),
         }
     }

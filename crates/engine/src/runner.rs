@@ -258,11 +258,11 @@ pub async fn full_sync(
                 .iter()
                 .map(|id| (id, resources.remove(id), links.remove(id)))
                 .collect();
-            let mut results = stream::iter(loaded)
-                .map(|(id, resource, link)| async move {
-                    (id, sync_loaded(store, app, kind, id, resource, link, opts).await)
-                })
-                .buffered(app.concurrency());
+            let futures: Vec<_> = loaded
+                .into_iter()
+                .map(|(id, resource, link)| sync_page_item(store, app, kind, id, resource, link, opts))
+                .collect();
+            let mut results = stream::iter(futures).buffered(app.concurrency());
             while let Some((id, r)) = results.next().await {
                 let r = r?;
                 report.add(&r);
@@ -290,6 +290,20 @@ pub async fn full_sync(
             .await?;
     }
     Ok(report)
+}
+
+/// One object of a reconcile page, with its id for the caller (a named future: `tokio::spawn` can prove it
+/// `Send`, which it cannot for an async closure borrowing the page).
+async fn sync_page_item<'a>(
+    store: &'a Store,
+    app: &'a AppRuntime,
+    kind: ResourceKind,
+    id: &'a String,
+    resource: Option<roster_store::StoredResource>,
+    link: Option<roster_store::Link>,
+    opts: SyncOptions<'a>,
+) -> (&'a String, Result<ObjectResult, StoreError>) {
+    (id, sync_loaded(store, app, kind, id, resource, link, opts).await)
 }
 
 /// Reads the matching values of every user account in the target (pages of 1000, two attributes each), so the
@@ -397,6 +411,7 @@ async fn engine_round(
             },
         };
         follow_journal(store, &runtime, clock()).await?;
+        scheduled_reconcile(store, &runtime, clock).await?;
         loop {
             let r = drain_queue(store, &runtime, holder, clock, BATCH).await?;
             if i64::try_from(r.done + r.failed).unwrap_or(0) < BATCH {
@@ -405,6 +420,31 @@ async fn engine_round(
         }
     }
     Ok(())
+}
+
+/// Runs a full reconcile when one is due (the initial sync of a new app, then every `reconcile_every_hours`),
+/// unless another process runs it. Returns whether one ran.
+pub async fn scheduled_reconcile(store: &Store, app: &AppRuntime, clock: &Clock) -> Result<bool, StoreError> {
+    const HOUR: i64 = 3_600_000_000;
+    let every = i64::from(app.config.reconcile_every_hours);
+    if every == 0 {
+        return Ok(false);
+    }
+    let started = clock();
+    if !store
+        .claim_reconcile(&app.name, started, every * HOUR, HOUR)
+        .await?
+    {
+        return Ok(false);
+    }
+    let first = store.last_reconcile(&app.name).await?.is_none();
+    tracing::info!(app = %app.name, "{}", if first { "initial sync started" } else { "scheduled full reconcile started" });
+    let report = full_sync(store, app, false, |_, _| {}).await?;
+    store.finish_reconcile(&app.name, started).await?;
+    let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    summary.sort();
+    tracing::info!(app = %app.name, failed = report.failed, "full reconcile done: {}", summary.join(", "));
+    Ok(true)
 }
 
 /// Whether an action changes the target (for plan summaries).

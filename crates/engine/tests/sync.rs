@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use roster_engine::config::{AppConfig, Deprovision};
-use roster_engine::runner::{Clock, drain_queue, follow_journal, full_sync};
+use roster_engine::runner::{Clock, drain_queue, follow_journal, full_sync, scheduled_reconcile};
 use roster_engine::sync::{AppRuntime, SyncOptions, sync_object};
 use roster_store::{LinkState, LogQuery, Member, MemberChange, ResourceKind, Secret, Store};
 use roster_testkit::{Target, on_every_backend};
@@ -613,6 +613,76 @@ async fn groups_and_memberships_are_pushed_with_minimal_changes() {
             json!([{"value": ben_t, "type": "User"}])
         );
         assert_eq!(target_user(&target, "ann").await["active"], false);
+        target.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn the_engine_runs_the_initial_sync_then_reconciles_on_schedule() {
+    on_every_backend!(|store, _backend| {
+        let target = Target::spawn().await;
+        store
+            .create_resource(ResourceKind::User, user("ann", "ann@example.com"))
+            .await
+            .unwrap();
+        let app = add_app(store, &target, "crm", |_| {}).await;
+        let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
+        let at = |t: i64| -> Clock { Arc::new(move || t) };
+        assert!(
+            scheduled_reconcile(store, &app, &at(now)).await.unwrap(),
+            "the initial sync runs at once"
+        );
+        assert_eq!(
+            target_users(&target).await.len(),
+            1,
+            "users that existed before the app are provisioned"
+        );
+        assert!(
+            !scheduled_reconcile(store, &app, &at(now + 1)).await.unwrap(),
+            "not due again yet"
+        );
+        // Someone changes the account in the app; the next scheduled reconcile repairs it.
+        let tid = store
+            .find_link(
+                "crm",
+                ResourceKind::User,
+                &roster_testkit::all(store, ResourceKind::User).await[0].id,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .target_id;
+        let mut drifted = target
+            .store
+            .get_resource(ResourceKind::User, &tid)
+            .await
+            .unwrap()
+            .unwrap()
+            .data;
+        drifted.insert("displayName".into(), json!("Someone Else"));
+        target
+            .store
+            .replace_resource(ResourceKind::User, &tid, drifted, None)
+            .await
+            .unwrap();
+        let day = 24 * 3_600_000_000_i64;
+        assert!(scheduled_reconcile(store, &app, &at(now + day)).await.unwrap());
+        assert_eq!(target_user(&target, "ann").await["displayName"], "ann");
+        // Two processes: while one holds the lease, the other does not start a second run.
+        assert!(
+            store
+                .claim_reconcile("crm", now + 3 * day, day, 3_600_000_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_reconcile("crm", now + 3 * day + 1, day, 3_600_000_000)
+                .await
+                .unwrap()
+        );
+        let off = add_app(store, &target, "off", |c| c.reconcile_every_hours = 0).await;
+        assert!(!scheduled_reconcile(store, &off, &at(now)).await.unwrap());
         target.stop().await;
     });
 }

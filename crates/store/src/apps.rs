@@ -177,6 +177,47 @@ impl Store {
         })
     }
 
+    /// Claims the next full reconcile of an app when one is due: none has finished yet, or the last one started
+    /// `interval` or more before `now`, and no other run holds the lease. Returns whether the caller runs it; the
+    /// lease lasts until `now + lease`.
+    pub async fn claim_reconcile(
+        &self,
+        app: &str,
+        now: i64,
+        interval: i64,
+        lease: i64,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            let n = sqlx::query(
+                "UPDATE app_cursors SET reconcile_lease = $1 WHERE app = $2 \
+                 AND (reconcile_done IS NULL OR reconcile_done <= $3) AND (reconcile_lease IS NULL OR reconcile_lease < $4)",
+            )
+            .bind(now + lease).bind(app).bind(now - interval).bind(now)
+            .execute(pool).await?.rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    /// Records a finished full reconcile that started at `started`, and releases the lease.
+    pub async fn finish_reconcile(&self, app: &str, started: i64) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            sqlx::query("UPDATE app_cursors SET reconcile_done = $1, reconcile_lease = NULL WHERE app = $2")
+                .bind(started).bind(app).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// When the last full reconcile of an app started, if one finished.
+    pub async fn last_reconcile(&self, app: &str) -> Result<Option<i64>, StoreError> {
+        on_db!(self, pool => {
+            let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT reconcile_done FROM app_cursors WHERE app = $1")
+                .bind(app).fetch_optional(pool).await?;
+            Ok(row.and_then(|r| r.0))
+        })
+    }
+
     /// How far `app` has read the journal.
     pub async fn app_cursor(&self, app: &str) -> Result<i64, StoreError> {
         on_db!(self, pool => {
