@@ -23,13 +23,12 @@ trap cleanup EXIT
 wait_up() { for _ in $(seq 1 200); do python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 # Runs a command, prints its wall seconds and peak RSS (MiB) as "SECS RSS".
 measure() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"; }
+# Starts a target server on a free port, left in $port (not a subshell, so its pid reaches the cleanup).
 serve_target() {
-  local db="$1" port
   port="$(free_port)"
-  ROSTER_LOG=warn "$roster" serve --no-engine --listen "127.0.0.1:$port" --database "$db" >"$work/target-$port.log" 2>&1 &
+  ROSTER_LOG=warn "$roster" serve --no-engine --listen "127.0.0.1:$port" --database "$1" >"$work/target-$port.log" 2>&1 &
   pids+=($!)
   wait_up "http://127.0.0.1:$port/healthz"
-  echo "$port"
 }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $n; engine concurrency: $conc"
@@ -37,7 +36,7 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $
 # 1. Raw create rate of the target.
 rawdb="sqlite://$work/raw.db"
 rawtok="$("$roster" token create --name bench --database "$rawdb" 2>/dev/null)"
-rawport="$(serve_target "$rawdb")"
+serve_target "$rawdb"; rawport="$port"
 cat >"$work/post.lua" <<'LUA'
 local counter = 0
 local thread_id = 0
@@ -67,9 +66,10 @@ printf '%-52s %10s users/s   (%s s, peak RSS %s MiB)\n' "roster import of $n use
 # 2. Initial sync.
 tdb="sqlite://$work/target.db"
 ttok="$("$roster" token create --name bench --database "$tdb" 2>/dev/null)"
-tport="$(serve_target "$tdb")"
+serve_target "$tdb"; tport="$port"
 printf '%s\n' "$ttok" >"$work/app.token"
-"$roster" app add bench --scim-url "http://127.0.0.1:$tport/scim/v2" --token-file "$work/app.token" --concurrency "$conc" --database "$sdb" 2>/dev/null
+"$roster" app add bench --scim-url "http://127.0.0.1:$tport/scim/v2" --token-file "$work/app.token" --concurrency "$conc" \
+  --reconcile-every-hours 0 --database "$sdb" 2>/dev/null
 read -r secs rss < <(measure "$roster" sync bench --full --database "$sdb")
 rate="$(python3 -c "print(round($n/$secs))")"
 printf '%-52s %10s users/s   (%s s, %s%% of raw, peak RSS %s MiB)\n' "initial sync of $n users (roster sync --full)" "$rate" "$secs" "$(python3 -c "print(round(100*$rate/$raw))")" "$rss"

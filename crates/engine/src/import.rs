@@ -13,8 +13,8 @@
 //!   `userName`.
 
 use crate::mapping;
-use roster_scim::{Filter, PatchPath, SchemaRegistry, ValidateOptions};
-use roster_store::{ListQuery, Member, MemberChange, ResourceKind, Store, StoreError};
+use roster_scim::{PatchPath, SchemaRegistry, ValidateOptions};
+use roster_store::{Member, MemberChange, ResourceKind, Store, StoreError};
 use serde_json::{Map, Value};
 
 /// What an import did.
@@ -43,33 +43,33 @@ struct Record {
 /// Imports a file's text; `name` decides the format (`.csv`, else JSON).
 pub async fn import(store: &Store, name: &str, text: &str) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport::default();
-    let records = if name.to_ascii_lowercase().ends_with(".csv") {
-        parse_csv(text, &mut report)
-    } else {
-        parse_json(text, &mut report)
-    };
     let registry = SchemaRegistry::new();
-    let mut memberships: Vec<(String, String)> = Vec::new();
-    // Users first, so groups can name them.
-    let (users, groups): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.kind == ResourceKind::User);
-    for r in users.into_iter().chain(groups) {
-        match upsert(store, &registry, &r).await {
-            Ok((id, outcome)) => {
-                match outcome {
-                    Upsert::Created => report.created += 1,
-                    Upsert::Updated => report.updated += 1,
-                    Upsert::Unchanged => report.unchanged += 1,
+    // Group name → users to add, applied at the end with one write per group.
+    let mut memberships: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    if name.to_ascii_lowercase().ends_with(".csv") {
+        // Row by row: memory stays flat however long the file is.
+        for r in csv_records(text, &mut report) {
+            let r = match r {
+                Ok(r) => r,
+                Err(skip) => {
+                    report.skipped.push(skip);
+                    continue;
                 }
-                memberships.extend(r.groups.iter().map(|g| (g.clone(), id.clone())));
-            }
-            Err(StoreError::Scim(e)) => report.skipped.push((r.at, e.detail)),
-            Err(e) => return Err(e),
+            };
+            apply(store, &registry, r, &mut report, &mut memberships).await?;
+        }
+    } else {
+        let records = parse_json(text, &mut report);
+        // Users first, so groups can name them.
+        let (users, groups): (Vec<_>, Vec<_>) =
+            records.into_iter().partition(|r| r.kind == ResourceKind::User);
+        for r in users.into_iter().chain(groups) {
+            apply(store, &registry, r, &mut report, &mut memberships).await?;
         }
     }
-    for (group, user) in memberships {
-        match add_membership(store, &group, &user).await {
-            Ok(true) => report.memberships += 1,
-            Ok(false) => {}
+    for (group, users) in memberships {
+        match add_members(store, &group, &users).await {
+            Ok(n) => report.memberships += n,
             Err(StoreError::Scim(e)) => report.skipped.push((format!("group '{group}'"), e.detail)),
             Err(e) => return Err(e),
         }
@@ -77,8 +77,39 @@ pub async fn import(store: &Store, name: &str, text: &str) -> Result<ImportRepor
     Ok(report)
 }
 
-fn parse_csv(text: &str, report: &mut ImportReport) -> Vec<Record> {
-    let mut out = Vec::new();
+async fn apply(
+    store: &Store,
+    registry: &SchemaRegistry,
+    r: Record,
+    report: &mut ImportReport,
+    memberships: &mut std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<(), StoreError> {
+    match upsert(store, registry, &r).await {
+        Ok((id, outcome)) => {
+            match outcome {
+                Upsert::Created => report.created += 1,
+                Upsert::Updated => report.updated += 1,
+                Upsert::Unchanged => report.unchanged += 1,
+            }
+            for g in r.groups {
+                memberships.entry(g).or_default().push(id.clone());
+            }
+            Ok(())
+        }
+        Err(StoreError::Scim(e)) => {
+            report.skipped.push((r.at, e.detail));
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The CSV's rows as records, or (where, why) for a row that cannot be one. A bad header yields nothing and is
+/// reported.
+fn csv_records<'t>(
+    text: &'t str,
+    report: &mut ImportReport,
+) -> Box<dyn Iterator<Item = Result<Record, (String, String)>> + 't> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -89,7 +120,7 @@ fn parse_csv(text: &str, report: &mut ImportReport) -> Vec<Record> {
             report
                 .skipped
                 .push(("line 1".into(), format!("the header cannot be read: {e}")));
-            return out;
+            return Box::new(std::iter::empty());
         }
     };
     let mut columns = Vec::new();
@@ -105,28 +136,21 @@ fn parse_csv(text: &str, report: &mut ImportReport) -> Vec<Record> {
                     format!("line 1, column {}", i + 1),
                     format!("'{h}' is not an attribute path: {}", e.detail),
                 ));
-                return out;
+                return Box::new(std::iter::empty());
             }
         }
     }
-    for row in reader.records() {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                report
-                    .skipped
-                    .push((format!("line {line}"), format!("not valid CSV: {e}")));
-                continue;
-            }
-        };
+    Box::new(reader.into_records().map(move |row| {
+        let row = row.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            (format!("line {line}"), format!("not valid CSV: {e}"))
+        })?;
         let line = row.position().map_or(0, |p| p.line());
         if row.len() != columns.len() {
-            report.skipped.push((
+            return Err((
                 format!("line {line}"),
                 format!("{} fields, but the header has {}", row.len(), columns.len()),
             ));
-            continue;
         }
         let mut data = Map::new();
         let mut groups = Vec::new();
@@ -144,14 +168,13 @@ fn parse_csv(text: &str, report: &mut ImportReport) -> Vec<Record> {
                 ),
             }
         }
-        out.push(Record {
+        Ok(Record {
             at: format!("line {line}"),
             kind: ResourceKind::User,
             data: Value::Object(data),
             groups,
-        });
-    }
-    out
+        })
+    }))
 }
 
 fn parse_json(text: &str, report: &mut ImportReport) -> Vec<Record> {
@@ -211,31 +234,30 @@ enum Upsert {
     Unchanged,
 }
 
-/// The id of the resource with this attribute value, if one has it.
+/// The id of the one resource with this `externalId` (`by_name`: this userName or displayName), if one has it;
+/// several are an error, since the record cannot tell which to update.
 async fn find_by(
     store: &Store,
     kind: ResourceKind,
-    attr: &str,
+    by_name: bool,
     value: Option<&Value>,
 ) -> Result<Option<String>, StoreError> {
     let Some(v) = value.and_then(Value::as_str) else {
         return Ok(None);
     };
-    let f = Filter::eq_str(attr, v)?;
-    let q = ListQuery {
-        filter: Some(&f),
-        limit: 2,
-        ..ListQuery::default()
+    let ids = if by_name {
+        store.ids_by_name(kind, v).await?
+    } else {
+        store.ids_by_external_id(kind, v).await?
     };
-    let page = store.list_resources(kind, &q).await?;
-    if page.total > 1 {
+    if ids.len() > 1 {
+        let attr = if by_name { "this name" } else { "this externalId" };
         return Err(roster_scim::ScimError::uniqueness(format!(
-            "{} resources have {attr} '{v}'; cannot tell which to update",
-            page.total
+            "several resources have {attr} ('{v}'); cannot tell which to update"
         ))
         .into());
     }
-    Ok(page.resources.into_iter().next().map(|r| r.id))
+    Ok(ids.into_iter().next())
 }
 
 async fn upsert(
@@ -255,17 +277,9 @@ async fn upsert(
     } else {
         "displayName"
     };
-    let existing = match find_by(store, r.kind, "externalId", data.get("externalId")).await? {
+    let existing = match find_by(store, r.kind, false, data.get("externalId")).await? {
         Some(id) => Some(id),
-        None => {
-            find_by(
-                store,
-                r.kind,
-                name_attr,
-                roster_scim::value::get_ci(&data, name_attr),
-            )
-            .await?
-        }
+        None => find_by(store, r.kind, true, roster_scim::value::get_ci(&data, name_attr)).await?,
     };
     let Some(id) = existing else {
         let valid = schema.validate(&data, None, ValidateOptions::default())?;
@@ -323,14 +337,7 @@ async fn resolve_member_names(store: &Store, data: &mut Value) -> Result<(), Sto
         {
             continue;
         }
-        match find_by(
-            store,
-            ResourceKind::User,
-            "userName",
-            Some(&Value::String(v.clone())),
-        )
-        .await?
-        {
+        match find_by(store, ResourceKind::User, true, Some(&Value::String(v.clone()))).await? {
             Some(id) => m["value"] = Value::String(id),
             None => {
                 return Err(roster_scim::ScimError::invalid_value(format!(
@@ -343,8 +350,8 @@ async fn resolve_member_names(store: &Store, data: &mut Value) -> Result<(), Sto
     Ok(())
 }
 
-/// Adds a user to a group by name (creating the group when missing). Returns whether the membership is new.
-async fn add_membership(store: &Store, group: &str, user_id: &str) -> Result<bool, StoreError> {
+/// Adds users to a group by name (creating the group when missing), in one write. Returns how many were new.
+async fn add_members(store: &Store, group: &str, user_ids: &[String]) -> Result<usize, StoreError> {
     let gid = match store.resolve_group(group).await? {
         Some(id) => id,
         None => {
@@ -354,22 +361,28 @@ async fn add_membership(store: &Store, group: &str, user_id: &str) -> Result<boo
         }
     };
     let current = store.get_resource(ResourceKind::Group, &gid).await?;
-    let present = current
+    let present: std::collections::HashSet<&str> = current
         .as_ref()
         .and_then(|g| g.data.get("members"))
         .and_then(Value::as_array)
-        .is_some_and(|ms| {
-            ms.iter()
-                .any(|m| m.get("value").and_then(Value::as_str) == Some(user_id))
-        });
-    if present {
-        return Ok(false);
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("value").and_then(Value::as_str))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let changes: Vec<MemberChange> = user_ids
+        .iter()
+        .filter(|u| !present.contains(u.as_str()) && seen.insert(u.as_str()))
+        .map(|u| {
+            MemberChange::Add(Member {
+                value: u.clone(),
+                kind: Some(ResourceKind::User),
+                display: None,
+            })
+        })
+        .collect();
+    if !changes.is_empty() {
+        store.patch_members(&gid, &changes, None).await?;
     }
-    let m = Member {
-        value: user_id.to_owned(),
-        kind: Some(ResourceKind::User),
-        display: None,
-    };
-    store.patch_members(&gid, &[MemberChange::Add(m)], None).await?;
-    Ok(true)
+    Ok(changes.len())
 }

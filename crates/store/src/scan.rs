@@ -53,6 +53,38 @@ impl Store {
         })
     }
 
+    /// The ids of the resources with this `externalId` (exact) — at most two, enough to tell "one" from "several".
+    pub async fn ids_by_external_id(
+        &self,
+        kind: ResourceKind,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT id FROM resources WHERE resource_type = $1 AND external_id = $2 ORDER BY id LIMIT 2",
+            )
+            .bind(kind.as_str()).bind(external_id).fetch_all(pool).await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
+    /// The ids of the resources with this name, compared case-insensitively: a User's `userName`, a Group's
+    /// `displayName` — at most two.
+    pub async fn ids_by_name(&self, kind: ResourceKind, name: &str) -> Result<Vec<String>, StoreError> {
+        let column = match kind {
+            ResourceKind::User => "user_name_lc",
+            ResourceKind::Group => "display_name_lc",
+        };
+        let sql = format!(
+            "SELECT id FROM resources WHERE resource_type = $1 AND {column} = $2 ORDER BY id LIMIT 2"
+        );
+        on_db!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(kind.as_str()).bind(name.to_lowercase()).fetch_all(pool).await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
     /// A group's id from its id or its displayName (case-insensitive); `None` when no group has it, and a
     /// 409 `uniqueness` when the name is ambiguous.
     pub async fn resolve_group(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
