@@ -686,3 +686,142 @@ async fn the_engine_runs_the_initial_sync_then_reconciles_on_schedule() {
         target.stop().await;
     });
 }
+
+#[tokio::test]
+async fn scope_filters_and_org_units_choose_who_is_provisioned() {
+    on_every_backend!(|store, _backend| {
+        let target = Target::spawn().await;
+        let dept = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        for (name, title, ou) in [
+            ("ann", "Eng", "/Sales/EMEA"),
+            ("ben", "Ops", "/Sales"),
+            ("cy", "Eng", "/Salesforce"),
+        ] {
+            let mut u = user(name, &format!("{name}@example.com"));
+            u.insert("title".into(), json!(title));
+            u.insert(dept.into(), json!({"department": ou}));
+            store.create_resource(ResourceKind::User, u).await.unwrap();
+        }
+        let by_filter = add_app(store, &target, "f", |c| {
+            c.scope.filter = Some(r#"title eq "eng""#.into())
+        })
+        .await;
+        let report = full_sync(store, &by_filter, true, |_, _| {}).await.unwrap();
+        assert_eq!(
+            (report.count("create"), report.count("none")),
+            (2, 1),
+            "ann and cy: {report:?}"
+        );
+        let by_ou = add_app(store, &target, "o", |c| c.scope.org_units = vec!["/sales".into()]).await;
+        let report = full_sync(store, &by_ou, true, |_, _| {}).await.unwrap();
+        assert_eq!(
+            (report.count("create"), report.count("none")),
+            (2, 1),
+            "ann and ben, not /Salesforce: {report:?}"
+        );
+        // A bad filter stops the app with a code instead of matching nobody.
+        let mut cfg = AppConfig::new(&target.url);
+        cfg.scope.filter = Some("title eq".into());
+        store
+            .create_app("bad", &cfg.to_json(), Some(&Secret::new("x")))
+            .await
+            .unwrap();
+        let err = AppRuntime::load(store, "bad").await.unwrap_err().to_string();
+        assert!(err.contains("R-SCOPE-INVALID"), "{err}");
+        target.stop().await;
+    });
+}
+
+/// An OAuth2 token endpoint that hands out the target's bearer token for the right client credentials, and
+/// counts how often it was asked.
+async fn token_endpoint(issue: String) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::routing::post;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/token",
+        post(
+            move |axum::extract::Form(form): axum::extract::Form<
+                std::collections::HashMap<String, String>,
+            >| {
+                let issue = issue.clone();
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+                        && form.get("client_id").map(String::as_str) == Some("roster")
+                        && form.get("client_secret").map(String::as_str) == Some("client-secret");
+                    if ok {
+                        (
+                            axum::http::StatusCode::OK,
+                            axum::Json(
+                                json!({"access_token": issue, "token_type": "Bearer", "expires_in": 3600}),
+                            ),
+                        )
+                    } else {
+                        (
+                            axum::http::StatusCode::UNAUTHORIZED,
+                            axum::Json(json!({"error": "invalid_client"})),
+                        )
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, calls)
+}
+
+#[tokio::test]
+async fn oauth2_client_credentials_get_a_token_once_and_a_refusal_is_coded() {
+    on_every_backend!(|store, _backend| {
+        let target = Target::spawn().await;
+        let (token_url, calls) = token_endpoint(target.token.clone()).await;
+        for n in ["a", "b", "c"] {
+            store
+                .create_resource(ResourceKind::User, user(n, &format!("{n}@example.com")))
+                .await
+                .unwrap();
+        }
+        let oauth = |c: &mut AppConfig| {
+            c.auth = roster_engine::config::Auth::OAuth2 {
+                token_url: token_url.clone(),
+                client_id: "roster".into(),
+                scope: None,
+            }
+        };
+        let mut cfg = AppConfig::new(&target.url);
+        oauth(&mut cfg);
+        store
+            .create_app("crm", &cfg.to_json(), Some(&Secret::new("client-secret")))
+            .await
+            .unwrap();
+        let app = AppRuntime::load(store, "crm").await.unwrap();
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!((report.count("create"), report.failed), (3, 0));
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the access token is reused until it expires"
+        );
+
+        store
+            .create_app("wrong", &cfg.to_json(), Some(&Secret::new("not-the-secret")))
+            .await
+            .unwrap();
+        let wrong = AppRuntime::load(store, "wrong").await.unwrap();
+        let id = roster_testkit::all(store, ResourceKind::User).await[0].id.clone();
+        let r = sync_object(store, &wrong, ResourceKind::User, &id, SyncOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(r.code.map(|c| c.code), Some("R-TARGET-AUTH"));
+        assert!(
+            r.message.contains("invalid_client") && !r.message.contains("not-the-secret"),
+            "{}",
+            r.message
+        );
+        target.stop().await;
+    });
+}
