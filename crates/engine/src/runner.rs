@@ -138,8 +138,11 @@ pub async fn drain_queue(
     let items = store
         .lease_queue(&app.name, holder, clock(), LEASE_MICROS, limit)
         .await?;
+    if items.is_empty() {
+        return Ok(report);
+    }
     // The leased objects are distinct, so they are synced side by side.
-    let results: Vec<Result<Outcome, StoreError>> = stream::iter(items)
+    let work = stream::iter(items)
         .map(|item| async move {
             let opts = SyncOptions {
                 snapshot: None,
@@ -152,8 +155,25 @@ pub async fn drain_queue(
             Ok(result.outcome)
         })
         .buffer_unordered(app.concurrency())
-        .collect()
-        .await;
+        .collect::<Vec<Result<Outcome, StoreError>>>();
+    // A slow app must not outlast the lease: while the batch runs, the lease is renewed every third of it, so no
+    // other worker takes these objects over unless this one died.
+    let renew = async {
+        let every = Duration::from_micros(u64::try_from(LEASE_MICROS / 3).unwrap_or(10_000_000));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = store
+                .renew_leases(&app.name, holder, clock() + LEASE_MICROS)
+                .await
+            {
+                tracing::warn!(app = %app.name, error = %e, "cannot renew the queue lease");
+            }
+        }
+    };
+    let results = tokio::select! {
+        r = work => r,
+        () = renew => Vec::new(),
+    };
     for r in results {
         if r? == Outcome::Failed {
             report.failed += 1;

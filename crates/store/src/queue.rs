@@ -138,6 +138,16 @@ impl Store {
         })
     }
 
+    /// Extends every lease `holder` has on an app's queue to `until` (a worker still busy with its batch).
+    pub async fn renew_leases(&self, app: &str, holder: &str, until: i64) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            sqlx::query("UPDATE sync_queue SET lease_until = $1 WHERE app = $2 AND lease_holder = $3")
+                .bind(until).bind(app).bind(holder).execute(pool).await?;
+            Ok(())
+        })
+    }
+
     /// The object was synced: the row goes if no newer change arrived meanwhile, else its lease is released so
     /// the newer change runs. Returns whether the row was removed.
     pub async fn finish_queue_item(&self, item: &QueueItem, holder: &str) -> Result<bool, StoreError> {

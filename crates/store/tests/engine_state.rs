@@ -165,11 +165,21 @@ async fn the_queue_keeps_newer_changes_and_respects_leases() {
             (1, 5000, Some("R-TARGET-UNAVAILABLE"))
         );
         assert_eq!(store.next_due("crm").await.unwrap(), Some(5000));
-        // An expired lease (its worker died) makes the row available again.
+        // A busy worker renews its lease; nobody else gets the row meanwhile. An expired lease (the worker
+        // died) makes the row available again.
         let l = store.lease_queue("crm", "w3", 5000, 10, 10).await.unwrap();
         assert_eq!(l.len(), 1);
+        store.renew_leases("crm", "w3", 9000).await.unwrap();
+        assert!(
+            store
+                .lease_queue("crm", "w4", 5011, 10, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: renewed"
+        );
         assert_eq!(
-            store.lease_queue("crm", "w4", 5011, 10, 10).await.unwrap().len(),
+            store.lease_queue("crm", "w4", 9001, 10, 10).await.unwrap().len(),
             1
         );
         // enqueue_and_advance never moves the cursor backwards.
