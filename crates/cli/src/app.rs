@@ -32,7 +32,7 @@ pub enum StaleArg {
 /// Settings shared by `app add` and `app edit`.
 #[derive(Debug, Args)]
 pub struct AppSettings {
-    /// The app's SCIM base URL (for example https://app.example.com/scim/v2).
+    /// The app's SCIM base URL (for example `https://app.example.com/scim/v2`).
     #[arg(long)]
     scim_url: Option<String>,
     /// A file holding the bearer token (or, with --oauth2-token-url, the OAuth2 client secret).
