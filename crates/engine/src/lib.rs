@@ -13,6 +13,7 @@
 //! | [`plan`] | the planner, a pure function from (source, link, target) to one action; diffs |
 //! | [`connector`] | the SCIM client for targets: requests, auth, discovery, error classification |
 //! | [`codes`] | the roster codes the engine reports, with cause and fix |
+//! | [`runtime`] | an app ready to sync: settings checked, mapping compiled, scope resolved; target snapshots |
 //! | [`sync`] | syncing one object: gather the views, plan, execute, record |
 //! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently |
 //! | [`runner`] | following the journal, draining the queue, full reconciles |
@@ -24,4 +25,5 @@ pub mod import;
 pub mod mapping;
 pub mod plan;
 pub mod runner;
+pub mod runtime;
 pub mod sync;
