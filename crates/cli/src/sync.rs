@@ -4,10 +4,11 @@ use crate::app::find_user;
 use crate::serve::{DatabaseArg, open};
 use clap::{Args, ValueEnum};
 use roster_engine::plan::Action;
-use roster_engine::runner::{BATCH, drain_queue, follow_journal, full_sync, is_change, system_clock};
+use roster_engine::runner::{
+    BATCH, affected_objects, drain_queue, follow_journal, full_sync, is_change, system_clock,
+};
 use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions, sync_object};
 use roster_store::{LogQuery, ResourceKind, Store};
-use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -196,31 +197,37 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
     if args.dry_run {
         // What the next incremental sync would do: the queued objects plus the journal since the cursor.
         let cursor = store.app_cursor(&args.name).await.map_err(|e| e.to_string())?;
-        let mut ids: BTreeSet<String> = BTreeSet::new();
+        let entries = store
+            .journal_since(cursor, 100_000)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut objects = affected_objects(&store, &app, &entries)
+            .await
+            .map_err(|e| e.to_string())?;
         for q in store
             .list_queue(&args.name, 100_000)
             .await
             .map_err(|e| e.to_string())?
         {
-            ids.insert(q.source_id);
-        }
-        for e in store
-            .journal_since(cursor, 100_000)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            if e.kind == ResourceKind::User {
-                ids.insert(e.id);
-            }
+            objects.insert((q.kind, q.source_id));
         }
         let mut changes = 0;
-        for id in &ids {
-            let r = sync_user(&store, &app, id, false, true).await?;
+        for (kind, id) in &objects {
+            let opts = SyncOptions {
+                snapshot: None,
+                read_target: false,
+                dry_run: true,
+                attempt: 1,
+            };
+            let r = roster_engine::sync::sync_object(&store, &app, *kind, id, opts)
+                .await
+                .map_err(|e| e.to_string())?;
             if is_change(&r.action) || r.code.is_some() {
                 changes += 1;
                 println!("{}", plan_line(id, &r));
             }
         }
+        let ids = &objects;
         eprintln!(
             "Dry run: {changes} change(s) among {} pending object(s); nothing was written.",
             ids.len()

@@ -46,10 +46,8 @@ pub async fn follow_journal(store: &Store, app: &AppRuntime, now: i64) -> Result
         if entries.is_empty() {
             return Ok(queued);
         }
-        let mut objects: BTreeSet<(ResourceKind, String)> = BTreeSet::new();
         let mut advance_to = cursor;
         let mut gap = false;
-        let mut group_changed = false;
         for e in &entries {
             if e.seq != advance_to + 1 && !gap {
                 // A gap: an earlier transaction may still commit. Advance past it only when it is old.
@@ -60,35 +58,8 @@ pub async fn follow_journal(store: &Store, app: &AppRuntime, now: i64) -> Result
             if !gap {
                 advance_to = e.seq;
             }
-            match e.kind {
-                ResourceKind::User => {
-                    objects.insert((ResourceKind::User, e.id.clone()));
-                }
-                ResourceKind::Group => {
-                    group_changed = true;
-                    if app.config.push_groups {
-                        objects.insert((ResourceKind::Group, e.id.clone()));
-                    }
-                    if !app.config.scope.groups.is_empty() {
-                        for u in store.group_user_ids(&e.id).await? {
-                            objects.insert((ResourceKind::User, u));
-                        }
-                    }
-                }
-            }
         }
-        if group_changed && !app.config.scope.groups.is_empty() {
-            // Someone may have left a scope group: recheck every linked user (unchanged ones cost no request).
-            let mut after: Option<String> = None;
-            loop {
-                let page = store
-                    .list_links(&app.name, ResourceKind::User, after.as_deref(), 1000)
-                    .await?;
-                let Some(last) = page.last() else { break };
-                after = Some(last.source_id.clone());
-                objects.extend(page.into_iter().map(|l| (ResourceKind::User, l.source_id)));
-            }
-        }
+        let objects = affected_objects(store, app, &entries).await?;
         let objects: Vec<_> = objects.into_iter().collect();
         queued += objects.len();
         store
@@ -98,6 +69,53 @@ pub async fn follow_journal(store: &Store, app: &AppRuntime, now: i64) -> Result
             return Ok(queued);
         }
     }
+}
+
+/// The objects an app must look at again after these journal entries: the users and (when the app pushes groups)
+/// groups that changed; for an app scoped by groups, a group change also brings the group's users and every
+/// linked user, since someone may have left a scope group (unchanged ones cost no request).
+pub async fn affected_objects(
+    store: &Store,
+    app: &AppRuntime,
+    entries: &[roster_store::JournalEntry],
+) -> Result<BTreeSet<(ResourceKind, String)>, StoreError> {
+    let mut objects = BTreeSet::new();
+    let group_scoped = !app.config.scope.groups.is_empty();
+    let mut group_changed = false;
+    for e in entries {
+        match e.kind {
+            ResourceKind::User => {
+                objects.insert((ResourceKind::User, e.id.clone()));
+            }
+            ResourceKind::Group => {
+                group_changed = true;
+                if app.config.push_groups {
+                    objects.insert((ResourceKind::Group, e.id.clone()));
+                }
+                if group_scoped {
+                    objects.extend(
+                        store
+                            .group_user_ids(&e.id)
+                            .await?
+                            .into_iter()
+                            .map(|u| (ResourceKind::User, u)),
+                    );
+                }
+            }
+        }
+    }
+    if group_changed && group_scoped {
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .list_links(&app.name, ResourceKind::User, after.as_deref(), 1000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.source_id.clone());
+            objects.extend(page.into_iter().map(|l| (ResourceKind::User, l.source_id)));
+        }
+    }
+    Ok(objects)
 }
 
 /// The delay before attempt `attempts + 1`: 2 s doubling to one hour, ±20 % jitter; exactly the target's
