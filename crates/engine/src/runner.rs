@@ -174,24 +174,7 @@ pub async fn drain_queue(
         })
         .buffer_unordered(app.concurrency())
         .collect::<Vec<Result<Outcome, StoreError>>>();
-    // A slow app must not outlast the lease: while the batch runs, the lease is renewed every third of it, so no
-    // other worker takes these objects over unless this one died.
-    let renew = async {
-        let every = Duration::from_micros(u64::try_from(LEASE_MICROS / 3).unwrap_or(10_000_000));
-        loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = store
-                .renew_leases(&app.name, holder, clock() + LEASE_MICROS)
-                .await
-            {
-                tracing::warn!(app = %app.name, error = %e, "cannot renew the queue lease");
-            }
-        }
-    };
-    let results = tokio::select! {
-        r = work => r,
-        () = renew => Vec::new(),
-    };
+    let results = renewing(store, app, holder, clock, work).await;
     for r in results {
         if r? == Outcome::Failed {
             report.failed += 1;
@@ -269,6 +252,10 @@ pub async fn full_sync(
         dry_run,
         attempt: 1,
     };
+    // The reconcile leases what it syncs, like any worker: a queue worker busy with an object keeps it, and a
+    // failure here becomes a queued retry.
+    let holder = format!("reconcile-{}", uuid::Uuid::now_v7().simple());
+    let clock = system_clock();
     // Everything journalled before this point is covered by reading the current state below.
     let head = store.journal_head().await?;
     // Users first, so the groups pushed after them can list their accounts.
@@ -283,7 +270,11 @@ pub async fn full_sync(
             let ids = store.list_ids_after(kind, after.as_deref(), 500).await?;
             let Some(last) = ids.last() else { break };
             after = Some(last.clone());
-            // Distinct objects, synced side by side; results come back in order.
+            let ids = if dry_run {
+                ids
+            } else {
+                lease_ids(store, app, &holder, kind, &ids, &clock).await?
+            };
             // The page's objects and links are read in two queries, not two per object.
             let mut resources: HashMap<String, roster_store::StoredResource> = store
                 .load_resources(kind, &ids)
@@ -292,20 +283,35 @@ pub async fn full_sync(
                 .map(|r| (r.id.clone(), r))
                 .collect();
             let mut links = store.find_links(&app.name, kind, &ids).await?;
-            let loaded: Vec<_> = ids
+            // Distinct objects, synced side by side; results come back in order.
+            let settle_as = (!dry_run).then_some((holder.as_str(), &clock));
+            let futures: Vec<_> = ids
                 .iter()
-                .map(|id| (id, resources.remove(id), links.remove(id)))
+                .map(|id| {
+                    sync_page_item(
+                        store,
+                        app,
+                        kind,
+                        id,
+                        resources.remove(id),
+                        links.remove(id),
+                        opts,
+                        settle_as,
+                    )
+                })
                 .collect();
-            let futures: Vec<_> = loaded
-                .into_iter()
-                .map(|(id, resource, link)| sync_page_item(store, app, kind, id, resource, link, opts))
-                .collect();
-            let mut results = stream::iter(futures).buffered(app.concurrency());
-            while let Some((id, r)) = results.next().await {
-                let r = r?;
-                report.add(&r);
-                on_object(id, &r);
-            }
+            let page = async {
+                let mut results = stream::iter(futures).buffered(app.concurrency());
+                // Nothing is awaited in this loop: a result waiting here must not hold up the syncs still in
+                // flight (one of them may hold the store's writer lock).
+                while let Some((id, r)) = results.next().await {
+                    let r = r?;
+                    report.add(&r);
+                    on_object(id, &r);
+                }
+                Ok::<(), StoreError>(())
+            };
+            renewing(store, app, &holder, &clock, page).await?;
         }
         // Links whose directory object is gone (deleted while the engine was not running).
         let mut after: Option<String> = None;
@@ -313,12 +319,26 @@ pub async fn full_sync(
             let links = store.list_links(&app.name, kind, after.as_deref(), 500).await?;
             let Some(last) = links.last() else { break };
             after = Some(last.source_id.clone());
-            for l in &links {
-                if store.get_resource(kind, &l.source_id).await?.is_none() {
-                    let r = sync_object(store, app, kind, &l.source_id, opts).await?;
-                    report.add(&r);
-                    on_object(&l.source_id, &r);
+            let ids: Vec<String> = links.iter().map(|l| l.source_id.clone()).collect();
+            let existing: std::collections::HashSet<String> = store
+                .load_resources(kind, &ids)
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            let gone: Vec<String> = ids.into_iter().filter(|id| !existing.contains(id)).collect();
+            let gone = if dry_run {
+                gone
+            } else {
+                lease_ids(store, app, &holder, kind, &gone, &clock).await?
+            };
+            for id in &gone {
+                let r = sync_object(store, app, kind, id, opts).await?;
+                if !dry_run {
+                    settle(store, &reconcile_item(app, kind, id), &holder, &r, clock()).await?;
                 }
+                report.add(&r);
+                on_object(id, &r);
             }
         }
     }
@@ -330,8 +350,56 @@ pub async fn full_sync(
     Ok(report)
 }
 
-/// One object of a reconcile page, with its id for the caller (a named future: `tokio::spawn` can prove it
-/// `Send`, which it cannot for an async closure borrowing the page).
+/// Leases the objects of a reconcile page; returns the ids this reconcile holds (a queue worker holds the rest
+/// and syncs them itself).
+async fn lease_ids(
+    store: &Store,
+    app: &AppRuntime,
+    holder: &str,
+    kind: ResourceKind,
+    ids: &[String],
+    clock: &Clock,
+) -> Result<Vec<String>, StoreError> {
+    let objects: Vec<_> = ids.iter().map(|id| (kind, id.clone())).collect();
+    let held: std::collections::HashSet<String> = store
+        .lease_objects(&app.name, holder, &objects, clock(), LEASE_MICROS)
+        .await?
+        .into_iter()
+        .map(|i| i.source_id)
+        .collect();
+    Ok(ids.iter().filter(|id| held.contains(*id)).cloned().collect())
+}
+
+/// Runs `work` while renewing `holder`'s leases every third of a lease, so a slow app never lets another worker
+/// take its objects over while this one is alive.
+async fn renewing<T>(
+    store: &Store,
+    app: &AppRuntime,
+    holder: &str,
+    clock: &Clock,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let renew = async {
+        let every = Duration::from_micros(u64::try_from(LEASE_MICROS / 3).unwrap_or(10_000_000));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = store
+                .renew_leases(&app.name, holder, clock() + LEASE_MICROS)
+                .await
+            {
+                tracing::warn!(app = %app.name, error = %e, "cannot renew the queue lease");
+            }
+        }
+    };
+    tokio::select! {
+        r = work => r,
+        never = renew => never,
+    }
+}
+
+/// One object of a reconcile page, synced and (unless a dry run) settled in the queue under the reconcile's
+/// lease, with its id for the caller. A named future, not an async closure: `tokio::spawn` can prove it `Send`.
+#[allow(clippy::too_many_arguments)]
 async fn sync_page_item<'a>(
     store: &'a Store,
     app: &'a AppRuntime,
@@ -340,8 +408,32 @@ async fn sync_page_item<'a>(
     resource: Option<roster_store::StoredResource>,
     link: Option<roster_store::Link>,
     opts: SyncOptions<'a>,
+    settle_as: Option<(&'a str, &'a Clock)>,
 ) -> (&'a String, Result<ObjectResult, StoreError>) {
-    (id, sync_loaded(store, app, kind, id, resource, link, opts).await)
+    let result = sync_loaded(store, app, kind, id, resource, link, opts).await;
+    let result = match (result, settle_as) {
+        (Ok(r), Some((holder, clock))) => {
+            let item = reconcile_item(app, kind, id);
+            settle(store, &item, holder, &r, clock()).await.map(|()| r)
+        }
+        (other, _) => other,
+    };
+    (id, result)
+}
+
+/// The queue row a reconcile leased for an object (its generation is not known, so finishing it keeps a row
+/// that had a pending change: the worker re-syncs it, at no cost when nothing changed).
+fn reconcile_item(app: &AppRuntime, kind: ResourceKind, id: &str) -> roster_store::QueueItem {
+    roster_store::QueueItem {
+        app: app.name.clone(),
+        kind,
+        source_id: id.to_owned(),
+        generation: 0,
+        attempts: 0,
+        run_at: 0,
+        last_code: None,
+        last_error: None,
+    }
 }
 
 /// Reads the matching values of every user account in the target (pages of 1000, two attributes each), so the

@@ -138,6 +138,45 @@ impl Store {
         })
     }
 
+    /// Leases these objects for `holder` whether they are queued or not (a full reconcile about to sync them),
+    /// except those another worker holds now. Returns the ones `holder` got, as queue items to settle.
+    pub async fn lease_objects(
+        &self,
+        app: &str,
+        holder: &str,
+        objects: &[(ResourceKind, String)],
+        now: i64,
+        lease_micros: i64,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _writer = self.writer().await;
+        let mut out = Vec::with_capacity(objects.len());
+        for chunk in objects.chunks(500) {
+            on_db!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO sync_queue (app, resource_type, source_id, gen, attempts, run_at, lease_until, lease_holder) ",
+                );
+                q.push_values(chunk, |mut b, (kind, id)| {
+                    b.push_bind(app).push_bind(kind.as_str()).push_bind(id.as_str()).push("0").push("0")
+                        .push_bind(now).push_bind(now + lease_micros).push_bind(holder);
+                });
+                q.push(
+                    " ON CONFLICT (app, resource_type, source_id) DO UPDATE SET lease_until = excluded.lease_until, \
+                     lease_holder = excluded.lease_holder WHERE sync_queue.lease_until IS NULL OR sync_queue.lease_until < ",
+                )
+                .push_bind(now)
+                .push(" RETURNING app, resource_type, source_id, gen, attempts, run_at, last_code, last_error");
+                let rows: Vec<QueueRow> = q.build_query_as().fetch_all(pool).await?;
+                for row in rows {
+                    out.push(item_from_row(row)?);
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// Extends every lease `holder` has on an app's queue to `until` (a worker still busy with its batch).
     pub async fn renew_leases(&self, app: &str, holder: &str, until: i64) -> Result<(), StoreError> {
         let _writer = self.writer().await;
