@@ -270,11 +270,13 @@ pub async fn full_sync(
             let ids = store.list_ids_after(kind, after.as_deref(), 500).await?;
             let Some(last) = ids.last() else { break };
             after = Some(last.clone());
-            let ids = if dry_run {
-                ids
+            let held: Vec<(String, i64)> = if dry_run {
+                ids.into_iter().map(|id| (id, 0)).collect()
             } else {
                 lease_ids(store, app, &holder, kind, &ids, &clock).await?
             };
+            let ids: Vec<String> = held.iter().map(|(id, _)| id.clone()).collect();
+            let mut synced: Vec<(ResourceKind, String, i64)> = Vec::new();
             // The page's objects and links are read in two queries, not two per object.
             let mut resources: HashMap<String, roster_store::StoredResource> = store
                 .load_resources(kind, &ids)
@@ -306,12 +308,20 @@ pub async fn full_sync(
                 // flight (one of them may hold the store's writer lock).
                 while let Some((id, r)) = results.next().await {
                     let r = r?;
+                    if r.outcome != Outcome::Failed {
+                        let generation = held.iter().find(|(h, _)| h == id).map_or(0, |(_, g)| *g);
+                        synced.push((kind, id.clone(), generation));
+                    }
                     report.add(&r);
                     on_object(id, &r);
                 }
                 Ok::<(), StoreError>(())
             };
             renewing(store, app, &holder, &clock, page).await?;
+            if !dry_run {
+                // One write for the page: synced rows go, the rest of the page's leases are released.
+                store.finish_many(&app.name, &holder, &synced).await?;
+            }
         }
         // Links whose directory object is gone (deleted while the engine was not running).
         let mut after: Option<String> = None;
@@ -327,10 +337,14 @@ pub async fn full_sync(
                 .map(|r| r.id)
                 .collect();
             let gone: Vec<String> = ids.into_iter().filter(|id| !existing.contains(id)).collect();
-            let gone = if dry_run {
+            let gone: Vec<String> = if dry_run {
                 gone
             } else {
-                lease_ids(store, app, &holder, kind, &gone, &clock).await?
+                lease_ids(store, app, &holder, kind, &gone, &clock)
+                    .await?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect()
             };
             for id in &gone {
                 let r = sync_object(store, app, kind, id, opts).await?;
@@ -350,8 +364,8 @@ pub async fn full_sync(
     Ok(report)
 }
 
-/// Leases the objects of a reconcile page; returns the ids this reconcile holds (a queue worker holds the rest
-/// and syncs them itself).
+/// Leases the objects of a reconcile page; returns the ids this reconcile holds, in order, with their queue
+/// generations (a queue worker holds the rest and syncs them itself).
 async fn lease_ids(
     store: &Store,
     app: &AppRuntime,
@@ -359,15 +373,18 @@ async fn lease_ids(
     kind: ResourceKind,
     ids: &[String],
     clock: &Clock,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<(String, i64)>, StoreError> {
     let objects: Vec<_> = ids.iter().map(|id| (kind, id.clone())).collect();
-    let held: std::collections::HashSet<String> = store
+    let held: HashMap<String, i64> = store
         .lease_objects(&app.name, holder, &objects, clock(), LEASE_MICROS)
         .await?
         .into_iter()
-        .map(|i| i.source_id)
+        .map(|i| (i.source_id, i.generation))
         .collect();
-    Ok(ids.iter().filter(|id| held.contains(*id)).cloned().collect())
+    Ok(ids
+        .iter()
+        .filter_map(|id| held.get(id).map(|g| (id.clone(), *g)))
+        .collect())
 }
 
 /// Runs `work` while renewing `holder`'s leases every third of a lease, so a slow app never lets another worker
@@ -411,8 +428,9 @@ async fn sync_page_item<'a>(
     settle_as: Option<(&'a str, &'a Clock)>,
 ) -> (&'a String, Result<ObjectResult, StoreError>) {
     let result = sync_loaded(store, app, kind, id, resource, link, opts).await;
+    // A failure is scheduled for a retry at once; successes are finished a page at a time by the caller.
     let result = match (result, settle_as) {
-        (Ok(r), Some((holder, clock))) => {
+        (Ok(r), Some((holder, clock))) if r.outcome == Outcome::Failed => {
             let item = reconcile_item(app, kind, id);
             settle(store, &item, holder, &r, clock()).await.map(|()| r)
         }

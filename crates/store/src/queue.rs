@@ -177,6 +177,36 @@ impl Store {
         Ok(out)
     }
 
+    /// Finishes many synced objects at once (a reconcile's page): rows still at the generation given go, and every
+    /// other row `holder` still leases in the app is released (a newer change arrived; a worker syncs it).
+    pub async fn finish_many(
+        &self,
+        app: &str,
+        holder: &str,
+        items: &[(ResourceKind, String, i64)],
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            for chunk in items.chunks(500) {
+                let mut q = sqlx::QueryBuilder::new("DELETE FROM sync_queue WHERE app = ");
+                q.push_bind(app).push(" AND lease_holder = ").push_bind(holder).push(" AND (resource_type, source_id, gen) IN (");
+                let mut sep = q.separated(", ");
+                for (kind, id, generation) in chunk {
+                    sep.push("(").push_bind_unseparated(kind.as_str()).push_unseparated(", ")
+                        .push_bind_unseparated(id.as_str()).push_unseparated(", ").push_bind_unseparated(*generation)
+                        .push_unseparated(")");
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE sync_queue SET lease_until = NULL, lease_holder = NULL WHERE app = $1 AND lease_holder = $2")
+                .bind(app).bind(holder).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// Extends every lease `holder` has on an app's queue to `until` (a worker still busy with its batch).
     pub async fn renew_leases(&self, app: &str, holder: &str, until: i64) -> Result<(), StoreError> {
         let _writer = self.writer().await;

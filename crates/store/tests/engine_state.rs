@@ -274,3 +274,66 @@ async fn the_log_is_queried_by_app_object_code_and_outcome() {
         );
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_leases_objects_whether_queued_or_not() {
+    on_every_backend!(|store, backend| {
+        store.create_app("crm", &json!({}), None).await.unwrap();
+        let obj = |id: &str| (ResourceKind::User, id.to_owned());
+        // A worker holds w; a is queued and free.
+        store.enqueue("crm", &[obj("w")], 100).await.unwrap();
+        assert_eq!(
+            store
+                .lease_queue("crm", "worker", 100, 1000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        store.enqueue("crm", &[obj("a")], 100).await.unwrap();
+        let held = store
+            .lease_objects("crm", "reconcile", &[obj("a"), obj("b"), obj("w")], 200, 1000)
+            .await
+            .unwrap();
+        let mut got: Vec<_> = held
+            .iter()
+            .map(|i| (i.source_id.as_str(), i.generation))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [("a", 1), ("b", 0)],
+            "{backend}: a was queued, b was not, w is the worker's"
+        );
+        // A change to a arrives during the reconcile; finishing keeps it for a worker.
+        store.enqueue("crm", &[obj("a")], 300).await.unwrap();
+        store
+            .finish_many(
+                "crm",
+                "reconcile",
+                &[
+                    (ResourceKind::User, "a".into(), 1),
+                    (ResourceKind::User, "b".into(), 0),
+                ],
+            )
+            .await
+            .unwrap();
+        let left: Vec<_> = store
+            .list_queue("crm", 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.source_id)
+            .collect();
+        assert_eq!(left, ["a", "w"]);
+        assert_eq!(
+            store
+                .lease_queue("crm", "worker2", 400, 1000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "a is free again"
+        );
+    });
+}
