@@ -558,6 +558,13 @@ async fn engine_round(
                 }
             },
         };
+        if let Some(e) = runtime.check_scope_groups(store).await? {
+            if reported.get(&record.name) != Some(&e.message) {
+                tracing::error!(app = %record.name, code = e.code.code, "app cannot sync: {e}");
+                reported.insert(record.name.clone(), e.message.clone());
+            }
+            continue;
+        }
         follow_journal(store, &runtime, clock()).await?;
         scheduled_reconcile(store, &runtime, clock).await?;
         loop {

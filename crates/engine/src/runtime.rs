@@ -120,6 +120,31 @@ impl AppRuntime {
         })
     }
 
+    /// An error when a scope group was deleted since the app was loaded: nobody may be deprovisioned for being
+    /// outside a group that no longer exists (seed 001's 50005).
+    pub async fn check_scope_groups(&self, store: &Store) -> Result<Option<AppError>, StoreError> {
+        if self.scope_groups.is_empty() {
+            return Ok(None);
+        }
+        let found = store
+            .load_resources(ResourceKind::Group, &self.scope_groups)
+            .await?;
+        let missing: Vec<&str> = self
+            .scope_groups
+            .iter()
+            .filter(|id| !found.iter().any(|g| &g.id == *id))
+            .map(String::as_str)
+            .collect();
+        Ok((!missing.is_empty()).then(|| AppError {
+            code: &codes::SCOPE_GROUP_MISSING,
+            message: format!(
+                "the scope of app '{}' names group {}, which is no longer in the directory",
+                self.name,
+                missing.join(", ")
+            ),
+        }))
+    }
+
     /// Whether `user` (with `id` and derived `groups`) is in scope.
     pub fn in_scope(&self, user: &Value) -> bool {
         if !self.scope_groups.is_empty() {

@@ -120,6 +120,24 @@ pub async fn sync_loaded(
         ResourceKind::User => app.source(resource.as_ref()),
         ResourceKind::Group => app.group_source(store, resource.as_ref()).await?,
     };
+    // Out of scope with an account means deprovisioning: first make sure the scope groups still exist, or a
+    // deleted group would empty the scope.
+    if source == Source::OutOfScope
+        && link.is_some()
+        && let Some(e) = app.check_scope_groups(store).await?
+    {
+        return Ok(ObjectResult {
+            action: Action::Nothing {
+                why: "the scope is broken; nobody is deprovisioned until it is fixed".into(),
+            },
+            outcome: Outcome::Failed,
+            code: Some(e.code),
+            message: e.message,
+            retry_after: None,
+            http_status: None,
+            steps: Vec::new(),
+        });
+    }
     run.step(
         "scope",
         match &source {
