@@ -80,13 +80,8 @@ pub struct ImportArgs {
 }
 
 pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
     let store = open(&args.db).await?;
-    let name = args.file.to_string_lossy();
-    let r = roster_engine::import::import(&store, &name, &text)
-        .await
-        .map_err(|e| e.to_string())?;
+    let r = roster_engine::import::import_file(&store, &args.file).await?;
     for (at, why) in &r.skipped {
         eprintln!("skipped {at}: {why}");
     }

@@ -98,3 +98,40 @@ fn cli_mistakes_say_what_to_fix() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalidFilter"));
 }
+
+#[test]
+fn import_reports_bad_rows_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let csv = dir.path().join("hr.csv");
+    std::fs::write(&csv, "userName,name.givenName,groups\nann@example.com,Ann,Sales\n,NoName,\nben@example.com,Ben,Sales;Ops\n").unwrap();
+    let run = || {
+        Command::new(ROSTER)
+            .args(["import", csv.to_str().unwrap(), "--database", &db])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a skipped row makes the exit code 1: {err}"
+    );
+    assert!(
+        err.contains("skipped line 3") && err.contains("2 created") && err.contains("3 memberships added"),
+        "{err}"
+    );
+    let again = run();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("0 created, 0 updated, 2 unchanged, 0 memberships added"),
+        "{err}"
+    );
+    let missing = Command::new(ROSTER)
+        .args(["import", "/nonexistent.csv", "--database", &db])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent.csv"));
+}

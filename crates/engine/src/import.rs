@@ -40,33 +40,42 @@ struct Record {
     groups: Vec<String>,
 }
 
-/// Imports a file's text; `name` decides the format (`.csv`, else JSON).
-pub async fn import(store: &Store, name: &str, text: &str) -> Result<ImportReport, StoreError> {
+/// Imports a file; its name decides the format (`.csv`, else JSON). A CSV file is read row by row, so memory
+/// stays flat however long it is.
+pub async fn import_file(store: &Store, path: &std::path::Path) -> Result<ImportReport, String> {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".csv") {
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        import_csv(store, std::io::BufReader::new(file))
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        import(store, &name, &text).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Imports CSV rows from a reader.
+pub async fn import_csv(store: &Store, reader: impl std::io::Read) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport::default();
     let registry = SchemaRegistry::new();
-    // Group name → users to add, applied at the end with one write per group.
     let mut memberships: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    if name.to_ascii_lowercase().ends_with(".csv") {
-        // Row by row: memory stays flat however long the file is.
-        for r in csv_records(text, &mut report) {
-            let r = match r {
-                Ok(r) => r,
-                Err(skip) => {
-                    report.skipped.push(skip);
-                    continue;
-                }
-            };
-            apply(store, &registry, r, &mut report, &mut memberships).await?;
-        }
-    } else {
-        let records = parse_json(text, &mut report);
-        // Users first, so groups can name them.
-        let (users, groups): (Vec<_>, Vec<_>) =
-            records.into_iter().partition(|r| r.kind == ResourceKind::User);
-        for r in users.into_iter().chain(groups) {
-            apply(store, &registry, r, &mut report, &mut memberships).await?;
+    for r in csv_records(reader, &mut report) {
+        match r {
+            Ok(r) => apply(store, &registry, r, &mut report, &mut memberships).await?,
+            Err(skip) => report.skipped.push(skip),
         }
     }
+    add_all_members(store, memberships, &mut report).await?;
+    Ok(report)
+}
+
+async fn add_all_members(
+    store: &Store,
+    memberships: std::collections::BTreeMap<String, Vec<String>>,
+    report: &mut ImportReport,
+) -> Result<(), StoreError> {
     for (group, users) in memberships {
         match add_members(store, &group, &users).await {
             Ok(n) => report.memberships += n,
@@ -74,6 +83,25 @@ pub async fn import(store: &Store, name: &str, text: &str) -> Result<ImportRepor
             Err(e) => return Err(e),
         }
     }
+    Ok(())
+}
+
+/// Imports a file's text; `name` decides the format (`.csv`, else JSON).
+pub async fn import(store: &Store, name: &str, text: &str) -> Result<ImportReport, StoreError> {
+    if name.to_ascii_lowercase().ends_with(".csv") {
+        return import_csv(store, text.as_bytes()).await;
+    }
+    let mut report = ImportReport::default();
+    let registry = SchemaRegistry::new();
+    // Group name → users to add, applied at the end with one write per group.
+    let mut memberships: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let records = parse_json(text, &mut report);
+    // Users first, so groups can name them.
+    let (users, groups): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.kind == ResourceKind::User);
+    for r in users.into_iter().chain(groups) {
+        apply(store, &registry, r, &mut report, &mut memberships).await?;
+    }
+    add_all_members(store, memberships, &mut report).await?;
     Ok(report)
 }
 
@@ -107,13 +135,13 @@ async fn apply(
 /// The CSV's rows as records, or (where, why) for a row that cannot be one. A bad header yields nothing and is
 /// reported.
 fn csv_records<'t>(
-    text: &'t str,
+    input: impl std::io::Read + 't,
     report: &mut ImportReport,
 ) -> Box<dyn Iterator<Item = Result<Record, (String, String)>> + 't> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+        .from_reader(input);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
