@@ -71,15 +71,7 @@ impl Store {
         objects: &[(ResourceKind, String)],
         now: i64,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer().await;
-        on_db!(self, pool => {
-            let mut tx = pool.begin_with(self.write_begin()).await?;
-            for (kind, id) in objects {
-                sqlx::query(ENQUEUE).bind(app).bind(kind.as_str()).bind(id).bind(now).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        self.enqueue_at(app, objects, None, now).await
     }
 
     /// Queues objects and moves the app's journal cursor to `seq` in one transaction, so a crash loses neither
@@ -91,14 +83,26 @@ impl Store {
         seq: i64,
         now: i64,
     ) -> Result<(), StoreError> {
+        self.enqueue_at(app, objects, Some(seq), now).await
+    }
+
+    async fn enqueue_at(
+        &self,
+        app: &str,
+        objects: &[(ResourceKind, String)],
+        seq: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let _writer = self.writer().await;
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             for (kind, id) in objects {
                 sqlx::query(ENQUEUE).bind(app).bind(kind.as_str()).bind(id).bind(now).execute(&mut *tx).await?;
             }
-            sqlx::query("UPDATE app_cursors SET seq = $1 WHERE app = $2 AND seq < $1")
-                .bind(seq).bind(app).execute(&mut *tx).await?;
+            if let Some(seq) = seq {
+                sqlx::query("UPDATE app_cursors SET seq = $1 WHERE app = $2 AND seq < $1")
+                    .bind(seq).bind(app).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(())
         })
