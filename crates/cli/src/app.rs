@@ -280,11 +280,11 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             eprintln!(
                 "App '{name}' added. Check it with: roster app test {name}; see the plan with: roster sync {name} --full --dry-run. {}",
                 match (cfg.enabled, cfg.reconcile_every_hours) {
-                    (_, 0) => "Initial sync: roster sync NAME --full (the schedule is off).",
+                    (_, 0) => "Run the initial sync with roster sync --full (the schedule is off).",
                     (true, _) =>
                         "A running roster serve starts the initial sync now (add the app with --enabled false to look at the plan first).",
                     (false, _) =>
-                        "A running roster serve starts the initial sync once the app is enabled (roster app edit NAME --enabled true).",
+                        "A running roster serve starts the initial sync once the app is enabled (roster app edit --enabled true).",
                 }
             );
         }
