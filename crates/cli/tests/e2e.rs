@@ -27,7 +27,9 @@ fn serve_token_scim_and_graceful_shutdown() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("shown only now"));
 
     let served = common::serve(&db, &[]);
-    let (mut child, addr, reader) = (served.child, served.addr, served.log.unwrap());
+    let mut served = served;
+    let (addr, reader) = (served.addr.clone(), served.log.take().unwrap());
+    let child = &mut served.child;
 
     let (status, _) = http(&addr, "GET", "/scim/v2/Users", None, None).unwrap();
     assert_eq!(status, 401);

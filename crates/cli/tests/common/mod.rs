@@ -50,6 +50,14 @@ pub struct Served {
     pub log: Option<std::thread::JoinHandle<String>>,
 }
 
+impl Drop for Served {
+    /// A test that fails half-way must not leave its servers running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `roster serve` on a free loopback port and waits until `/healthz` answers.
 pub fn serve(db: &str, extra: &[&str]) -> Served {
     let mut child = Command::new(ROSTER)
