@@ -14,7 +14,7 @@
 //! immutable, `primary`) and returned only if all of it succeeds, so a failed request changes nothing.
 
 use crate::error::ScimError;
-use crate::filter::{CompValue, CompareOp, Filter, matches_element};
+use crate::filter::{Filter, matches_element};
 use crate::path::{AttrPath, PatchPath};
 use crate::resource::{Mode, ValidateOptions, is_assigned};
 use crate::schema::{AttrType, Attribute, Location, Mutability, ResourceSchema};
@@ -528,7 +528,7 @@ impl Target<'_> {
                         def.name
                     )));
                 }
-                let mut created = element_from_filter(filter)
+                let mut created = filter.described_element()
                     .ok_or_else(|| ScimError::no_target(format!("no value of '{}' matches [{filter}], and it is not a simple equality to create one from", def.name)))?;
                 match sub_def {
                     Some(s) => {
@@ -639,36 +639,6 @@ fn clear_primary(items: &mut [Value]) {
         {
             obj.insert(k, Value::Bool(false));
         }
-    }
-}
-
-/// The value `type eq "work" and display eq "x"` describes, for creating it; `None` for other filters.
-fn element_from_filter(f: &Filter) -> Option<Map<String, Value>> {
-    match f {
-        Filter::Compare {
-            path:
-                AttrPath {
-                    uri: None,
-                    name,
-                    sub: None,
-                },
-            op: CompareOp::Eq,
-            value,
-        } => {
-            let v = match value {
-                CompValue::Str(s) => Value::String(s.clone()),
-                CompValue::Bool(b) => Value::Bool(*b),
-                CompValue::Number(n) => Value::Number(n.clone()),
-                CompValue::Null => return None,
-            };
-            Some(Map::from_iter([(name.clone(), v)]))
-        }
-        Filter::And(a, b) => {
-            let mut m = element_from_filter(a)?;
-            m.extend(element_from_filter(b)?);
-            Some(m)
-        }
-        _ => None,
     }
 }
 

@@ -21,7 +21,7 @@
 //! is created from the `eq` terms when missing), or an extension attribute such as
 //! `urn:ietf:params:scim:schemas:extension:Adobe:2.0:User:organizationalUnit`.
 
-use roster_scim::filter::{CompValue, CompareOp, Filter, matches_element};
+use roster_scim::filter::{Filter, matches_element};
 use roster_scim::value::get_ci;
 use roster_scim::{PatchPath, ScimError};
 use serde::{Deserialize, Serialize};
@@ -551,28 +551,6 @@ pub fn get_path(src: &Value, p: &PatchPath) -> Value {
     }
 }
 
-/// The `attr eq literal` terms of a value filter joined by `and`, which say what a new element must hold.
-fn eq_terms(f: &Filter, out: &mut Vec<(String, Value)>) -> bool {
-    match f {
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value,
-        } => {
-            let v = match value {
-                CompValue::Str(s) => Value::String(s.clone()),
-                CompValue::Bool(b) => Value::Bool(*b),
-                CompValue::Number(n) => Value::Number(n.clone()),
-                CompValue::Null => return false,
-            };
-            out.push((path.sub.clone().unwrap_or_else(|| path.name.clone()), v));
-            true
-        }
-        Filter::And(a, b) => eq_terms(a, out) && eq_terms(b, out),
-        _ => false,
-    }
-}
-
 /// Writes `value` at a target path inside `out`.
 pub fn set_path(out: &mut Map<String, Value>, p: &PatchPath, value: Value) {
     if let Some(urn) = whole_extension(p) {
@@ -614,11 +592,10 @@ pub fn set_path(out: &mut Map<String, Value>, p: &PatchPath, value: Value) {
             let idx = match items.iter().position(|i| matches_element(filter, i, None)) {
                 Some(i) => i,
                 None => {
-                    let mut terms = Vec::new();
-                    if !eq_terms(filter, &mut terms) {
+                    let Some(element) = filter.described_element() else {
                         return;
-                    }
-                    items.push(Value::Object(terms.into_iter().collect()));
+                    };
+                    items.push(Value::Object(element));
                     items.len() - 1
                 }
             };

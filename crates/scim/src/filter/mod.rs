@@ -155,6 +155,39 @@ impl Filter {
         })
     }
 
+    /// The multi-valued attribute value a value filter of `eq` terms joined by `and` describes
+    /// (`type eq "work" and primary eq true` → `{"type": "work", "primary": true}`), for creating the value a
+    /// PATCH path or a mapping target names; `None` for any other filter.
+    pub fn described_element(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::Value;
+        match self {
+            Self::Compare {
+                path:
+                    AttrPath {
+                        uri: None,
+                        name,
+                        sub: None,
+                    },
+                op: CompareOp::Eq,
+                value,
+            } => {
+                let v = match value {
+                    CompValue::Str(s) => Value::String(s.clone()),
+                    CompValue::Bool(b) => Value::Bool(*b),
+                    CompValue::Number(n) => Value::Number(n.clone()),
+                    CompValue::Null => return None,
+                };
+                Some(serde_json::Map::from_iter([(name.clone(), v)]))
+            }
+            Self::And(a, b) => {
+                let mut m = a.described_element()?;
+                m.extend(b.described_element()?);
+                Some(m)
+            }
+            _ => None,
+        }
+    }
+
     fn precedence(&self) -> u8 {
         match self {
             Self::Or(..) => 1,
