@@ -5,10 +5,12 @@
 //! - `roster scim …` runs the SCIM core on local files: check a filter, apply a PATCH, validate a resource.
 //! - `roster app …` connects and manages apps; `roster sync`, `roster provision` and `roster log` run the
 //!   provisioning engine by hand and read its log.
+//! - `roster explain TEXT` says what an error means: its roster code, cause and fix.
 //!
 //! Errors go to stderr as `error: …` with exit code 2.
 
 mod app;
+mod explain;
 mod scim;
 mod serve;
 mod sync;
@@ -46,6 +48,8 @@ enum Command {
     Log(sync::LogArgs),
     /// Import users and groups from a CSV or JSON file into the directory (idempotent).
     Import(sync::ImportArgs),
+    /// Explain an error: a roster code, or a message pasted from roster or another provisioning system.
+    Explain(explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Provision(args) => serve::block_on(sync::provision(args)),
         Command::Log(args) => serve::block_on(sync::log(args)),
         Command::Import(args) => serve::block_on(sync::import(args)),
+        Command::Explain(args) => explain::run(&args),
     };
     match result {
         Ok(code) => code,

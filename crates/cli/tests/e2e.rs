@@ -137,3 +137,43 @@ fn import_reports_bad_rows_and_is_idempotent() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent.csv"));
 }
+
+#[test]
+fn explain_names_code_cause_and_fix_or_says_it_does_not_know() {
+    let out = common::roster(&["explain", "invalid (400) Invalid Input: INVALID_OU_ID"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert!(text.starts_with("R-TARGET-ORG-UNIT"), "{text}");
+    assert!(
+        text.contains("Google Workspace Directory API") && text.contains("fix:"),
+        "{text}"
+    );
+
+    // From stdin, as JSON.
+    let mut child = Command::new(ROSTER)
+        .args(["explain", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"User account is inactive").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["explanations"][0]["code"], "R-TARGET-INACTIVE");
+    assert_eq!(v["explanations"][0]["recognised_as"], "Okta");
+
+    let out = common::roster(&["explain", "the printer is on fire"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("does not recognise")
+    );
+
+    let out = common::roster(&["explain", "--list"]);
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        list.lines().count() >= 30 && list.contains("R-GUARD-DEPROVISIONS"),
+        "{list}"
+    );
+}

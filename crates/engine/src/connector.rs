@@ -172,7 +172,8 @@ impl ScimClient {
                     .await
                     .map_err(|e| transport("POST token endpoint", &e))?;
                 let status = resp.status().as_u16();
-                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                let text = resp.text().await.unwrap_or_default();
+                let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 let token = body.get("access_token").and_then(Value::as_str);
                 match (status, token) {
                     (200, Some(t)) => {
@@ -186,12 +187,24 @@ impl ScimClient {
                         Ok(tok)
                     }
                     _ => {
-                        let err = body
-                            .get("error")
-                            .and_then(Value::as_str)
+                        // The token endpoint's own error (invalid_grant, unauthorized_client, …) names the cause;
+                        // any other refusal is a credentials problem.
+                        let answer = codes::Answer::read(status, &text);
+                        let code = match answer.code() {
+                            c if c.category == codes::Category::Authentication
+                                || c.category == codes::Category::Transient
+                                || c.category == codes::Category::RateLimit =>
+                            {
+                                c
+                            }
+                            _ => &codes::TARGET_AUTH_FAILED,
+                        };
+                        let err = answer
+                            .reason
+                            .as_deref()
                             .unwrap_or("no access_token in the answer");
                         Err(TargetError {
-                            code: &codes::TARGET_AUTH_FAILED,
+                            code,
                             status: Some(status),
                             message: format!(
                                 "the OAuth2 token endpoint refused client '{client_id}': {status} {}",
@@ -246,20 +259,10 @@ impl ScimClient {
         if (200..300).contains(&status) || ok_statuses.contains(&status) {
             return Ok((status, json));
         }
-        let scim_type = json
-            .as_ref()
-            .and_then(|j| j.get("scimType"))
-            .and_then(Value::as_str);
-        let detail = json
-            .as_ref()
-            .and_then(|j| {
-                j.get("detail")
-                    .or_else(|| j.get("message"))
-                    .or_else(|| j.pointer("/error/message"))
-            })
-            .and_then(Value::as_str)
-            .map_or_else(|| truncate(&text), truncate);
-        let code = codes::classify(status, scim_type, &detail);
+        let answer = codes::Answer::read(status, &text);
+        let code = answer.code();
+        let scim_type = answer.scim_type.as_deref().or(answer.reason.as_deref());
+        let detail = truncate(&answer.detail);
         let mut message = format!("{what} answered {status}");
         if let Some(t) = scim_type {
             message.push_str(&format!(" {t}"));
@@ -519,7 +522,7 @@ fn transport(what: &str, e: &reqwest::Error) -> TargetError {
 
 fn bad_body(what: &str, status: u16) -> TargetError {
     TargetError {
-        code: &codes::TARGET_REJECTED,
+        code: &codes::TARGET_BAD_ANSWER,
         status: Some(status),
         message: format!("{what} answered {status} without the SCIM resource it should return"),
         retry_after: None,

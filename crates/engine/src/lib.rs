@@ -12,13 +12,13 @@
 //! | [`mapping`] | mapping rules and their expression language |
 //! | [`plan`] | the planner, a pure function from (source, link, target) to one action; diffs |
 //! | [`connector`] | the SCIM client for targets: requests, auth, discovery, error classification |
-//! | [`codes`] | the roster codes the engine reports, with cause and fix |
+//! | [`codes`] | re-export of `roster-codes`: the error catalog, classifiers, `explain` |
 //! | [`runtime`] | an app ready to sync: settings checked, mapping compiled, scope resolved; target snapshots |
 //! | [`sync`] | syncing one object: gather the views, plan, execute, record |
 //! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently |
 //! | [`runner`] | following the journal, draining the queue, full reconciles |
 
-pub mod codes;
+pub use roster_codes as codes;
 pub mod config;
 pub mod connector;
 pub mod import;

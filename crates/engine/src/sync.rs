@@ -592,7 +592,32 @@ async fn execute(
                             };
                             return Box::pin(execute(run, source, None, linked)).await;
                         }
-                        _ => return Err(fail(&action, e)),
+                        found => {
+                            // Say precisely why the clash cannot be repaired by linking.
+                            let (code, why) = match found {
+                                MatchView::Several { ids, attribute } => (
+                                    &codes::MATCH_AMBIGUOUS,
+                                    format!("accounts {} share the {attribute}", ids.join(", ")),
+                                ),
+                                MatchView::One { account, .. } => (
+                                    &codes::ACCOUNT_CLAIMED,
+                                    format!(
+                                        "account {} is linked to another identity",
+                                        account.get("id").and_then(Value::as_str).unwrap_or("?")
+                                    ),
+                                ),
+                                MatchView::Nothing => (
+                                    &codes::TARGET_TAKEN_ELSEWHERE,
+                                    "no account the app lists holds the value".to_owned(),
+                                ),
+                            };
+                            let e = TargetError {
+                                code,
+                                message: format!("{}; {why}", e.message),
+                                ..e
+                            };
+                            return Err(fail(&action, e));
+                        }
                     }
                 }
                 Err(e) => return Err(fail(&action, e)),
@@ -617,7 +642,7 @@ async fn execute(
                 desired.cloned().unwrap_or_default(),
             )));
         }
-        Action::Update { target_id, ops } => match apply_ops(run, target_id, ops).await {
+        Action::Update { target_id, ops } => match update_reactivating(run, target_id, ops).await {
             Ok(()) => {
                 run.changes.push(LinkChange::Save(save(
                     target_id.clone(),
@@ -675,6 +700,32 @@ async fn execute(
 }
 
 /// Applies PATCH operations, or, for a target without PATCH, reads the account, applies them here and PUTs it.
+/// Applies an update; when the app refuses it because the account is deactivated on its side (seed 002's "User
+/// account is inactive") while the identity is in scope, reactivates the account and sends the update again.
+async fn update_reactivating(run: &mut Run<'_>, target_id: &str, ops: &[PatchOp]) -> Result<(), TargetError> {
+    match apply_ops(run, target_id, ops).await {
+        Err(e) if e.code.code == codes::TARGET_INACTIVE.code && run.kind == ResourceKind::User => {
+            run.step(
+                "action",
+                format!("the app says account {target_id} is inactive; reactivating it"),
+            );
+            let reactivate = [PatchOp {
+                op: "replace",
+                path: "active".into(),
+                value: Some(json!(true)),
+            }];
+            apply_ops(run, target_id, &reactivate).await?;
+            let rest: Vec<PatchOp> = ops.iter().filter(|o| o.path != "active").cloned().collect();
+            if rest.is_empty() {
+                Ok(())
+            } else {
+                apply_ops(run, target_id, &rest).await
+            }
+        }
+        other => other,
+    }
+}
+
 async fn apply_ops(run: &mut Run<'_>, target_id: &str, ops: &[PatchOp]) -> Result<(), TargetError> {
     let (kind, app) = (run.kind, run.app);
     if app.patch != Some(false) {

@@ -1,0 +1,122 @@
+//! `roster explain`: what an error text means, from roster's error catalog.
+
+use clap::Args;
+use roster_engine::codes::{self, Code, Source};
+use serde_json::json;
+use std::io::Read;
+use std::process::ExitCode;
+
+/// Arguments of `roster explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The error text (a roster code, or a message pasted from roster or another provisioning system); `-` or
+    /// nothing reads it from stdin.
+    text: Vec<String>,
+    /// List every roster code instead.
+    #[arg(long, conflicts_with = "text")]
+    list: bool,
+    /// Output format.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    format: String,
+}
+
+fn code_json(c: &Code) -> serde_json::Value {
+    json!({
+        "code": c.code,
+        "title": c.title,
+        "category": c.category.name(),
+        "retryable": c.retryable,
+        "cause": c.cause,
+        "fix": c.fix,
+    })
+}
+
+/// Runs `roster explain`. Exit code 0 when the text was recognised, 1 when it was not.
+pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
+    if args.list {
+        if args.format == "json" {
+            let all: Vec<_> = codes::ALL.iter().map(code_json).collect();
+            println!("{}", serde_json::Value::Array(all));
+        } else {
+            for c in codes::ALL {
+                println!("{:<26} {:<19} {}", c.code, c.category.name(), c.title);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = args.text.join(" ");
+    if text.trim().is_empty() || text == "-" {
+        text.clear();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the error text from stdin: {e}"))?;
+    }
+    if text.trim().is_empty() {
+        return Err("give the error text to explain: roster explain \"TEXT\" (or pipe it in)".into());
+    }
+    let found = codes::explain(&text);
+    if args.format == "json" {
+        let items: Vec<_> = found
+            .iter()
+            .map(|e| {
+                let mut v = code_json(e.code);
+                let (system, note) = match &e.source {
+                    Source::Known { system, note } => (Some(*system), Some(*note)),
+                    _ => (None, None),
+                };
+                v["recognised_as"] = json!(system);
+                v["meaning"] = json!(note);
+                v
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({ "recognised": !found.is_empty(), "explanations": items })
+        );
+    } else if found.is_empty() {
+        println!(
+            "roster does not recognise this text, so it will not guess at a cause.\n\
+             If it came from an app, roster log APP --failures shows roster's own code for each failure; \
+             roster explain --list lists every code."
+        );
+    } else {
+        for (i, e) in found.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            let c = e.code;
+            println!("{}  {}", c.code, c.title);
+            match &e.source {
+                Source::Known { system, note } => {
+                    println!("  recognised as: a message of {system}");
+                    println!("  meaning:       {note}");
+                }
+                Source::ErrorBody { status, reason } => {
+                    let mut what = format!("an error answer, status {status}");
+                    if let Some(r) = reason {
+                        what.push_str(&format!(", reason {r}"));
+                    }
+                    println!("  recognised as: {what}");
+                }
+                Source::Status(s) => println!("  recognised as: HTTP status {s}"),
+                Source::RosterCode => {}
+            }
+            println!(
+                "  category:      {}{}",
+                c.category.name(),
+                if c.retryable {
+                    " (roster retries by itself)"
+                } else {
+                    ""
+                }
+            );
+            println!("  cause:         {}", c.cause);
+            println!("  fix:           {}", c.fix);
+        }
+    }
+    Ok(if found.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
