@@ -96,6 +96,20 @@ pub struct AppSettings {
     /// Pause (false) or resume (true) syncing.
     #[arg(long)]
     enabled: Option<bool>,
+    /// Requests per second roster sends the app at most, across all its workers (0: no limit).
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Deprovisions allowed in an hour (or one reconcile) before the rest wait for roster approve (default 500;
+    /// 0: no count limit).
+    #[arg(long)]
+    max_deprovisions: Option<u32>,
+    /// The same as a share of the app's accounts, in percent (default 20; 0: no share limit); it applies once
+    /// more than 10 deprovisions are pending.
+    #[arg(long)]
+    max_deprovision_percent: Option<u32>,
+    /// The share of failed requests (percent) over 5 minutes that quarantines the app (default 50; 0: never).
+    #[arg(long)]
+    quarantine_error_percent: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +156,13 @@ pub enum AppCommand {
     },
     /// Check that the app is reachable, accepts the credential and serves SCIM discovery.
     Test {
+        /// The app.
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// End an app's quarantine now (roster also ends it by itself when a probe succeeds).
+    Release {
         /// The app.
         name: String,
         #[command(flatten)]
@@ -240,6 +261,24 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
     }
     if let Some(e) = s.enabled {
         cfg.enabled = e;
+    }
+    if let Some(r) = s.rate {
+        cfg.rate_limit = r;
+    }
+    if let Some(n) = s.max_deprovisions {
+        cfg.guards.max_deprovisions = n;
+    }
+    if let Some(p) = s.max_deprovision_percent {
+        if p > 100 {
+            return Err(format!("--max-deprovision-percent {p}: give a percentage from 0 to 100"));
+        }
+        cfg.guards.max_deprovision_percent = p;
+    }
+    if let Some(p) = s.quarantine_error_percent {
+        if p > 100 {
+            return Err(format!("--quarantine-error-percent {p}: give a percentage from 0 to 100"));
+        }
+        cfg.guards.quarantine_error_percent = p;
     }
     s.token_file.as_ref().map(read_secret).transpose()
 }
@@ -348,7 +387,58 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 }
             );
             println!("enabled:      {}", cfg.enabled);
-            println!("concurrency:  {} requests at once", cfg.concurrency);
+            println!(
+                "concurrency:  {} requests at once{}",
+                cfg.concurrency,
+                if cfg.rate_limit > 0 {
+                    format!(", at most {} per second", cfg.rate_limit)
+                } else {
+                    String::new()
+                }
+            );
+            let g = &cfg.guards;
+            println!(
+                "guards:       hold deprovisions beyond {} an hour or {} % of the accounts (above {}); \
+                 quarantine at {} % failed requests over {} s (at least {}) or {} credential refusals in a row",
+                g.max_deprovisions,
+                g.max_deprovision_percent,
+                g.percent_floor,
+                g.quarantine_error_percent,
+                g.quarantine_window_secs,
+                g.quarantine_min_requests,
+                g.quarantine_auth_failures
+            );
+            let health = store.app_health(&a.name).await.map_err(|e| e.to_string())?;
+            let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
+            let state = match health.quarantined_until {
+                Some(until) if until > now => format!(
+                    "QUARANTINED until {} (quarantine {} in a row) [{}]: {}\n              \
+                     fix the cause, or end it now: roster app release {}",
+                    roster_store_time(until),
+                    health.level,
+                    health.code.as_deref().unwrap_or("-"),
+                    health.reason.as_deref().unwrap_or("-"),
+                    a.name
+                ),
+                Some(_) => format!(
+                    "on probation after a quarantine [{}]: the next request is a probe",
+                    health.code.as_deref().unwrap_or("-")
+                ),
+                None if health.not_before > now => format!(
+                    "waiting until {} as the app asked (Retry-After)",
+                    roster_store_time(health.not_before)
+                ),
+                None => "healthy".to_owned(),
+            };
+            println!("health:       {state}");
+            let (checking, waiting) = store.count_held(&a.name).await.map_err(|e| e.to_string())?;
+            if checking + waiting > 0 {
+                println!(
+                    "held:         {waiting} deprovision(s) awaiting approval, {checking} being checked \
+                     (roster approve {} --list)",
+                    a.name
+                );
+            }
             let last = store.last_reconcile(&a.name).await.map_err(|e| e.to_string())?;
             println!(
                 "reconcile:    every {} h; last {}",
@@ -426,6 +516,15 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                         .map(|c| format!("{c}: {}", q.last_error.unwrap_or_default()))
                         .unwrap_or_default()
                 );
+            }
+        }
+        AppCommand::Release { name, db } => {
+            let store = open(&db).await?;
+            find(&store, &name).await?;
+            if store.release_app(&name).await.map_err(|e| e.to_string())? {
+                eprintln!("Released {name}: roster syncs it again (pending changes were kept).");
+            } else {
+                eprintln!("{name} is not quarantined; nothing to release.");
             }
         }
         AppCommand::Edit {

@@ -48,6 +48,8 @@ enum Command {
     Log(sync::LogArgs),
     /// Import users and groups from a CSV or JSON file into the directory (idempotent).
     Import(sync::ImportArgs),
+    /// Run (or drop, with --discard) the deprovisions an app's guard held.
+    Approve(sync::ApproveArgs),
     /// Explain an error: a roster code, or a message pasted from roster or another provisioning system.
     Explain(explain::ExplainArgs),
 }
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Provision(args) => serve::block_on(sync::provision(args)),
         Command::Log(args) => serve::block_on(sync::log(args)),
         Command::Import(args) => serve::block_on(sync::import(args)),
+        Command::Approve(args) => serve::block_on(sync::approve(args)),
         Command::Explain(args) => explain::run(&args),
     };
     match result {

@@ -4,9 +4,8 @@ use crate::app::find_user;
 use crate::serve::{DatabaseArg, open};
 use clap::{Args, ValueEnum};
 use roster_engine::plan::Action;
-use roster_engine::runner::{
-    BATCH, affected_objects, drain_queue, follow_journal, full_sync, is_change, system_clock,
-};
+use roster_engine::health::apply_guard;
+use roster_engine::runner::{affected_objects, drain_all, follow_journal, full_sync, is_change, system_clock};
 use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions, sync_object};
 use roster_store::{LogQuery, ResourceKind, Store};
 use std::io::{IsTerminal, Write};
@@ -119,6 +118,8 @@ pub async fn sync_user(
         read_target,
         dry_run,
         attempt: 1,
+        // One user on an admin's request: the guard is for mass changes.
+        guard: false,
     };
     sync_object(store, app, ResourceKind::User, id, opts)
         .await
@@ -129,10 +130,52 @@ async fn runtime(store: &Store, name: &str) -> Result<AppRuntime, String> {
     AppRuntime::load(store, name).await.map_err(|e| e.to_string())
 }
 
+/// Refuses to sync an app that is quarantined or waiting out the app's `Retry-After`.
+async fn check_health(store: &Store, name: &str) -> Result<(), String> {
+    let health = store.app_health(name).await.map_err(|e| e.to_string())?;
+    let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
+    if health.quarantined(now) {
+        return Err(format!(
+            "{name} is quarantined ({}: {}); fix the cause, then release it: roster app release {name}",
+            health.code.as_deref().unwrap_or("-"),
+            health.reason.as_deref().unwrap_or("-")
+        ));
+    }
+    if health.not_before > now {
+        return Err(format!(
+            "{name} asked roster to wait (Retry-After) for {} s more; try again then",
+            (health.not_before - now) / 1_000_000 + 1
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the deprovision guard on what a sync held, then the deprovisions it let through; says what waits.
+async fn guard_and_drain(store: &Store, app: &AppRuntime, holder: &str) -> Result<(usize, usize, u64), String> {
+    let clock = system_clock();
+    let decision = apply_guard(store, &app.name, &app.config.guards, clock())
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = drain_all(store, app, holder, &clock).await.map_err(|e| e.to_string())?;
+    let (_, waiting) = store.count_held(&app.name).await.map_err(|e| e.to_string())?;
+    if waiting > 0 {
+        eprintln!(
+            "{waiting} deprovision(s) held: more than the app's guard allows at once ({}). \
+             Check why, then: roster approve {} (or --discard)",
+            roster_engine::codes::GUARD_DEPROVISIONS.code,
+            app.name
+        );
+    }
+    Ok((r.done, r.failed, decision.approved))
+}
+
 pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
     let app = runtime(&store, &args.name).await?;
     let tty = std::io::stderr().is_terminal();
+    if !args.dry_run {
+        check_health(&store, &args.name).await?;
+    }
     if args.full {
         let total = store
             .count_resources(ResourceKind::User)
@@ -168,6 +211,11 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
                 .finish_reconcile(&args.name, started)
                 .await
                 .map_err(|e| e.to_string())?;
+            let holder = format!("cli-{}", std::process::id());
+            let (_, failed, approved) = guard_and_drain(&store, &app, &holder).await?;
+            if approved > 0 {
+                eprintln!("{approved} deprovision(s) within the guard carried out ({failed} failed).");
+            }
         }
         let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
         summary.sort();
@@ -213,6 +261,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
                 read_target: false,
                 dry_run: true,
                 attempt: 1,
+                guard: false,
             };
             let r = roster_engine::sync::sync_object(&store, &app, *kind, id, opts)
                 .await
@@ -234,16 +283,13 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| e.to_string())?;
     let holder = format!("cli-{}", std::process::id());
-    let (mut done, mut failed) = (0, 0);
-    loop {
-        let r = drain_queue(&store, &app, &holder, &clock, BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
-        done += r.done;
-        failed += r.failed;
-        if i64::try_from(r.done + r.failed).unwrap_or(0) < BATCH {
-            break;
-        }
+    let first = drain_all(&store, &app, &holder, &clock)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (done2, failed2, _) = guard_and_drain(&store, &app, &holder).await?;
+    let (done, failed) = (first.done + done2, first.failed + failed2);
+    if first.paused {
+        check_health(&store, &args.name).await?;
     }
     eprintln!("{queued} change(s) read from the directory; {done} object(s) synced, {failed} failed.");
     let waiting = store
@@ -368,5 +414,64 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The app.
+    name: String,
+    /// Only list the held deprovisions.
+    #[arg(long, conflicts_with = "discard")]
+    list: bool,
+    /// Drop the held deprovisions instead (the accounts stay; a later reconcile plans them again unless the
+    /// directory or the scope changes).
+    #[arg(long)]
+    discard: bool,
+    #[command(flatten)]
+    db: DatabaseArg,
+}
+
+/// `roster approve`: runs (or drops) the deprovisions the guard held.
+pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
+    let store = open(&args.db).await?;
+    if store.find_app(&args.name).await.map_err(|e| e.to_string())?.is_none() {
+        return Err(format!("no app named '{}'; see roster app list", args.name));
+    }
+    let held = store
+        .list_held(&args.name, 1_000_000)
+        .await
+        .map_err(|e| e.to_string())?;
+    if args.list || held.is_empty() {
+        for q in &held {
+            println!(
+                "{} {}: {}",
+                q.kind.as_str(),
+                q.source_id,
+                q.last_error.as_deref().unwrap_or("held")
+            );
+        }
+        eprintln!("{} deprovision(s) held for {}.", held.len(), args.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
+    if args.discard {
+        let n = store.discard_held(&args.name).await.map_err(|e| e.to_string())?;
+        eprintln!("Dropped {n} held deprovision(s); their accounts stay as they are.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = store
+        .set_holds(
+            &args.name,
+            &[roster_store::Hold::Check, roster_store::Hold::AwaitingApproval],
+            roster_store::Hold::Approved,
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "Approved {n} deprovision(s); roster serve carries them out now (or run roster sync {}).",
+        args.name
+    );
     Ok(ExitCode::SUCCESS)
 }

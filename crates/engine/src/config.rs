@@ -120,6 +120,51 @@ pub struct AppConfig {
     /// account the connection itself uses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protected: Vec<String>,
+    /// The deprovision guard and quarantine thresholds.
+    #[serde(default)]
+    pub guards: Guards,
+    /// Requests per second roster sends this app at most (0: no limit besides `concurrency`).
+    #[serde(default)]
+    pub rate_limit: u32,
+}
+
+/// When roster stops by itself: too many deprovisions at once, too many failed requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Guards {
+    /// Deprovisions (disables and deletes) allowed in one hour, or in one reconcile, before the rest are held for
+    /// `roster approve` (0: no count limit).
+    pub max_deprovisions: u32,
+    /// The same as a share of the app's linked accounts, in percent (0: no share limit); it applies once more than
+    /// `percent_floor` deprovisions are pending, so a small app can lose a few people without an approval.
+    pub max_deprovision_percent: u32,
+    /// See `max_deprovision_percent`.
+    pub percent_floor: u32,
+    /// A share of failed requests (percent) in the sliding window that quarantines the app.
+    pub quarantine_error_percent: u32,
+    /// The sliding window, in seconds.
+    pub quarantine_window_secs: u32,
+    /// The fewest requests in the window before the share counts.
+    pub quarantine_min_requests: u32,
+    /// Refusals of roster's credentials in a row that quarantine the app.
+    pub quarantine_auth_failures: u32,
+    /// The first quarantine's length in seconds; each failed probation doubles it, up to six hours.
+    pub quarantine_secs: u32,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Self {
+            max_deprovisions: 500,
+            max_deprovision_percent: 20,
+            percent_floor: 10,
+            quarantine_error_percent: 50,
+            quarantine_window_secs: 300,
+            quarantine_min_requests: 20,
+            quarantine_auth_failures: 3,
+            quarantine_secs: 300,
+        }
+    }
 }
 
 fn default_matching() -> Vec<String> {
@@ -157,6 +202,8 @@ impl AppConfig {
             concurrency: default_concurrency(),
             reconcile_every_hours: default_reconcile_hours(),
             protected: Vec::new(),
+            guards: Guards::default(),
+            rate_limit: 0,
         }
     }
 

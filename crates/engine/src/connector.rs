@@ -7,6 +7,8 @@ use crate::config::{AppConfig, Auth};
 use crate::plan::PatchOp;
 use roster_store::{ResourceKind, Secret};
 use serde_json::{Map, Value};
+use crate::health::{Clock, system_clock};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -61,7 +63,16 @@ pub struct ScimClient {
     http: reqwest::Client,
     /// The OAuth2 access token and when it expires.
     token: Mutex<Option<(Secret, Instant)>>,
+    /// The clock the `Retry-After` gate reads.
+    clock: Clock,
+    /// No request before this time (microseconds since the epoch): the app's last `Retry-After`.
+    not_before: AtomicI64,
+    /// The time between two requests under the app's rate limit, and the next free slot.
+    pace: Option<(Duration, Mutex<Instant>)>,
 }
+
+/// How long roster leaves an app alone after a 429 that gave no `Retry-After`.
+const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for ScimClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,7 +144,58 @@ impl ScimClient {
             auth,
             http,
             token: Mutex::new(None),
+            clock: system_clock(),
+            not_before: AtomicI64::new(0),
+            pace: (config.rate_limit > 0).then(|| {
+                (
+                    Duration::from_secs(1) / config.rate_limit,
+                    Mutex::new(Instant::now()),
+                )
+            }),
         })
+    }
+
+    /// Reads time from `clock` (tests control it).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Sends nothing to the app before `until` (microseconds since the epoch); an earlier time is ignored.
+    pub fn defer_until(&self, until: i64) {
+        self.not_before.fetch_max(until, Ordering::SeqCst);
+    }
+
+    /// The time before which nothing is sent (0: none).
+    pub fn not_before(&self) -> i64 {
+        self.not_before.load(Ordering::SeqCst)
+    }
+
+    /// Refuses to send while the app's `Retry-After` runs, then waits for a slot under the app's rate limit.
+    async fn admit(&self, what: &str) -> Result<(), TargetError> {
+        let now = (self.clock)();
+        let until = self.not_before();
+        if now < until {
+            let left = Duration::from_micros(u64::try_from(until - now).unwrap_or(0));
+            return Err(TargetError {
+                code: &codes::TARGET_RATE_LIMITED,
+                status: None,
+                message: format!(
+                    "{what}: not sent; the app asked roster to wait {} s more",
+                    left.as_secs_f64().ceil()
+                ),
+                retry_after: Some(left),
+            });
+        }
+        if let Some((gap, next)) = &self.pace {
+            let slot = {
+                let mut next = next.lock().await;
+                let slot = (*next).max(Instant::now());
+                *next = slot + *gap;
+                slot
+            };
+            tokio::time::sleep_until(slot.into()).await;
+        }
+        Ok(())
     }
 
     /// The base URL.
@@ -229,6 +291,7 @@ impl ScimClient {
         ok_statuses: &[u16],
     ) -> Result<(u16, Option<Value>), TargetError> {
         let what = format!("{method} {path}");
+        self.admit(&what).await?;
         let token = self.bearer().await?;
         let mut req = self
             .http
@@ -250,6 +313,10 @@ impl ScimClient {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
+        if status == 429 || (status == 503 && retry_after.is_some()) {
+            let wait = retry_after.unwrap_or(DEFAULT_WAIT);
+            self.defer_until((self.clock)() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2));
+        }
         let text = resp.text().await.map_err(|e| transport(&what, &e))?;
         let json: Option<Value> = if text.trim().is_empty() {
             None

@@ -16,11 +16,13 @@
 //! | [`runtime`] | an app ready to sync: settings checked, mapping compiled, scope resolved; target snapshots |
 //! | [`sync`] | syncing one object: gather the views, plan, execute, record |
 //! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently |
+//! | [`health`] | the clock, the request-outcome window that quarantines an app, the deprovision guard |
 //! | [`runner`] | following the journal, draining the queue, full reconciles |
 
 pub use roster_codes as codes;
 pub mod config;
 pub mod connector;
+pub mod health;
 pub mod import;
 pub mod mapping;
 pub mod plan;

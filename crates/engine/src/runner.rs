@@ -12,19 +12,13 @@ use crate::sync::{
     AppRuntime, ObjectResult, SyncError, SyncOptions, TargetSnapshot, sync_loaded, sync_object,
 };
 use futures_util::{StreamExt, stream};
-use roster_store::{Outcome, QueueItem, ResourceKind, Store, StoreError, to_micros};
+use roster_store::{Hold, Outcome, QueueItem, ResourceKind, Store, StoreError, to_micros};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// A clock in microseconds since the epoch; tests pass their own.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| to_micros(OffsetDateTime::now_utc()))
-}
+pub use crate::health::{Clock, system_clock};
 
 /// How long a journal gap may stay open before roster treats it as a rolled-back transaction. PostgreSQL hands
 /// out sequence numbers before commit, so a later number can become visible before an earlier one.
@@ -141,10 +135,18 @@ pub struct DrainReport {
     pub done: usize,
     /// Objects that failed and wait for a retry.
     pub failed: usize,
+    /// Deprovisions held for the guard.
+    pub held: usize,
+    /// Nothing was leased: the app is quarantined or asked roster to wait (`Retry-After`).
+    pub paused: bool,
 }
 
 /// Syncs the due objects of an app's queue, at most `limit`. Each object is leased for `holder` first, so
 /// several workers (or processes on one PostgreSQL) never sync the same object at once.
+///
+/// Health comes first: nothing is leased while the app is quarantined or its `Retry-After` runs; on probation one
+/// object is synced as a probe, and a request the app accepts releases the quarantine while a failure renews it
+/// for twice as long. A batch whose failures cross the app's thresholds quarantines it.
 pub async fn drain_queue(
     store: &Store,
     app: &AppRuntime,
@@ -153,8 +155,17 @@ pub async fn drain_queue(
     limit: i64,
 ) -> Result<DrainReport, StoreError> {
     let mut report = DrainReport::default();
+    let now = clock();
+    let health = store.app_health(&app.name).await?;
+    app.client.defer_until(health.not_before);
+    if health.quarantined(now) || health.not_before > now {
+        report.paused = true;
+        return Ok(report);
+    }
+    let probation = health.on_probation(now);
+    let limit = if probation { 1 } else { limit };
     let items = store
-        .lease_queue(&app.name, holder, clock(), LEASE_MICROS, limit)
+        .lease_queue(&app.name, holder, now, LEASE_MICROS, limit)
         .await?;
     if items.is_empty() {
         return Ok(report);
@@ -167,22 +178,83 @@ pub async fn drain_queue(
                 read_target: false,
                 dry_run: false,
                 attempt: item.attempts + 1,
+                guard: item.hold != Hold::Approved,
             };
             let result = sync_object(store, app, item.kind, &item.source_id, opts).await?;
             settle(store, &item, holder, &result, clock()).await?;
-            Ok(result.outcome)
+            Ok(result)
         })
         .buffer_unordered(app.concurrency())
-        .collect::<Vec<Result<Outcome, StoreError>>>();
+        .collect::<Vec<Result<ObjectResult, StoreError>>>();
     let results = renewing(store, app, holder, clock, work).await;
+    let mut verdict = None;
+    let (mut probe_ok, mut probe_failed) = (false, None);
+    let mut wait: Option<Duration> = None;
     for r in results {
-        if r? == Outcome::Failed {
+        let r = r?;
+        if r.held {
+            report.held += 1;
+        } else if r.outcome == Outcome::Failed {
             report.failed += 1;
         } else {
             report.done += 1;
         }
+        if r.code.is_some_and(|c| c.category == codes::Category::RateLimit) {
+            wait = wait.max(r.retry_after);
+        }
+        match crate::health::Signal::of(&r) {
+            crate::health::Signal::Success => probe_ok = true,
+            crate::health::Signal::Failure(c) => probe_failed = Some((c, r.message.clone())),
+            crate::health::Signal::Neutral => {}
+        }
+        if let Some(v) = app.tracker.record(clock(), &r, &app.config.guards) {
+            verdict = Some(v);
+        }
+    }
+    // Every process honours the app's Retry-After, not only this one.
+    if let Some(w) = wait {
+        let until = clock() + i64::try_from(w.as_micros()).unwrap_or(i64::MAX / 2);
+        store.defer_app(&app.name, until).await?;
+    }
+    if probation {
+        if let Some((code, message)) = probe_failed {
+            let verdict = crate::health::Verdict {
+                code,
+                reason: format!("the probe after quarantine failed: {message}"),
+            };
+            quarantine(store, app, &health, &verdict, clock()).await?;
+        } else if probe_ok {
+            store.release_app(&app.name).await?;
+            tracing::info!(app = %app.name, "probe succeeded; quarantine released");
+        }
+    } else if let Some(v) = verdict {
+        quarantine(store, app, &health, &v, clock()).await?;
     }
     Ok(report)
+}
+
+/// Quarantines an app one level further than `health` says it was.
+async fn quarantine(
+    store: &Store,
+    app: &AppRuntime,
+    health: &roster_store::AppHealth,
+    v: &crate::health::Verdict,
+    now: i64,
+) -> Result<(), StoreError> {
+    let level = health.level + 1;
+    let length = crate::health::quarantine_length(&app.config.guards, level);
+    store
+        .quarantine_app(&app.name, now + length, level, v.code.code, &v.reason)
+        .await?;
+    tracing::warn!(
+        app = %app.name,
+        code = codes::APP_QUARANTINED.code,
+        "app quarantined for {} s ({}): {}; pending changes are kept",
+        length / 1_000_000,
+        v.code.code,
+        v.reason
+    );
+    Ok(())
 }
 
 /// Removes a synced object from the queue, or schedules its retry.
@@ -193,6 +265,9 @@ async fn settle(
     r: &ObjectResult,
     now: i64,
 ) -> Result<(), StoreError> {
+    if r.held {
+        return store.hold_queue_item(item, holder, &r.message).await;
+    }
     if r.outcome != Outcome::Failed {
         store.finish_queue_item(item, holder).await?;
         return Ok(());
@@ -251,6 +326,7 @@ pub async fn full_sync(
         read_target: true,
         dry_run,
         attempt: 1,
+        guard: true,
     };
     // The reconcile leases what it syncs, like any worker: a queue worker busy with an object keeps it, and a
     // failure here becomes a queued retry.
@@ -308,7 +384,7 @@ pub async fn full_sync(
                 // flight (one of them may hold the store's writer lock).
                 while let Some((id, r)) = results.next().await {
                     let r = r?;
-                    if r.outcome != Outcome::Failed {
+                    if r.outcome != Outcome::Failed && !r.held {
                         let generation = held.iter().find(|(h, _)| h == id).map_or(0, |(_, g)| *g);
                         synced.push((kind, id.clone(), generation));
                     }
@@ -430,7 +506,7 @@ async fn sync_page_item<'a>(
     let result = sync_loaded(store, app, kind, id, resource, link, opts).await;
     // A failure is scheduled for a retry at once; successes are finished a page at a time by the caller.
     let result = match (result, settle_as) {
-        (Ok(r), Some((holder, clock))) if r.outcome == Outcome::Failed => {
+        (Ok(r), Some((holder, clock))) if r.outcome == Outcome::Failed || r.held => {
             let item = reconcile_item(app, kind, id);
             settle(store, &item, holder, &r, clock()).await.map(|()| r)
         }
@@ -451,6 +527,7 @@ fn reconcile_item(app: &AppRuntime, kind: ResourceKind, id: &str) -> roster_stor
         run_at: 0,
         last_code: None,
         last_error: None,
+        hold: Hold::None,
     }
 }
 
@@ -566,15 +643,41 @@ async fn engine_round(
             continue;
         }
         follow_journal(store, &runtime, clock()).await?;
-        scheduled_reconcile(store, &runtime, clock).await?;
-        loop {
-            let r = drain_queue(store, &runtime, holder, clock, BATCH).await?;
-            if i64::try_from(r.done + r.failed).unwrap_or(0) < BATCH {
-                break;
-            }
+        let health = store.app_health(&runtime.name).await?;
+        if !health.quarantined(clock()) && health.not_before <= clock() {
+            scheduled_reconcile(store, &runtime, clock).await?;
+        }
+        drain_all(store, &runtime, holder, clock).await?;
+        // Deprovisions held during the round run now if they stay within the guard.
+        if crate::health::apply_guard(store, &runtime.name, &runtime.config.guards, clock())
+            .await?
+            .approved
+            > 0
+        {
+            drain_all(store, &runtime, holder, clock).await?;
         }
     }
     Ok(())
+}
+
+/// Drains an app's queue until nothing is due (or the app pauses).
+pub async fn drain_all(
+    store: &Store,
+    app: &AppRuntime,
+    holder: &str,
+    clock: &Clock,
+) -> Result<DrainReport, StoreError> {
+    let mut total = DrainReport::default();
+    loop {
+        let r = drain_queue(store, app, holder, clock, BATCH).await?;
+        total.done += r.done;
+        total.failed += r.failed;
+        total.held += r.held;
+        total.paused = r.paused;
+        if r.paused || i64::try_from(r.done + r.failed + r.held).unwrap_or(0) < BATCH {
+            return Ok(total);
+        }
+    }
 }
 
 /// Runs a full reconcile when one is due (the initial sync of a new app, then every `reconcile_every_hours`),

@@ -56,6 +56,8 @@ pub struct AppRuntime {
     /// Whether the target takes PATCH (`None`: not known, try it).
     pub patch: Option<bool>,
     registry: SchemaRegistry,
+    /// The sliding window of request outcomes that decides a quarantine.
+    pub tracker: crate::health::Tracker,
 }
 
 impl AppRuntime {
@@ -117,7 +119,15 @@ impl AppRuntime {
             client,
             patch: None,
             registry,
+            tracker: crate::health::Tracker::default(),
         })
+    }
+
+    /// The app reading time from `clock` (tests control it).
+    #[must_use]
+    pub fn with_clock(mut self, clock: crate::health::Clock) -> Self {
+        self.client.set_clock(clock);
+        self
     }
 
     /// An error when a scope group was deleted since the app was loaded: nobody may be deprovisioned for being

@@ -27,6 +27,9 @@ pub struct SyncOptions<'a> {
     pub dry_run: bool,
     /// Which attempt this is (1 for the first).
     pub attempt: i64,
+    /// Hold deprovisions (disable, delete) for the deprovision guard instead of carrying them out: set for queue
+    /// workers and reconciles, clear for approved rows and for one user provisioned on demand.
+    pub guard: bool,
 }
 
 /// One step of a sync, for traces (`roster provision`).
@@ -53,6 +56,8 @@ pub struct ObjectResult {
     pub retry_after: Option<Duration>,
     /// The target's HTTP status of a failure.
     pub http_status: Option<u16>,
+    /// The deprovision was held for the guard (see [`SyncOptions::guard`]); nothing was sent.
+    pub held: bool,
     /// The trace.
     pub steps: Vec<Step>,
 }
@@ -135,6 +140,7 @@ pub async fn sync_loaded(
             message: e.message,
             retry_after: None,
             http_status: None,
+            held: false,
             steps: Vec::new(),
         });
     }
@@ -157,10 +163,15 @@ pub async fn sync_loaded(
         },
     );
     let result = decide_and_execute(&mut run, &source, link).await;
+    let mut held = false;
     let (action, outcome) = match result {
         Ok(a) => (a, Ok(())),
         Err(Failure::Store(e)) => return Err(e),
         Err(Failure::Target(action, e)) => (action, Err(e)),
+        Err(Failure::Held(action)) => {
+            held = true;
+            (action, Ok(()))
+        }
     };
     let (outcome, code, message, retry_after, http_status) = match outcome {
         Ok(()) => {
@@ -177,9 +188,15 @@ pub async fn sync_loaded(
                     (Outcome::Skipped, Some(&codes::PROTECTED))
                 }
                 Action::Nothing { .. } => (Outcome::Skipped, None),
+                _ if held => (Outcome::Skipped, Some(&codes::GUARD_DEPROVISIONS)),
                 _ => (Outcome::Ok, None),
             };
-            (outcome, code, action.to_string(), None, None)
+            let message = if held {
+                format!("{action}: held for the deprovision guard's check")
+            } else {
+                action.to_string()
+            };
+            (outcome, code, message, None, None)
         }
         Err(e) => (
             Outcome::Failed,
@@ -269,6 +286,7 @@ pub async fn sync_loaded(
         message,
         retry_after,
         http_status,
+        held,
         steps: run.steps,
     })
 }
@@ -289,6 +307,8 @@ fn target_of(a: &Action) -> Option<String> {
 enum Failure {
     Store(StoreError),
     Target(Action, TargetError),
+    /// A deprovision held for the guard.
+    Held(Action),
 }
 
 impl From<StoreError> for Failure {
@@ -369,6 +389,10 @@ async fn decide_and_execute(
                 matched = Some(match_account(run, desired, link.as_ref()).await?);
             }
             action if run.opts.dry_run => return Ok(action),
+            action @ (Action::Disable { .. } | Action::Delete { .. }) if run.opts.guard => {
+                run.step("guard", "deprovisions wait for the deprovision guard's check");
+                return Err(Failure::Held(action));
+            }
             action => {
                 match execute(run, source, link.as_ref(), action).await? {
                     Executed::Done(a) => return Ok(a),

@@ -497,6 +497,7 @@ async fn a_crash_between_create_and_link_does_not_duplicate() {
                 read_target: true,
                 dry_run: true,
                 attempt: 1,
+                guard: false,
             },
         )
         .await

@@ -32,6 +32,7 @@ macro_rules! on_db {
 
 pub mod apps;
 pub mod directory;
+pub mod health;
 pub mod links;
 pub mod provlog;
 pub mod query;
@@ -52,7 +53,8 @@ pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind,
 pub use links::{Link, LinkChange, LinkState};
 pub use provlog::{LogEntry, LogQuery, Outcome};
 pub use query::{ListQuery, Page};
-pub use queue::QueueItem;
+pub use health::AppHealth;
+pub use queue::{Hold, QueueItem};
 pub use tokens::{Scope, TokenInfo};
 
 /// Store failures: a SCIM error for the client (conflict, not found, precondition) or a database error, whose

@@ -105,6 +105,22 @@ impl Store {
         self.record_sync(&[], Some(e)).await
     }
 
+    /// How many entries of an app with one of `actions` succeeded at or after `since` (the deprovision guard
+    /// counts recent disables and deletes). `since` is in microseconds since the epoch.
+    pub async fn count_done(&self, app: &str, actions: &[&str], since: i64) -> Result<i64, StoreError> {
+        on_db!(self, pool => {
+            let mut q = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM provisioning_log WHERE app = ");
+            q.push_bind(app).push(" AND outcome = 'ok' AND at >= ").push_bind(since).push(" AND action IN (");
+            let mut sep = q.separated(", ");
+            for a in actions {
+                sep.push_bind(*a);
+            }
+            q.push(")");
+            let n: (i64,) = q.build_query_as().fetch_one(pool).await?;
+            Ok(n.0)
+        })
+    }
+
     /// Reads entries, newest first.
     pub async fn list_log(&self, q: &LogQuery<'_>) -> Result<Vec<LogEntry>, StoreError> {
         on_db!(self, pool => {

@@ -30,6 +30,43 @@ pub struct QueueItem {
     pub last_code: Option<String>,
     /// The last failure, in words.
     pub last_error: Option<String>,
+    /// Whether the deprovision guard holds it.
+    pub hold: Hold,
+}
+
+/// A queue row's hold by the deprovision guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Hold {
+    /// Not held.
+    #[default]
+    None,
+    /// A deprovision waiting for the guard's check (the guard runs after each round of the queue).
+    Check,
+    /// Approved: runs without the guard.
+    Approved,
+    /// Held until an admin approves it (`roster approve`).
+    AwaitingApproval,
+}
+
+impl Hold {
+    /// The stored number.
+    pub const fn as_i64(self) -> i64 {
+        match self {
+            Self::None => 0,
+            Self::Check => 1,
+            Self::Approved => 2,
+            Self::AwaitingApproval => 3,
+        }
+    }
+    fn from_i64(n: i64) -> Result<Self, StoreError> {
+        Ok(match n {
+            0 => Self::None,
+            1 => Self::Check,
+            2 => Self::Approved,
+            3 => Self::AwaitingApproval,
+            other => return Err(StoreError::Corrupt(format!("queue hold {other}"))),
+        })
+    }
 }
 
 type QueueRow = (
@@ -41,10 +78,14 @@ type QueueRow = (
     i64,
     Option<String>,
     Option<String>,
+    i64,
 );
 
+/// The columns of a [`QueueRow`].
+const QUEUE_COLUMNS: &str = "app, resource_type, source_id, gen, attempts, run_at, last_code, last_error, hold";
+
 fn item_from_row(row: QueueRow) -> Result<QueueItem, StoreError> {
-    let (app, kind, source_id, generation, attempts, run_at, last_code, last_error) = row;
+    let (app, kind, source_id, generation, attempts, run_at, last_code, last_error, hold) = row;
     Ok(QueueItem {
         kind: ResourceKind::from_name(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("queue resource type '{kind}'")))?,
@@ -55,11 +96,13 @@ fn item_from_row(row: QueueRow) -> Result<QueueItem, StoreError> {
         run_at,
         last_code,
         last_error,
+        hold: Hold::from_i64(hold)?,
     })
 }
 
 const ENQUEUE: &str = "INSERT INTO sync_queue (app, resource_type, source_id, gen, attempts, run_at) VALUES ($1, $2, $3, 1, 0, $4) \
      ON CONFLICT (app, resource_type, source_id) DO UPDATE SET gen = sync_queue.gen + 1, \
+     hold = CASE WHEN sync_queue.hold IN (1, 3) THEN 0 ELSE sync_queue.hold END, \
      run_at = CASE WHEN sync_queue.run_at < excluded.run_at THEN sync_queue.run_at ELSE excluded.run_at END";
 
 impl Store {
@@ -126,9 +169,9 @@ impl Store {
         let sql = format!(
             "UPDATE sync_queue SET lease_until = $1, lease_holder = $2 \
              WHERE (app, resource_type, source_id) IN (SELECT app, resource_type, source_id FROM sync_queue \
-               WHERE app = $3 AND run_at <= $4 AND (lease_until IS NULL OR lease_until < $4) \
+               WHERE app = $3 AND run_at <= $4 AND (lease_until IS NULL OR lease_until < $4) AND hold IN (0, 2) \
                ORDER BY run_at, source_id LIMIT $5{lock}) \
-             RETURNING app, resource_type, source_id, gen, attempts, run_at, last_code, last_error"
+             RETURNING {QUEUE_COLUMNS}"
         );
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
@@ -168,10 +211,12 @@ impl Store {
                 });
                 q.push(
                     " ON CONFLICT (app, resource_type, source_id) DO UPDATE SET lease_until = excluded.lease_until, \
-                     lease_holder = excluded.lease_holder WHERE sync_queue.lease_until IS NULL OR sync_queue.lease_until < ",
+                     lease_holder = excluded.lease_holder WHERE sync_queue.hold <> 2 AND \
+                     (sync_queue.lease_until IS NULL OR sync_queue.lease_until < ",
                 )
                 .push_bind(now)
-                .push(" RETURNING app, resource_type, source_id, gen, attempts, run_at, last_code, last_error");
+                .push(") RETURNING ")
+                .push(QUEUE_COLUMNS);
                 let rows: Vec<QueueRow> = q.build_query_as().fetch_all(pool).await?;
                 for row in rows {
                     out.push(item_from_row(row)?);
@@ -268,14 +313,77 @@ impl Store {
         })
     }
 
+    /// The guard holds a synced object's deprovision: the row stays (released, not counted as an attempt) with
+    /// hold [`Hold::Check`] until the guard decides.
+    pub async fn hold_queue_item(&self, item: &QueueItem, holder: &str, message: &str) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            sqlx::query(
+                "UPDATE sync_queue SET hold = 1, last_code = 'R-GUARD-DEPROVISIONS', last_error = $1, \
+                 lease_until = NULL, lease_holder = NULL \
+                 WHERE app = $2 AND resource_type = $3 AND source_id = $4 AND lease_holder = $5",
+            )
+            .bind(message).bind(&item.app).bind(item.kind.as_str()).bind(&item.source_id).bind(holder)
+            .execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// How many of an app's rows are in each hold: (waiting for the check, awaiting approval).
+    pub async fn count_held(&self, app: &str) -> Result<(i64, i64), StoreError> {
+        on_db!(self, pool => {
+            let row: (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(CASE WHEN hold = 1 THEN 1 END), COUNT(CASE WHEN hold = 3 THEN 1 END) \
+                 FROM sync_queue WHERE app = $1 AND hold IN (1, 3)",
+            )
+            .bind(app).fetch_one(pool).await?;
+            Ok(row)
+        })
+    }
+
+    /// Moves every row of an app in hold `from` to hold `to` (due at `now`); returns how many moved.
+    pub async fn set_holds(&self, app: &str, from: &[Hold], to: Hold, now: i64) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        let from: Vec<i64> = from.iter().map(|h| h.as_i64()).collect();
+        on_db!(self, pool => {
+            let mut q = sqlx::QueryBuilder::new("UPDATE sync_queue SET hold = ");
+            q.push_bind(to.as_i64()).push(", run_at = ").push_bind(now).push(" WHERE app = ").push_bind(app).push(" AND hold IN (");
+            let mut sep = q.separated(", ");
+            for h in &from {
+                sep.push_bind(*h);
+            }
+            q.push(")");
+            Ok(q.build().execute(pool).await?.rows_affected())
+        })
+    }
+
+    /// Drops an app's rows held for approval (`roster approve --discard`); returns how many.
+    pub async fn discard_held(&self, app: &str) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            Ok(sqlx::query("DELETE FROM sync_queue WHERE app = $1 AND hold IN (1, 3)")
+                .bind(app).execute(pool).await?.rows_affected())
+        })
+    }
+
+    /// An app's held rows (oldest first, at most `limit`).
+    pub async fn list_held(&self, app: &str, limit: i64) -> Result<Vec<QueueItem>, StoreError> {
+        on_db!(self, pool => {
+            let sql = format!(
+                "SELECT {QUEUE_COLUMNS} FROM sync_queue WHERE app = $1 AND hold IN (1, 3) ORDER BY source_id LIMIT $2"
+            );
+            let rows: Vec<QueueRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(app).bind(limit).fetch_all(pool).await?;
+            rows.into_iter().map(item_from_row).collect()
+        })
+    }
+
     /// The objects waiting for an app, soonest first, with their next attempt time and last failure.
     pub async fn list_queue(&self, app: &str, limit: i64) -> Result<Vec<QueueItem>, StoreError> {
         on_db!(self, pool => {
-            let rows: Vec<QueueRow> = sqlx::query_as(
-                "SELECT app, resource_type, source_id, gen, attempts, run_at, last_code, last_error FROM sync_queue \
-                 WHERE app = $1 ORDER BY run_at, source_id LIMIT $2",
-            )
-            .bind(app).bind(limit).fetch_all(pool).await?;
+            let sql = format!("SELECT {QUEUE_COLUMNS} FROM sync_queue WHERE app = $1 ORDER BY run_at, source_id LIMIT $2");
+            let rows: Vec<QueueRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(app).bind(limit).fetch_all(pool).await?;
             rows.into_iter().map(item_from_row).collect()
         })
     }

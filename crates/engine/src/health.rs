@@ -1,0 +1,210 @@
+//! An app's health: the clock the engine reads, the sliding window of request outcomes that quarantines an app
+//! whose requests fail at a high rate (or whose credentials are refused again and again), and the deprovision
+//! guard that holds mass disables and deletes for an admin's approval.
+//!
+//! Quarantine state lives in the store (`app_health`), so every roster process on one database honours it; the
+//! window that decides it is kept per process. Times are microseconds since the epoch from a [`Clock`], which
+//! tests replace.
+
+use crate::codes::{self, Category, Code};
+use crate::config::Guards;
+use crate::plan::Action;
+use crate::sync::ObjectResult;
+use roster_store::{Hold, Outcome, ResourceKind, Store, StoreError, to_micros};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// A clock in microseconds since the epoch; tests pass their own.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| to_micros(OffsetDateTime::now_utc()))
+}
+
+const SECOND: i64 = 1_000_000;
+const BUCKET: i64 = 10 * SECOND;
+/// The longest quarantine.
+const MAX_QUARANTINE: i64 = 6 * 3600 * SECOND;
+
+/// What one synced object says about the app's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// No request that tells anything (nothing to do, a conflict held for a person, a licence limit, …).
+    Neutral,
+    /// A request the app accepted.
+    Success,
+    /// A request that failed in a way that counts against the app (server errors, unreachable, refused data,
+    /// refused credentials).
+    Failure(&'static Code),
+}
+
+impl Signal {
+    /// Reads a sync result.
+    pub fn of(r: &ObjectResult) -> Self {
+        if r.held {
+            return Self::Neutral;
+        }
+        match (r.outcome, r.code) {
+            (Outcome::Ok, _) if !matches!(r.action, Action::Nothing { .. }) => Self::Success,
+            (Outcome::Failed, Some(c))
+                if matches!(
+                    c.category,
+                    Category::Transient | Category::Authentication | Category::Rejected
+                ) && r.http_status.is_some()
+                    || c.code == codes::TARGET_UNREACHABLE.code =>
+            {
+                Self::Failure(c)
+            }
+            _ => Self::Neutral,
+        }
+    }
+}
+
+/// Why an app is to be quarantined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The code of the failures.
+    pub code: &'static Code,
+    /// What happened, in words.
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    /// (bucket start, requests, failures), oldest first.
+    buckets: VecDeque<(i64, u32, u32)>,
+    auth_in_row: u32,
+    last: Option<(&'static Code, String)>,
+}
+
+/// The sliding window of one app's request outcomes in this process.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    window: Mutex<Window>,
+}
+
+impl Tracker {
+    /// Records one result at `now`; returns a verdict when the app crossed a quarantine threshold (the window
+    /// then starts afresh).
+    pub fn record(&self, now: i64, r: &ObjectResult, g: &Guards) -> Option<Verdict> {
+        let signal = Signal::of(r);
+        if signal == Signal::Neutral {
+            return None;
+        }
+        let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let span = i64::from(g.quarantine_window_secs.max(1)) * SECOND;
+        while w.buckets.front().is_some_and(|b| b.0 + BUCKET <= now - span) {
+            w.buckets.pop_front();
+        }
+        let start = now - now.rem_euclid(BUCKET);
+        if w.buckets.back().is_none_or(|b| b.0 != start) {
+            w.buckets.push_back((start, 0, 0));
+        }
+        let failed = matches!(signal, Signal::Failure(_));
+        if let Some(b) = w.buckets.back_mut() {
+            b.1 += 1;
+            b.2 += u32::from(failed);
+        }
+        match signal {
+            Signal::Failure(c) => {
+                w.last = Some((c, r.message.clone()));
+                if c.category == Category::Authentication {
+                    w.auth_in_row += 1;
+                } else {
+                    w.auth_in_row = 0;
+                }
+            }
+            _ => w.auth_in_row = 0,
+        }
+        let (requests, failures) = w
+            .buckets
+            .iter()
+            .fold((0_u32, 0_u32), |(r, f), b| (r + b.1, f + b.2));
+        let (code, last) = w.last.clone()?;
+        let verdict = if g.quarantine_auth_failures > 0 && w.auth_in_row >= g.quarantine_auth_failures {
+            Some(Verdict {
+                code,
+                reason: format!(
+                    "the app refused roster's credentials {} times in a row; last: {last}",
+                    w.auth_in_row
+                ),
+            })
+        } else if g.quarantine_error_percent > 0
+            && requests >= g.quarantine_min_requests.max(1)
+            && u64::from(failures) * 100 >= u64::from(g.quarantine_error_percent) * u64::from(requests)
+        {
+            Some(Verdict {
+                code,
+                reason: format!(
+                    "{failures} of {requests} requests failed in {} s; last: {last}",
+                    g.quarantine_window_secs
+                ),
+            })
+        } else {
+            None
+        };
+        if verdict.is_some() {
+            *w = Window::default();
+        }
+        verdict
+    }
+}
+
+/// How long quarantine number `level` (1 for the first) lasts: the configured length, doubling with each
+/// failed probation, at most six hours.
+pub fn quarantine_length(g: &Guards, level: i64) -> i64 {
+    let exp = u32::try_from((level - 1).clamp(0, 16)).unwrap_or(16);
+    (i64::from(g.quarantine_secs.max(1)) * SECOND)
+        .saturating_mul(1_i64 << exp)
+        .min(MAX_QUARANTINE)
+}
+
+/// What the deprovision guard decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GuardDecision {
+    /// Deprovisions released to run.
+    pub approved: u64,
+    /// Deprovisions now waiting for `roster approve`.
+    pub held: u64,
+}
+
+/// Decides on the deprovisions an app's workers and reconciles held for the check: if they, with those
+/// awaiting approval and those carried out in the last hour, stay within the app's thresholds (a count, and a
+/// share of its linked accounts above a floor), they run; otherwise all of them wait for `roster approve`.
+pub async fn apply_guard(store: &Store, app: &str, g: &Guards, now: i64) -> Result<GuardDecision, StoreError> {
+    let (check, waiting) = store.count_held(app).await?;
+    if check == 0 {
+        return Ok(GuardDecision::default());
+    }
+    let hour_ago = now - 3600 * SECOND;
+    let recent = store.count_done(app, &["disable", "delete"], hour_ago).await?;
+    let pending = u64::try_from(check + waiting + recent).unwrap_or(0);
+    let (users, disabled) = store.count_links(app, ResourceKind::User).await?;
+    let (groups, _) = store.count_links(app, ResourceKind::Group).await?;
+    let linked = users + disabled + groups;
+    let over_count = g.max_deprovisions > 0 && pending > u64::from(g.max_deprovisions);
+    let over_share = g.max_deprovision_percent > 0
+        && pending > u64::from(g.percent_floor)
+        && pending * 100 > u64::from(g.max_deprovision_percent) * linked;
+    if waiting > 0 || over_count || over_share {
+        let held = store
+            .set_holds(app, &[Hold::Check], Hold::AwaitingApproval, now)
+            .await?;
+        tracing::warn!(
+            app,
+            code = codes::GUARD_DEPROVISIONS.code,
+            "{pending} deprovisions in an hour exceed the guard (at most {} or {} % of {linked} accounts): \
+             {held} more held; roster approve {app} runs them, roster approve {app} --discard drops them",
+            g.max_deprovisions,
+            g.max_deprovision_percent
+        );
+        Ok(GuardDecision { approved: 0, held })
+    } else {
+        let approved = store
+            .set_holds(app, &[Hold::Check], Hold::Approved, now)
+            .await?;
+        Ok(GuardDecision { approved, held: 0 })
+    }
+}
