@@ -270,13 +270,17 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
     }
     if let Some(p) = s.max_deprovision_percent {
         if p > 100 {
-            return Err(format!("--max-deprovision-percent {p}: give a percentage from 0 to 100"));
+            return Err(format!(
+                "--max-deprovision-percent {p}: give a percentage from 0 to 100"
+            ));
         }
         cfg.guards.max_deprovision_percent = p;
     }
     if let Some(p) = s.quarantine_error_percent {
         if p > 100 {
-            return Err(format!("--quarantine-error-percent {p}: give a percentage from 0 to 100"));
+            return Err(format!(
+                "--quarantine-error-percent {p}: give a percentage from 0 to 100"
+            ));
         }
         cfg.guards.quarantine_error_percent = p;
     }

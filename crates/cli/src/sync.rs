@@ -4,8 +4,9 @@ use crate::app::find_user;
 use crate::serve::{DatabaseArg, open};
 use clap::{Args, ValueEnum};
 use roster_engine::plan::Action;
-use roster_engine::health::apply_guard;
-use roster_engine::runner::{affected_objects, drain_all, follow_journal, full_sync, is_change, system_clock};
+use roster_engine::runner::{
+    DrainReport, affected_objects, follow_journal, full_sync, is_change, sync_round, system_clock,
+};
 use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions, sync_object};
 use roster_store::{LogQuery, ResourceKind, Store};
 use std::io::{IsTerminal, Write};
@@ -150,13 +151,12 @@ async fn check_health(store: &Store, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the deprovision guard on what a sync held, then the deprovisions it let through; says what waits.
-async fn guard_and_drain(store: &Store, app: &AppRuntime, holder: &str) -> Result<(usize, usize, u64), String> {
+/// Drains the queue as the engine does (the deprovision guard deciding on what was held); says what waits.
+async fn round(store: &Store, app: &AppRuntime, holder: &str) -> Result<DrainReport, String> {
     let clock = system_clock();
-    let decision = apply_guard(store, &app.name, &app.config.guards, clock())
+    let r = sync_round(store, app, holder, &clock)
         .await
         .map_err(|e| e.to_string())?;
-    let r = drain_all(store, app, holder, &clock).await.map_err(|e| e.to_string())?;
     let (_, waiting) = store.count_held(&app.name).await.map_err(|e| e.to_string())?;
     if waiting > 0 {
         eprintln!(
@@ -166,7 +166,7 @@ async fn guard_and_drain(store: &Store, app: &AppRuntime, holder: &str) -> Resul
             app.name
         );
     }
-    Ok((r.done, r.failed, decision.approved))
+    Ok(r)
 }
 
 pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
@@ -212,9 +212,12 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let holder = format!("cli-{}", std::process::id());
-            let (_, failed, approved) = guard_and_drain(&store, &app, &holder).await?;
-            if approved > 0 {
-                eprintln!("{approved} deprovision(s) within the guard carried out ({failed} failed).");
+            let r = round(&store, &app, &holder).await?;
+            if r.done + r.failed > 0 {
+                eprintln!(
+                    "{} deprovision(s) within the guard carried out, {} failed.",
+                    r.done, r.failed
+                );
             }
         }
         let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -283,12 +286,9 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| e.to_string())?;
     let holder = format!("cli-{}", std::process::id());
-    let first = drain_all(&store, &app, &holder, &clock)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (done2, failed2, _) = guard_and_drain(&store, &app, &holder).await?;
-    let (done, failed) = (first.done + done2, first.failed + failed2);
-    if first.paused {
+    let r = round(&store, &app, &holder).await?;
+    let (done, failed) = (r.done, r.failed);
+    if r.paused {
         check_health(&store, &args.name).await?;
     }
     eprintln!("{queued} change(s) read from the directory; {done} object(s) synced, {failed} failed.");
@@ -435,7 +435,12 @@ pub struct ApproveArgs {
 /// `roster approve`: runs (or drops) the deprovisions the guard held.
 pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
-    if store.find_app(&args.name).await.map_err(|e| e.to_string())?.is_none() {
+    if store
+        .find_app(&args.name)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
         return Err(format!("no app named '{}'; see roster app list", args.name));
     }
     let held = store

@@ -4,10 +4,10 @@
 
 use crate::codes::{self, Code};
 use crate::config::{AppConfig, Auth};
+use crate::health::{Clock, system_clock};
 use crate::plan::PatchOp;
 use roster_store::{ResourceKind, Secret};
 use serde_json::{Map, Value};
-use crate::health::{Clock, system_clock};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;

@@ -93,7 +93,10 @@ impl Tracker {
         if signal == Signal::Neutral {
             return None;
         }
-        let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut w = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let span = i64::from(g.quarantine_window_secs.max(1)) * SECOND;
         while w.buckets.front().is_some_and(|b| b.0 + BUCKET <= now - span) {
             w.buckets.pop_front();
@@ -173,7 +176,12 @@ pub struct GuardDecision {
 /// Decides on the deprovisions an app's workers and reconciles held for the check: if they, with those
 /// awaiting approval and those carried out in the last hour, stay within the app's thresholds (a count, and a
 /// share of its linked accounts above a floor), they run; otherwise all of them wait for `roster approve`.
-pub async fn apply_guard(store: &Store, app: &str, g: &Guards, now: i64) -> Result<GuardDecision, StoreError> {
+pub async fn apply_guard(
+    store: &Store,
+    app: &str,
+    g: &Guards,
+    now: i64,
+) -> Result<GuardDecision, StoreError> {
     let (check, waiting) = store.count_held(app).await?;
     if check == 0 {
         return Ok(GuardDecision::default());
@@ -202,9 +210,7 @@ pub async fn apply_guard(store: &Store, app: &str, g: &Guards, now: i64) -> Resu
         );
         Ok(GuardDecision { approved: 0, held })
     } else {
-        let approved = store
-            .set_holds(app, &[Hold::Check], Hold::Approved, now)
-            .await?;
+        let approved = store.set_holds(app, &[Hold::Check], Hold::Approved, now).await?;
         Ok(GuardDecision { approved, held: 0 })
     }
 }

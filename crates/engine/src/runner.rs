@@ -647,17 +647,29 @@ async fn engine_round(
         if !health.quarantined(clock()) && health.not_before <= clock() {
             scheduled_reconcile(store, &runtime, clock).await?;
         }
-        drain_all(store, &runtime, holder, clock).await?;
-        // Deprovisions held during the round run now if they stay within the guard.
-        if crate::health::apply_guard(store, &runtime.name, &runtime.config.guards, clock())
-            .await?
-            .approved
-            > 0
-        {
-            drain_all(store, &runtime, holder, clock).await?;
-        }
+        sync_round(store, &runtime, holder, clock).await?;
     }
     Ok(())
+}
+
+/// One round of an app's queue, as the engine loop runs it: drain what is due, let the deprovision guard decide
+/// on the deprovisions held meanwhile (by the drain or by a reconcile), then drain those it let through.
+pub async fn sync_round(
+    store: &Store,
+    app: &AppRuntime,
+    holder: &str,
+    clock: &Clock,
+) -> Result<DrainReport, StoreError> {
+    let mut total = drain_all(store, app, holder, clock).await?;
+    let decision = crate::health::apply_guard(store, &app.name, &app.config.guards, clock()).await?;
+    if decision.approved > 0 {
+        let more = drain_all(store, app, holder, clock).await?;
+        total.done += more.done;
+        total.failed += more.failed;
+        total.paused |= more.paused;
+    }
+    total.held = usize::try_from(decision.held).unwrap_or(usize::MAX);
+    Ok(total)
 }
 
 /// Drains an app's queue until nothing is due (or the app pauses).

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use roster_engine::config::{AppConfig, Deprovision};
-use roster_engine::runner::{Clock, drain_queue, follow_journal, full_sync, scheduled_reconcile};
+use roster_engine::runner::{Clock, drain_queue, follow_journal, full_sync, scheduled_reconcile, sync_round};
 use roster_engine::sync::{AppRuntime, SyncOptions, sync_object};
 use roster_store::{LinkState, LogQuery, Member, MemberChange, ResourceKind, Secret, Store};
 use roster_testkit::{Target, on_every_backend};
@@ -42,7 +42,7 @@ async fn add_app(
 async fn sync_now(store: &Store, app: &AppRuntime) {
     let c = clock();
     follow_journal(store, app, c()).await.unwrap();
-    let r = drain_queue(store, app, "test", &c, 1000).await.unwrap();
+    let r = sync_round(store, app, "test", &c).await.unwrap();
     assert_eq!(
         r.failed,
         0,

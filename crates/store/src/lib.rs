@@ -50,10 +50,10 @@ use std::time::Duration;
 
 pub use apps::{AppRecord, Secret};
 pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
+pub use health::AppHealth;
 pub use links::{Link, LinkChange, LinkState};
 pub use provlog::{LogEntry, LogQuery, Outcome};
 pub use query::{ListQuery, Page};
-pub use health::AppHealth;
 pub use queue::{Hold, QueueItem};
 pub use tokens::{Scope, TokenInfo};
 

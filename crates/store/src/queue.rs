@@ -82,7 +82,8 @@ type QueueRow = (
 );
 
 /// The columns of a [`QueueRow`].
-const QUEUE_COLUMNS: &str = "app, resource_type, source_id, gen, attempts, run_at, last_code, last_error, hold";
+const QUEUE_COLUMNS: &str =
+    "app, resource_type, source_id, gen, attempts, run_at, last_code, last_error, hold";
 
 fn item_from_row(row: QueueRow) -> Result<QueueItem, StoreError> {
     let (app, kind, source_id, generation, attempts, run_at, last_code, last_error, hold) = row;
@@ -315,7 +316,12 @@ impl Store {
 
     /// The guard holds a synced object's deprovision: the row stays (released, not counted as an attempt) with
     /// hold [`Hold::Check`] until the guard decides.
-    pub async fn hold_queue_item(&self, item: &QueueItem, holder: &str, message: &str) -> Result<(), StoreError> {
+    pub async fn hold_queue_item(
+        &self,
+        item: &QueueItem,
+        holder: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
         let _writer = self.writer().await;
         on_db!(self, pool => {
             sqlx::query(
