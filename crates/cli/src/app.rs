@@ -525,7 +525,8 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
         AppCommand::Release { name, db } => {
             let store = open(&db).await?;
             find(&store, &name).await?;
-            if store.release_app(&name).await.map_err(|e| e.to_string())? {
+            let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
+            if store.release_app(&name, now).await.map_err(|e| e.to_string())? {
                 eprintln!("Released {name}: roster syncs it again (pending changes were kept).");
             } else {
                 eprintln!("{name} is not quarantined; nothing to release.");

@@ -224,7 +224,7 @@ pub async fn drain_queue(
             };
             quarantine(store, app, &health, &verdict, clock()).await?;
         } else if probe_ok {
-            store.release_app(&app.name).await?;
+            store.release_app(&app.name, clock()).await?;
             tracing::info!(app = %app.name, "probe succeeded; quarantine released");
         }
     } else if let Some(v) = verdict {

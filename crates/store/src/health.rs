@@ -84,16 +84,23 @@ impl Store {
         })
     }
 
-    /// Ends an app's quarantine and any wait (a probe succeeded, or `roster app release`). Returns whether the
-    /// app was quarantined.
-    pub async fn release_app(&self, app: &str) -> Result<bool, StoreError> {
+    /// Ends an app's quarantine and any wait (a probe succeeded, or `roster app release`), and makes every
+    /// object waiting for the app due at `now`: whoever released it has fixed the cause. Returns whether the app
+    /// was quarantined.
+    pub async fn release_app(&self, app: &str, now: i64) -> Result<bool, StoreError> {
         let _writer = self.writer().await;
         on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
             let n = sqlx::query(
                 "UPDATE app_health SET quarantined_until = NULL, quarantine_level = 0, quarantine_code = NULL, \
                  quarantine_reason = NULL, not_before = 0 WHERE app = $1 AND quarantined_until IS NOT NULL",
             )
-            .bind(app).execute(pool).await?.rows_affected();
+            .bind(app).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                sqlx::query("UPDATE sync_queue SET run_at = $1 WHERE app = $2 AND run_at > $1")
+                    .bind(now).bind(app).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
             Ok(n > 0)
         })
     }

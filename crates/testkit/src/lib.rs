@@ -2,6 +2,9 @@
 //! PostgreSQL in a schema of its own) and roster's own SCIM server running on a loopback port as a target.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: a failed unwrap is a failed test
 
+pub mod faults;
+pub use faults::{Fault, FaultKind, FaultTarget, Seen};
+
 use roster_server::{AppState, ServerConfig};
 use roster_store::{Scope, Store};
 use sqlx::Connection;

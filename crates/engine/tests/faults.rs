@@ -1,0 +1,482 @@
+//! The engine against a fault-injecting target (`roster_testkit::FaultTarget`): server errors, dropped
+//! connections, lost answers, 429 with Retry-After, licence limits, refused credentials, inactive accounts and
+//! mass deprovisions. Each test runs on SQLite and on PostgreSQL; time is the test's clock, advanced by hand,
+//! never slept through.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use roster_engine::config::AppConfig;
+use roster_engine::runner::{Clock, DrainReport, follow_journal, full_sync, sync_round};
+use roster_engine::sync::AppRuntime;
+use roster_store::{Hold, LinkState, LogQuery, ResourceKind, Secret, Store};
+use roster_testkit::{Fault, FaultKind, FaultTarget, on_every_backend};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+const SECOND: i64 = 1_000_000;
+
+/// The test's clock: starts at the wall time, moves only when told.
+#[derive(Clone)]
+struct TestTime(Arc<AtomicI64>);
+
+impl TestTime {
+    fn new() -> Self {
+        Self(Arc::new(AtomicI64::new(roster_store::to_micros(
+            time::OffsetDateTime::now_utc(),
+        ))))
+    }
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs * SECOND, Ordering::SeqCst);
+    }
+    fn clock(&self) -> Clock {
+        let t = self.0.clone();
+        Arc::new(move || t.load(Ordering::SeqCst))
+    }
+}
+
+fn user(name: &str) -> Map<String, Value> {
+    json!({"userName": name, "displayName": name, "active": true,
+           "emails": [{"value": format!("{name}@example.com"), "type": "work", "primary": true}]})
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+async fn add_app(
+    store: &Store,
+    ft: &FaultTarget,
+    time: &TestTime,
+    edit: impl FnOnce(&mut AppConfig),
+) -> AppRuntime {
+    let mut cfg = AppConfig::new(&ft.url);
+    // The queue drives these tests; no scheduled reconcile.
+    cfg.reconcile_every_hours = 0;
+    edit(&mut cfg);
+    store
+        .create_app("crm", &cfg.to_json(), Some(&Secret::new(&ft.target.token)))
+        .await
+        .unwrap();
+    AppRuntime::load(store, "crm")
+        .await
+        .unwrap()
+        .with_clock(time.clock())
+}
+
+async fn add_users(store: &Store, names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in names {
+        ids.push(
+            store
+                .create_resource(ResourceKind::User, user(&n))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    ids
+}
+
+/// One engine round at the test clock's time.
+async fn round(store: &Store, app: &AppRuntime, time: &TestTime) -> DrainReport {
+    let clock = time.clock();
+    follow_journal(store, app, clock()).await.unwrap();
+    sync_round(store, app, "worker", &clock).await.unwrap()
+}
+
+/// Rounds, an hour apart (past any backoff), until the queue is empty; panics after `max`.
+async fn converge(store: &Store, app: &AppRuntime, time: &TestTime, max: usize) {
+    for _ in 0..max {
+        round(store, app, time).await;
+        if store.list_queue("crm", 1).await.unwrap().is_empty() {
+            return;
+        }
+        time.advance(3600);
+    }
+    panic!("no convergence: {:?}", store.list_queue("crm", 5).await.unwrap());
+}
+
+/// The target's users as userName → active.
+async fn target_accounts(ft: &FaultTarget) -> Vec<(String, bool)> {
+    roster_testkit::all(&ft.target.store, ResourceKind::User)
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r.data["userName"].as_str().unwrap().to_owned(),
+                r.data["active"].as_bool().unwrap_or(true),
+            )
+        })
+        .collect()
+}
+
+async fn codes_logged(store: &Store) -> HashSet<String> {
+    store
+        .list_log(&LogQuery {
+            app: Some("crm"),
+            limit: 10_000,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.code)
+        .collect()
+}
+
+#[tokio::test]
+async fn server_errors_resets_and_lost_answers_converge_without_duplicates() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| {
+            c.concurrency = 4;
+            c.guards.quarantine_error_percent = 0;
+        })
+        .await;
+        // Creates fail every way a network can fail; the last three reach the target and lose the answer, so
+        // roster must find the accounts it created instead of creating them again.
+        ft.add(Fault::scim("POST", "/Users", 503, None, "busy", 3));
+        ft.add(Fault {
+            method: Some("POST"),
+            path: "/Users".into(),
+            kind: FaultKind::Reset,
+            times: 2,
+        });
+        ft.add(Fault {
+            method: Some("POST"),
+            path: "/Users".into(),
+            kind: FaultKind::ForwardThenReset,
+            times: 3,
+        });
+        ft.add(Fault::scim("PATCH", "/Users", 500, None, "oops", 2));
+        let ids = add_users(store, (0..20).map(|i| format!("u{i:02}"))).await;
+        converge(store, &app, &time, 10).await;
+
+        let accounts = target_accounts(&ft).await;
+        let names: HashSet<_> = accounts.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!((accounts.len(), names.len()), (20, 20), "{accounts:?}");
+        for id in &ids {
+            assert!(
+                store
+                    .find_link("crm", ResourceKind::User, id)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        // Changes after the faults arrive too, through a PATCH that first fails twice.
+        let mut data = user("u00");
+        data.insert("title".into(), json!("Lead"));
+        store
+            .replace_resource(ResourceKind::User, &ids[0], data, None)
+            .await
+            .unwrap();
+        converge(store, &app, &time, 5).await;
+        let u00 = roster_testkit::all(&ft.target.store, ResourceKind::User)
+            .await
+            .into_iter()
+            .find(|r| r.data["userName"] == "u00")
+            .unwrap();
+        assert_eq!(u00.data["title"], "Lead");
+        let logged = codes_logged(store).await;
+        assert!(
+            logged.contains("R-TARGET-UNAVAILABLE") && logged.contains("R-TARGET-UNREACHABLE"),
+            "{logged:?}"
+        );
+        assert!(ft.seen().iter().filter(|s| s.fault.is_some()).count() >= 10);
+        ft.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn retry_after_is_respected_by_every_request() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| c.concurrency = 1).await;
+        ft.add(Fault::scim("POST", "/Users", 429, None, "slow down", 1).retry_after("120"));
+        add_users(store, (0..5).map(|i| format!("r{i}"))).await;
+        let t0 = time.now();
+        round(store, &app, &time).await;
+        let seen = ft.seen();
+        let limited = seen.iter().position(|s| s.fault.is_some()).unwrap();
+        // Nothing was sent after the 429 in that round.
+        assert_eq!(limited, seen.len() - 1, "{seen:?}");
+        let health = store.app_health("crm").await.unwrap();
+        assert_eq!(health.not_before, t0 + 120 * SECOND);
+        // Each pending object shows when it runs next: not before the app's time.
+        for q in store.list_queue("crm", 10).await.unwrap() {
+            assert!(q.run_at >= t0 + 120 * SECOND, "{q:?}");
+        }
+
+        // A minute later: still nothing sent.
+        time.advance(60);
+        let r = round(store, &app, &time).await;
+        assert!(r.paused);
+        assert_eq!(ft.count(), seen.len());
+
+        // After the wait, everything goes through.
+        time.advance(61);
+        converge(store, &app, &time, 3).await;
+        assert_eq!(target_accounts(&ft).await.len(), 5);
+        assert!(ft.seen()[limited + 1..].iter().all(|s| s.at >= t0 + 120 * SECOND));
+        ft.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn quarantine_is_entered_probed_renewed_and_left() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| {
+            c.concurrency = 1;
+            c.guards.quarantine_min_requests = 4;
+            c.guards.quarantine_secs = 60;
+        })
+        .await;
+        ft.add(Fault::scim("POST", "/Users", 500, None, "down", usize::MAX));
+        add_users(store, (0..6).map(|i| format!("q{i}"))).await;
+        let t0 = time.now();
+        round(store, &app, &time).await;
+        let h = store.app_health("crm").await.unwrap();
+        assert!(h.quarantined(t0), "{h:?}");
+        assert_eq!((h.level, h.code.as_deref()), (1, Some("R-TARGET-UNAVAILABLE")));
+        assert_eq!(h.quarantined_until, Some(t0 + 60 * SECOND));
+
+        // Quarantined: nothing is sent, pending changes stay.
+        let sent = ft.count();
+        time.advance(30);
+        assert!(round(store, &app, &time).await.paused);
+        assert_eq!(ft.count(), sent);
+        assert_eq!(store.list_queue("crm", 10).await.unwrap().len(), 6);
+
+        // Probation: one probe; it fails, so the quarantine is renewed for twice as long.
+        time.advance(31);
+        let r = round(store, &app, &time).await;
+        assert_eq!(r.failed, 1);
+        let h = store.app_health("crm").await.unwrap();
+        assert_eq!(h.level, 2);
+        assert_eq!(h.quarantined_until, Some(time.now() + 120 * SECOND));
+
+        // The app recovers; the next probe succeeds and releases it; everything pending arrives.
+        ft.clear();
+        time.advance(121);
+        round(store, &app, &time).await;
+        let h = store.app_health("crm").await.unwrap();
+        assert_eq!((h.quarantined_until, h.level), (None, 0));
+        converge(store, &app, &time, 3).await;
+        assert_eq!(target_accounts(&ft).await.len(), 6);
+        ft.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn refused_credentials_quarantine_and_release_by_hand() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| c.concurrency = 1).await;
+        ft.add(Fault::scim(
+            "GET",
+            "/Users",
+            401,
+            None,
+            "token revoked",
+            usize::MAX,
+        ));
+        add_users(store, (0..3).map(|i| format!("a{i}"))).await;
+        round(store, &app, &time).await;
+        let h = store.app_health("crm").await.unwrap();
+        assert_eq!(h.code.as_deref(), Some("R-TARGET-AUTH"));
+        assert!(h.reason.as_deref().unwrap().contains("3 times in a row"), "{h:?}");
+        // An admin fixed the credential and releases the app by hand.
+        ft.clear();
+        assert!(store.release_app("crm", time.now()).await.unwrap());
+        assert!(!store.release_app("crm", time.now()).await.unwrap());
+        // Released: what waited for a person is due at once.
+        let r = round(store, &app, &time).await;
+        assert_eq!((r.done, r.failed), (3, 0));
+        assert_eq!(target_accounts(&ft).await.len(), 3);
+        ft.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn licence_limits_wait_without_counting_against_the_app() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| c.guards.quarantine_min_requests = 2).await;
+        ft.add(Fault::status(
+            "POST",
+            "/Users",
+            412,
+            r#"{"error":{"code":412,"message":"Domain user limit reached.","errors":[{"reason":"limitExceeded"}]}}"#,
+            usize::MAX,
+        ));
+        add_users(store, (0..5).map(|i| format!("l{i}"))).await;
+        round(store, &app, &time).await;
+        assert_eq!(store.app_health("crm").await.unwrap().quarantined_until, None);
+        let queue = store.list_queue("crm", 10).await.unwrap();
+        assert_eq!(queue.len(), 5);
+        assert!(
+            queue
+                .iter()
+                .all(|q| q.last_code.as_deref() == Some("R-TARGET-LIMIT"))
+        );
+        // Licences freed: the accounts arrive at the next attempt.
+        ft.clear();
+        converge(store, &app, &time, 3).await;
+        assert_eq!(target_accounts(&ft).await.len(), 5);
+        ft.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn inactive_accounts_are_reactivated_and_clashes_named() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |_| {}).await;
+        let ids = add_users(store, ["ina".to_owned()]).await;
+        converge(store, &app, &time, 2).await;
+        // The app refuses the next update because it deactivated the account on its side (seed 002).
+        ft.add(Fault::scim(
+            "PATCH",
+            "/Users",
+            400,
+            None,
+            "User account is inactive",
+            1,
+        ));
+        let mut data = user("ina");
+        data.insert("title".into(), json!("Chef"));
+        store
+            .replace_resource(ResourceKind::User, &ids[0], data, None)
+            .await
+            .unwrap();
+        let r = round(store, &app, &time).await;
+        assert_eq!((r.done, r.failed), (1, 0));
+        let patches: Vec<_> = ft.seen().into_iter().filter(|s| s.method == "PATCH").collect();
+        assert_eq!(patches.len(), 3, "refused, reactivated, updated: {patches:?}");
+        let account = roster_testkit::all(&ft.target.store, ResourceKind::User)
+            .await
+            .remove(0);
+        assert_eq!(
+            (account.data["title"].clone(), account.data["active"].clone()),
+            (json!("Chef"), json!(true))
+        );
+
+        // A 409 for a value no listed account holds (an alias, a group's address): named, nothing created.
+        ft.add(Fault::scim(
+            "POST",
+            "/Users",
+            409,
+            Some("uniqueness"),
+            "Entity already exists.",
+            1,
+        ));
+        add_users(store, ["alias".to_owned()]).await;
+        round(store, &app, &time).await;
+        let q = store.list_queue("crm", 10).await.unwrap();
+        assert_eq!(
+            q[0].last_code.as_deref(),
+            Some("R-TARGET-TAKEN-ELSEWHERE"),
+            "{q:?}"
+        );
+        assert_eq!(target_accounts(&ft).await.len(), 1);
+        ft.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn mass_deprovisions_are_held_until_approved() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| {
+            c.guards.max_deprovisions = 5;
+            c.guards.max_deprovision_percent = 0;
+        })
+        .await;
+        let ids = add_users(store, (0..30).map(|i| format!("d{i:02}"))).await;
+        converge(store, &app, &time, 3).await;
+        let active = |a: &[(String, bool)]| a.iter().filter(|(_, on)| *on).count();
+
+        // Three leave: within the guard, disabled at once.
+        for id in &ids[..3] {
+            store.delete_resource(ResourceKind::User, id, None).await.unwrap();
+        }
+        round(store, &app, &time).await;
+        assert_eq!(active(&target_accounts(&ft).await), 27);
+
+        // Ten more in the same hour: 13 > 5, so all ten are held; nothing is sent.
+        for id in &ids[3..13] {
+            store.delete_resource(ResourceKind::User, id, None).await.unwrap();
+        }
+        let r = round(store, &app, &time).await;
+        assert_eq!(r.held, 10);
+        assert_eq!(active(&target_accounts(&ft).await), 27);
+        assert_eq!(store.count_held("crm").await.unwrap(), (0, 10));
+        // Held rows wait: later rounds leave them alone.
+        time.advance(7200);
+        round(store, &app, &time).await;
+        assert_eq!(active(&target_accounts(&ft).await), 27);
+
+        // Approved: they run.
+        let n = store
+            .set_holds(
+                "crm",
+                &[Hold::Check, Hold::AwaitingApproval],
+                Hold::Approved,
+                time.now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 10);
+        round(store, &app, &time).await;
+        assert_eq!(active(&target_accounts(&ft).await), 17);
+        for id in &ids[3..13] {
+            let l = store
+                .find_link("crm", ResourceKind::User, id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(l.state, LinkState::Disabled);
+        }
+
+        // A scope that shrinks by mistake, found by a full reconcile: held as a whole, then discarded.
+        time.advance(7200);
+        store
+            .update_app(
+                "crm",
+                &{
+                    let mut c = app.config.clone();
+                    c.scope.filter = Some(r#"userName eq "d29""#.into());
+                    c.to_json()
+                },
+                None,
+                1,
+            )
+            .await
+            .unwrap();
+        let narrow = AppRuntime::load(store, "crm")
+            .await
+            .unwrap()
+            .with_clock(time.clock());
+        let report = full_sync(store, &narrow, false, |_, _| {}).await.unwrap();
+        assert_eq!(report.count("disable"), 16);
+        let r = round(store, &narrow, &time).await;
+        assert_eq!(r.held, 16);
+        assert_eq!(active(&target_accounts(&ft).await), 17);
+        assert_eq!(store.discard_held("crm").await.unwrap(), 16);
+        assert_eq!(store.count_held("crm").await.unwrap(), (0, 0));
+        assert_eq!(active(&target_accounts(&ft).await), 17);
+        ft.stop().await;
+    });
+}

@@ -1,0 +1,320 @@
+//! A fault-injecting SCIM target: a small HTTP/1.1 proxy in front of a [`Target`] that answers chosen requests
+//! with an error (a status with a body and `Retry-After`), drops the connection, or forwards the request and then
+//! loses the answer (the classic source of duplicate accounts). Every request it sees is recorded with the time
+//! of the test's clock, so tests can prove when roster sent what.
+//!
+//! One request per connection (`Connection: close`), which every HTTP client handles; that keeps the proxy
+//! simple enough to trust.
+
+use crate::Target;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What a fault does.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// Answer with this status, body and `Retry-After` header; the request never reaches the target.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The body (JSON).
+        body: String,
+        /// The `Retry-After` header.
+        retry_after: Option<String>,
+    },
+    /// Close the connection without an answer; the request never reaches the target.
+    Reset,
+    /// Forward the request (the target applies it), then close the connection without passing the answer on.
+    ForwardThenReset,
+}
+
+/// A rule: requests with this method whose path (after the SCIM base) starts with `path` get `kind`, `times`
+/// times.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// `GET`, `POST`, `PATCH`, `PUT`, `DELETE`; `None` for any.
+    pub method: Option<&'static str>,
+    /// A path prefix such as `/Users`.
+    pub path: String,
+    /// What happens.
+    pub kind: FaultKind,
+    /// How many requests it applies to (`usize::MAX`: until cleared).
+    pub times: usize,
+}
+
+impl Fault {
+    /// A status answer for `method` requests under `path`, `times` times.
+    pub fn status(method: &'static str, path: &str, status: u16, body: &str, times: usize) -> Self {
+        Self {
+            method: Some(method),
+            path: path.to_owned(),
+            kind: FaultKind::Status {
+                status,
+                body: body.to_owned(),
+                retry_after: None,
+            },
+            times,
+        }
+    }
+    /// A SCIM error answer.
+    pub fn scim(
+        method: &'static str,
+        path: &str,
+        status: u16,
+        scim_type: Option<&str>,
+        detail: &str,
+        times: usize,
+    ) -> Self {
+        let mut body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": status.to_string(),
+            "detail": detail,
+        });
+        if let Some(t) = scim_type {
+            body["scimType"] = serde_json::Value::String(t.to_owned());
+        }
+        Self::status(method, path, status, &body.to_string(), times)
+    }
+    /// With a `Retry-After` header.
+    #[must_use]
+    pub fn retry_after(mut self, value: &str) -> Self {
+        if let FaultKind::Status { retry_after, .. } = &mut self.kind {
+            *retry_after = Some(value.to_owned());
+        }
+        self
+    }
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// The method.
+    pub method: String,
+    /// The path after the SCIM base, with the query.
+    pub path: String,
+    /// The test clock's time when it arrived.
+    pub at: i64,
+    /// Whether a fault answered it (`None`: the target did).
+    pub fault: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    faults: Vec<Fault>,
+    seen: Vec<Seen>,
+}
+
+/// The clock the proxy stamps requests with.
+pub type TestClock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// A fault-injecting proxy in front of a real target.
+pub struct FaultTarget {
+    /// The SCIM base URL to give roster.
+    pub url: String,
+    /// The real target behind it (its store shows what arrived).
+    pub target: Target,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FaultTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultTarget")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultTarget {
+    /// Starts a target and a proxy in front of it; requests are stamped with `clock`.
+    pub async fn spawn(clock: TestClock) -> Self {
+        let target = Target::spawn().await;
+        let upstream = target.url.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = state.clone();
+        let http = reqwest::Client::new();
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let (st, http, upstream, clock) = (st.clone(), http.clone(), upstream.clone(), clock.clone());
+                tokio::spawn(async move {
+                    let _ = serve(conn, &st, &http, &upstream, &clock).await;
+                });
+            }
+        });
+        Self {
+            url,
+            target,
+            state,
+            task,
+        }
+    }
+
+    /// Adds a fault (rules are tried in the order added).
+    pub fn add(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Every request seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.lock().seen.clone()
+    }
+
+    /// How many requests were seen so far.
+    pub fn count(&self) -> usize {
+        self.lock().seen.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stops the proxy and the target.
+    pub async fn stop(self) {
+        self.task.abort();
+        self.target.stop().await;
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+async fn read_request(conn: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::new();
+    let mut chunk = [0_u8; 8192];
+    let head_end = loop {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+async fn respond(conn: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) {
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = conn.write_all(head.as_bytes()).await;
+    let _ = conn.write_all(body).await;
+    let _ = conn.shutdown().await;
+}
+
+async fn serve(
+    mut conn: TcpStream,
+    state: &Mutex<State>,
+    http: &reqwest::Client,
+    upstream: &str,
+    clock: &TestClock,
+) -> Option<()> {
+    let req = read_request(&mut conn).await?;
+    let path = req.path.strip_prefix("/scim/v2").unwrap_or(&req.path).to_owned();
+    let fault = {
+        let mut st = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let hit = st
+            .faults
+            .iter_mut()
+            .find(|f| f.times > 0 && f.method.is_none_or(|m| m == req.method) && path.starts_with(&f.path));
+        let kind = hit.map(|f| {
+            f.times = f.times.saturating_sub(1);
+            f.kind.clone()
+        });
+        st.seen.push(Seen {
+            method: req.method.clone(),
+            path: path.clone(),
+            at: clock(),
+            fault: kind.as_ref().map(|k| format!("{k:?}")),
+        });
+        kind
+    };
+    match fault {
+        Some(FaultKind::Status {
+            status,
+            body,
+            retry_after,
+        }) => {
+            let mut headers = vec![("Content-Type".to_owned(), "application/scim+json".to_owned())];
+            if let Some(r) = retry_after {
+                headers.push(("Retry-After".to_owned(), r));
+            }
+            respond(&mut conn, status, &headers, body.as_bytes()).await;
+            Some(())
+        }
+        Some(FaultKind::Reset) => {
+            drop(conn);
+            Some(())
+        }
+        forward => {
+            let method = reqwest::Method::from_bytes(req.method.as_bytes()).ok()?;
+            let mut r = http.request(method, format!("{upstream}{path}"));
+            for (k, v) in &req.headers {
+                if matches!(k.as_str(), "authorization" | "content-type" | "accept") {
+                    r = r.header(k, v);
+                }
+            }
+            let resp = r.body(req.body).send().await.ok()?;
+            if matches!(forward, Some(FaultKind::ForwardThenReset)) {
+                drop(conn);
+                return Some(());
+            }
+            let status = resp.status().as_u16();
+            let headers: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .filter(|(k, _)| matches!(k.as_str(), "content-type" | "location" | "etag" | "retry-after"))
+                .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+                .collect();
+            let body = resp.bytes().await.ok()?;
+            respond(&mut conn, status, &headers, &body).await;
+            Some(())
+        }
+    }
+}
