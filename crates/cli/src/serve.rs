@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Do not run the provisioning engine in this process (serve SCIM only).
     #[arg(long, env = "ROSTER_NO_ENGINE")]
     no_engine: bool,
+    /// Slow down (429 with Retry-After, 30 s) a client whose requests failed at this rate (percent) over a minute
+    /// of at least 50 requests; 0 turns it off.
+    #[arg(long, env = "ROSTER_CLIENT_ERROR_PERCENT", default_value = "80")]
+    client_error_percent: u32,
     #[command(flatten)]
     db: DatabaseArg,
 }
@@ -99,7 +103,15 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let public = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
     let base_url = format!("{}/scim/v2", public.trim_end_matches('/'));
     tracing::info!(%addr, database = %redact_url(&args.db.database), %base_url, "roster is serving SCIM");
-    let state = AppState::new(store.clone(), ServerConfig::new(base_url));
+    if args.client_error_percent > 100 {
+        return Err(format!(
+            "--client-error-percent {}: give a percentage from 0 to 100 (0 turns slowing down off)",
+            args.client_error_percent
+        ));
+    }
+    let mut config = ServerConfig::new(base_url);
+    config.slowdown.error_percent = args.client_error_percent;
+    let state = AppState::new(store.clone(), config);
     let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
     let engine = (!args.no_engine).then(|| {
         let holder = format!("serve-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());

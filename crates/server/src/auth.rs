@@ -1,5 +1,6 @@
 //! Bearer-token authentication for `/scim/v2`: every request needs a valid token (401 with
 //! `WWW-Authenticate: Bearer` otherwise); read-scoped tokens may only read (GET and POST `.search`), else 403.
+//! A client (token) that [`crate::slowdown`] slowed gets 429 with `Retry-After` until its pause ends.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -46,5 +47,33 @@ pub async fn require_token(
         )
         .into());
     }
-    Ok(next.run(req).await)
+    if let Some((left, why)) = state.slowdown.check(&info.name) {
+        let mut resp = crate::error::scim_error_response(&ScimError::new(
+            ErrorKind::TooManyRequests,
+            format!(
+                "R-CLIENT-SLOWED: most of this client's recent requests failed ({why}); fix what those errors \
+                 name, then retry after {left} s"
+            ),
+        ));
+        if let Ok(v) = header::HeaderValue::from_str(&left.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    if !(400..500).contains(&status) {
+        state.slowdown.record(&info.name, status, String::new);
+        return Ok(resp);
+    }
+    // A client error: keep its detail for the message a slowed client gets.
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    state.slowdown.record(&info.name, status, || {
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+            .unwrap_or_default()
+    });
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }

@@ -18,6 +18,7 @@ pub mod body;
 pub mod bulk;
 pub mod error;
 pub mod scim;
+pub mod slowdown;
 
 use axum::Router;
 use axum::routing::get;
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub max_page_size: u64,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// When a client whose requests keep failing is slowed down with 429.
+    pub slowdown: slowdown::SlowdownConfig,
 }
 
 impl ServerConfig {
@@ -49,6 +52,7 @@ impl ServerConfig {
             default_page_size: 100,
             max_page_size: 1000,
             max_body_bytes: 1024 * 1024,
+            slowdown: slowdown::SlowdownConfig::default(),
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct AppState {
     pub registry: Arc<SchemaRegistry>,
     /// Settings.
     pub config: Arc<ServerConfig>,
+    /// Clients slowed down for failing too often.
+    pub slowdown: Arc<slowdown::Slowdown>,
 }
 
 impl AppState {
@@ -70,6 +76,7 @@ impl AppState {
         Self {
             store,
             registry: Arc::new(SchemaRegistry::new()),
+            slowdown: Arc::new(slowdown::Slowdown::new(config.slowdown)),
             config: Arc::new(config),
         }
     }

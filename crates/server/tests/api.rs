@@ -688,3 +688,60 @@ async fn entra_id_provisioning_flow() {
         StatusCode::NO_CONTENT
     );
 }
+
+#[tokio::test]
+async fn a_client_whose_requests_keep_failing_is_slowed_then_let_through() {
+    use roster_server::slowdown::{Slowdown, SlowdownConfig};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let bad = store.create_token("bad", Scope::Write).await.unwrap();
+    let good = store.create_token("good", Scope::Write).await.unwrap();
+    let cfg = SlowdownConfig {
+        error_percent: 80,
+        min_requests: 5,
+        window_secs: 60,
+        pause_secs: 30,
+    };
+    let now = Arc::new(AtomicI64::new(1_000_000_000));
+    let t = now.clone();
+    let mut state = AppState::new(store, ServerConfig::new("http://roster.test/scim/v2"));
+    state.slowdown = Arc::new(Slowdown::with_clock(
+        cfg,
+        Arc::new(move || t.load(Ordering::SeqCst)),
+    ));
+    let app = App {
+        router: router(state),
+        write: bad.clone(),
+        read: good.clone(),
+        _dir: dir,
+    };
+    // Five malformed users in a row from one client.
+    for i in 0..5 {
+        let r = app
+            .w("POST", "/scim/v2/Users", Some(json!({"userName": i})))
+            .await;
+        assert_scim_error(&r, 400, Some("invalidValue"));
+    }
+    // Its next request, even a good one, is refused with the reason and the time to wait.
+    let r = app.w("POST", "/scim/v2/Users", Some(user("fine"))).await;
+    assert_scim_error(&r, 429, None);
+    assert_eq!(r.headers[header::RETRY_AFTER], "30");
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("R-CLIENT-SLOWED") && detail.contains("5 of 5"),
+        "{detail}"
+    );
+    // Another client is not affected.
+    let r = app
+        .call("POST", "/scim/v2/Users", Some(&good), Some(user("other")), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // After the pause the client is let through.
+    now.fetch_add(31_000_000, Ordering::SeqCst);
+    let r = app.w("POST", "/scim/v2/Users", Some(user("fine"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
