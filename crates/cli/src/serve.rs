@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// of at least 50 requests; 0 turns it off.
     #[arg(long, env = "ROSTER_CLIENT_ERROR_PERCENT", default_value = "80")]
     client_error_percent: u32,
+    /// Days the provisioning log keeps its entries (pruned hourly by the engine); 0 keeps them forever.
+    #[arg(long, env = "ROSTER_LOG_RETENTION_DAYS", default_value = "90")]
+    log_retention_days: u32,
     #[command(flatten)]
     db: DatabaseArg,
 }
@@ -121,6 +124,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             store.clone(),
             holder,
             std::time::Duration::from_secs(1),
+            (args.log_retention_days > 0)
+                .then(|| std::time::Duration::from_secs(u64::from(args.log_retention_days) * 86_400)),
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             },

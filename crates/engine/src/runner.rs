@@ -570,13 +570,17 @@ async fn target_snapshot(app: &AppRuntime) -> Option<TargetSnapshot> {
 
 /// Follows the journal and drains the queue of every enabled app until `shutdown` completes: woken by every
 /// directory write in this process, and at least every `poll` for writes by other processes.
+///
+/// With `log_retention`, provisioning log entries older than that are deleted once an hour.
 pub async fn run_engine(
     store: Store,
     holder: String,
     poll: Duration,
+    log_retention: Option<Duration>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
     let clock = system_clock();
+    let mut pruned: Option<std::time::Instant> = None;
     let changes = store.changes();
     let mut apps: HashMap<String, (i64, Arc<AppRuntime>)> = HashMap::new();
     let mut reported: HashMap<String, String> = HashMap::new();
@@ -587,6 +591,17 @@ pub async fn run_engine(
         notified.as_mut().enable();
         if let Err(e) = engine_round(&store, &holder, &clock, &mut apps, &mut reported).await {
             tracing::error!(error = %e, "provisioning engine round failed; retrying");
+        }
+        if let Some(keep) = log_retention
+            && pruned.is_none_or(|p| p.elapsed() >= Duration::from_secs(3600))
+        {
+            pruned = Some(std::time::Instant::now());
+            let before = OffsetDateTime::now_utc() - keep;
+            match store.prune_log(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("{n} provisioning log entries older than the retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune the provisioning log"),
+            }
         }
         tokio::select! {
             () = &mut shutdown => return,

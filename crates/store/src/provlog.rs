@@ -168,12 +168,23 @@ impl Store {
         })
     }
 
-    /// Deletes entries older than `before` (retention). Returns how many went.
+    /// Deletes entries older than `before` (retention), ten thousand at a time so other writers are never held
+    /// up for long. Returns how many went.
     pub async fn prune_log(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let _writer = self.writer().await;
-        on_db!(self, pool => {
-            Ok(sqlx::query("DELETE FROM provisioning_log WHERE at < $1")
-                .bind(to_micros(before)).execute(pool).await?.rows_affected())
-        })
+        let mut total = 0;
+        loop {
+            let _writer = self.writer().await;
+            let n = on_db!(self, pool => {
+                sqlx::query(
+                    "DELETE FROM provisioning_log WHERE id IN \
+                     (SELECT id FROM provisioning_log WHERE at < $1 ORDER BY id LIMIT 10000)",
+                )
+                .bind(to_micros(before)).execute(pool).await?.rows_affected()
+            });
+            total += n;
+            if n < 10_000 {
+                return Ok(total);
+            }
+        }
     }
 }
