@@ -2,7 +2,7 @@
 //!
 //! roster's error catalog: one table of stable codes, each with a title, cause, fix, category and whether roster
 //! retries on its own; the classifiers that turn a target's answer (status, SCIM `scimType`, Google's reasons,
-//! OAuth2 errors, message words) into a code; and [`explain`], which recognises error texts of other provisioning
+//! OAuth2 errors, message words) into a code; and [`explain()`], which recognises error texts of other provisioning
 //! systems and of roster itself. The provisioning log, queue rows, the CLI and the SCIM server all name these
 //! codes, so an admin can look any of them up (`roster explain CODE`).
 
