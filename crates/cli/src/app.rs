@@ -291,7 +291,8 @@ fn config_of(record: &roster_store::AppRecord) -> Result<AppConfig, String> {
     AppConfig::from_json(&record.config)
 }
 
-async fn find(store: &Store, name: &str) -> Result<roster_store::AppRecord, String> {
+/// An app's record, or an error that names `roster app list`.
+pub async fn find(store: &Store, name: &str) -> Result<roster_store::AppRecord, String> {
     store
         .find_app(name)
         .await

@@ -341,14 +341,7 @@ fn csv_field(s: &str) -> String {
 
 pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
-    if store
-        .find_app(&args.name)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
-        return Err(format!("no app named '{}'; see roster app list", args.name));
-    }
+    crate::app::find(&store, &args.name).await?;
     let q = LogQuery {
         app: Some(&args.name),
         source_id: args.object.as_deref(),
@@ -435,14 +428,7 @@ pub struct ApproveArgs {
 /// `roster approve`: runs (or drops) the deprovisions the guard held.
 pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
-    if store
-        .find_app(&args.name)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
-        return Err(format!("no app named '{}'; see roster app list", args.name));
-    }
+    crate::app::find(&store, &args.name).await?;
     let held = store
         .list_held(&args.name, 1_000_000)
         .await
