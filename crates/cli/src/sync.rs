@@ -55,12 +55,20 @@ pub struct LogArgs {
     /// Only failures.
     #[arg(long)]
     failures: bool,
-    /// Only this directory object (id).
+    /// Only this directory object: an id, a user's userName or a group's displayName (ids of deleted objects
+    /// work too).
     #[arg(long)]
     object: Option<String>,
     /// Only this roster code.
     #[arg(long)]
     code: Option<String>,
+    /// Only entries since this time: an age (`90m`, `12h`, `7d`) or an RFC 3339 time
+    /// (`2026-11-20T08:00:00Z`).
+    #[arg(long, value_parser = parse_since)]
+    since: Option<time::OffsetDateTime>,
+    /// In the table, show under each entry the requests roster made and what came back (redacted).
+    #[arg(long)]
+    detail: bool,
     /// At most this many entries, newest first.
     #[arg(long, default_value = "100")]
     limit: i64,
@@ -339,15 +347,91 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// Reads `--since`: an age before now (`90m`, `12h`, `7d`, `30s`) or an RFC 3339 time.
+fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
+    let now = time::OffsetDateTime::now_utc();
+    parse_since_at(s, now)
+}
+
+fn parse_since_at(s: &str, now: time::OffsetDateTime) -> Result<time::OffsetDateTime, String> {
+    let s = s.trim();
+    if let Some(unit) = s.chars().last().filter(char::is_ascii_alphabetic)
+        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
+        && n >= 0
+    {
+        let age = match unit {
+            's' => time::Duration::seconds(n),
+            'm' => time::Duration::minutes(n),
+            'h' => time::Duration::hours(n),
+            'd' => time::Duration::days(n),
+            _ => {
+                return Err(format!(
+                    "'{s}': the unit of an age is s, m, h or d (for example 12h)"
+                ));
+            }
+        };
+        return Ok(now - age);
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        format!("'{s}' is neither an age (90m, 12h, 7d) nor an RFC 3339 time (2026-11-20T08:00:00Z)")
+    })
+}
+
+/// The directory id an object argument names: an id, a userName, a group displayName; otherwise the text itself
+/// (the object may be gone from the directory and still be in the log).
+async fn object_id(store: &Store, s: &str) -> Result<String, String> {
+    for (kind, attr) in [
+        (ResourceKind::User, "userName"),
+        (ResourceKind::Group, "displayName"),
+    ] {
+        if store
+            .get_resource(kind, s)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            return Ok(s.to_owned());
+        }
+        let f = roster_scim::Filter::eq_str(attr, s).map_err(|e| e.detail)?;
+        let q = roster_store::ListQuery {
+            filter: Some(&f),
+            limit: 1,
+            ..Default::default()
+        };
+        let page = store.list_resources(kind, &q).await.map_err(|e| e.to_string())?;
+        if let Some(r) = page.resources.into_iter().next() {
+            return Ok(r.id);
+        }
+    }
+    Ok(s.to_owned())
+}
+
+/// An entry's request summaries (an unreadable summary shows as one text item rather than being lost).
+fn exchanges(e: &roster_store::LogEntry) -> Vec<serde_json::Value> {
+    match e
+        .exchanges
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        None => Vec::new(),
+        Some(Ok(serde_json::Value::Array(list))) => list,
+        Some(_) => vec![serde_json::json!({"request": e.exchanges})],
+    }
+}
+
 pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
     crate::app::find(&store, &args.name).await?;
+    let object = match &args.object {
+        Some(o) => Some(object_id(&store, o).await?),
+        None => None,
+    };
     let q = LogQuery {
         app: Some(&args.name),
-        source_id: args.object.as_deref(),
+        source_id: object.as_deref(),
         code: args.code.as_deref(),
         failures_only: args.failures,
-        since: None,
+        since: args.since,
         limit: args.limit,
     };
     let entries = store.list_log(&q).await.map_err(|e| e.to_string())?;
@@ -369,11 +453,23 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     e.code.as_deref().unwrap_or("-"),
                     e.message
                 );
+                if args.detail {
+                    for x in exchanges(e) {
+                        let body = x.get("body").map(|b| format!(" {b}")).unwrap_or_default();
+                        let status = x.get("status").and_then(serde_json::Value::as_u64);
+                        let answer = x.get("response").map(|r| format!(" {r}")).unwrap_or_default();
+                        println!("    → {}{body}", x["request"].as_str().unwrap_or("?"));
+                        match status {
+                            Some(st) => println!("    ← {st}{answer}"),
+                            None => println!("    ← no answer{answer}"),
+                        }
+                    }
+                }
             }
         }
         Format::Csv => {
             println!(
-                "time,app,type,object,target,action,outcome,attempt,http_status,code,message,duration_ms"
+                "time,app,type,object,target,action,outcome,attempt,http_status,code,message,duration_ms,exchanges"
             );
             for e in &entries {
                 let fields = [
@@ -389,6 +485,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     e.code.clone().unwrap_or_default(),
                     e.message.clone(),
                     e.duration_ms.to_string(),
+                    e.exchanges.clone().unwrap_or_default(),
                 ];
                 println!(
                     "{}",
@@ -402,6 +499,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     "time": time(e.at), "app": e.app, "type": e.kind.as_str(), "object": e.source_id, "target": e.target_id,
                     "action": e.action, "outcome": e.outcome.as_str(), "attempt": e.attempt, "httpStatus": e.http_status,
                     "code": e.code, "message": e.message, "durationMs": e.duration_ms,
+                    "exchanges": exchanges(e),
                 });
                 println!("{v}");
             }
@@ -465,4 +563,25 @@ pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
         args.name
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since_at;
+    use time::macros::datetime;
+
+    #[test]
+    fn since_takes_an_age_or_a_time() {
+        let now = datetime!(2026-11-24 12:00 UTC);
+        assert_eq!(parse_since_at("90m", now), Ok(datetime!(2026-11-24 10:30 UTC)));
+        assert_eq!(parse_since_at("7d", now), Ok(datetime!(2026-11-17 12:00 UTC)));
+        assert_eq!(parse_since_at("30s", now), Ok(datetime!(2026-11-24 11:59:30 UTC)));
+        assert_eq!(
+            parse_since_at("2026-11-20T08:00:00Z", now),
+            Ok(datetime!(2026-11-20 08:00 UTC))
+        );
+        for bad in ["12x", "yesterday", "-3h", ""] {
+            assert!(parse_since_at(bad, now).is_err(), "{bad}");
+        }
+    }
 }

@@ -181,6 +181,38 @@ fn connect_sync_kill_restart_and_change() {
         &sdb,
     ]));
     assert!(csv.starts_with("time,app,type,object,target,action,outcome"));
+    // One user's recent entries, by userName, with the requests behind them.
+    let detail = stdout(&roster(&[
+        "log",
+        "crm",
+        "--object",
+        "u7@example.com",
+        "--since",
+        "1h",
+        "--detail",
+        "--database",
+        &sdb,
+    ]));
+    assert!(
+        detail.contains("update") && detail.contains("→ PATCH /Users/") && detail.contains("Captain"),
+        "{detail}"
+    );
+    assert!(
+        detail
+            .lines()
+            .skip(1)
+            .all(|l| l.starts_with("    ") || l.contains(&id)),
+        "only u7's entries: {detail}"
+    );
+    let future = stdout(&roster(&[
+        "log",
+        "crm",
+        "--since",
+        "2999-01-01T00:00:00Z",
+        "--database",
+        &sdb,
+    ]));
+    assert_eq!(future.lines().count(), 1, "only the header: {future}");
     assert!(csv.lines().count() >= 401, "one entry per account at least");
     let shown = roster(&["app", "show", "crm", "--database", &sdb]);
     for out in [&csv, &stdout(&shown), &trace] {

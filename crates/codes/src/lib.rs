@@ -344,7 +344,13 @@ fn by_words(status: u16, detail: &str) -> Option<&'static Code> {
         &TARGET_LIMIT
     } else if has(&["rate limit", "too many requests"]) {
         &TARGET_RATE_LIMITED
-    } else if has(&["invalid_ou_id", "org unit", "orgunit", "organizational unit"]) {
+    } else if has(&[
+        "invalid_ou_id",
+        "org unit",
+        "orgunit",
+        "organizational unit",
+        "organizationalunit",
+    ]) {
         &TARGET_ORG_UNIT
     } else if has(&["cannot suspend self", "cannot delete self"]) {
         &PROTECTED

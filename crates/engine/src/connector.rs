@@ -292,6 +292,7 @@ impl ScimClient {
     ) -> Result<(u16, Option<Value>), TargetError> {
         let what = format!("{method} {path}");
         self.admit(&what).await?;
+        let method_name = method.as_str().to_owned();
         let token = self.bearer().await?;
         let mut req = self
             .http
@@ -306,7 +307,14 @@ impl ScimClient {
                 .header("Content-Type", "application/scim+json")
                 .body(b.to_string());
         }
-        let resp = req.send().await.map_err(|e| transport(&what, &e))?;
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let err = transport(&what, &e);
+                crate::trace::record(&method_name, path, query, body, None, Some(&err.message));
+                return Err(err);
+            }
+        };
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -317,7 +325,15 @@ impl ScimClient {
             let wait = retry_after.unwrap_or(DEFAULT_WAIT);
             self.defer_until((self.clock)() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2));
         }
-        let text = resp.text().await.map_err(|e| transport(&what, &e))?;
+        let text = match resp.text().await {
+            Ok(t) => t,
+            Err(e) => {
+                let err = transport(&what, &e);
+                crate::trace::record(&method_name, path, query, body, Some(status), Some(&err.message));
+                return Err(err);
+            }
+        };
+        crate::trace::record(&method_name, path, query, body, Some(status), Some(&text));
         let json: Option<Value> = if text.trim().is_empty() {
             None
         } else {

@@ -17,6 +17,7 @@
 //! | [`sync`] | syncing one object: gather the views, plan, execute, record |
 //! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently |
 //! | [`health`] | the clock, the request-outcome window that quarantines an app, the deprovision guard |
+//! | [`trace`] | the redacted summary of the requests made for one object, for the provisioning log |
 //! | [`runner`] | following the journal, draining the queue, full reconciles |
 
 pub use roster_codes as codes;
@@ -29,3 +30,4 @@ pub mod plan;
 pub mod runner;
 pub mod runtime;
 pub mod sync;
+pub mod trace;

@@ -106,6 +106,18 @@ pub async fn sync_loaded(
     link: Option<Link>,
     opts: SyncOptions<'_>,
 ) -> Result<ObjectResult, StoreError> {
+    crate::trace::scope(sync_traced(store, app, kind, id, resource, link, opts)).await
+}
+
+async fn sync_traced(
+    store: &Store,
+    app: &AppRuntime,
+    kind: ResourceKind,
+    id: &str,
+    resource: Option<roster_store::StoredResource>,
+    link: Option<Link>,
+    opts: SyncOptions<'_>,
+) -> Result<ObjectResult, StoreError> {
     let started = Instant::now();
     let mut run = Run {
         changes: Vec::new(),
@@ -234,6 +246,7 @@ pub async fn sync_loaded(
             code: code.map(|c| c.code.to_owned()),
             message: message.clone(),
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            exchanges: crate::trace::take(),
         };
         match store.record_sync(&run.changes, Some(&entry)).await {
             Ok(()) => {}

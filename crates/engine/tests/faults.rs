@@ -480,3 +480,81 @@ async fn mass_deprovisions_are_held_until_approved() {
         ft.stop().await;
     });
 }
+
+#[tokio::test]
+async fn an_org_unit_rejection_is_named_and_logged_with_its_requests_without_secrets() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| {
+            c.concurrency = 1;
+            c.mapping = roster_engine::mapping::default_user_mapping();
+            c.mapping.push(
+                roster_engine::mapping::MappingRule::parse(r#"password="S3cret-Initial!""#, true).unwrap(),
+            );
+        })
+        .await;
+        // Seed 004: the app refuses the account's org unit.
+        ft.add(Fault::scim(
+            "POST",
+            "/Users",
+            400,
+            Some("invalidValue"),
+            "organizationalUnit 'EMEA/Sales' does not exist",
+            1,
+        ));
+        let ids = add_users(store, ["ann".to_owned()]).await;
+        round(store, &app, &time).await;
+        assert!(target_accounts(&ft).await.is_empty());
+        let waiting = store.list_queue("crm", 5).await.unwrap();
+        assert_eq!(waiting[0].last_code.as_deref(), Some("R-TARGET-ORG-UNIT"));
+        // Not retryable: a person fixes the org unit; roster tries again six hours later.
+        assert!(waiting[0].run_at >= time.now() + 6 * 3600 * SECOND);
+        time.advance(6 * 3600);
+        converge(store, &app, &time, 2).await;
+        assert_eq!(target_accounts(&ft).await, vec![("ann".to_owned(), true)]);
+
+        let log = store
+            .list_log(&LogQuery {
+                app: Some("crm"),
+                source_id: Some(&ids[0]),
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .await
+            .unwrap();
+        let failed = log.iter().find(|e| e.code.is_some()).unwrap();
+        assert_eq!(failed.code.as_deref(), Some("R-TARGET-ORG-UNIT"));
+        assert_eq!(failed.http_status, Some(400));
+        let x: Value = serde_json::from_str(failed.exchanges.as_deref().unwrap()).unwrap();
+        let post = x
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["request"] == "POST /Users")
+            .unwrap();
+        assert_eq!(post["status"], 400);
+        assert_eq!(post["body"]["userName"], "ann");
+        assert_eq!(post["body"]["password"], "[redacted]");
+        assert_eq!(post["response"]["scimType"], "invalidValue");
+        // The match lookup before the create is there too.
+        assert!(
+            x.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["request"].as_str().unwrap().starts_with("GET /Users?filter=")),
+            "{x}"
+        );
+        let created = log
+            .iter()
+            .find(|e| e.action == "create" && e.code.is_none())
+            .unwrap();
+        assert!(created.exchanges.as_deref().unwrap().contains("\"status\":201"));
+        // Nowhere in the log does the password appear.
+        for e in &log {
+            let text = format!("{} {}", e.message, e.exchanges.as_deref().unwrap_or(""));
+            assert!(!text.contains("S3cret-Initial!"), "{text}");
+        }
+        ft.stop().await;
+    });
+}

@@ -175,11 +175,12 @@ impl Store {
             if let Some(e) = log {
                 sqlx::query(
                     "INSERT INTO provisioning_log (at, app, resource_type, source_id, target_id, action, outcome, attempt, \
-                     http_status, code, message, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     http_status, code, message, duration_ms, exchanges) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(to_micros(e.at)).bind(&e.app).bind(e.kind.as_str()).bind(&e.source_id).bind(&e.target_id)
                 .bind(&e.action).bind(e.outcome.as_str()).bind(e.attempt).bind(e.http_status).bind(&e.code)
-                .bind(&e.message).bind(e.duration_ms)
+                .bind(&e.message).bind(e.duration_ms).bind(&e.exchanges)
                 .execute(&mut *tx).await?;
             }
             tx.commit().await?;

@@ -64,6 +64,9 @@ pub struct LogEntry {
     pub message: String,
     /// How long it took.
     pub duration_ms: i64,
+    /// The requests made and what came back, as a JSON array of `{request, body, status, response}`, summarised
+    /// and redacted by the caller (`None` when no request was made).
+    pub exchanges: Option<String>,
 }
 
 /// Which entries to read.
@@ -97,6 +100,7 @@ type LogRow = (
     Option<String>,
     String,
     i64,
+    Option<String>,
 );
 
 impl Store {
@@ -126,7 +130,7 @@ impl Store {
         on_db!(self, pool => {
             let mut b = sqlx::QueryBuilder::new(
                 "SELECT id, at, app, resource_type, source_id, target_id, action, outcome, attempt, http_status, code, \
-                 message, duration_ms FROM provisioning_log WHERE 1 = 1",
+                 message, duration_ms, exchanges FROM provisioning_log WHERE 1 = 1",
             );
             if let Some(app) = q.app {
                 b.push(" AND app = ").push_bind(app);
@@ -162,6 +166,7 @@ impl Store {
                         code: r.10,
                         message: r.11,
                         duration_ms: r.12,
+                        exchanges: r.13,
                     })
                 })
                 .collect()

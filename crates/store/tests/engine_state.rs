@@ -206,6 +206,7 @@ async fn the_log_is_queried_by_app_object_code_and_outcome() {
             code: code.map(str::to_owned),
             message: "m".into(),
             duration_ms: 3,
+            exchanges: code.map(|_| r#"[{"request":"POST /Users","status":409}]"#.to_owned()),
         };
         store
             .append_log(&entry("crm", "u1", Outcome::Ok, None))
@@ -240,6 +241,11 @@ async fn the_log_is_queried_by_app_object_code_and_outcome() {
         .await;
         assert_eq!((failed.len(), failed[0].http_status), (1, Some(409)));
         assert_eq!(
+            failed[0].exchanges.as_deref(),
+            Some(r#"[{"request":"POST /Users","status":409}]"#),
+            "the request summary is kept"
+        );
+        assert_eq!(
             q(LogQuery {
                 code: Some("R-TARGET-UNIQUENESS"),
                 limit: 10,
@@ -265,12 +271,23 @@ async fn the_log_is_queried_by_app_object_code_and_outcome() {
         })
         .await;
         assert_eq!(newest[0].app, "hr", "newest first");
+        let mut old = entry("crm", "u3", Outcome::Ok, None);
+        old.at -= time::Duration::days(2);
+        store.append_log(&old).await.unwrap();
+        let recent = q(LogQuery {
+            app: Some("crm"),
+            since: Some(time::OffsetDateTime::now_utc() - time::Duration::hours(1)),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(recent.len(), 2, "the two-day-old entry is left out");
         assert_eq!(
             store
                 .prune_log(time::OffsetDateTime::now_utc() + time::Duration::hours(1))
                 .await
                 .unwrap(),
-            3
+            4
         );
     });
 }

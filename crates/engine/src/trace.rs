@@ -1,0 +1,244 @@
+//! The requests made while syncing one object, summarised and redacted for the provisioning log.
+//!
+//! The connector records each exchange (method, path, query, request body, status, response body) into the
+//! current task's trace when there is one; [`scope`] opens a trace around one object's sync and [`take`] reads it
+//! as JSON text. Nothing secret is kept: the `Authorization` header is never recorded, values of attributes whose
+//! names speak of passwords, secrets, tokens, credentials or keys become `"[redacted]"` (also as PATCH `path`s),
+//! long strings and arrays are cut, and the whole trace is bounded.
+
+use serde_json::{Map, Value, json};
+use std::cell::RefCell;
+use std::future::Future;
+
+tokio::task_local! {
+    static EXCHANGES: RefCell<Vec<Value>>;
+}
+
+/// What a redacted value reads.
+pub const REDACTED: &str = "[redacted]";
+/// Longest string kept whole.
+const MAX_STRING: usize = 120;
+/// Most array items kept.
+const MAX_ITEMS: usize = 10;
+/// Deepest nesting kept.
+const MAX_DEPTH: usize = 6;
+/// Most exchanges kept for one object (the last ones).
+const MAX_EXCHANGES: usize = 8;
+/// Longest trace text; beyond it bodies are dropped, oldest first.
+const MAX_TEXT: usize = 6_000;
+
+/// Runs `f` with a fresh trace.
+pub async fn scope<F: Future>(f: F) -> F::Output {
+    EXCHANGES.scope(RefCell::new(Vec::new()), f).await
+}
+
+/// The trace so far as a JSON array (`None` when no request was made, or outside [`scope`]); empties it.
+pub fn take() -> Option<String> {
+    let list = EXCHANGES
+        .try_with(|t| std::mem::take(&mut *t.borrow_mut()))
+        .ok()?;
+    if list.is_empty() {
+        return None;
+    }
+    Some(bounded(list))
+}
+
+/// One request: `status` is `None` when no answer came (`response` then says why).
+pub(crate) fn record(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&Value>,
+    status: Option<u16>,
+    response: Option<&str>,
+) {
+    // Outside a trace there is nothing to do; skip the work.
+    if EXCHANGES.try_with(|_| ()).is_err() {
+        return;
+    }
+    let mut target = path.to_owned();
+    for (i, (k, v)) in query.iter().enumerate() {
+        target.push(if i == 0 { '?' } else { '&' });
+        target.push_str(k);
+        target.push('=');
+        target.push_str(&cut(v));
+    }
+    let mut e = Map::new();
+    e.insert("request".into(), Value::String(format!("{method} {target}")));
+    if let Some(b) = body {
+        e.insert("body".into(), redact(b));
+    }
+    e.insert("status".into(), status.map_or(Value::Null, |s| json!(s)));
+    if let Some(text) = response.map(str::trim).filter(|t| !t.is_empty()) {
+        let summary = match serde_json::from_str::<Value>(text) {
+            Ok(v) => redact(&v),
+            Err(_) => Value::String(cut(text)),
+        };
+        e.insert("response".into(), summary);
+    }
+    let _ = EXCHANGES.try_with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() == MAX_EXCHANGES {
+            t.remove(0);
+        }
+        t.push(Value::Object(e));
+    });
+}
+
+fn bounded(mut list: Vec<Value>) -> String {
+    let mut text = Value::Array(list.clone()).to_string();
+    for i in 0..list.len() {
+        if text.len() <= MAX_TEXT {
+            break;
+        }
+        if let Value::Object(e) = &mut list[i] {
+            for k in ["body", "response"] {
+                if let Some(v) = e.get_mut(k) {
+                    *v = Value::String(format!("[{} bytes left out]", v.to_string().len()));
+                }
+            }
+        }
+        text = Value::Array(list.clone()).to_string();
+    }
+    text
+}
+
+/// Whether an attribute name (or PATCH path) names a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "apikey",
+        "api_key",
+        "privatekey",
+        "private_key",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+fn cut(s: &str) -> String {
+    if s.len() <= MAX_STRING {
+        return s.to_owned();
+    }
+    let mut end = MAX_STRING;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+/// A copy of `v` with secrets replaced and long strings, arrays and deep nesting cut.
+pub fn redact(v: &Value) -> Value {
+    redact_at(v, 0)
+}
+
+fn redact_at(v: &Value, depth: usize) -> Value {
+    match v {
+        Value::String(s) => Value::String(cut(s)),
+        Value::Array(items) if depth >= MAX_DEPTH => Value::String(format!("[{} items]", items.len())),
+        Value::Object(_) if depth >= MAX_DEPTH => Value::String("{…}".into()),
+        Value::Array(items) => {
+            let mut out: Vec<Value> = items
+                .iter()
+                .take(MAX_ITEMS)
+                .map(|i| redact_at(i, depth + 1))
+                .collect();
+            if items.len() > MAX_ITEMS {
+                out.push(Value::String(format!("… {} more", items.len() - MAX_ITEMS)));
+            }
+            Value::Array(out)
+        }
+        Value::Object(o) => {
+            // A PATCH operation whose path names a secret carries the secret in `value`.
+            let secret_op = o.get("path").and_then(Value::as_str).is_some_and(is_secret_name);
+            Value::Object(
+                o.iter()
+                    .map(|(k, val)| {
+                        let hide = is_secret_name(k) || (secret_op && k.eq_ignore_ascii_case("value"));
+                        let val = if hide {
+                            Value::String(REDACTED.into())
+                        } else {
+                            redact_at(val, depth + 1)
+                        };
+                        (k.clone(), val)
+                    })
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_wherever_they_sit() {
+        let body = json!({
+            "userName": "ann",
+            "password": "hunter2",
+            "urn:ietf:params:scim:schemas:extension:x:2.0:User": {"apiKey": "k-123", "badge": "7"},
+            "Operations": [
+                {"op": "replace", "path": "password", "value": "hunter3"},
+                {"op": "replace", "value": {"password": "hunter4", "title": "Eng"}},
+                {"op": "add", "path": "title", "value": "Eng"}
+            ]
+        });
+        let r = redact(&body).to_string();
+        for secret in ["hunter2", "hunter3", "hunter4", "k-123"] {
+            assert!(!r.contains(secret), "{secret} leaked: {r}");
+        }
+        assert!(
+            r.contains("\"userName\":\"ann\"") && r.contains("\"badge\":\"7\"") && r.contains("Eng"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_and_the_trace_is_bounded() {
+        let members: Vec<Value> = (0..1000).map(|i| json!({"value": format!("u{i}")})).collect();
+        let r = redact(&json!({"members": members, "note": "x".repeat(5000)}));
+        let m = r["members"].as_array().unwrap();
+        assert_eq!(m.len(), MAX_ITEMS + 1);
+        assert_eq!(m[MAX_ITEMS], json!("… 990 more"));
+        assert!(r["note"].as_str().unwrap().ends_with("(5000 bytes)"));
+
+        let big = json!({"blob": (0..10).map(|i| "y".repeat(100) + &i.to_string()).collect::<Vec<_>>()});
+        let list: Vec<Value> = (0..MAX_EXCHANGES)
+            .map(|_| json!({"request": "PUT /Groups/1", "body": big}))
+            .collect();
+        let text = bounded(list);
+        assert!(text.len() <= MAX_TEXT, "{} bytes", text.len());
+        assert!(text.contains("bytes left out"));
+    }
+
+    #[tokio::test]
+    async fn a_trace_holds_only_its_own_task_s_requests() {
+        record("GET", "/Users", &[], None, Some(200), None);
+        let got = scope(async {
+            record(
+                "POST",
+                "/Users",
+                &[("x", "1")],
+                Some(&json!({"password": "p"})),
+                Some(201),
+                Some("{\"id\":\"9\"}"),
+            );
+            take()
+        })
+        .await
+        .unwrap();
+        let v: Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 1);
+        assert_eq!(v[0]["request"], "POST /Users?x=1");
+        assert_eq!(v[0]["body"]["password"], REDACTED);
+        assert_eq!(v[0]["status"], 201);
+        assert_eq!(v[0]["response"]["id"], "9");
+        assert_eq!(scope(async { take() }).await, None, "no request, no trace");
+    }
+}
