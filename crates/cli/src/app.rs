@@ -96,7 +96,8 @@ pub struct AppSettings {
     /// Pause (false) or resume (true) syncing.
     #[arg(long)]
     enabled: Option<bool>,
-    /// Requests per second roster sends the app at most, across all its workers (0: no limit).
+    /// Requests per second roster sends the app at most, shared by all its workers and every roster process on
+    /// the database (0: no limit).
     #[arg(long)]
     rate: Option<u32>,
     /// Deprovisions allowed in an hour (or one reconcile) before the rest wait for roster approve (default 500;
@@ -396,7 +397,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 "concurrency:  {} requests at once{}",
                 cfg.concurrency,
                 if cfg.rate_limit > 0 {
-                    format!(", at most {} per second", cfg.rate_limit)
+                    format!(", at most {} per second across all processes", cfg.rate_limit)
                 } else {
                     String::new()
                 }

@@ -67,8 +67,62 @@ pub struct ScimClient {
     clock: Clock,
     /// No request before this time (microseconds since the epoch): the app's last `Retry-After`.
     not_before: AtomicI64,
-    /// The time between two requests under the app's rate limit, and the next free slot.
-    pace: Option<(Duration, Mutex<Instant>)>,
+    /// The app's rate limit, when it has one.
+    pace: Option<Pace>,
+}
+
+/// Request slots under an app's rate limit. Slots are taken in blocks (a quarter second's worth); with a store,
+/// blocks are leased from it so that every roster process on the database shares one budget. A slot not used by
+/// its time is forfeited, so late requests never bunch up into a burst.
+struct Pace {
+    /// Microseconds between two requests.
+    gap: i64,
+    /// Slots per block.
+    block: i64,
+    /// The next slot and the end of the current block (microseconds since the epoch).
+    state: Mutex<(i64, i64)>,
+    /// Where blocks are leased: the store and the app's name.
+    shared: Option<(roster_store::Store, String)>,
+}
+
+impl Pace {
+    fn new(per_second: u32) -> Self {
+        let gap = (1_000_000 / i64::from(per_second.max(1))).max(1);
+        Self {
+            gap,
+            block: i64::from(per_second / 4).max(1),
+            state: Mutex::new((0, 0)),
+            shared: None,
+        }
+    }
+
+    /// Reserves the next slot; returns its time.
+    async fn take(&self, now: i64) -> i64 {
+        let mut st = self.state.lock().await;
+        if st.0 < now - self.gap {
+            // Forfeit the slots whose time has passed.
+            let missed = (now - self.gap - st.0 + self.gap - 1) / self.gap;
+            st.0 += missed * self.gap;
+        }
+        if st.0 >= st.1 {
+            let span = self.block * self.gap;
+            let start = match &self.shared {
+                Some((store, app)) => match store.lease_rate_block(app, now, span).await {
+                    Ok(start) => start,
+                    Err(e) => {
+                        // The database is unreachable; pace this process alone until it is back.
+                        tracing::warn!(app = %app, error = %e, "cannot lease rate slots; pacing this process alone");
+                        st.1.max(now)
+                    }
+                },
+                None => st.1.max(now),
+            };
+            *st = (start, start + span);
+        }
+        let slot = st.0;
+        st.0 += self.gap;
+        slot
+    }
 }
 
 /// How long roster leaves an app alone after a 429 that gave no `Retry-After`.
@@ -146,13 +200,25 @@ impl ScimClient {
             token: Mutex::new(None),
             clock: system_clock(),
             not_before: AtomicI64::new(0),
-            pace: (config.rate_limit > 0).then(|| {
-                (
-                    Duration::from_secs(1) / config.rate_limit,
-                    Mutex::new(Instant::now()),
-                )
-            }),
+            pace: (config.rate_limit > 0).then(|| Pace::new(config.rate_limit)),
         })
+    }
+
+    /// Shares the app's rate limit with every roster process on `store`: request slots are leased from the
+    /// database instead of counted in this process alone.
+    pub fn share_rate_limit(&mut self, store: roster_store::Store, app: &str) {
+        if let Some(p) = &mut self.pace {
+            p.shared = Some((store, app.to_owned()));
+        }
+    }
+
+    /// Reserves the next request slot under the app's rate limit and returns its time (microseconds since the
+    /// epoch); `None` when the app has no rate limit. Every request takes one before it is sent.
+    pub async fn reserve_slot(&self) -> Option<i64> {
+        match &self.pace {
+            Some(p) => Some(p.take((self.clock)()).await),
+            None => None,
+        }
     }
 
     /// Reads time from `clock` (tests control it).
@@ -186,14 +252,11 @@ impl ScimClient {
                 retry_after: Some(left),
             });
         }
-        if let Some((gap, next)) = &self.pace {
-            let slot = {
-                let mut next = next.lock().await;
-                let slot = (*next).max(Instant::now());
-                *next = slot + *gap;
-                slot
-            };
-            tokio::time::sleep_until(slot.into()).await;
+        if let Some(slot) = self.reserve_slot().await {
+            let wait = slot - (self.clock)();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())).await;
+            }
         }
         Ok(())
     }

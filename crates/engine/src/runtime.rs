@@ -108,8 +108,9 @@ impl AppRuntime {
                 Err(e) => return Err(e.into()),
             }
         }
-        let client =
+        let mut client =
             ScimClient::new(&config, record.secret).map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
+        client.share_rate_limit(store.clone(), name);
         Ok(Self {
             name: name.to_owned(),
             config,

@@ -558,3 +558,67 @@ async fn an_org_unit_rejection_is_named_and_logged_with_its_requests_without_sec
         ft.stop().await;
     });
 }
+
+#[tokio::test]
+async fn the_rate_limit_is_one_budget_for_every_process() {
+    on_every_backend!(|store, _backend| {
+        // Slot arithmetic at a frozen time: two runtimes (two processes) on one database never get the same
+        // slot, and slots left unused by their time are forfeited, not spent in a burst later.
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let a = add_app(store, &ft, &time, |c| c.rate_limit = 8).await;
+        let b = AppRuntime::load(store, "crm")
+            .await
+            .unwrap()
+            .with_clock(time.clock());
+        let gap = SECOND / 8;
+        let t0 = time.now();
+        let mut slots = Vec::new();
+        for _ in 0..3 {
+            slots.push(a.client.reserve_slot().await.unwrap());
+            slots.push(b.client.reserve_slot().await.unwrap());
+        }
+        slots.sort_unstable();
+        // Each takes blocks of two: a gets 0, 1, 4 and b gets 2, 3, 6 (a keeps 5 for its next request).
+        let expected: Vec<i64> = [0, 1, 2, 3, 4, 6].iter().map(|i| t0 + i * gap).collect();
+        assert_eq!(slots, expected, "slots a gap apart, none given twice");
+        time.advance(10);
+        let late = a.client.reserve_slot().await.unwrap();
+        assert!(late >= time.now() - gap, "no slot from ten seconds ago");
+        let next_b = b.client.reserve_slot().await.unwrap();
+        assert!(next_b >= time.now() - gap && next_b != late);
+        ft.stop().await;
+        store.delete_app("crm").await.unwrap();
+
+        // Real time: two runtimes draining one queue at 20 requests per second between them.
+        let clock = roster_engine::health::system_clock();
+        let ft = FaultTarget::spawn(clock.clone()).await;
+        let mut cfg = AppConfig::new(&ft.url);
+        cfg.reconcile_every_hours = 0;
+        cfg.rate_limit = 20;
+        cfg.concurrency = 4;
+        store
+            .create_app("crm", &cfg.to_json(), Some(&Secret::new(&ft.target.token)))
+            .await
+            .unwrap();
+        let a = AppRuntime::load(store, "crm").await.unwrap();
+        let b = AppRuntime::load(store, "crm").await.unwrap();
+        add_users(store, (0..15).map(|i| format!("r{i:02}"))).await;
+        follow_journal(store, &a, clock()).await.unwrap();
+        let (ra, rb) = tokio::join!(
+            sync_round(store, &a, "process-a", &clock),
+            sync_round(store, &b, "process-b", &clock)
+        );
+        assert_eq!(ra.unwrap().done + rb.unwrap().done, 15);
+        assert_eq!(target_accounts(&ft).await.len(), 15);
+        let mut at: Vec<i64> = ft.seen().iter().map(|s| s.at).collect();
+        at.sort_unstable();
+        assert!(at.len() >= 30, "a match lookup and a create per user");
+        // In any one-second window: the limit, plus one for a slot taken at the window's edge.
+        for (i, t) in at.iter().enumerate() {
+            let in_window = at[i..].iter().take_while(|u| **u < t + SECOND).count();
+            assert!(in_window <= 21, "{in_window} requests in the second from {t}");
+        }
+        ft.stop().await;
+    });
+}

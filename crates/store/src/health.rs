@@ -62,6 +62,21 @@ impl Store {
         })
     }
 
+    /// Leases `span` microseconds of the app's request slots, shared by every process: the block starts where
+    /// the last lease ended, or at `now` if that is past. Returns the block's start.
+    pub async fn lease_rate_block(&self, app: &str, now: i64, span: i64) -> Result<i64, StoreError> {
+        let _writer = self.writer().await;
+        let end: (i64,) = on_db!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO app_health (app, rate_next) VALUES ($1, $2 + $3) ON CONFLICT (app) DO UPDATE SET \
+                 rate_next = CASE WHEN app_health.rate_next > $2 THEN app_health.rate_next ELSE $2 END + $3 \
+                 RETURNING rate_next",
+            )
+            .bind(app).bind(now).bind(span).fetch_one(pool).await?
+        });
+        Ok(end.0 - span)
+    }
+
     /// Quarantines an app until `until`, at `level`, for `code` and `reason`.
     pub async fn quarantine_app(
         &self,
