@@ -1,7 +1,7 @@
 //! `roster explain`: what an error text means, from roster's error catalog.
 
 use clap::Args;
-use roster_engine::codes::{self, Code, Source};
+use roster_engine::codes::{self, Source};
 use serde_json::json;
 use std::io::Read;
 use std::process::ExitCode;
@@ -20,22 +20,11 @@ pub struct ExplainArgs {
     format: String,
 }
 
-fn code_json(c: &Code) -> serde_json::Value {
-    json!({
-        "code": c.code,
-        "title": c.title,
-        "category": c.category.name(),
-        "retryable": c.retryable,
-        "cause": c.cause,
-        "fix": c.fix,
-    })
-}
-
 /// Runs `roster explain`. Exit code 0 when the text was recognised, 1 when it was not.
 pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
     if args.list {
         if args.format == "json" {
-            let all: Vec<_> = codes::ALL.iter().map(code_json).collect();
+            let all: Vec<_> = codes::ALL.iter().map(|c| c.to_json()).collect();
             println!("{}", serde_json::Value::Array(all));
         } else {
             for c in codes::ALL {
@@ -56,19 +45,7 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
     }
     let found = codes::explain(&text);
     if args.format == "json" {
-        let items: Vec<_> = found
-            .iter()
-            .map(|e| {
-                let mut v = code_json(e.code);
-                let (system, note) = match &e.source {
-                    Source::Known { system, note } => (Some(*system), Some(*note)),
-                    _ => (None, None),
-                };
-                v["recognised_as"] = json!(system);
-                v["meaning"] = json!(note);
-                v
-            })
-            .collect();
+        let items: Vec<_> = found.iter().map(codes::Explanation::to_json).collect();
         println!(
             "{}",
             json!({ "recognised": !found.is_empty(), "explanations": items })

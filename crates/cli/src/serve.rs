@@ -41,8 +41,10 @@ pub struct ServeArgs {
 pub enum ScopeArg {
     /// Read only: GET and searches.
     Read,
-    /// Read and write.
+    /// Read and write (SCIM).
     Write,
+    /// Read and write, and the operations API under /api/v1 (provisioning log, app health).
+    Admin,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +174,7 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
             let scope = match scope {
                 ScopeArg::Read => Scope::Read,
                 ScopeArg::Write => Scope::Write,
+                ScopeArg::Admin => Scope::Admin,
             };
             let secret = store
                 .create_token(&name, scope)

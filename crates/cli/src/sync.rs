@@ -406,19 +406,6 @@ async fn object_id(store: &Store, s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-/// An entry's request summaries (an unreadable summary shows as one text item rather than being lost).
-fn exchanges(e: &roster_store::LogEntry) -> Vec<serde_json::Value> {
-    match e
-        .exchanges
-        .as_deref()
-        .map(serde_json::from_str::<serde_json::Value>)
-    {
-        None => Vec::new(),
-        Some(Ok(serde_json::Value::Array(list))) => list,
-        Some(_) => vec![serde_json::json!({"request": e.exchanges})],
-    }
-}
-
 pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
     crate::app::find(&store, &args.name).await?;
@@ -454,7 +441,8 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     e.message
                 );
                 if args.detail {
-                    for x in exchanges(e) {
+                    let v = e.to_json();
+                    for x in v["exchanges"].as_array().into_iter().flatten() {
                         let body = x.get("body").map(|b| format!(" {b}")).unwrap_or_default();
                         let status = x.get("status").and_then(serde_json::Value::as_u64);
                         let answer = x.get("response").map(|r| format!(" {r}")).unwrap_or_default();
@@ -495,13 +483,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
         }
         Format::Json => {
             for e in &entries {
-                let v = serde_json::json!({
-                    "time": time(e.at), "app": e.app, "type": e.kind.as_str(), "object": e.source_id, "target": e.target_id,
-                    "action": e.action, "outcome": e.outcome.as_str(), "attempt": e.attempt, "httpStatus": e.http_status,
-                    "code": e.code, "message": e.message, "durationMs": e.duration_ms,
-                    "exchanges": exchanges(e),
-                });
-                println!("{v}");
+                println!("{}", e.to_json());
             }
         }
     }

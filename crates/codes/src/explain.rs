@@ -411,6 +411,21 @@ pub struct Explanation {
     pub source: Source,
 }
 
+impl Explanation {
+    /// The explanation as JSON: the code's fields plus `recognised_as` (the system whose message it is) and
+    /// `meaning` (that message in roster's words), both null unless another system's message was recognised.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = self.code.to_json();
+        let (system, note) = match &self.source {
+            Source::Known { system, note } => (Some(*system), Some(*note)),
+            _ => (None, None),
+        };
+        v["recognised_as"] = serde_json::json!(system);
+        v["meaning"] = serde_json::json!(note);
+        v
+    }
+}
+
 /// Everything roster recognises in `text`, most specific first; empty when nothing is recognised.
 pub fn explain(text: &str) -> Vec<Explanation> {
     let lower = text.to_lowercase();

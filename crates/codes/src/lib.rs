@@ -49,6 +49,20 @@ pub struct Code {
     pub retryable: bool,
 }
 
+impl Code {
+    /// The code as JSON: `code`, `title`, `category`, `retryable`, `cause`, `fix` (the CLI's and the API's form).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "code": self.code,
+            "title": self.title,
+            "category": self.category.name(),
+            "retryable": self.retryable,
+            "cause": self.cause,
+            "fix": self.fix,
+        })
+    }
+}
+
 macro_rules! codes {
     ($($name:ident = $code:literal, $cat:ident, $retry:literal, $title:literal, $cause:literal, $fix:literal;)*) => {
         $(

@@ -1,5 +1,6 @@
-//! Bearer-token authentication for `/scim/v2`: every request needs a valid token (401 with
-//! `WWW-Authenticate: Bearer` otherwise); read-scoped tokens may only read (GET and POST `.search`), else 403.
+//! Bearer-token authentication for `/scim/v2` and `/api/v1`: every request needs a valid token (401 with
+//! `WWW-Authenticate: Bearer` otherwise); read-scoped tokens may only read (GET, POST `.search` and `explain`),
+//! else 403. The token's facts ([`roster_store::TokenInfo`]) go to the handler as a request extension.
 //! A client (token) that [`crate::slowdown`] slowed gets 429 with `Retry-After` until its pause ends.
 
 use crate::AppState;
@@ -34,9 +35,10 @@ pub async fn require_token(
         )
         .into());
     };
+    let path = req.uri().path();
     let is_read = req.method() == Method::GET
         || req.method() == Method::HEAD
-        || (req.method() == Method::POST && req.uri().path().ends_with("/.search"));
+        || (req.method() == Method::POST && (path.ends_with("/.search") || path.ends_with("/explain")));
     if info.scope == Scope::Read && !is_read {
         return Err(ScimError::new(
             ErrorKind::Forbidden,
@@ -60,6 +62,8 @@ pub async fn require_token(
         }
         return Ok(resp);
     }
+    let mut req = req;
+    req.extensions_mut().insert(info.clone());
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     if !(400..500).contains(&status) {

@@ -1,6 +1,7 @@
 //! # roster-server
 //!
-//! The HTTP face of roster: a SCIM 2.0 service provider (RFC 7644) under `/scim/v2`, and `/healthz`.
+//! The HTTP face of roster: a SCIM 2.0 service provider (RFC 7644) under `/scim/v2`, the operations API under
+//! `/api/v1`, and `/healthz`.
 //! [`router`] builds the axum router from an [`AppState`]; [`run`] serves it on a listener until a shutdown
 //! future completes, finishing requests in flight. No global state: the store, schemas and settings are in
 //! the state.
@@ -12,7 +13,10 @@
 //! | [`body`] | request bodies: size limit, media types, JSON syntax |
 //! | [`scim`] | the SCIM endpoints |
 //! | [`bulk`] | `/Bulk`: operations in order, `bulkId` references, `failOnErrors` |
+//! | [`api`] | the operations API under `/api/v1`: error codes, explain, app health, the provisioning log |
+//! | [`slowdown`] | slowing a client whose requests keep failing (429 with `Retry-After`) |
 
+pub mod api;
 pub mod auth;
 pub mod body;
 pub mod bulk;
@@ -82,11 +86,12 @@ impl AppState {
     }
 }
 
-/// The application: `/healthz` and `/scim/v2/...`.
+/// The application: `/healthz`, `/scim/v2/...` and `/api/v1/...`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/scim/v2", scim::router(state.clone()))
+        .nest("/api/v1", api::router(state.clone()))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))

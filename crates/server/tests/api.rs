@@ -12,8 +12,10 @@ use tower::ServiceExt;
 
 struct App {
     router: axum::Router,
+    store: Store,
     write: String,
     read: String,
+    admin: String,
     _dir: tempfile::TempDir,
 }
 
@@ -24,13 +26,16 @@ async fn app() -> App {
         .unwrap();
     let write = store.create_token("w", Scope::Write).await.unwrap();
     let read = store.create_token("r", Scope::Read).await.unwrap();
+    let admin = store.create_token("ops", Scope::Admin).await.unwrap();
     let mut config = ServerConfig::new("http://roster.test/scim/v2");
     config.max_body_bytes = 64 * 1024;
     config.max_page_size = 5;
     App {
-        router: router(AppState::new(store, config)),
+        router: router(AppState::new(store.clone(), config)),
+        store,
         write,
         read,
+        admin,
         _dir: dir,
     }
 }
@@ -708,15 +713,17 @@ async fn a_client_whose_requests_keep_failing_is_slowed_then_let_through() {
     };
     let now = Arc::new(AtomicI64::new(1_000_000_000));
     let t = now.clone();
-    let mut state = AppState::new(store, ServerConfig::new("http://roster.test/scim/v2"));
+    let mut state = AppState::new(store.clone(), ServerConfig::new("http://roster.test/scim/v2"));
     state.slowdown = Arc::new(Slowdown::with_clock(
         cfg,
         Arc::new(move || t.load(Ordering::SeqCst)),
     ));
     let app = App {
         router: router(state),
+        store,
         write: bad.clone(),
         read: good.clone(),
+        admin: String::new(),
         _dir: dir,
     };
     // Five malformed users in a row from one client.
@@ -744,4 +751,197 @@ async fn a_client_whose_requests_keep_failing_is_slowed_then_let_through() {
     now.fetch_add(31_000_000, Ordering::SeqCst);
     let r = app.w("POST", "/scim/v2/Users", Some(user("fine"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_operations_api_explains_codes_and_serves_the_log_to_admins() {
+    let app = app().await;
+    // The error catalog and explain: any valid token, read-only included.
+    let all = app.call("GET", "/api/v1/codes", Some(&app.read), None, &[]).await;
+    assert_eq!(all.status, 200);
+    let list = all.body.as_array().unwrap();
+    assert!(
+        list.len() == roster_codes::ALL.len()
+            && list.len() > 30
+            && list.iter().any(|c| c["code"] == "R-TARGET-ORG-UNIT")
+    );
+    let one = app
+        .call(
+            "GET",
+            "/api/v1/codes/r-target-org-unit",
+            Some(&app.read),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (one.status.as_u16(), one.body["category"].as_str()),
+        (200, Some("rejected by target"))
+    );
+    assert_scim_error(
+        &app.call("GET", "/api/v1/codes/R-NOPE", Some(&app.read), None, &[])
+            .await,
+        404,
+        None,
+    );
+    assert_eq!(
+        app.call("GET", "/api/v1/codes", None, None, &[]).await.status,
+        401
+    );
+
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/explain",
+            Some(&app.read),
+            Some(json!({"text": "Admin cannot suspend self"})),
+            &[],
+        )
+        .await;
+    assert_eq!(e.status, 200, "{}", e.body);
+    assert_eq!(e.body["recognised"], true);
+    assert_eq!(e.body["explanations"][0]["code"], "R-PROTECTED");
+    let plain = app
+        .router
+        .clone()
+        .oneshot(
+            Request::post("/api/v1/explain")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.read))
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("the weather is nice"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    let body: Value = serde_json::from_slice(&plain.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        body,
+        json!({"recognised": false, "explanations": []}),
+        "no guessing"
+    );
+    assert_scim_error(
+        &app.call(
+            "POST",
+            "/api/v1/explain",
+            Some(&app.read),
+            Some(json!({"txt": "x"})),
+            &[],
+        )
+        .await,
+        400,
+        Some("invalidValue"),
+    );
+
+    // Apps and the provisioning log: admin tokens only.
+    app.store
+        .create_app("crm", &json!({"enabled": true}), None)
+        .await
+        .unwrap();
+    for (i, code) in [None, Some("R-TARGET-ORG-UNIT")].into_iter().enumerate() {
+        app.store
+            .append_log(&roster_store::LogEntry {
+                id: 0,
+                at: time::OffsetDateTime::now_utc(),
+                app: "crm".into(),
+                kind: roster_store::ResourceKind::User,
+                source_id: format!("u{i}"),
+                target_id: None,
+                action: "create".into(),
+                outcome: if code.is_some() {
+                    roster_store::Outcome::Failed
+                } else {
+                    roster_store::Outcome::Ok
+                },
+                attempt: 1,
+                http_status: Some(if code.is_some() { 400 } else { 201 }),
+                code: code.map(str::to_owned),
+                message: "m".into(),
+                duration_ms: 4,
+                exchanges: Some(r#"[{"request":"POST /Users","status":400}]"#.into()),
+            })
+            .await
+            .unwrap();
+    }
+    for token in [&app.read, &app.write] {
+        assert_scim_error(
+            &app.call("GET", "/api/v1/apps", Some(token), None, &[]).await,
+            403,
+            None,
+        );
+        assert_scim_error(
+            &app.call("GET", "/api/v1/apps/crm/log", Some(token), None, &[])
+                .await,
+            403,
+            None,
+        );
+    }
+    let apps = app.call("GET", "/api/v1/apps", Some(&app.admin), None, &[]).await;
+    assert_eq!(apps.status, 200, "{}", apps.body);
+    assert_eq!(apps.body[0]["name"], "crm");
+    assert_eq!(apps.body[0]["health"]["state"], "healthy");
+    assert_eq!(apps.body[0]["pending"], 0);
+    let log = app
+        .call(
+            "GET",
+            "/api/v1/apps/crm/log?failures=true",
+            Some(&app.admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let entries = log.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["code"], "R-TARGET-ORG-UNIT");
+    assert_eq!(entries[0]["exchanges"][0]["request"], "POST /Users");
+    let all = app
+        .call(
+            "GET",
+            "/api/v1/apps/crm/log?limit=10",
+            Some(&app.admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(all.body["entries"].as_array().unwrap().len(), 2);
+    let later = app
+        .call(
+            "GET",
+            "/api/v1/apps/crm/log?since=2999-01-01T00:00:00Z",
+            Some(&app.admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(later.body["entries"], json!([]));
+    for bad in ["limit=0", "since=yesterday", "failures=maybe", "colour=red"] {
+        let r = app
+            .call(
+                "GET",
+                &format!("/api/v1/apps/crm/log?{bad}"),
+                Some(&app.admin),
+                None,
+                &[],
+            )
+            .await;
+        assert_scim_error(&r, 400, Some("invalidValue"));
+    }
+    assert_scim_error(
+        &app.call("GET", "/api/v1/apps/nope/log", Some(&app.admin), None, &[])
+            .await,
+        404,
+        None,
+    );
+    // An admin token is a write token for SCIM too.
+    let created = app
+        .call(
+            "POST",
+            "/scim/v2/Users",
+            Some(&app.admin),
+            Some(user("ops-made")),
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, 201);
 }

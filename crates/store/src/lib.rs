@@ -215,7 +215,8 @@ pub fn to_micros(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1000) as i64
 }
 
-pub(crate) fn from_micros(us: i64) -> Result<time::OffsetDateTime, StoreError> {
+/// The time `us` microseconds after the epoch (an error when out of range).
+pub fn from_micros(us: i64) -> Result<time::OffsetDateTime, StoreError> {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
         .map_err(|e| StoreError::Corrupt(format!("time {us}: {e}")))
 }

@@ -69,6 +69,39 @@ pub struct LogEntry {
     pub exchanges: Option<String>,
 }
 
+impl LogEntry {
+    /// The entry as JSON (the form of `roster log --format json` and the operations API): `time` in RFC 3339,
+    /// `exchanges` as the JSON array it holds.
+    pub fn to_json(&self) -> serde_json::Value {
+        let exchanges = match self
+            .exchanges
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+        {
+            None => serde_json::Value::Array(Vec::new()),
+            Some(Ok(v @ serde_json::Value::Array(_))) => v,
+            // An unreadable summary shows as one text item rather than being lost.
+            Some(_) => serde_json::json!([{ "request": self.exchanges }]),
+        };
+        serde_json::json!({
+            "id": self.id,
+            "time": roster_scim::value::format_datetime(self.at),
+            "app": self.app,
+            "type": self.kind.as_str(),
+            "object": self.source_id,
+            "target": self.target_id,
+            "action": self.action,
+            "outcome": self.outcome.as_str(),
+            "attempt": self.attempt,
+            "httpStatus": self.http_status,
+            "code": self.code,
+            "message": self.message,
+            "durationMs": self.duration_ms,
+            "exchanges": exchanges,
+        })
+    }
+}
+
 /// Which entries to read.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery<'a> {

@@ -335,7 +335,16 @@ impl Store {
         })
     }
 
-    /// How many of an app's rows are in each hold: (waiting for the check, awaiting approval).
+    /// How many of an app's queued objects wait to be synced (held deprovisions not counted).
+    pub async fn count_pending(&self, app: &str) -> Result<i64, StoreError> {
+        on_db!(self, pool => {
+            let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sync_queue WHERE app = $1 AND hold IN (0, 2)")
+                .bind(app).fetch_one(pool).await?;
+            Ok(n.0)
+        })
+    }
+
+    /// How many of an app's queued objects are held: (waiting for the guard's check, awaiting approval).
     pub async fn count_held(&self, app: &str) -> Result<(i64, i64), StoreError> {
         on_db!(self, pool => {
             let row: (i64, i64) = sqlx::query_as(

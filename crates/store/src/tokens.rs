@@ -13,23 +13,27 @@ use time::OffsetDateTime;
 pub enum Scope {
     /// GET and searches only.
     Read,
-    /// Everything.
+    /// Everything in SCIM.
     Write,
+    /// Everything in SCIM, and the operations API (`/api/v1`: provisioning log, app health).
+    Admin,
 }
 
 impl Scope {
-    /// `read` or `write`.
+    /// `read`, `write` or `admin`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
             Self::Write => "write",
+            Self::Admin => "admin",
         }
     }
-    /// From `read`/`write`.
+    /// From `read`/`write`/`admin`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "read" => Some(Self::Read),
             "write" => Some(Self::Write),
+            "admin" => Some(Self::Admin),
             _ => None,
         }
     }

@@ -432,6 +432,13 @@ async fn tokens_are_hashed_verified_listed_and_revoked() {
             store.verify_token(&read).await.unwrap().unwrap().scope,
             Scope::Read
         );
+        let ops = store.create_token("ops", Scope::Admin).await.unwrap();
+        assert_eq!(
+            store.verify_token(&ops).await.unwrap().unwrap().scope,
+            Scope::Admin,
+            "{backend}"
+        );
+        assert!(store.revoke_token("ops").await.unwrap());
         let mut wrong = secret.clone();
         wrong.replace_range(10..11, if &secret[10..11] == "0" { "1" } else { "0" });
         assert!(store.verify_token(&wrong).await.unwrap().is_none());

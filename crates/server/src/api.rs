@@ -1,0 +1,234 @@
+//! The operations API under `/api/v1`, for consoles, scripts and monitoring.
+//!
+//! | endpoint | token | answers |
+//! |---|---|---|
+//! | `GET /codes` | any | every roster error code (code, title, category, retryable, cause, fix) |
+//! | `GET /codes/{code}` | any | one code; 404 if roster has no such code |
+//! | `POST /explain` | any | `{"text": …}` (or a plain-text body) → what `roster explain` says |
+//! | `GET /apps` | admin | each app's health, pending and held work, accounts |
+//! | `GET /apps/{name}/log` | admin | the app's provisioning log: `failures`, `object`, `code`, `since`, `limit` |
+//!
+//! Errors are SCIM error bodies, like the rest of the server. The provisioning log is readable by admin tokens
+//! only: it names target accounts, which an identity provider's token has no business reading.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::scim::json_response;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use roster_codes as codes;
+use roster_scim::{ErrorKind, ScimError};
+use roster_store::{LogQuery, ResourceKind, Scope, TokenInfo};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Most log entries one request returns.
+const MAX_LOG_ENTRIES: i64 = 10_000;
+
+/// The routes (authenticated by [`crate::auth::require_token`]).
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/codes", get(list_codes))
+        .route("/codes/{code}", get(one_code))
+        .route("/explain", post(explain))
+        .route("/apps", get(apps))
+        .route("/apps/{name}/log", get(app_log))
+        .fallback(not_found)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::auth::require_token,
+        ))
+}
+
+async fn not_found() -> ApiError {
+    ScimError::new(
+        ErrorKind::NotFound,
+        "no such endpoint; the operations API has /codes, /explain, /apps and /apps/{name}/log",
+    )
+    .into()
+}
+
+fn ok(body: &Value) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+async fn list_codes() -> Response {
+    ok(&Value::Array(
+        codes::ALL.iter().map(codes::Code::to_json).collect(),
+    ))
+}
+
+async fn one_code(Path(code): Path<String>) -> Result<Response, ApiError> {
+    let c = codes::find(&code).ok_or_else(|| {
+        ScimError::new(
+            ErrorKind::NotFound,
+            format!("roster has no error code '{code}'; GET /api/v1/codes lists them"),
+        )
+    })?;
+    Ok(ok(&c.to_json()))
+}
+
+async fn explain(headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let text = if is_json {
+        let v: Value = serde_json::from_slice(&body).map_err(|e| {
+            ScimError::new(
+                ErrorKind::InvalidSyntax,
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
+        v.get("text")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ScimError::new(
+                    ErrorKind::InvalidValue,
+                    "send {\"text\": \"the error text\"} (or the text alone as text/plain)",
+                )
+            })?
+    } else {
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ScimError::new(ErrorKind::InvalidSyntax, "the text is not UTF-8"))?
+    };
+    if text.trim().is_empty() {
+        return Err(ScimError::new(ErrorKind::InvalidValue, "the text to explain is empty").into());
+    }
+    let found = codes::explain(&text);
+    Ok(ok(&json!({
+        "recognised": !found.is_empty(),
+        "explanations": found.iter().map(codes::Explanation::to_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn require_admin(token: &TokenInfo) -> Result<(), ApiError> {
+    if token.scope == Scope::Admin {
+        return Ok(());
+    }
+    Err(ScimError::new(
+        ErrorKind::Forbidden,
+        format!(
+            "the token '{}' cannot read apps and the provisioning log; use a token created with --scope admin",
+            token.name
+        ),
+    )
+    .into())
+}
+
+fn now_micros() -> i64 {
+    roster_store::to_micros(time::OffsetDateTime::now_utc())
+}
+
+fn time_json(micros: i64) -> Value {
+    roster_store::from_micros(micros)
+        .map(|t| Value::String(roster_scim::value::format_datetime(t)))
+        .unwrap_or(Value::Null)
+}
+
+async fn apps(
+    State(state): State<AppState>,
+    axum::Extension(token): axum::Extension<TokenInfo>,
+) -> Result<Response, ApiError> {
+    require_admin(&token)?;
+    let store = &state.store;
+    let now = now_micros();
+    let mut out = Vec::new();
+    for app in store.list_apps().await? {
+        let h = store.app_health(&app.name).await?;
+        let health = if h.quarantined(now) {
+            json!({"state": "quarantined", "until": h.quarantined_until.map(time_json), "code": h.code,
+                   "reason": h.reason, "times": h.level})
+        } else if h.on_probation(now) {
+            json!({"state": "probation", "code": h.code, "reason": h.reason})
+        } else if h.not_before > now {
+            json!({"state": "waiting", "until": time_json(h.not_before)})
+        } else {
+            json!({"state": "healthy"})
+        };
+        let (checking, awaiting) = store.count_held(&app.name).await?;
+        let (active, disabled) = store.count_links(&app.name, ResourceKind::User).await?;
+        out.push(json!({
+            "name": app.name,
+            "version": app.version,
+            "enabled": app.config.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            "health": health,
+            "pending": store.count_pending(&app.name).await?,
+            "held": {"checking": checking, "awaitingApproval": awaiting},
+            "accounts": {"active": active, "disabled": disabled},
+        }));
+    }
+    Ok(ok(&Value::Array(out)))
+}
+
+async fn app_log(
+    State(state): State<AppState>,
+    axum::Extension(token): axum::Extension<TokenInfo>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    require_admin(&token)?;
+    if state.store.find_app(&name).await?.is_none() {
+        return Err(ScimError::new(ErrorKind::NotFound, format!("no app named '{name}'")).into());
+    }
+    for key in params.keys() {
+        if !["failures", "object", "code", "since", "limit"].contains(&key.as_str()) {
+            return Err(ScimError::new(
+                ErrorKind::InvalidValue,
+                format!("unknown parameter '{key}'; use failures, object, code, since or limit"),
+            )
+            .into());
+        }
+    }
+    let failures_only = match params.get("failures").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true" | "") => true,
+        Some(other) => {
+            return Err(ScimError::new(
+                ErrorKind::InvalidValue,
+                format!("failures is true or false, not '{other}'"),
+            )
+            .into());
+        }
+    };
+    let since = match params.get("since") {
+        None => None,
+        Some(s) => Some(roster_scim::value::parse_datetime(s).ok_or_else(|| {
+            ScimError::new(
+                ErrorKind::InvalidValue,
+                format!("since is an RFC 3339 time such as 2026-11-20T08:00:00Z, not '{s}'"),
+            )
+        })?),
+    };
+    let limit = match params.get("limit") {
+        None => 100,
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LOG_ENTRIES).contains(n))
+            .ok_or_else(|| {
+                ScimError::new(
+                    ErrorKind::InvalidValue,
+                    format!("limit is a number from 1 to {MAX_LOG_ENTRIES}, not '{s}'"),
+                )
+            })?,
+    };
+    let q = LogQuery {
+        app: Some(&name),
+        source_id: params.get("object").map(String::as_str),
+        code: params.get("code").map(String::as_str),
+        failures_only,
+        since,
+        limit,
+    };
+    let entries = state.store.list_log(&q).await?;
+    Ok(ok(&json!({
+        "app": name,
+        "entries": entries.iter().map(roster_store::LogEntry::to_json).collect::<Vec<_>>(),
+    })))
+}
