@@ -602,35 +602,36 @@ fn pretty(m: &serde_json::Map<String, serde_json::Value>) -> String {
 }
 
 fn roster_store_time(micros: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+    roster_store::from_micros(micros)
         .map(roster_scim::value::format_datetime)
         .unwrap_or_else(|_| "later".into())
 }
 
 /// A user's id from its userName or id.
 pub async fn find_user(store: &Store, user: &str) -> Result<String, String> {
-    if let Some(r) = store
-        .get_resource(ResourceKind::User, user)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        return Ok(r.id);
+    find_object(store, ResourceKind::User, "userName", user)
+        .await?
+        .ok_or_else(|| format!("no user with userName or id '{user}' in the directory"))
+}
+
+/// The id of the directory object of `kind` whose id is `s`, or else whose `attr` equals `s`.
+pub async fn find_object(
+    store: &Store,
+    kind: ResourceKind,
+    attr: &str,
+    s: &str,
+) -> Result<Option<String>, String> {
+    if let Some(r) = store.get_resource(kind, s).await.map_err(|e| e.to_string())? {
+        return Ok(Some(r.id));
     }
-    let f = roster_scim::Filter::eq_str("userName", user).map_err(|e| e.detail)?;
+    let f = roster_scim::Filter::eq_str(attr, s).map_err(|e| e.detail)?;
     let q = roster_store::ListQuery {
         filter: Some(&f),
-        limit: 2,
+        limit: 1,
         ..Default::default()
     };
-    let page = store
-        .list_resources(ResourceKind::User, &q)
-        .await
-        .map_err(|e| e.to_string())?;
-    page.resources
-        .into_iter()
-        .next()
-        .map(|r| r.id)
-        .ok_or_else(|| format!("no user with userName or id '{user}' in the directory"))
+    let page = store.list_resources(kind, &q).await.map_err(|e| e.to_string())?;
+    Ok(page.resources.into_iter().next().map(|r| r.id))
 }
 
 async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {

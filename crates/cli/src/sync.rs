@@ -384,23 +384,8 @@ async fn object_id(store: &Store, s: &str) -> Result<String, String> {
         (ResourceKind::User, "userName"),
         (ResourceKind::Group, "displayName"),
     ] {
-        if store
-            .get_resource(kind, s)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
-            return Ok(s.to_owned());
-        }
-        let f = roster_scim::Filter::eq_str(attr, s).map_err(|e| e.detail)?;
-        let q = roster_store::ListQuery {
-            filter: Some(&f),
-            limit: 1,
-            ..Default::default()
-        };
-        let page = store.list_resources(kind, &q).await.map_err(|e| e.to_string())?;
-        if let Some(r) = page.resources.into_iter().next() {
-            return Ok(r.id);
+        if let Some(id) = crate::app::find_object(store, kind, attr, s).await? {
+            return Ok(id);
         }
     }
     Ok(s.to_owned())
