@@ -4,7 +4,7 @@ use crate::serve::{DatabaseArg, open};
 use clap::{Args, Subcommand, ValueEnum};
 use roster_engine::codes;
 use roster_engine::config::{AppConfig, Auth, Deprovision, StaleLinkPolicy};
-use roster_engine::connector::ScimClient;
+use roster_engine::connector::Connector;
 use roster_engine::mapping::MappingRule;
 use roster_engine::sync::AppRuntime;
 use roster_store::{ResourceKind, Secret, Store};
@@ -316,7 +316,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             }
             let mut cfg = AppConfig::new(url);
             let secret = apply_settings(&mut cfg, &settings)?;
-            ScimClient::new(&cfg, secret.clone())?;
+            Connector::new(&cfg, secret.clone())?;
             let store = open(&db).await?;
             store
                 .create_app(&name, &cfg.to_json(), secret.as_ref())
@@ -638,7 +638,7 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
     let store = open(db).await?;
     let a = find(&store, name).await?;
     let cfg = config_of(&a)?;
-    let client = match ScimClient::new(&cfg, a.secret.clone()) {
+    let client = match Connector::new(&cfg, a.secret.clone()) {
         Ok(c) => c,
         Err(m) => {
             println!("FAIL  configuration: {m}");

@@ -131,7 +131,7 @@ codes! {
     TARGET_CLIENT_DELETED = "R-TARGET-CLIENT-DELETED", Authentication, false,
         "The OAuth2 client or its project was deleted",
         "The app says the OAuth2 client roster uses, or the cloud project that owns it, no longer exists.",
-        "Create a new client (and project if needed) with the same scopes, then store it: roster app edit NAME --oauth2-client-id ID --token-file FILE.";
+        "Create a new client (and project if needed) with the same scopes, then store it: roster app edit NAME --oauth2-client-id ID --token-file FILE (for Google Workspace: a new service account with domain-wide delegation, then roster app edit NAME --google-key-file FILE).";
     TARGET_FORBIDDEN = "R-TARGET-FORBIDDEN", Authentication, false,
         "The app does not allow this operation",
         "The app answered 403: the credentials are valid but lack a permission, or the account roster acts as was suspended, deleted or lost its admin role.",

@@ -126,6 +126,10 @@ pub struct AppConfig {
     /// Requests per second roster sends this app at most (0: no limit besides `concurrency`).
     #[serde(default)]
     pub rate_limit: u32,
+    /// Set for a Google Workspace app: `scim_url` is then the Directory API's base URL and the credential is a
+    /// service account key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google: Option<crate::google::GoogleConfig>,
 }
 
 /// When roster stops by itself: too many deprovisions at once, too many failed requests.
@@ -204,6 +208,19 @@ impl AppConfig {
             protected: Vec::new(),
             guards: Guards::default(),
             rate_limit: 0,
+            google: None,
+        }
+    }
+
+    /// Settings for a Google Workspace app whose service account acts as `admin`, with every default.
+    pub fn google(admin: impl Into<String>) -> Self {
+        Self {
+            google: Some(crate::google::GoogleConfig {
+                admin: admin.into(),
+                customer: "my_customer".into(),
+                group_domain: None,
+            }),
+            ..Self::new(crate::google::DEFAULT_URL)
         }
     }
 

@@ -1,6 +1,7 @@
-//! The SCIM 2.0 client roster uses to talk to targets: resource requests, bearer or OAuth2 client-credentials
-//! auth, discovery, and every failure turned into a roster code ([`crate::codes`]) with a message that never
-//! carries a credential.
+//! The client roster uses to talk to targets: SCIM 2.0 (bearer or OAuth2 client-credentials auth) or Google
+//! Workspace's Directory API ([`crate::google`], a service account), the same operations either way: resource
+//! requests, discovery, the app's `Retry-After` gate and rate budget, the redacted request trace, and every
+//! failure turned into a roster code ([`crate::codes`]) with a message that never carries a credential.
 
 use crate::codes::{self, Code};
 use crate::config::{AppConfig, Auth};
@@ -54,11 +55,20 @@ enum ClientAuth {
         scope: Option<String>,
         secret: Secret,
     },
+    /// A Google service account acting as `subject` (domain-wide delegation).
+    Google {
+        account: crate::google::ServiceAccount,
+        subject: String,
+    },
 }
 
-/// A SCIM client for one app.
-pub struct ScimClient {
+/// The client for one app's target.
+pub struct Connector {
     base: String,
+    /// Set when the target is Google Workspace's Directory API rather than SCIM.
+    google: Option<crate::google::GoogleConfig>,
+    /// Directory API page tokens by (endpoint, start index) for offset-style listing.
+    page_tokens: Mutex<std::collections::HashMap<(&'static str, u64), String>>,
     auth: ClientAuth,
     http: reqwest::Client,
     /// The OAuth2 access token and when it expires.
@@ -128,9 +138,9 @@ impl Pace {
 /// How long roster leaves an app alone after a 429 that gave no `Retry-After`.
 const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 
-impl std::fmt::Debug for ScimClient {
+impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScimClient")
+        f.debug_struct("Connector")
             .field("base", &self.base)
             .finish_non_exhaustive()
     }
@@ -160,13 +170,15 @@ pub fn parse_retry_after(v: &str, now: time::OffsetDateTime) -> Option<Duration>
     Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
 }
 
-impl ScimClient {
+impl Connector {
     /// A client for an app's settings and credential.
     pub fn new(config: &AppConfig, secret: Option<Secret>) -> Result<Self, String> {
         let Some(secret) = secret else {
-            return Err(
-                "the app has no credential: set one with roster app edit NAME --token-file FILE".into(),
-            );
+            return Err(if config.google.is_some() {
+                "the app has no credential: set one with roster app edit NAME --google-key-file FILE".into()
+            } else {
+                "the app has no credential: set one with roster app edit NAME --token-file FILE".into()
+            });
         };
         let base = config.scim_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("https://") || base.starts_with("http://")) {
@@ -174,13 +186,20 @@ impl ScimClient {
                 "the SCIM URL '{base}' must start with https:// (or http:// for a local test target)"
             ));
         }
-        let auth = match &config.auth {
-            Auth::Bearer => ClientAuth::Bearer(secret),
-            Auth::OAuth2 {
-                token_url,
-                client_id,
-                scope,
-            } => ClientAuth::OAuth2 {
+        let auth = match (&config.google, &config.auth) {
+            (Some(g), _) => ClientAuth::Google {
+                account: crate::google::ServiceAccount::from_json(secret.expose())?,
+                subject: g.admin.clone(),
+            },
+            (None, Auth::Bearer) => ClientAuth::Bearer(secret),
+            (
+                None,
+                Auth::OAuth2 {
+                    token_url,
+                    client_id,
+                    scope,
+                },
+            ) => ClientAuth::OAuth2 {
                 token_url: token_url.clone(),
                 client_id: client_id.clone(),
                 scope: scope.clone(),
@@ -195,6 +214,8 @@ impl ScimClient {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self {
             base,
+            google: config.google.clone(),
+            page_tokens: Mutex::new(std::collections::HashMap::new()),
             auth,
             http,
             token: Mutex::new(None),
@@ -266,86 +287,135 @@ impl ScimClient {
         &self.base
     }
 
+    /// The Google settings, when the target is Google Workspace.
+    pub fn google(&self) -> Option<&crate::google::GoogleConfig> {
+        self.google.as_ref()
+    }
+
+    pub(crate) fn page_tokens(&self) -> &Mutex<std::collections::HashMap<(&'static str, u64), String>> {
+        &self.page_tokens
+    }
+
+    /// The desired state of an object reduced to what the target holds (Google keeps fewer attributes than a
+    /// SCIM target); for SCIM targets, `desired` itself.
+    pub fn normalize(&self, kind: ResourceKind, desired: Map<String, Value>) -> Map<String, Value> {
+        match &self.google {
+            Some(g) => crate::google::normalize(kind, desired, g),
+            None => desired,
+        }
+    }
+
     async fn bearer(&self) -> Result<Secret, TargetError> {
-        match &self.auth {
-            ClientAuth::Bearer(s) => Ok(s.clone()),
+        let (url, form, who) = match &self.auth {
+            ClientAuth::Bearer(s) => return Ok(s.clone()),
             ClientAuth::OAuth2 {
                 token_url,
                 client_id,
                 scope,
                 secret,
             } => {
-                let mut cached = self.token.lock().await;
-                if let Some((tok, until)) = cached.as_ref()
-                    && Instant::now() < *until
-                {
-                    return Ok(tok.clone());
-                }
                 let mut form = vec![
-                    ("grant_type", "client_credentials"),
-                    ("client_id", client_id.as_str()),
-                    ("client_secret", secret.expose()),
+                    ("grant_type", "client_credentials".to_owned()),
+                    ("client_id", client_id.clone()),
+                    ("client_secret", secret.expose().to_owned()),
                 ];
                 if let Some(s) = scope {
-                    form.push(("scope", s.as_str()));
+                    form.push(("scope", s.clone()));
                 }
-                let resp = self
-                    .http
-                    .post(token_url)
-                    .form(&form)
-                    .send()
-                    .await
-                    .map_err(|e| transport("POST token endpoint", &e))?;
-                let status = resp.status().as_u16();
-                let text = resp.text().await.unwrap_or_default();
-                let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                let token = body.get("access_token").and_then(Value::as_str);
-                match (status, token) {
-                    (200, Some(t)) => {
-                        let ttl = body.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
-                        let tok = Secret::new(t);
-                        // Renew a minute early.
-                        *cached = Some((
-                            tok.clone(),
-                            Instant::now() + Duration::from_secs(ttl.saturating_sub(60).max(1)),
-                        ));
-                        Ok(tok)
+                (
+                    token_url,
+                    form,
+                    format!("the OAuth2 token endpoint refused client '{client_id}'"),
+                )
+            }
+            ClientAuth::Google { account, subject } => {
+                let now = (self.clock)() / 1_000_000;
+                let assertion = account.assertion(subject, now).map_err(|m| TargetError {
+                    code: &codes::TARGET_AUTH_FAILED,
+                    status: None,
+                    message: m,
+                    retry_after: None,
+                })?;
+                let form = vec![
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                    ),
+                    ("assertion", assertion),
+                ];
+                (
+                    &account.token_uri,
+                    form,
+                    format!(
+                        "Google refused a token to service account '{}' acting as '{subject}'",
+                        account.client_email
+                    ),
+                )
+            }
+        };
+        let mut cached = self.token.lock().await;
+        if let Some((tok, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(tok.clone());
+        }
+        let resp = self
+            .http
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| transport("POST token endpoint", &e))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let token = body.get("access_token").and_then(Value::as_str);
+        match (status, token) {
+            (200, Some(t)) => {
+                let ttl = body.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
+                let tok = Secret::new(t);
+                // Renew a minute early.
+                *cached = Some((
+                    tok.clone(),
+                    Instant::now() + Duration::from_secs(ttl.saturating_sub(60).max(1)),
+                ));
+                Ok(tok)
+            }
+            _ => {
+                // The token endpoint's own error (invalid_grant, unauthorized_client, …) names the cause; any
+                // other refusal is a credentials problem.
+                let answer = codes::Answer::read(status, &text);
+                let code = match answer.code() {
+                    c if c.category == codes::Category::Authentication
+                        || c.category == codes::Category::Transient
+                        || c.category == codes::Category::RateLimit =>
+                    {
+                        c
                     }
-                    _ => {
-                        // The token endpoint's own error (invalid_grant, unauthorized_client, …) names the cause;
-                        // any other refusal is a credentials problem.
-                        let answer = codes::Answer::read(status, &text);
-                        let code = match answer.code() {
-                            c if c.category == codes::Category::Authentication
-                                || c.category == codes::Category::Transient
-                                || c.category == codes::Category::RateLimit =>
-                            {
-                                c
-                            }
-                            _ => &codes::TARGET_AUTH_FAILED,
-                        };
-                        let err = answer
-                            .reason
-                            .as_deref()
-                            .unwrap_or("no access_token in the answer");
-                        Err(TargetError {
-                            code,
-                            status: Some(status),
-                            message: format!(
-                                "the OAuth2 token endpoint refused client '{client_id}': {status} {}",
-                                truncate(err)
-                            ),
-                            retry_after: None,
-                        })
-                    }
-                }
+                    _ => &codes::TARGET_AUTH_FAILED,
+                };
+                let err = answer
+                    .reason
+                    .as_deref()
+                    .unwrap_or("no access_token in the answer");
+                let detail = truncate(&answer.detail);
+                Err(TargetError {
+                    code,
+                    status: Some(status),
+                    message: if detail.is_empty() || detail == err {
+                        format!("{who}: {status} {}", truncate(err))
+                    } else {
+                        format!("{who}: {status} {} ({detail})", truncate(err))
+                    },
+                    retry_after: None,
+                })
             }
         }
     }
 
     /// Sends a request; returns the status and the JSON body (if any). Non-success statuses are errors, except
     /// those in `ok_statuses`.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -362,13 +432,16 @@ impl ScimClient {
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(token.expose())
             .header("Accept", "application/scim+json, application/json");
+        let content_type = if self.google.is_some() {
+            "application/json"
+        } else {
+            "application/scim+json"
+        };
         if !query.is_empty() {
             req = req.query(query);
         }
         if let Some(b) = body {
-            req = req
-                .header("Content-Type", "application/scim+json")
-                .body(b.to_string());
+            req = req.header("Content-Type", content_type).body(b.to_string());
         }
         let resp = match req.send().await {
             Ok(r) => r,
@@ -426,6 +499,9 @@ impl ScimClient {
 
     /// Reads a resource; `None` when the target answers 404.
     pub async fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Map<String, Value>>, TargetError> {
+        if self.google.is_some() {
+            return self.google_get(kind, id).await;
+        }
         let path = format!("/{}/{}", kind.endpoint(), encode(id));
         match self.send(reqwest::Method::GET, &path, &[], None, &[404]).await? {
             (404, _) => Ok(None),
@@ -441,6 +517,9 @@ impl ScimClient {
         filter: &str,
         limit: u32,
     ) -> Result<Vec<Map<String, Value>>, TargetError> {
+        if self.google.is_some() {
+            return self.google_find(kind, filter, limit).await;
+        }
         let path = format!("/{}", kind.endpoint());
         let count = limit.to_string();
         let (s, body) = self
@@ -479,6 +558,9 @@ impl ScimClient {
         count: u32,
         attributes: &str,
     ) -> Result<(Vec<Map<String, Value>>, u64), TargetError> {
+        if self.google.is_some() {
+            return self.google_list_page(kind, start, count).await;
+        }
         let path = format!("/{}", kind.endpoint());
         let (start, count) = (start.to_string(), count.to_string());
         let query = [
@@ -506,6 +588,9 @@ impl ScimClient {
         kind: ResourceKind,
         payload: &Map<String, Value>,
     ) -> Result<Map<String, Value>, TargetError> {
+        if self.google.is_some() {
+            return self.google_create(kind, payload).await;
+        }
         let path = format!("/{}", kind.endpoint());
         match self
             .send(
@@ -524,6 +609,9 @@ impl ScimClient {
 
     /// Applies PATCH operations.
     pub async fn patch(&self, kind: ResourceKind, id: &str, ops: &[PatchOp]) -> Result<(), TargetError> {
+        if self.google.is_some() {
+            return self.google_patch(kind, id, ops).await;
+        }
         let path = format!("/{}/{}", kind.endpoint(), encode(id));
         self.send(
             reqwest::Method::PATCH,
@@ -543,6 +631,9 @@ impl ScimClient {
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<(), TargetError> {
+        if self.google.is_some() {
+            return self.google_replace(kind, id, body).await;
+        }
         let path = format!("/{}/{}", kind.endpoint(), encode(id));
         self.send(
             reqwest::Method::PUT,
@@ -557,6 +648,9 @@ impl ScimClient {
 
     /// Deletes a resource; `false` when it was already gone (404 counts as done).
     pub async fn delete(&self, kind: ResourceKind, id: &str) -> Result<bool, TargetError> {
+        if self.google.is_some() {
+            return self.google_delete(kind, id).await;
+        }
         let path = format!("/{}/{}", kind.endpoint(), encode(id));
         let (s, _) = self
             .send(reqwest::Method::DELETE, &path, &[], None, &[404])
@@ -566,6 +660,9 @@ impl ScimClient {
 
     /// Reads `/ServiceProviderConfig`, `/Schemas` and `/ResourceTypes`.
     pub async fn discover(&self) -> Result<Discovery, TargetError> {
+        if self.google.is_some() {
+            return self.google_discover().await;
+        }
         let endpoint = |e: TargetError| match e.status {
             Some(404) => TargetError {
                 code: &codes::TARGET_ENDPOINT,
@@ -627,7 +724,7 @@ impl ScimClient {
     }
 }
 
-fn encode(id: &str) -> String {
+pub(crate) fn encode(id: &str) -> String {
     id.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -713,12 +810,12 @@ mod tests {
     #[test]
     fn a_client_needs_a_credential_and_an_http_url() {
         let cfg = AppConfig::new("https://app.example.com/scim/v2/");
-        assert!(ScimClient::new(&cfg, None).unwrap_err().contains("no credential"));
-        let c = ScimClient::new(&cfg, Some(Secret::new("t"))).unwrap();
+        assert!(Connector::new(&cfg, None).unwrap_err().contains("no credential"));
+        let c = Connector::new(&cfg, Some(Secret::new("t"))).unwrap();
         assert_eq!(c.base(), "https://app.example.com/scim/v2");
         let bad = AppConfig::new("ftp://x");
         assert!(
-            ScimClient::new(&bad, Some(Secret::new("t")))
+            Connector::new(&bad, Some(Secret::new("t")))
                 .unwrap_err()
                 .contains("https://")
         );

@@ -23,6 +23,7 @@
 pub use roster_codes as codes;
 pub mod config;
 pub mod connector;
+pub mod google;
 pub mod health;
 pub mod import;
 pub mod mapping;

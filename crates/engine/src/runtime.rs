@@ -4,7 +4,7 @@
 
 use crate::codes::{self, Code};
 use crate::config::AppConfig;
-use crate::connector::ScimClient;
+use crate::connector::Connector;
 use crate::mapping::{self, CompiledRule, USER_SCHEMA};
 use crate::plan::Source;
 use roster_scim::{Filter, PatchPath, SchemaRegistry};
@@ -52,7 +52,7 @@ pub struct AppRuntime {
     scope_filter: Option<Filter>,
     scope_groups: Vec<String>,
     /// The SCIM client.
-    pub client: ScimClient,
+    pub client: Connector,
     /// Whether the target takes PATCH (`None`: not known, try it).
     pub patch: Option<bool>,
     registry: SchemaRegistry,
@@ -109,7 +109,7 @@ impl AppRuntime {
             }
         }
         let mut client =
-            ScimClient::new(&config, record.secret).map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
+            Connector::new(&config, record.secret).map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
         client.share_rate_limit(store.clone(), name);
         Ok(Self {
             name: name.to_owned(),
@@ -196,7 +196,9 @@ impl AppRuntime {
         if !self.in_scope(r) {
             return Source::OutOfScope;
         }
-        let desired = mapping::apply(&self.rules, r, false);
+        let desired = self
+            .client
+            .normalize(ResourceKind::User, mapping::apply(&self.rules, r, false));
         let create = mapping::with_schemas(mapping::apply(&self.rules, r, true), USER_SCHEMA);
         Source::InScope { desired, create }
     }
@@ -252,6 +254,7 @@ impl AppRuntime {
             Value::Array(members.into_iter().map(|m| json!({"value": m})).collect()),
         );
         let create = mapping::with_schemas(desired.clone(), mapping::GROUP_SCHEMA);
+        let desired = self.client.normalize(ResourceKind::Group, desired);
         Ok(Source::InScope { desired, create })
     }
 
@@ -261,7 +264,13 @@ impl AppRuntime {
     }
 
     pub(crate) fn is_protected(&self, user_name: Option<&str>) -> bool {
-        user_name.is_some_and(|u| self.config.protected.iter().any(|p| p.eq_ignore_ascii_case(u)))
+        // A Google app's admin is what the connection acts as: Google refuses to suspend it ("Admin cannot
+        // suspend self"), and deleting it would cut the connection.
+        let admin = self.config.google.as_ref().map(|g| g.admin.as_str());
+        user_name.is_some_and(|u| {
+            self.config.protected.iter().any(|p| p.eq_ignore_ascii_case(u))
+                || admin.is_some_and(|a| a.eq_ignore_ascii_case(u))
+        })
     }
 }
 

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: a failed unwrap is a failed test
 
 pub mod faults;
+pub mod google;
 pub use faults::{Fault, FaultKind, FaultTarget, Seen};
+pub use google::GoogleTarget;
 
 use roster_server::{AppState, ServerConfig};
 use roster_store::{Scope, Store};
