@@ -47,6 +47,23 @@ pub struct AppSettings {
     /// The OAuth2 scope to request.
     #[arg(long)]
     oauth2_scope: Option<String>,
+    /// Google Workspace: the service account's JSON key file (the app then talks to Google's Directory API).
+    #[arg(long, conflicts_with_all = ["scim_url", "token_file", "oauth2_token_url"])]
+    google_key_file: Option<PathBuf>,
+    /// Google Workspace: the super admin the service account acts as (domain-wide delegation); roster never
+    /// suspends or deletes this account.
+    #[arg(long)]
+    google_admin: Option<String>,
+    /// Google Workspace: the customer id (default my_customer, the admin's own account).
+    #[arg(long)]
+    google_customer: Option<String>,
+    /// Google Workspace: the domain of group addresses made from group names (default: the admin's domain).
+    #[arg(long)]
+    google_group_domain: Option<String>,
+    /// Google Workspace: the Directory API base URL (default https://admin.googleapis.com/admin/directory/v1;
+    /// set it for a proxy or a test stand-in).
+    #[arg(long)]
+    google_url: Option<String>,
     /// What happens to the account of someone who leaves scope.
     #[arg(long, value_enum)]
     deprovision: Option<PolicyArg>,
@@ -191,6 +208,57 @@ fn read_secret(path: &PathBuf) -> Result<Secret, String> {
 }
 
 fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>, String> {
+    let google_options = s.google_key_file.is_some()
+        || s.google_admin.is_some()
+        || s.google_customer.is_some()
+        || s.google_group_domain.is_some()
+        || s.google_url.is_some();
+    match &mut cfg.google {
+        Some(g) => {
+            if s.scim_url.is_some() || s.token_file.is_some() || s.oauth2_token_url.is_some() {
+                return Err("this is a Google Workspace app: --scim-url, --token-file and --oauth2-* apply to SCIM                             apps; use --google-url and --google-key-file"
+                    .into());
+            }
+            if let Some(a) = &s.google_admin {
+                g.admin = check_admin(a)?;
+            }
+            if let Some(c) = &s.google_customer {
+                g.customer = c.trim().to_owned();
+            }
+            if let Some(d) = &s.google_group_domain {
+                g.group_domain = Some(d.trim().trim_start_matches('@').to_lowercase());
+            }
+            if let Some(u) = &s.google_url {
+                cfg.scim_url = u.trim_end_matches('/').to_owned();
+            }
+        }
+        None if google_options => {
+            return Err("this is a SCIM app: the --google-* options apply to Google Workspace apps (remove the app                         and add it again with --google-key-file and --google-admin)"
+                .into());
+        }
+        None => {}
+    }
+    if let Some(path) = &s.google_key_file {
+        let secret = read_secret(path)?;
+        roster_engine::google::ServiceAccount::from_json(secret.expose())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return finish_settings(cfg, s).map(|()| Some(secret));
+    }
+    finish_settings(cfg, s)?;
+    s.token_file.as_ref().map(read_secret).transpose()
+}
+
+fn check_admin(a: &str) -> Result<String, String> {
+    let a = a.trim();
+    match a.split_once('@') {
+        Some((l, d)) if !l.is_empty() && d.contains('.') => Ok(a.to_owned()),
+        _ => Err(format!(
+            "--google-admin '{a}': give the email address of a super admin of the Google Workspace domain"
+        )),
+    }
+}
+
+fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<(), String> {
     if let Some(u) = &s.scim_url {
         cfg.scim_url = u.trim_end_matches('/').to_owned();
     }
@@ -285,7 +353,7 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
         }
         cfg.guards.quarantine_error_percent = p;
     }
-    s.token_file.as_ref().map(read_secret).transpose()
+    Ok(())
 }
 
 fn config_of(record: &roster_store::AppRecord) -> Result<AppConfig, String> {
@@ -304,17 +372,24 @@ pub async fn find(store: &Store, name: &str) -> Result<roster_store::AppRecord, 
 pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
     match cmd {
         AppCommand::Add { name, settings, db } => {
-            let url = settings
-                .scim_url
-                .clone()
-                .ok_or("--scim-url is required: the app's SCIM base URL")?;
-            if settings.token_file.is_none() {
-                return Err(
-                    "--token-file is required: a file holding the app's token (or OAuth2 client secret)"
-                        .into(),
-                );
-            }
-            let mut cfg = AppConfig::new(url);
+            let mut cfg = if settings.google_key_file.is_some() || settings.google_admin.is_some() {
+                let (Some(_), Some(admin)) = (&settings.google_key_file, &settings.google_admin) else {
+                    return Err("a Google Workspace app needs --google-key-file (the service account's JSON key)                                 and --google-admin (the super admin it acts as)"
+                        .into());
+                };
+                AppConfig::google(check_admin(admin)?)
+            } else {
+                let url = settings.scim_url.clone().ok_or(
+                    "--scim-url is required: the app's SCIM base URL (or, for Google Workspace, --google-key-file                      and --google-admin)",
+                )?;
+                if settings.token_file.is_none() {
+                    return Err(
+                        "--token-file is required: a file holding the app's token (or OAuth2 client secret)"
+                            .into(),
+                    );
+                }
+                AppConfig::new(url)
+            };
             let secret = apply_settings(&mut cfg, &settings)?;
             Connector::new(&cfg, secret.clone())?;
             let store = open(&db).await?;
@@ -374,16 +449,31 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 "version:      {}  (pass --if-version {} to roster app edit to refuse concurrent changes)",
                 a.version, a.version
             );
-            println!("scim url:     {}", cfg.scim_url);
-            println!(
-                "auth:         {}",
-                match &cfg.auth {
-                    Auth::Bearer => "bearer token".to_owned(),
-                    Auth::OAuth2 {
-                        token_url, client_id, ..
-                    } => format!("OAuth2 client credentials, client {client_id} at {token_url}"),
+            match &cfg.google {
+                Some(g) => {
+                    println!("connector:    Google Workspace Directory API");
+                    println!("api url:      {}", cfg.scim_url);
+                    println!(
+                        "auth:         service account key, acting as {} (protected); customer {}; group addresses @{}",
+                        g.admin,
+                        g.customer,
+                        g.group_domain()
+                    );
                 }
-            );
+                None => {
+                    println!("connector:    SCIM 2.0");
+                    println!("scim url:     {}", cfg.scim_url);
+                    println!(
+                        "auth:         {}",
+                        match &cfg.auth {
+                            Auth::Bearer => "bearer token".to_owned(),
+                            Auth::OAuth2 {
+                                token_url, client_id, ..
+                            } => format!("OAuth2 client credentials, client {client_id} at {token_url}"),
+                        }
+                    );
+                }
+            }
             println!(
                 "credential:   {}",
                 if a.secret.is_some() {
@@ -565,7 +655,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             let id = find_user(&store, &user).await?;
             let r = crate::sync::sync_user(&store, &app, &id, false, true).await?;
             match &r.action {
-                roster_engine::plan::Action::Create { payload } => println!("{}", pretty(payload)),
+                roster_engine::plan::Action::Create { payload } => println!("{}", wire(&app, payload)?),
                 _ => {
                     let resource = store
                         .get_resource(ResourceKind::User, &id)
@@ -581,7 +671,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                             .as_ref(),
                     ) {
                         roster_engine::plan::Source::InScope { create, .. } => {
-                            println!("{}", pretty(&create))
+                            println!("{}", wire(&app, &create)?)
                         }
                         _ => {
                             return Err(format!(
@@ -595,6 +685,29 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The body roster would send to create the account: SCIM as it is; for Google Workspace, the Directory API user
+/// (the password shown only as whether one is mapped or generated).
+fn wire(app: &AppRuntime, payload: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
+    if app.config.google.is_none() {
+        return Ok(pretty(payload));
+    }
+    let mut body = roster_engine::google::user_to_google(payload, true)
+        .map_err(|e| format!("Google would not be sent this user: {e}"))?;
+    let mapped = payload.keys().any(|k| k.eq_ignore_ascii_case("password"));
+    body.insert(
+        "password".into(),
+        serde_json::Value::String(
+            if mapped {
+                "[redacted]"
+            } else {
+                "[random, made at create]"
+            }
+            .into(),
+        ),
+    );
+    Ok(pretty(&body))
 }
 
 fn pretty(m: &serde_json::Map<String, serde_json::Value>) -> String {
@@ -634,6 +747,25 @@ pub async fn find_object(
     Ok(page.resources.into_iter().next().map(|r| r.id))
 }
 
+fn check_mapping(cfg: &AppConfig, d: &roster_engine::connector::Discovery, ok: &mut bool) {
+    if d.definitions.is_empty() {
+        println!("note  the app serves no schema definitions: mappings cannot be checked against them");
+        return;
+    }
+    let problems = roster_engine::mapping::check_targets(
+        &cfg.effective_mapping(),
+        roster_engine::mapping::USER_SCHEMA,
+        &d.definitions,
+    );
+    if problems.is_empty() {
+        println!("ok    every mapped attribute exists in the app's schemas");
+    }
+    for p in problems {
+        *ok = false;
+        println!("FAIL  {}: {p}", codes::MAPPING_INVALID.code);
+    }
+}
+
 async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
     let store = open(db).await?;
     let a = find(&store, name).await?;
@@ -648,6 +780,12 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
     println!("app {name}: {}", client.base());
     let mut ok = true;
     match client.discover().await {
+        Ok(d) if cfg.google.is_some() => {
+            println!("ok    Google issued a token to the service account (domain-wide delegation works)");
+            println!("ok    Directory API: users and groups of the customer can be read");
+            println!("ok    attributes Google keeps: {}", d.schemas.join(", "));
+            check_mapping(&cfg, &d, &mut ok);
+        }
         Ok(d) => {
             println!("ok    reachable, credential accepted");
             println!(
@@ -660,24 +798,7 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
             );
             println!("ok    Schemas: {}", d.schemas.join(", "));
             println!("ok    ResourceTypes: {}", d.resource_types.join(", "));
-            if d.definitions.is_empty() {
-                println!(
-                    "note  the app serves no schema definitions: mappings cannot be checked against them"
-                );
-            } else {
-                let problems = roster_engine::mapping::check_targets(
-                    &cfg.effective_mapping(),
-                    roster_engine::mapping::USER_SCHEMA,
-                    &d.definitions,
-                );
-                if problems.is_empty() {
-                    println!("ok    every mapped attribute exists in the app's schemas");
-                }
-                for p in problems {
-                    ok = false;
-                    println!("FAIL  {}: {p}", codes::MAPPING_INVALID.code);
-                }
-            }
+            check_mapping(&cfg, &d, &mut ok);
             if !d.resource_types.iter().any(|r| r.eq_ignore_ascii_case("User")) {
                 println!(
                     "FAIL  {}: the app lists no User resource type",

@@ -227,7 +227,17 @@ impl AppConfig {
     /// The mapping in force: the configured rules, or the default ones.
     pub fn effective_mapping(&self) -> Vec<MappingRule> {
         if self.mapping.is_empty() {
-            crate::mapping::default_user_mapping()
+            let mut rules = crate::mapping::default_user_mapping();
+            if self.google.is_some() {
+                // Google keeps no display name, language, locale or time zone on an account.
+                rules.retain(|r| {
+                    !matches!(
+                        r.target.as_str(),
+                        "displayName" | "preferredLanguage" | "locale" | "timezone"
+                    )
+                });
+            }
+            rules
         } else {
             self.mapping.clone()
         }
