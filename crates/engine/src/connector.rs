@@ -457,10 +457,6 @@ impl Connector {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
-        if status == 429 || (status == 503 && retry_after.is_some()) {
-            let wait = retry_after.unwrap_or(DEFAULT_WAIT);
-            self.defer_until((self.clock)() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2));
-        }
         let text = match resp.text().await {
             Ok(t) => t,
             Err(e) => {
@@ -480,6 +476,15 @@ impl Connector {
         }
         let answer = codes::Answer::read(status, &text);
         let code = answer.code();
+        // 429, a 503 with Retry-After, and answers that say "rate limit" in other words (Google's 403
+        // rateLimitExceeded, userRateLimitExceeded, quotaExceeded) stop every request to the app for a while.
+        if status == 429
+            || (status == 503 && retry_after.is_some())
+            || code.code == codes::TARGET_RATE_LIMITED.code
+        {
+            let wait = retry_after.unwrap_or(DEFAULT_WAIT);
+            self.defer_until((self.clock)() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2));
+        }
         let scim_type = answer.scim_type.as_deref().or(answer.reason.as_deref());
         let detail = truncate(&answer.detail);
         let mut message = format!("{what} answered {status}");

@@ -457,6 +457,35 @@ async fn each_google_error_of_seed_000_is_prevented_repaired_or_named() {
             ));
             assert_eq!(discovery_code(store, &time).await, code, "{reason}: {message}");
         }
+
+        // A 403 that says "rate limit" pauses the whole app like a 429: the next request is not sent.
+        let app = AppRuntime::load(store, "gws")
+            .await
+            .unwrap()
+            .with_clock(time.clock());
+        gt.add_fault(Fault::status(
+            "GET",
+            "/users",
+            403,
+            &error_body(403, "rateLimitExceeded", "Rate Limit Exceeded"),
+            1,
+        ));
+        let filter = r#"userName eq "zed@example.com""#;
+        let first = app.client.find(ResourceKind::User, filter, 5).await.unwrap_err();
+        assert_eq!(first.code.code, "R-TARGET-RATE-LIMITED");
+        let seen = gt.seen().len();
+        let second = app.client.find(ResourceKind::User, filter, 5).await.unwrap_err();
+        assert_eq!(second.code.code, "R-TARGET-RATE-LIMITED");
+        assert!(second.message.contains("not sent"), "{}", second.message);
+        assert_eq!(gt.seen().len(), seen, "nothing reached Google during the pause");
+        time.advance(3);
+        assert!(
+            app.client
+                .find(ResourceKind::User, filter, 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         gt.stop();
     });
 }
