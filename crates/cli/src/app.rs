@@ -107,7 +107,8 @@ pub struct AppSettings {
     /// as the app is enabled; 0 turns both off).
     #[arg(long)]
     reconcile_every_hours: Option<u32>,
-    /// How many requests roster has in flight to the app at once (default 8).
+    /// How many requests roster has in flight to the app at once, divided among every roster process working for
+    /// it on the database (default 8).
     #[arg(long)]
     concurrency: Option<u16>,
     /// Pause (false) or resume (true) syncing.
@@ -484,7 +485,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             );
             println!("enabled:      {}", cfg.enabled);
             println!(
-                "concurrency:  {} requests at once{}",
+                "concurrency:  {} requests at once across all processes{}",
                 cfg.concurrency,
                 if cfg.rate_limit > 0 {
                     format!(", at most {} per second across all processes", cfg.rate_limit)

@@ -228,6 +228,8 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
                 );
             }
         }
+        // The other processes working for the app take this sync's share of its concurrency at once.
+        app.leave(&store).await;
         let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
         summary.sort();
         eprintln!(

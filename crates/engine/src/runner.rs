@@ -164,6 +164,7 @@ pub async fn drain_queue(
     }
     let probation = health.on_probation(now);
     let limit = if probation { 1 } else { limit };
+    app.claim_share(store, now).await;
     let items = store
         .lease_queue(&app.name, holder, now, LEASE_MICROS, limit)
         .await?;
@@ -332,6 +333,7 @@ pub async fn full_sync(
     // failure here becomes a queued retry.
     let holder = format!("reconcile-{}", uuid::Uuid::now_v7().simple());
     let clock = system_clock();
+    app.claim_share(store, clock()).await;
     // Everything journalled before this point is covered by reading the current state below.
     let head = store.journal_head().await?;
     // Users first, so the groups pushed after them can list their accounts.
@@ -343,6 +345,8 @@ pub async fn full_sync(
     for &kind in kinds {
         let mut after: Option<String> = None;
         loop {
+            // Still working for the app: renew this reconcile's share of its concurrency.
+            app.claim_share(store, clock()).await;
             let ids = store.list_ids_after(kind, after.as_deref(), 500).await?;
             let Some(last) = ids.last() else { break };
             after = Some(last.clone());

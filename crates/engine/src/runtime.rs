@@ -58,6 +58,10 @@ pub struct AppRuntime {
     registry: SchemaRegistry,
     /// The sliding window of request outcomes that decides a quarantine.
     pub tracker: crate::health::Tracker,
+    /// This runtime's name among the processes working for the app (see [`AppRuntime::claim_share`]).
+    participant: String,
+    /// Its share of the app's concurrency.
+    share: std::sync::atomic::AtomicUsize,
 }
 
 impl AppRuntime {
@@ -111,6 +115,7 @@ impl AppRuntime {
         let mut client =
             Connector::new(&config, record.secret).map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
         client.share_rate_limit(store.clone(), name);
+        let share = usize::from(config.concurrency.max(1));
         Ok(Self {
             name: name.to_owned(),
             config,
@@ -121,6 +126,8 @@ impl AppRuntime {
             patch: None,
             registry,
             tracker: crate::health::Tracker::default(),
+            participant: uuid::Uuid::now_v7().simple().to_string(),
+            share: std::sync::atomic::AtomicUsize::new(share),
         })
     }
 
@@ -258,9 +265,41 @@ impl AppRuntime {
         Ok(Source::InScope { desired, create })
     }
 
-    /// How many objects are synced at once (at least one).
+    /// How many objects this process syncs at once: its share of the app's concurrency (at least one).
     pub fn concurrency(&self) -> usize {
-        usize::from(self.config.concurrency.max(1))
+        self.share
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .clamp(1, usize::from(self.config.concurrency.max(1)))
+    }
+
+    /// Says in the database that this runtime works for the app now, and takes its share of the app's
+    /// concurrency: the configured number divided by the processes seen in the last 30 s (rounded down, at least
+    /// one each), so several `roster serve` processes and a `roster sync` together keep about `concurrency`
+    /// requests in flight. Should the database not answer, the last share stays.
+    pub async fn claim_share(&self, store: &Store, now: i64) -> usize {
+        const WINDOW: i64 = 30_000_000;
+        let total = usize::from(self.config.concurrency.max(1));
+        match store
+            .heartbeat_participant(&self.name, &self.participant, now, now - WINDOW)
+            .await
+        {
+            Ok(n) => {
+                let n = usize::try_from(n.max(1)).unwrap_or(1);
+                self.share
+                    .store((total / n).max(1), std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(app = %self.name, error = %e, "cannot record this process's share of the app's concurrency");
+            }
+        }
+        self.concurrency()
+    }
+
+    /// Leaves the app's participants (this runtime's work is over), so the others take its share at once.
+    pub async fn leave(&self, store: &Store) {
+        if let Err(e) = store.leave_participant(&self.name, &self.participant).await {
+            tracing::warn!(app = %self.name, error = %e, "cannot leave the app's participants");
+        }
     }
 
     pub(crate) fn is_protected(&self, user_name: Option<&str>) -> bool {

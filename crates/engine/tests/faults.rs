@@ -622,3 +622,47 @@ async fn the_rate_limit_is_one_budget_for_every_process() {
         ft.stop().await;
     });
 }
+
+#[tokio::test]
+async fn the_concurrency_is_divided_among_the_processes_of_an_app() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let a = add_app(store, &ft, &time, |c| c.concurrency = 5).await;
+        let b = AppRuntime::load(store, "crm")
+            .await
+            .unwrap()
+            .with_clock(time.clock());
+        let c = AppRuntime::load(store, "crm")
+            .await
+            .unwrap()
+            .with_clock(time.clock());
+        // Alone, a process has all of it; each newcomer divides it (rounded down, at least one each).
+        assert_eq!(a.claim_share(store, time.now()).await, 5);
+        assert_eq!(b.claim_share(store, time.now()).await, 2);
+        assert_eq!(a.claim_share(store, time.now()).await, 2);
+        assert_eq!(c.claim_share(store, time.now()).await, 1);
+        assert_eq!(a.claim_share(store, time.now()).await, 1);
+        assert!(
+            a.concurrency() + b.concurrency() + c.concurrency() <= 5,
+            "together within the app's concurrency"
+        );
+        // One that leaves gives its share back at once; one that stops working gives it back after 30 s.
+        c.leave(store).await;
+        assert_eq!(a.claim_share(store, time.now()).await, 2);
+        time.advance(31);
+        assert_eq!(
+            a.claim_share(store, time.now()).await,
+            5,
+            "b has not been seen for 31 s"
+        );
+        // Draining takes the share: b, back at work, halves a's.
+        add_users(store, (0..4).map(|i| format!("p{i}"))).await;
+        round(store, &b, &time).await;
+        assert_eq!(b.concurrency(), 2);
+        assert_eq!(a.claim_share(store, time.now()).await, 2);
+        // Another app is not affected.
+        store.delete_app("crm").await.unwrap();
+        ft.stop().await;
+    });
+}

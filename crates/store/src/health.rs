@@ -77,6 +77,44 @@ impl Store {
         Ok(end.0 - span)
     }
 
+    /// Records that `participant` (one process's engine, or one `roster sync`) works for `app` at `now`, and
+    /// returns how many participants did so since `since`, itself included. Rows not seen for an hour are removed.
+    pub async fn heartbeat_participant(
+        &self,
+        app: &str,
+        participant: &str,
+        now: i64,
+        since: i64,
+    ) -> Result<i64, StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            sqlx::query(
+                "INSERT INTO app_participants (app, participant, seen) VALUES ($1, $2, $3) \
+                 ON CONFLICT (app, participant) DO UPDATE SET seen = excluded.seen",
+            )
+            .bind(app).bind(participant).bind(now).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM app_participants WHERE app = $1 AND seen < $2")
+                .bind(app).bind(now - 3_600_000_000).execute(&mut *tx).await?;
+            let n: (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM app_participants WHERE app = $1 AND (seen >= $2 OR participant = $3)",
+            )
+            .bind(app).bind(since).bind(participant).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n.0)
+        })
+    }
+
+    /// Removes a participant (its work for the app is over).
+    pub async fn leave_participant(&self, app: &str, participant: &str) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            sqlx::query("DELETE FROM app_participants WHERE app = $1 AND participant = $2")
+                .bind(app).bind(participant).execute(pool).await?;
+            Ok(())
+        })
+    }
+
     /// Quarantines an app until `until`, at `level`, for `code` and `reason`.
     pub async fn quarantine_app(
         &self,
