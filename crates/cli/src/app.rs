@@ -126,6 +126,10 @@ pub struct AppSettings {
     /// more than 10 deprovisions are pending.
     #[arg(long)]
     max_deprovision_percent: Option<u32>,
+    /// Group deletions allowed in an hour (or one reconcile), counted apart from users (default 50; 0: no count
+    /// limit); the percentage applies to groups too.
+    #[arg(long)]
+    max_group_deprovisions: Option<u32>,
     /// The share of failed requests (percent) over 5 minutes that quarantines the app (default 50; 0: never).
     #[arg(long)]
     quarantine_error_percent: Option<u32>,
@@ -335,6 +339,9 @@ fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<(), String> {
     if let Some(r) = s.rate {
         cfg.rate_limit = r;
     }
+    if let Some(n) = s.max_group_deprovisions {
+        cfg.guards.max_group_deprovisions = n;
+    }
     if let Some(n) = s.max_deprovisions {
         cfg.guards.max_deprovisions = n;
     }
@@ -495,9 +502,11 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             );
             let g = &cfg.guards;
             println!(
-                "guards:       hold deprovisions beyond {} an hour or {} % of the accounts (above {}); \
-                 quarantine at {} % failed requests over {} s (at least {}) or {} credential refusals in a row",
+                "guards:       hold deprovisions beyond {} users or {} groups an hour, or {} % of the accounts or \
+                 groups (above {}); quarantine at {} % failed requests over {} s (at least {}) or {} credential \
+                 refusals in a row",
                 g.max_deprovisions,
+                g.max_group_deprovisions,
                 g.max_deprovision_percent,
                 g.percent_floor,
                 g.quarantine_error_percent,

@@ -144,6 +144,10 @@ pub struct Guards {
     pub max_deprovision_percent: u32,
     /// See `max_deprovision_percent`.
     pub percent_floor: u32,
+    /// Group deletions allowed in one hour, or in one reconcile, counted apart from users' deprovisions: a group
+    /// source read empty must not delete every group, and deleting a group removes access for all its members
+    /// at once (0: no count limit). The percentage applies to groups too, against the app's linked groups.
+    pub max_group_deprovisions: u32,
     /// A share of failed requests (percent) in the sliding window that quarantines the app.
     pub quarantine_error_percent: u32,
     /// The sliding window, in seconds.
@@ -162,6 +166,7 @@ impl Default for Guards {
             max_deprovisions: 500,
             max_deprovision_percent: 20,
             percent_floor: 10,
+            max_group_deprovisions: 50,
             quarantine_error_percent: 50,
             quarantine_window_secs: 300,
             quarantine_min_requests: 20,

@@ -173,44 +173,58 @@ pub struct GuardDecision {
     pub held: u64,
 }
 
-/// Decides on the deprovisions an app's workers and reconciles held for the check: if they, with those
-/// awaiting approval and those carried out in the last hour, stay within the app's thresholds (a count, and a
-/// share of its linked accounts above a floor), they run; otherwise all of them wait for `roster approve`.
+/// Decides on the deprovisions an app's workers and reconciles held for the check, users and groups apart: if
+/// they, with those awaiting approval and those carried out in the last hour, stay within the app's thresholds
+/// for their kind (a count — `max_deprovisions` for users, `max_group_deprovisions` for groups — and a share of
+/// the app's linked objects of that kind above a floor), they run; otherwise all of that kind wait for
+/// `roster approve`.
 pub async fn apply_guard(
     store: &Store,
     app: &str,
     g: &Guards,
     now: i64,
 ) -> Result<GuardDecision, StoreError> {
-    let (check, waiting) = store.count_held(app).await?;
-    if check == 0 {
-        return Ok(GuardDecision::default());
-    }
-    let hour_ago = now - 3600 * SECOND;
-    let recent = store.count_done(app, &["disable", "delete"], hour_ago).await?;
-    let pending = u64::try_from(check + waiting + recent).unwrap_or(0);
-    let (users, disabled) = store.count_links(app, ResourceKind::User).await?;
-    let (groups, _) = store.count_links(app, ResourceKind::Group).await?;
-    let linked = users + disabled + groups;
-    let over_count = g.max_deprovisions > 0 && pending > u64::from(g.max_deprovisions);
-    let over_share = g.max_deprovision_percent > 0
-        && pending > u64::from(g.percent_floor)
-        && pending * 100 > u64::from(g.max_deprovision_percent) * linked;
-    if waiting > 0 || over_count || over_share {
-        let held = store
-            .set_holds(app, &[Hold::Check], Hold::AwaitingApproval, now)
+    let mut decision = GuardDecision::default();
+    for (kind, max) in [
+        (ResourceKind::User, g.max_deprovisions),
+        (ResourceKind::Group, g.max_group_deprovisions),
+    ] {
+        let (check, waiting) = store.count_held_of(app, Some(kind)).await?;
+        if check == 0 {
+            continue;
+        }
+        let hour_ago = now - 3600 * SECOND;
+        let recent = store
+            .count_done_of(app, Some(kind), &["disable", "delete"], hour_ago)
             .await?;
-        tracing::warn!(
-            app,
-            code = codes::GUARD_DEPROVISIONS.code,
-            "{pending} deprovisions in an hour exceed the guard (at most {} or {} % of {linked} accounts): \
-             {held} more held; roster approve {app} runs them, roster approve {app} --discard drops them",
-            g.max_deprovisions,
-            g.max_deprovision_percent
-        );
-        Ok(GuardDecision { approved: 0, held })
-    } else {
-        let approved = store.set_holds(app, &[Hold::Check], Hold::Approved, now).await?;
-        Ok(GuardDecision { approved, held: 0 })
+        let pending = u64::try_from(check + waiting + recent).unwrap_or(0);
+        let (active, disabled) = store.count_links(app, kind).await?;
+        let linked = active + disabled;
+        let over_count = max > 0 && pending > u64::from(max);
+        let over_share = g.max_deprovision_percent > 0
+            && pending > u64::from(g.percent_floor)
+            && pending * 100 > u64::from(g.max_deprovision_percent) * linked;
+        if waiting > 0 || over_count || over_share {
+            let held = store
+                .set_holds_of(app, Some(kind), &[Hold::Check], Hold::AwaitingApproval, now)
+                .await?;
+            let what = match kind {
+                ResourceKind::User => "user deprovisions",
+                ResourceKind::Group => "group deletions",
+            };
+            tracing::warn!(
+                app,
+                code = codes::GUARD_DEPROVISIONS.code,
+                "{pending} {what} in an hour exceed the guard (at most {max} or {} % of {linked}): {held} more \
+                 held; roster approve {app} runs them, roster approve {app} --discard drops them",
+                g.max_deprovision_percent
+            );
+            decision.held += held;
+        } else {
+            decision.approved += store
+                .set_holds_of(app, Some(kind), &[Hold::Check], Hold::Approved, now)
+                .await?;
+        }
     }
+    Ok(decision)
 }

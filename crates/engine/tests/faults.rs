@@ -666,3 +666,84 @@ async fn the_concurrency_is_divided_among_the_processes_of_an_app() {
         ft.stop().await;
     });
 }
+
+#[tokio::test]
+async fn group_deletions_have_their_own_threshold() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| {
+            c.push_groups = true;
+            c.guards.max_deprovisions = 5;
+            c.guards.max_group_deprovisions = 2;
+            c.guards.max_deprovision_percent = 0;
+        })
+        .await;
+        let users = add_users(store, (0..4).map(|i| format!("g{i}"))).await;
+        let mut groups = Vec::new();
+        for i in 0..6 {
+            let g = json!({"displayName": format!("team-{i}"), "members": [{"value": users[i % 4], "type": "User"}]});
+            groups.push(
+                store
+                    .create_resource(ResourceKind::Group, g.as_object().unwrap().clone())
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        converge(store, &app, &time, 3).await;
+        let target_groups = || async {
+            roster_testkit::all(&ft.target.store, ResourceKind::Group)
+                .await
+                .len()
+        };
+        assert_eq!(target_groups().await, 6);
+
+        // Four groups and one user go in the same hour: the four group deletions exceed the group threshold and
+        // wait for approval; the user's disable is within the user threshold and runs.
+        for id in &groups[..4] {
+            store
+                .delete_resource(ResourceKind::Group, id, None)
+                .await
+                .unwrap();
+        }
+        store
+            .delete_resource(ResourceKind::User, &users[0], None)
+            .await
+            .unwrap();
+        let r = round(store, &app, &time).await;
+        assert_eq!(r.held, 4, "{r:?}");
+        assert_eq!(
+            store
+                .count_held_of("crm", Some(ResourceKind::Group))
+                .await
+                .unwrap(),
+            (0, 4)
+        );
+        assert_eq!(
+            store
+                .count_held_of("crm", Some(ResourceKind::User))
+                .await
+                .unwrap(),
+            (0, 0)
+        );
+        assert_eq!(target_groups().await, 6, "no group deleted");
+        let accounts = target_accounts(&ft).await;
+        assert!(accounts.contains(&("g0".to_owned(), false)), "{accounts:?}");
+
+        // Approved, they run.
+        store
+            .set_holds_of(
+                "crm",
+                Some(ResourceKind::Group),
+                &[Hold::AwaitingApproval],
+                Hold::Approved,
+                time.now(),
+            )
+            .await
+            .unwrap();
+        round(store, &app, &time).await;
+        assert_eq!(target_groups().await, 2);
+        ft.stop().await;
+    });
+}

@@ -145,9 +145,24 @@ impl Store {
     /// How many entries of an app with one of `actions` succeeded at or after `since` (the deprovision guard
     /// counts recent disables and deletes). `since` is in microseconds since the epoch.
     pub async fn count_done(&self, app: &str, actions: &[&str], since: i64) -> Result<i64, StoreError> {
+        self.count_done_of(app, None, actions, since).await
+    }
+
+    /// [`Store::count_done`] for one resource type (`None`: both).
+    pub async fn count_done_of(
+        &self,
+        app: &str,
+        kind: Option<ResourceKind>,
+        actions: &[&str],
+        since: i64,
+    ) -> Result<i64, StoreError> {
         on_db!(self, pool => {
             let mut q = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM provisioning_log WHERE app = ");
-            q.push_bind(app).push(" AND outcome = 'ok' AND at >= ").push_bind(since).push(" AND action IN (");
+            q.push_bind(app);
+            if let Some(k) = kind {
+                q.push(" AND resource_type = ").push_bind(k.as_str());
+            }
+            q.push(" AND outcome = 'ok' AND at >= ").push_bind(since).push(" AND action IN (");
             let mut sep = q.separated(", ");
             for a in actions {
                 sep.push_bind(*a);

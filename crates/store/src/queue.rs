@@ -346,23 +346,48 @@ impl Store {
 
     /// How many of an app's queued objects are held: (waiting for the guard's check, awaiting approval).
     pub async fn count_held(&self, app: &str) -> Result<(i64, i64), StoreError> {
+        self.count_held_of(app, None).await
+    }
+
+    /// [`Store::count_held`] for one resource type (`None`: both).
+    pub async fn count_held_of(
+        &self,
+        app: &str,
+        kind: Option<ResourceKind>,
+    ) -> Result<(i64, i64), StoreError> {
         on_db!(self, pool => {
             let row: (i64, i64) = sqlx::query_as(
                 "SELECT COUNT(CASE WHEN hold = 1 THEN 1 END), COUNT(CASE WHEN hold = 3 THEN 1 END) \
-                 FROM sync_queue WHERE app = $1 AND hold IN (1, 3)",
+                 FROM sync_queue WHERE app = $1 AND hold IN (1, 3) AND ($2 IS NULL OR resource_type = $2)",
             )
-            .bind(app).fetch_one(pool).await?;
+            .bind(app).bind(kind.map(ResourceKind::as_str)).fetch_one(pool).await?;
             Ok(row)
         })
     }
 
     /// Moves every row of an app in hold `from` to hold `to` (due at `now`); returns how many moved.
     pub async fn set_holds(&self, app: &str, from: &[Hold], to: Hold, now: i64) -> Result<u64, StoreError> {
+        self.set_holds_of(app, None, from, to, now).await
+    }
+
+    /// [`Store::set_holds`] for one resource type (`None`: both).
+    pub async fn set_holds_of(
+        &self,
+        app: &str,
+        kind: Option<ResourceKind>,
+        from: &[Hold],
+        to: Hold,
+        now: i64,
+    ) -> Result<u64, StoreError> {
         let _writer = self.writer().await;
         let from: Vec<i64> = from.iter().map(|h| h.as_i64()).collect();
         on_db!(self, pool => {
             let mut q = sqlx::QueryBuilder::new("UPDATE sync_queue SET hold = ");
-            q.push_bind(to.as_i64()).push(", run_at = ").push_bind(now).push(" WHERE app = ").push_bind(app).push(" AND hold IN (");
+            q.push_bind(to.as_i64()).push(", run_at = ").push_bind(now).push(" WHERE app = ").push_bind(app);
+            if let Some(k) = kind {
+                q.push(" AND resource_type = ").push_bind(k.as_str());
+            }
+            q.push(" AND hold IN (");
             let mut sep = q.separated(", ");
             for h in &from {
                 sep.push_bind(*h);
