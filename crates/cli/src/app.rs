@@ -60,7 +60,7 @@ pub struct AppSettings {
     /// Google Workspace: the domain of group addresses made from group names (default: the admin's domain).
     #[arg(long)]
     google_group_domain: Option<String>,
-    /// Google Workspace: the Directory API base URL (default https://admin.googleapis.com/admin/directory/v1;
+    /// Google Workspace: the Directory API base URL (default `https://admin.googleapis.com/admin/directory/v1`;
     /// set it for a proxy or a test stand-in).
     #[arg(long)]
     google_url: Option<String>,
