@@ -445,7 +445,7 @@ pub fn user_from_google(g: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// The SCIM view of a group as a Directory API group (members are separate requests).
-pub fn group_to_google(scim: &Map<String, Value>, cfg: &GoogleConfig) -> Map<String, Value> {
+pub fn group_to_google(scim: &Map<String, Value>, group_domain: &str) -> Map<String, Value> {
     let mut g = Map::new();
     let ext = ci(scim, GROUP_EXT).and_then(Value::as_object);
     let name = s(ci(scim, "displayName"));
@@ -458,7 +458,7 @@ pub fn group_to_google(scim: &Map<String, Value>, cfg: &GoogleConfig) -> Map<Str
         }
         None => {
             if let Some(n) = name {
-                g.insert("email".into(), json!(group_address(n, cfg.group_domain())));
+                g.insert("email".into(), json!(group_address(n, group_domain)));
             }
         }
     }
@@ -528,7 +528,7 @@ pub fn normalize(kind: ResourceKind, desired: Map<String, Value>, cfg: &GoogleCo
             out
         }
         ResourceKind::Group => {
-            let mut out = group_from_google(&group_to_google(&desired, cfg), None);
+            let mut out = group_from_google(&group_to_google(&desired, cfg.group_domain()), None);
             if let Some(m) = desired.get("members") {
                 out.insert("members".into(), m.clone());
             }
@@ -671,14 +671,14 @@ fn refused(message: String) -> TargetError {
     }
 }
 
-fn get_method() -> reqwest::Method {
-    reqwest::Method::GET
-}
-
 /// The Directory API side of [`Connector`]: the same operations as SCIM, in Google's resources.
 impl Connector {
     fn customer(&self) -> &str {
         self.google().map_or("my_customer", |g| g.customer.as_str())
+    }
+
+    fn group_domain(&self) -> &str {
+        self.google().map_or("", GoogleConfig::group_domain)
     }
 
     pub(crate) async fn google_get(
@@ -687,7 +687,7 @@ impl Connector {
         id: &str,
     ) -> Result<Option<Map<String, Value>>, TargetError> {
         let path = path_of(kind, id);
-        let body = match self.send(get_method(), &path, &[], None, &[404]).await? {
+        let body = match self.send(reqwest::Method::GET, &path, &[], None, &[404]).await? {
             (404, _) => return Ok(None),
             (_, Some(Value::Object(o))) => o,
             (s, _) => return Err(bad_body(&format!("GET {path}"), s)),
@@ -710,7 +710,7 @@ impl Connector {
             if !token.is_empty() {
                 query.push(("pageToken", token.as_str()));
             }
-            let (_, body) = self.send(get_method(), &path, &query, None, &[]).await?;
+            let (_, body) = self.send(reqwest::Method::GET, &path, &query, None, &[]).await?;
             let body = body.unwrap_or(Value::Null);
             out.extend(
                 body.get("members")
@@ -747,7 +747,7 @@ impl Connector {
                 ("query", q.as_str()),
                 ("maxResults", max.as_str()),
             ];
-            let (_, body) = self.send(get_method(), &path, &query, None, &[]).await?;
+            let (_, body) = self.send(reqwest::Method::GET, &path, &query, None, &[]).await?;
             let key = google_endpoint(kind);
             for item in body
                 .as_ref()
@@ -792,7 +792,7 @@ impl Connector {
         if let Some(t) = &token {
             query.push(("pageToken", t.as_str()));
         }
-        let (_, body) = self.send(get_method(), &path, &query, None, &[]).await?;
+        let (_, body) = self.send(reqwest::Method::GET, &path, &query, None, &[]).await?;
         let body = body.unwrap_or(Value::Null);
         let page: Vec<Map<String, Value>> = body
             .get(google_endpoint(kind))
@@ -827,14 +827,7 @@ impl Connector {
         let path = format!("/{}", google_endpoint(kind));
         let body = match kind {
             ResourceKind::User => user_to_google(payload, true).map_err(refused)?,
-            ResourceKind::Group => {
-                let cfg = self.google().cloned().unwrap_or_else(|| GoogleConfig {
-                    admin: String::new(),
-                    customer: my_customer(),
-                    group_domain: None,
-                });
-                group_to_google(payload, &cfg)
-            }
+            ResourceKind::Group => group_to_google(payload, self.group_domain()),
         };
         let created = match self
             .send(reqwest::Method::POST, &path, &[], Some(&Value::Object(body)), &[])
@@ -920,12 +913,7 @@ impl Connector {
         let mut body = match kind {
             ResourceKind::User => user_to_google(&partial, false).map_err(refused)?,
             ResourceKind::Group => {
-                let cfg = self.google().cloned().unwrap_or_else(|| GoogleConfig {
-                    admin: String::new(),
-                    customer: my_customer(),
-                    group_domain: None,
-                });
-                let mut g = group_to_google(&partial, &cfg);
+                let mut g = group_to_google(&partial, self.group_domain());
                 // The address is not derived again on rename: renaming a group keeps its address.
                 if ci(&partial, GROUP_EXT).is_none() {
                     g.shift_remove("email");
@@ -983,7 +971,7 @@ impl Connector {
     pub(crate) async fn google_discover(&self) -> Result<Discovery, TargetError> {
         for endpoint in ["/users", "/groups"] {
             self.send(
-                get_method(),
+                reqwest::Method::GET,
                 endpoint,
                 &[("customer", self.customer()), ("maxResults", "1")],
                 None,

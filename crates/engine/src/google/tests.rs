@@ -177,14 +177,11 @@ fn group_addresses_are_made_from_names() {
     );
     assert_eq!(group_address("Ünïcode!", "example.com"), "n-code@example.com");
     assert_eq!(group_address("***", "example.com"), "group@example.com");
-    let g = group_to_google(&obj(json!({"displayName": "All Staff"})), &cfg());
+    let g = group_to_google(&obj(json!({"displayName": "All Staff"})), cfg().group_domain());
     assert_eq!(g["email"], "all-staff@example.com");
     let explicit = group_to_google(
         &obj(json!({"displayName": "All Staff", GROUP_EXT: {"email": "everyone@corp.example"}})),
-        &GoogleConfig {
-            group_domain: Some("groups.example.com".into()),
-            ..cfg()
-        },
+        "groups.example.com",
     );
     assert_eq!(explicit["email"], "everyone@corp.example");
     assert_eq!(
