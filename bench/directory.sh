@@ -43,7 +43,7 @@ run() {
 run "roster GET /Users/{id}" "$base/Users/$id" "$token"
 run "roster filter=userName eq (indexed)" "$base/Users?filter=userName%20eq%20%22user0054321@example.com%22" "$token"
 run "roster filter=name.familyName eq (JSON, count=10)" "$base/Users?filter=name.familyName%20eq%20%22Family500%22&count=10" "$token"
-run "roster filter=userName co (no trigram index yet)" "$base/Users?filter=userName%20co%20%2254321%22" "$token"
+run "roster filter=userName co (trigram index)" "$base/Users?filter=userName%20co%20%2254321%22" "$token"
 run "roster paging startIndex=$((n / 2)) count=100" "$base/Users?startIndex=$((n / 2))&count=100" "$token"
 
 # The python scim2-server, same machine, same run.

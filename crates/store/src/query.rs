@@ -212,6 +212,19 @@ fn push_str_cmp<DB: sqlx::Database>(
 ) where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
+    if cx.pg && op.is_substring() {
+        // LIKE with the pattern's own wildcards escaped: exact, case-sensitive, and served by pg_trgm indexes.
+        let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = match op {
+            CompareOp::Co => format!("%{escaped}%"),
+            CompareOp::Sw => format!("{escaped}%"),
+            _ => format!("%{escaped}"),
+        };
+        qb.push(format!("{expr} LIKE "));
+        qb.push_bind(pattern);
+        qb.push(" ESCAPE '\\'");
+        return;
+    }
     match op {
         CompareOp::Co => {
             qb.push(format!("{}({expr}, ", cx.contains_fn));
@@ -234,6 +247,39 @@ fn push_str_cmp<DB: sqlx::Database>(
             qb.push(format!("{expr}{} {} ", cx.collate, sql_op(op)));
             qb.push_bind(v);
         }
+    }
+}
+
+/// On SQLite, for `co`/`sw`/`ew` on a value with a trigram index (userName, displayName, emails.value) and a
+/// literal of at least three characters, appends `r.id IN (candidates) AND `: the resources whose value contains
+/// the literal's trigrams in sequence, case-folded. The caller's exact comparison follows, so the index only
+/// narrows the rows compared. PostgreSQL's pg_trgm indexes serve the LIKE of [`push_str_cmp`] directly.
+fn push_trigram_candidates<DB: sqlx::Database>(
+    qb: &mut QueryBuilder<DB>,
+    cx: Cx<'_>,
+    attr: &str,
+    op: CompareOp,
+    v: &str,
+) where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    if cx.pg || !op.is_substring() || v.chars().count() < 3 {
+        return;
+    }
+    qb.push(format!(
+        "r.id IN (SELECT t.resource_id FROM resource_text t WHERE t.attr = '{attr}' AND t.k IN \
+         (SELECT rowid FROM resource_trgm WHERE resource_trgm MATCH "
+    ));
+    qb.push_bind(format!("\"{}\"", v.replace('"', "\"\"")));
+    qb.push(")) AND ");
+}
+
+/// The `resource_text` attribute for an indexed text column, when it has a trigram index.
+fn trigram_attr(column: &str) -> Option<&'static str> {
+    match column {
+        "r.user_name_lc" => Some("userName"),
+        "r.display_name_lc" => Some("displayName"),
+        _ => None,
     }
 }
 
@@ -453,6 +499,9 @@ where
                     // `c IS NOT NULL AND …` makes an absent value compare false, so `not (…)` of it is true as
                     // in the evaluator, and unlike COALESCE(…) it leaves `c = $v` free to use the index.
                     qb.push(format!("({c} IS NOT NULL AND "));
+                    if let Some(attr) = trigram_attr(c) {
+                        push_trigram_candidates(qb, cx, attr, *op, &v);
+                    }
                     push_str_cmp(qb, cx, c, *op, v);
                     qb.push(")");
                 }
@@ -463,9 +512,12 @@ where
                             "roster cannot order-compare '{path}' yet; use eq, co, sw or ew"
                         )));
                     }
+                    let v = v.to_lowercase();
+                    qb.push("(");
+                    push_trigram_candidates(qb, cx, attr, *op, &v);
                     qb.push(format!("EXISTS (SELECT 1 FROM resource_values v WHERE v.resource_id = r.id AND v.attr = '{attr}' AND "));
-                    push_str_cmp(qb, cx, "v.value_lc", *op, v.to_lowercase());
-                    qb.push(")");
+                    push_str_cmp(qb, cx, "v.value_lc", *op, v);
+                    qb.push("))");
                 }
                 Col::Members => {
                     let v = string_literal(path, value)?;

@@ -813,3 +813,139 @@ async fn sql_filters_agree_with_the_reference_evaluator() {
         }
     });
 }
+
+/// `co`/`sw`/`ew` on userName, displayName and emails.value go through trigram indexes (FTS5 on SQLite, pg_trgm
+/// on PostgreSQL) that writes keep in step: a renamed user is found by its new name only, replaced emails by
+/// the new address only, a deleted user not at all; literals with quotes, backslashes and LIKE wildcards are
+/// matched literally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn substring_filters_follow_writes() {
+    use roster_scim::filter;
+    use roster_store::ListQuery;
+    on_every_backend!(|store, backend| {
+        let names = |text: &'static str| {
+            let store = store.clone();
+            async move {
+                let f = filter::parse(text).unwrap();
+                let q = ListQuery {
+                    filter: Some(&f),
+                    limit: 50,
+                    ..Default::default()
+                };
+                let page = store.list_resources(ResourceKind::User, &q).await.unwrap();
+                let mut names: Vec<String> = page
+                    .resources
+                    .iter()
+                    .map(|r| r.data["userName"].as_str().unwrap().to_owned())
+                    .collect();
+                names.sort();
+                assert_eq!(page.total as usize, names.len(), "{text}");
+                names
+            }
+        };
+        let mut ids = Vec::new();
+        for n in [
+            "alice.long@example.com",
+            "bob_100%@example.com",
+            r#"quo"te\back@example.com"#,
+            "zoë.ünïcode@example.com",
+            "ALICE.UPPER@example.com",
+        ] {
+            ids.push(
+                store
+                    .create_resource(ResourceKind::User, user(n))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        assert_eq!(
+            names(r#"userName co "alice""#).await,
+            ["ALICE.UPPER@example.com", "alice.long@example.com"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(r#"userName co "_100%@""#).await,
+            ["bob_100%@example.com"],
+            "{backend}"
+        );
+        assert!(
+            names(r#"userName co "bo_""#).await.is_empty(),
+            "{backend}: _ is literal"
+        );
+        assert!(
+            names(r#"userName co "b%e""#).await.is_empty(),
+            "{backend}: % is literal"
+        );
+        assert_eq!(
+            names(r#"userName co "o\"te\\b""#).await,
+            [r#"quo"te\back@example.com"#],
+            "{backend}"
+        );
+        assert_eq!(
+            names(r#"displayName sw "ZOË.Ü""#).await,
+            ["zoë.ünïcode@example.com"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(r#"emails.value ew "UPPER@EXAMPLE.COM@EXAMPLE.COM""#).await,
+            ["ALICE.UPPER@example.com"],
+            "{backend}"
+        );
+        assert!(
+            names(r#"userName sw "long""#).await.is_empty(),
+            "{backend}: sw is a prefix"
+        );
+        assert!(
+            names(r#"userName ew "alice""#).await.is_empty(),
+            "{backend}: ew is a suffix"
+        );
+        assert_eq!(
+            names(r#"not (userName co "example")"#).await,
+            Vec::<String>::new(),
+            "{backend}"
+        );
+
+        // A rename and new emails: the old values are gone from the index, the new ones are in it.
+        let mut renamed = user("carol.new@example.org");
+        renamed.insert("displayName".into(), json!("Carol Renamed"));
+        renamed.insert("emails".into(), json!([{"value": "carol.mail@elsewhere.test"}]));
+        store
+            .replace_resource(ResourceKind::User, &ids[0], renamed, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            names(r#"userName co "alice""#).await,
+            ["ALICE.UPPER@example.com"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(r#"userName co "carol.n""#).await,
+            ["carol.new@example.org"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(r#"displayName co "renamed""#).await,
+            ["carol.new@example.org"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(r#"emails.value co "elsewhere""#).await,
+            ["carol.new@example.org"],
+            "{backend}"
+        );
+        assert!(
+            names(r#"emails.value co "alice.long""#).await.is_empty(),
+            "{backend}"
+        );
+
+        // A deletion takes every value along.
+        store
+            .delete_resource(ResourceKind::User, &ids[4], None)
+            .await
+            .unwrap();
+        assert!(names(r#"userName co "upper""#).await.is_empty(), "{backend}");
+        assert!(names(r#"emails.value co "upper""#).await.is_empty(), "{backend}");
+        assert_eq!(names(r#"userName ew ".com""#).await.len(), 3, "{backend}");
+    });
+}

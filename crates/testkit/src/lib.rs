@@ -96,6 +96,13 @@ pub async fn pg_schema_url() -> Option<(String, String)> {
     match sqlx::PgConnection::connect(&admin).await {
         Ok(mut conn) => {
             drop_stale_schemas(&mut conn).await;
+            // Extensions are per database: install pg_trgm once in `public`, so a test schema's migration finds it
+            // there and never installs it inside a schema that the test drops (which would take the extension,
+            // and other schemas' indexes on it, along). Concurrent test processes may race here; the loser's error
+            // is harmless.
+            let _ = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+                .execute(&mut conn)
+                .await;
             let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&mut conn)
