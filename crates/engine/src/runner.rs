@@ -573,7 +573,8 @@ async fn target_snapshot(app: &AppRuntime) -> Option<TargetSnapshot> {
 }
 
 /// Follows the journal and drains the queue of every enabled app until `shutdown` completes: woken by every
-/// directory write in this process, and at least every `poll` for writes by other processes.
+/// directory write in this process (on PostgreSQL, of any process: [`Store::changes`]), and at least every
+/// `poll`.
 ///
 /// With `log_retention`, provisioning log entries older than that are deleted once an hour.
 pub async fn run_engine(

@@ -98,6 +98,46 @@ pub struct Store {
     /// SQLite allows one writer at a time; writers of this process queue here instead of colliding on the
     /// database lock, where SQLite's busy handler would make them sleep and retry.
     pub(crate) write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// PostgreSQL: the task that turns other processes' change notifications into wake-ups of [`Self::changes`];
+    /// stopped when the last clone of the store goes.
+    pub(crate) listener: Option<std::sync::Arc<AbortOnDrop>>,
+}
+
+/// Aborts a background task when dropped.
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Listens on this schema's change channel (see migration 0009) on a connection of its own and wakes `changes`
+/// for every notification, and after a lost connection (notifications sent meanwhile are gone, so the engine
+/// looks again). Errors are logged and retried; the poll remains the fallback.
+async fn listen_for_changes(
+    url: &str,
+    pool: &PgPool,
+    changes: std::sync::Arc<tokio::sync::Notify>,
+) -> Result<AbortOnDrop, StoreError> {
+    let channel: String = sqlx::query_scalar("SELECT 'roster_' || md5(current_schema())")
+        .fetch_one(pool)
+        .await?;
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(&channel).await?;
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.try_recv().await {
+                Ok(_) => changes.notify_waiters(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the PostgreSQL change notifications; retrying (polling meanwhile)");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(AbortOnDrop(task))
 }
 
 impl Store {
@@ -132,13 +172,18 @@ impl Store {
                 redact_url(url)
             ))));
         };
-        let store = Self {
+        let mut store = Self {
             db,
             token_cache: Default::default(),
             changes: Default::default(),
             write_lock: Default::default(),
+            listener: None,
         };
         store.migrate().await?;
+        if let Db::Postgres(pool) = &store.db {
+            let task = listen_for_changes(url, pool, store.changes.clone()).await?;
+            store.listener = Some(std::sync::Arc::new(task));
+        }
         Ok(store)
     }
 
@@ -151,8 +196,9 @@ impl Store {
         .map_err(|e| StoreError::Db(e.into()))
     }
 
-    /// Notified after every directory write this process commits: the provisioning engine waits on it instead
-    /// of polling. Writes by other processes are not seen here (the engine also polls).
+    /// Notified after every directory write this process commits, and on PostgreSQL after every directory write
+    /// or app change any process commits (LISTEN/NOTIFY): the provisioning engine waits on it instead of polling.
+    /// On SQLite, other processes' writes are seen at the engine's next poll.
     pub fn changes(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.changes.clone()
     }

@@ -949,3 +949,37 @@ async fn substring_filters_follow_writes() {
         assert_eq!(names(r#"userName ew ".com""#).await.len(), 3, "{backend}");
     });
 }
+
+/// On PostgreSQL a directory write or an app change by one process wakes the engine of every other process on
+/// the same database at once (LISTEN/NOTIFY), rather than at its next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_wake_other_processes() {
+    let Some((url, schema)) = roster_testkit::pg_schema_url().await else {
+        return;
+    };
+    let writer = Store::connect(&url).await.unwrap();
+    let other = Store::connect(&url).await.unwrap();
+    let changes = other.changes();
+    for what in ["directory write", "app change"] {
+        let notified = changes.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if what == "directory write" {
+            writer
+                .create_resource(ResourceKind::User, user("far.away@example.com"))
+                .await
+                .unwrap();
+        } else {
+            writer
+                .create_app("crm", &json!({"url": "http://127.0.0.1:9/scim"}), None)
+                .await
+                .unwrap();
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(10), notified)
+            .await
+            .unwrap_or_else(|_| panic!("the other process was not woken by a {what}"));
+    }
+    drop(writer);
+    drop(other);
+    roster_testkit::drop_schema(&schema).await;
+}
