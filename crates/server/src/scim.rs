@@ -163,7 +163,7 @@ async fn resource_type(State(state): State<AppState>, Path(id): Path<String>) ->
     ))
 }
 
-fn schema_of(state: &AppState, kind: ResourceKind) -> Result<ResourceSchema<'_>, ApiError> {
+pub(crate) fn schema_of(state: &AppState, kind: ResourceKind) -> Result<ResourceSchema<'_>, ApiError> {
     state
         .registry
         .resource(kind.as_str())

@@ -513,6 +513,69 @@ async fn bulk_runs_in_order_with_bulk_id_references() {
     assert_eq!(r.body["Operations"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["Operations"][0]["status"], "404");
 
+    // A run of creates (one store transaction) answers item by item: a duplicate fails alone, a reference to a
+    // user created earlier in the run resolves, failOnErrors stops inside the run.
+    let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let mut managed = user("run-managed");
+    managed[ent] = json!({"manager": {"value": "bulkId:boss"}});
+    let r = app
+        .w(
+            "POST",
+            "/scim/v2/Bulk",
+            Some(json!({"schemas": [BULK], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "boss", "data": user("run-boss")},
+                {"method": "POST", "path": "/Users", "bulkId": "b2", "data": user("run-two")},
+                {"method": "POST", "path": "/Users", "bulkId": "b3", "data": user("RUN-BOSS")},
+                {"method": "POST", "path": "/Users", "bulkId": "b4", "data": managed},
+                {"method": "POST", "path": "/Users", "bulkId": "b5", "data": {"userName": 7}},
+                {"method": "POST", "path": "/Users", "bulkId": "b6", "data": user("run-three")}
+            ]})),
+        )
+        .await;
+    let ops = r.body["Operations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", r.body));
+    let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["201", "201", "409", "201", "400", "201"], "{}", r.body);
+    let boss_id = ops[0]["location"].as_str().unwrap().rsplit('/').next().unwrap();
+    let found = app
+        .w("GET", "/scim/v2/Users?filter=userName%20sw%20%22run-%22", None)
+        .await;
+    assert_eq!(found.body["totalResults"], 4, "{}", found.body);
+    let managed = found.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["userName"] == "run-managed")
+        .unwrap();
+    assert_eq!(managed[ent]["manager"]["value"], boss_id);
+    let r = app
+        .w(
+            "POST",
+            "/scim/v2/Bulk",
+            Some(json!({"schemas": [BULK], "failOnErrors": 1, "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "s1", "data": user("stop-one")},
+                {"method": "POST", "path": "/Users", "bulkId": "s2", "data": user("run-two")},
+                {"method": "POST", "path": "/Users", "bulkId": "s3", "data": user("stop-two")}
+            ]})),
+        )
+        .await;
+    let statuses: Vec<&str> = r.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["201", "409"], "{}", r.body);
+    let stopped = app
+        .w(
+            "GET",
+            "/scim/v2/Users?filter=userName%20eq%20%22stop-two%22",
+            None,
+        )
+        .await;
+    assert_eq!(stopped.body["totalResults"], 0);
+
     // Limits are advertised and enforced.
     let spc = app.w("GET", "/scim/v2/ServiceProviderConfig", None).await;
     assert_eq!(

@@ -268,6 +268,73 @@ fn map_unique(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A resource ready to insert: its new id, the attributes without `id`/`meta`/`groups`, a Group's members,
+/// the indexed columns and the creation time.
+struct PreparedCreate {
+    id: String,
+    data: Map<String, Value>,
+    search: Value,
+    members: Vec<Member>,
+    cols: Columns,
+    micros: i64,
+}
+
+fn prepare_create(kind: ResourceKind, mut data: Map<String, Value>) -> Result<PreparedCreate, StoreError> {
+    data.shift_remove("id");
+    data.shift_remove("meta");
+    data.shift_remove("groups");
+    let members = if kind == ResourceKind::Group {
+        take_members(&mut data)?
+    } else {
+        Vec::new()
+    };
+    Ok(PreparedCreate {
+        id: uuid::Uuid::now_v7().to_string(),
+        search: lowercase_strings(&data),
+        cols: columns(kind, &data),
+        members,
+        data,
+        micros: to_micros(OffsetDateTime::now_utc()),
+    })
+}
+
+/// Inserts a prepared resource, its lookup rows, members and journal entry inside the transaction `$tx`.
+/// Evaluates to `Result<(), StoreError>`.
+macro_rules! insert_resource {
+    ($tx:expr, $kind:expr, $prepared:expr) => {
+        async {
+            let (kind, p): (ResourceKind, &PreparedCreate) = ($kind, $prepared);
+            sqlx::query(
+                "INSERT INTO resources (id, resource_type, user_name_lc, display_name, display_name_lc, external_id, data, search, version, created, last_modified) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8)",
+            )
+            .bind(&p.id)
+            .bind(kind.as_str())
+            .bind(&p.cols.user_name_lc)
+            .bind(&p.cols.display_name)
+            .bind(&p.cols.display_name_lc)
+            .bind(&p.cols.external_id)
+            .bind(Json(&p.data))
+            .bind(p.micros)
+            .bind(Json(&p.search))
+            .execute(&mut *$tx)
+            .await
+            .map_err(map_unique)?;
+            for email in &p.cols.emails {
+                sqlx::query("INSERT INTO resource_values (resource_id, attr, value_lc) VALUES ($1, 'emails.value', $2)")
+                    .bind(&p.id).bind(email).execute(&mut *$tx).await?;
+            }
+            for m in &p.members {
+                insert_member!($tx, &p.id, m)?;
+            }
+            sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(&p.id).bind(1_i64).bind(JournalOp::Create.as_str()).bind(p.micros)
+                .execute(&mut *$tx).await?;
+            Ok::<(), StoreError>(())
+        }
+        .await
+    };
+}
+
 const INSERT_JOURNAL: &str =
     "INSERT INTO journal (resource_type, resource_id, version, op, at) VALUES ($1, $2, $3, $4, $5)";
 
@@ -277,54 +344,82 @@ impl Store {
     pub async fn create_resource(
         &self,
         kind: ResourceKind,
-        mut data: Map<String, Value>,
+        data: Map<String, Value>,
     ) -> Result<StoredResource, StoreError> {
+        let prepared = prepare_create(kind, data)?;
         let _writer = self.writer().await;
-        data.shift_remove("id");
-        data.shift_remove("meta");
-        data.shift_remove("groups");
-        let members = if kind == ResourceKind::Group {
-            take_members(&mut data)?
-        } else {
-            Vec::new()
-        };
-        let id = uuid::Uuid::now_v7().to_string();
-        let now = OffsetDateTime::now_utc();
-        let micros = to_micros(now);
-        let cols = columns(kind, &data);
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
-            sqlx::query(
-                "INSERT INTO resources (id, resource_type, user_name_lc, display_name, display_name_lc, external_id, data, search, version, created, last_modified) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8)",
-            )
-            .bind(&id)
-            .bind(kind.as_str())
-            .bind(&cols.user_name_lc)
-            .bind(&cols.display_name)
-            .bind(&cols.display_name_lc)
-            .bind(&cols.external_id)
-            .bind(Json(&data))
-            .bind(micros)
-            .bind(Json(&lowercase_strings(&data)))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_unique)?;
-            for email in &cols.emails {
-                sqlx::query("INSERT INTO resource_values (resource_id, attr, value_lc) VALUES ($1, 'emails.value', $2)")
-                    .bind(&id).bind(email).execute(&mut *tx).await?;
-            }
-            for m in &members {
-                insert_member!(tx, &id, m)?;
-            }
-            sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(&id).bind(1_i64).bind(JournalOp::Create.as_str()).bind(micros)
-                .execute(&mut *tx).await?;
+            insert_resource!(tx, kind, &prepared)?;
             tx.commit().await?;
             self.changes.notify_waiters();
         });
-        self.get_resource(kind, &id)
+        self.get_resource(kind, &prepared.id)
             .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("resource {id} vanished after create")))
+            .ok_or_else(|| StoreError::Corrupt(format!("resource {} vanished after create", prepared.id)))
+    }
+
+    /// Creates several resources of one kind in one transaction (a savepoint each), as `/Bulk` does with a run of
+    /// creates: one result per item in order, each as [`Self::create_resource`] would give it (a failed item
+    /// leaves nothing behind and does not stop the others). With `max_errors`, items after that many failures
+    /// are not tried and have no result. An error of the database itself fails the whole call, with nothing
+    /// created.
+    pub async fn create_resources(
+        &self,
+        kind: ResourceKind,
+        items: Vec<Map<String, Value>>,
+        max_errors: Option<u64>,
+    ) -> Result<Vec<Result<StoredResource, StoreError>>, StoreError> {
+        let mut outcomes: Vec<Result<String, StoreError>> = Vec::with_capacity(items.len());
+        let mut errors = 0u64;
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            for data in items {
+                if max_errors.is_some_and(|max| errors >= max) {
+                    break;
+                }
+                let outcome = match prepare_create(kind, data) {
+                    Err(e) => Err(e),
+                    Ok(prepared) => {
+                        sqlx::query("SAVEPOINT bulk_item").execute(&mut *tx).await?;
+                        match insert_resource!(tx, kind, &prepared) {
+                            Ok(()) => {
+                                sqlx::query("RELEASE SAVEPOINT bulk_item").execute(&mut *tx).await?;
+                                Ok(prepared.id)
+                            }
+                            Err(StoreError::Scim(e)) => {
+                                sqlx::query("ROLLBACK TO SAVEPOINT bulk_item").execute(&mut *tx).await?;
+                                sqlx::query("RELEASE SAVEPOINT bulk_item").execute(&mut *tx).await?;
+                                Err(StoreError::Scim(e))
+                            }
+                            Err(other) => return Err(other),
+                        }
+                    }
+                };
+                errors += u64::from(outcome.is_err());
+                outcomes.push(outcome);
+            }
+            tx.commit().await?;
+            self.changes.notify_waiters();
+        });
+        let ids: Vec<String> = outcomes.iter().filter_map(|o| o.as_ref().ok().cloned()).collect();
+        let mut loaded: std::collections::HashMap<String, StoredResource> = self
+            .load_resources(kind, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.and_then(|id| {
+                    loaded
+                        .remove(&id)
+                        .ok_or_else(|| StoreError::Corrupt(format!("resource {id} vanished after create")))
+                })
+            })
+            .collect())
     }
 
     /// Reads a resource: a Group with its `members`, a User with its derived `groups` (direct and indirect).

@@ -983,3 +983,105 @@ async fn postgres_writes_wake_other_processes() {
     drop(other);
     roster_testkit::drop_schema(&schema).await;
 }
+
+/// A run of creates in one transaction (what `/Bulk` does) gives each item the result it would have alone: a
+/// taken userName or a missing member fails that item only, leaving nothing of it behind; `max_errors` stops the
+/// run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_creates_fail_item_by_item() {
+    on_every_backend!(|store, backend| {
+        let before = store.journal_head().await.unwrap();
+        let results = store
+            .create_resources(
+                ResourceKind::User,
+                vec![user("one"), user("two"), user("ONE"), user("three")],
+                None,
+            )
+            .await
+            .unwrap();
+        let kinds: Vec<Option<ErrorKind>> = results
+            .iter()
+            .map(|r| match r {
+                Ok(_) => None,
+                Err(StoreError::Scim(e)) => Some(e.kind),
+                Err(e) => panic!("{backend}: {e}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [None, None, Some(ErrorKind::Uniqueness), None],
+            "{backend}"
+        );
+        let one = results[0].as_ref().unwrap();
+        assert_eq!(one.data["userName"], "one");
+        assert_eq!(one.version, 1);
+        let journal = store.journal_since(before, 100).await.unwrap();
+        assert_eq!(journal.len(), 3, "{backend}: one entry per created user");
+
+        let groups = store
+            .create_resources(
+                ResourceKind::Group,
+                vec![
+                    group("ok", &[&one.id]),
+                    group("bad", &["no-such-id"]),
+                    group("also ok", &[]),
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(groups[0].is_ok() && groups[2].is_ok(), "{backend}");
+        assert_eq!(
+            scim_kind(groups[1].as_ref().map(|_| ()).map_err(clone_err)),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            groups[0].as_ref().unwrap().data["members"][0]["value"],
+            json!(one.id)
+        );
+
+        let stopped = store
+            .create_resources(
+                ResourceKind::User,
+                vec![user("four"), user("two"), user("five")],
+                Some(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            stopped.len(),
+            2,
+            "{backend}: nothing is tried after the first failure"
+        );
+        let five = roster_scim::filter::parse(r#"userName eq "five""#).unwrap();
+        let q = roster_store::ListQuery {
+            filter: Some(&five),
+            limit: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            store.list_resources(ResourceKind::User, &q).await.unwrap().total,
+            0
+        );
+        let all = roster_store::ListQuery {
+            limit: 0,
+            ..Default::default()
+        };
+        assert_eq!(
+            store
+                .list_resources(ResourceKind::User, &all)
+                .await
+                .unwrap()
+                .total,
+            4,
+            "{backend}: one, two, three, four"
+        );
+    });
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Scim(s) => StoreError::Scim(s.clone()),
+        other => panic!("expected a SCIM error, got {other:?}"),
+    }
+}
