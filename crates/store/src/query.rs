@@ -263,7 +263,7 @@ fn push_trigram_candidates<DB: sqlx::Database>(
 ) where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    if cx.pg || !op.is_substring() || v.chars().count() < 3 {
+    if !uses_trigram(cx, op, v) {
         return;
     }
     qb.push(format!(
@@ -272,6 +272,33 @@ fn push_trigram_candidates<DB: sqlx::Database>(
     ));
     qb.push_bind(format!("\"{}\"", v.replace('"', "\"\"")));
     qb.push(")) AND ");
+}
+
+/// Whether a comparison with literal `v` goes through the SQLite trigram index.
+fn uses_trigram(cx: Cx<'_>, op: CompareOp, v: &str) -> bool {
+    !cx.pg && op.is_substring() && v.chars().count() >= 3
+}
+
+/// Whether the SQL for `f` looks up trigram candidates anywhere: the listing then keeps SQLite from walking the
+/// resource-type index (with no statistics its planner likes that index better than the candidates).
+fn has_trigram_lookup(cx: Cx<'_>, f: &Filter) -> bool {
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => has_trigram_lookup(cx, a) || has_trigram_lookup(cx, b),
+        Filter::Not(a) => has_trigram_lookup(cx, a),
+        Filter::Compare {
+            path,
+            op,
+            value: CompValue::Str(v),
+        } => {
+            let indexed = match column(&cx, path) {
+                Ok(Col::Lower(c)) => trigram_attr(c).is_some(),
+                Ok(Col::Values(_)) => true,
+                _ => false,
+            };
+            indexed && uses_trigram(cx, *op, &v.to_lowercase())
+        }
+        _ => false,
+    }
 }
 
 /// The `resource_text` attribute for an indexed text column, when it has a trigram index.
@@ -498,9 +525,16 @@ where
                     };
                     // `c IS NOT NULL AND …` makes an absent value compare false, so `not (…)` of it is true as
                     // in the evaluator, and unlike COALESCE(…) it leaves `c = $v` free to use the index.
-                    qb.push(format!("({c} IS NOT NULL AND "));
-                    if let Some(attr) = trigram_attr(c) {
-                        push_trigram_candidates(qb, cx, attr, *op, &v);
+                    match trigram_attr(c).filter(|_| uses_trigram(cx, *op, &v)) {
+                        Some(attr) => {
+                            // `+` keeps SQLite from scanning this column's index instead of looking up the
+                            // candidates.
+                            qb.push(format!("(+{c} IS NOT NULL AND "));
+                            push_trigram_candidates(qb, cx, attr, *op, &v);
+                        }
+                        None => {
+                            qb.push(format!("({c} IS NOT NULL AND "));
+                        }
                     }
                     push_str_cmp(qb, cx, c, *op, v);
                     qb.push(")");
@@ -674,8 +708,13 @@ impl Store {
             elem: None,
         };
         let (order, is_text) = sort_column(&cx, q.sort_by)?;
+        let type_term = if q.filter.is_some_and(|f| has_trigram_lookup(cx, f)) {
+            "SELECT {} FROM resources r WHERE +r.resource_type = "
+        } else {
+            "SELECT {} FROM resources r WHERE r.resource_type = "
+        };
         on_db!(self, pool => {
-            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ");
+            let mut count = QueryBuilder::new(type_term.replace("{}", "COUNT(*)"));
             count.push_bind(kind.as_str().to_owned());
             if let Some(f) = q.filter {
                 count.push(" AND ");
@@ -684,7 +723,7 @@ impl Store {
             let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
             let mut resources = Vec::new();
             if limit > 0 {
-                let mut sel = QueryBuilder::new("SELECT r.id FROM resources r WHERE r.resource_type = ");
+                let mut sel = QueryBuilder::new(type_term.replace("{}", "r.id"));
                 sel.push_bind(kind.as_str().to_owned());
                 if let Some(f) = q.filter {
                     sel.push(" AND ");

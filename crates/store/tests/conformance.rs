@@ -1040,6 +1040,42 @@ async fn batched_creates_fail_item_by_item() {
             json!(one.id)
         );
 
+        // A clean run (the multi-row path): every user, journalled in the order given.
+        let head = store.journal_head().await.unwrap();
+        let clean = store
+            .create_resources(
+                ResourceKind::User,
+                (0..7).map(|i| user(&format!("clean{i}"))).collect(),
+                None,
+            )
+            .await
+            .unwrap();
+        let ids: Vec<String> = clean.into_iter().map(|r| r.unwrap().id).collect();
+        let journalled: Vec<String> = store
+            .journal_since(head, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(journalled, ids, "{backend}");
+        let q = roster_scim::filter::parse(r#"emails.value co "clean6@""#).unwrap();
+        let found = store
+            .list_resources(
+                ResourceKind::User,
+                &roster_store::ListQuery {
+                    filter: Some(&q),
+                    limit: 5,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            found.resources[0].id, ids[6],
+            "{backend}: emails and their index rows written"
+        );
+
         let stopped = store
             .create_resources(
                 ResourceKind::User,
@@ -1073,8 +1109,8 @@ async fn batched_creates_fail_item_by_item() {
                 .await
                 .unwrap()
                 .total,
-            4,
-            "{backend}: one, two, three, four"
+            11,
+            "{backend}: one, two, three, seven clean, four"
         );
     });
 }
