@@ -35,6 +35,8 @@ pub enum ErrorKind {
     InvalidVers,
     /// `sensitive`: the request put sensitive data in the URI.
     Sensitive,
+    /// `invalidCursor` (RFC 9865): the `cursor` value is not one this server gave out.
+    InvalidCursor,
     /// 401: no or bad credentials.
     Unauthorized,
     /// 403: credentials valid but not allowed to do this.
@@ -71,7 +73,8 @@ impl ErrorKind {
             | Self::NoTarget
             | Self::InvalidValue
             | Self::InvalidVers
-            | Self::Sensitive => 400,
+            | Self::Sensitive
+            | Self::InvalidCursor => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
@@ -99,6 +102,7 @@ impl ErrorKind {
             Self::InvalidValue => "invalidValue",
             Self::InvalidVers => "invalidVers",
             Self::Sensitive => "sensitive",
+            Self::InvalidCursor => "invalidCursor",
             _ => return None,
         })
     }
@@ -130,7 +134,7 @@ impl ErrorKind {
     }
 }
 
-const ALL_WITH_TYPE: [ErrorKind; 10] = [
+const ALL_WITH_TYPE: [ErrorKind; 11] = [
     ErrorKind::InvalidFilter,
     ErrorKind::TooMany,
     ErrorKind::Uniqueness,
@@ -141,6 +145,7 @@ const ALL_WITH_TYPE: [ErrorKind; 10] = [
     ErrorKind::InvalidValue,
     ErrorKind::InvalidVers,
     ErrorKind::Sensitive,
+    ErrorKind::InvalidCursor,
 ];
 
 /// A SCIM error: a kind (which fixes status and `scimType`) and a human-readable detail.

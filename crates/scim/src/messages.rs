@@ -56,9 +56,12 @@ pub struct ListResponse {
     pub schemas: Vec<String>,
     /// How many resources match in all.
     pub total_results: u64,
-    /// The 1-based index of the first resource in this page.
+    /// The 1-based index of the first resource in this page (index paging).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_index: Option<u64>,
+    /// Cursor paging (RFC 9865): the cursor of the next page, absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
     /// How many resources this page holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items_per_page: Option<u64>,
@@ -74,6 +77,7 @@ impl ListResponse {
             schemas: vec![LIST_RESPONSE_SCHEMA.into()],
             total_results,
             start_index: Some(start_index),
+            next_cursor: None,
             items_per_page: Some(resources.len() as u64),
             resources,
         }
@@ -105,10 +109,13 @@ pub struct SearchRequest {
     pub count: Option<u64>,
     /// `attributes` / `excludedAttributes`.
     pub projection: Projection,
+    /// Cursor paging (RFC 9865): `Some("")` asks for the first page, `Some(c)` for the page after a
+    /// `nextCursor`; `None` is index paging.
+    pub cursor: Option<String>,
 }
 
 impl SearchRequest {
-    /// From query parameters (`filter`, `sortBy`, `sortOrder`, `startIndex`, `count`, `attributes`,
+    /// From query parameters (`filter`, `sortBy`, `sortOrder`, `startIndex`, `count`, `cursor`, `attributes`,
     /// `excludedAttributes`), names matched case-insensitively.
     pub fn from_query<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ScimError> {
         let mut obj = serde_json::Map::new();
@@ -167,6 +174,12 @@ impl SearchRequest {
                 )));
             }
         };
+        let cursor = text("cursor")?;
+        if cursor.is_some() && get_ci(v, "startIndex").is_some_and(|s| !s.is_null()) {
+            return Err(ScimError::invalid_value(
+                "give either startIndex (index paging) or cursor (cursor paging), not both",
+            ));
+        }
         let start_index = int("startIndex")?.map_or(1, |i| i.max(1) as u64);
         let count = int("count")?.map(|c| c.max(0) as u64);
         let attributes = text("attributes")?;
@@ -190,6 +203,7 @@ impl SearchRequest {
             start_index,
             count,
             projection,
+            cursor,
         })
     }
 }
@@ -355,6 +369,8 @@ pub struct ServiceProviderConfig {
     pub bulk: Option<(u64, u64)>,
     /// The maximum number of results a list returns.
     pub max_results: u64,
+    /// The page size when a list request gives no `count` (advertised with RFC 9865's `pagination`).
+    pub default_page_size: u64,
     /// Whether sorting is supported.
     pub sort: bool,
     /// Whether ETags are supported.
@@ -376,6 +392,14 @@ impl ServiceProviderConfig {
             "patch": {"supported": true},
             "bulk": {"supported": bulk_supported, "maxOperations": max_ops, "maxPayloadSize": max_payload},
             "filter": {"supported": true, "maxResults": self.max_results},
+            // RFC 9865: index and cursor paging; cursors are positions in the listing order and do not expire.
+            "pagination": {
+                "cursor": true,
+                "index": true,
+                "defaultPaginationMethod": "index",
+                "defaultPageSize": self.default_page_size,
+                "maxPageSize": self.max_results
+            },
             "changePassword": {"supported": self.change_password},
             "sort": {"supported": self.sort},
             "etag": {"supported": self.etag},
@@ -516,6 +540,7 @@ mod tests {
             documentation_uri: None,
             bulk: Some((1000, 1 << 20)),
             max_results: 200,
+            default_page_size: 100,
             sort: true,
             etag: true,
             change_password: false,

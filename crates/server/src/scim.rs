@@ -15,7 +15,7 @@ use roster_scim::filter::{CompValue, CompareOp, Filter};
 use roster_scim::messages::{ListResponse, SearchRequest, ServiceProviderConfig};
 use roster_scim::resource::with_id_and_meta;
 use roster_scim::{ErrorKind, PatchOp, PatchRequest, Projection, ResourceSchema, ScimError, ValidateOptions};
-use roster_store::{ListQuery, Member, MemberChange, ResourceKind, StoredResource};
+use roster_store::{ListQuery, Member, MemberChange, Position, ResourceKind, StoredResource};
 use serde_json::Value;
 
 type Params = Query<Vec<(String, String)>>;
@@ -95,6 +95,7 @@ fn spc(state: &AppState) -> ServiceProviderConfig {
             state.config.max_body_bytes as u64,
         )),
         max_results: state.config.max_page_size,
+        default_page_size: state.config.default_page_size,
         sort: true,
         etag: true,
         change_password: false,
@@ -475,7 +476,9 @@ async fn search(
     run_search(&state, &kinds, &req).await
 }
 
-/// Lists one or more resource types as one sequence (Users before Groups for a root search).
+/// Lists one or more resource types as one sequence (Users before Groups for a root search), by index or, with
+/// `cursor`, by position (RFC 9865: each page starts after the last resource of the one before, so a large export
+/// costs the same per page however deep it is).
 async fn run_search(
     state: &AppState,
     kinds: &[ResourceKind],
@@ -485,10 +488,26 @@ async fn run_search(
         .count
         .unwrap_or(state.config.default_page_size)
         .min(state.config.max_page_size);
+    let cursor = match req.cursor.as_deref() {
+        None => None,
+        Some(_) if req.sort_by.is_some() => {
+            return Err(ScimError::invalid_value(
+                "cursor paging follows the listing's own order (creation, then id); leave out sortBy, or page by startIndex to sort",
+            )
+            .into());
+        }
+        Some("") => Some(None),
+        Some(c) => Some(Some(decode_cursor(c, kinds)?)),
+    };
     let mut offset = req.start_index.saturating_sub(1);
-    let mut remaining = limit;
+    // With a cursor, one row more than the page shows whether another page follows.
+    let mut remaining = if cursor.is_some() && limit > 0 {
+        limit + 1
+    } else {
+        limit
+    };
     let mut total = 0;
-    let mut resources = Vec::new();
+    let mut rows: Vec<(ResourceKind, StoredResource)> = Vec::new();
     let mut checked_any = false;
     let mut last_err = None;
     for &kind in kinds {
@@ -501,26 +520,95 @@ async fn run_search(
             continue;
         }
         checked_any = true;
+        // A cursor names a resource of one kind: kinds before it are done, its own resumes after it.
+        let (after, before_cursor) = match &cursor {
+            Some(Some((ck, pos))) => (
+                (*ck == kind).then_some(pos),
+                kinds.iter().position(|k| k == ck) > kinds.iter().position(|k| *k == kind),
+            ),
+            _ => (None, false),
+        };
         let q = ListQuery {
             filter: req.filter.as_ref(),
             sort_by: req.sort_by.as_ref(),
             sort_order: req.sort_order,
-            offset,
-            limit: remaining,
+            offset: if cursor.is_some() { 0 } else { offset },
+            limit: if before_cursor { 0 } else { remaining },
             schema: Some(&rs),
+            after,
         };
         let page = state.store.list_resources(kind, &q).await?;
         total += page.total;
         offset = offset.saturating_sub(page.total);
         remaining -= page.resources.len() as u64;
-        resources.extend(
-            page.resources
-                .iter()
-                .map(|r| req.projection.apply(&rs, &render(state, r))),
-        );
+        rows.extend(page.resources.into_iter().map(|r| (kind, r)));
     }
+    let next_cursor = if cursor.is_some() && rows.len() as u64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        rows.last().map(|(k, r)| encode_cursor(*k, &Position::of(r)))
+    } else {
+        None
+    };
+    let resources: Vec<Value> = rows
+        .iter()
+        .map(|(kind, r)| match schema_of(state, *kind) {
+            Ok(rs) => req.projection.apply(&rs, &render(state, r)),
+            Err(_) => render(state, r),
+        })
+        .collect();
     if !checked_any && let Some(e) = last_err {
         return Err(e.into());
     }
+    if cursor.is_some() {
+        let mut list = ListResponse::new(resources, total, 1);
+        list.start_index = None;
+        list.next_cursor = next_cursor;
+        return Ok(json_response(
+            StatusCode::OK,
+            &serde_json::to_value(list).unwrap_or_default(),
+        ));
+    }
     Ok(list_response(resources, total, req.start_index))
+}
+
+/// A cursor: the kind and position of the last resource of a page, as opaque URL-safe text.
+fn encode_cursor(kind: ResourceKind, p: &Position) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "1:{}:{}:{}",
+        kind.as_str(),
+        p.created,
+        p.id
+    ))
+}
+
+fn decode_cursor(text: &str, kinds: &[ResourceKind]) -> Result<(ResourceKind, Position), ApiError> {
+    use base64::Engine as _;
+    let invalid = || {
+        ApiError::from(ScimError::new(
+            ErrorKind::InvalidCursor,
+            "this cursor was not given out by this endpoint; start again with an empty cursor",
+        ))
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| invalid())?;
+    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+    let mut parts = raw.splitn(4, ':');
+    let (Some("1"), Some(kind), Some(created), Some(id)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let kind = ResourceKind::from_name(kind)
+        .filter(|k| kinds.contains(k))
+        .ok_or_else(invalid)?;
+    let created = created.parse::<i64>().map_err(|_| invalid())?;
+    Ok((
+        kind,
+        Position {
+            created,
+            id: id.to_owned(),
+        },
+    ))
 }

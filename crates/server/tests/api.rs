@@ -1008,3 +1008,122 @@ async fn the_operations_api_explains_codes_and_serves_the_log_to_admins() {
         .await;
     assert_eq!(created.status, 201);
 }
+
+/// Cursor paging (RFC 9865): pages follow one another by position, the last has no `nextCursor`, a foreign
+/// cursor is `invalidCursor`, and a root search runs through Users then Groups.
+#[tokio::test]
+async fn cursor_paging_walks_every_resource_once() {
+    let app = app().await;
+    let mut users = Vec::new();
+    for i in 0..7 {
+        let r = app
+            .w("POST", "/scim/v2/Users", Some(user(&format!("cursor{i}"))))
+            .await;
+        users.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let mut groups = Vec::new();
+    for name in ["Cursor A", "Cursor B"] {
+        let r = app
+            .w("POST", "/scim/v2/Groups", Some(json!({"displayName": name})))
+            .await;
+        groups.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let spc = app.w("GET", "/scim/v2/ServiceProviderConfig", None).await;
+    assert_eq!(spc.body["pagination"]["cursor"], true);
+    assert_eq!(spc.body["pagination"]["index"], true);
+
+    // GET /Users with a filter, three at a time.
+    let mut seen = Vec::new();
+    let mut url = "/scim/v2/Users?filter=userName%20sw%20%22cursor%22&count=3&cursor".to_owned();
+    let mut pages = 0;
+    loop {
+        let r = app.w("GET", &url, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 7);
+        assert!(r.body.get("startIndex").is_none(), "{}", r.body);
+        pages += 1;
+        seen.extend(
+            r.body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_str().unwrap().to_owned()),
+        );
+        match r.body.get("nextCursor").and_then(Value::as_str) {
+            Some(c) => url = format!("/scim/v2/Users?filter=userName%20sw%20%22cursor%22&count=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, users, "every user once, in creation order");
+
+    // A root search runs through the users into the groups.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = app
+            .w(
+                "POST",
+                "/scim/v2/.search",
+                Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 4, "cursor": cursor})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        seen.extend(
+            r.body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_str().unwrap().to_owned()),
+        );
+        match r.body.get("nextCursor").and_then(Value::as_str) {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    let everyone: Vec<String> = users.iter().chain(&groups).cloned().collect();
+    assert_eq!(seen, everyone);
+
+    // Descending order pages backwards.
+    let r = app
+        .w("GET", "/scim/v2/Users?count=5&sortOrder=descending&cursor=", None)
+        .await;
+    let next = r.body["nextCursor"].as_str().unwrap().to_owned();
+    let r = app
+        .w(
+            "GET",
+            &format!("/scim/v2/Users?count=5&sortOrder=descending&cursor={next}"),
+            None,
+        )
+        .await;
+    let ids: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [users[1].as_str(), users[0].as_str()]);
+    assert!(r.body.get("nextCursor").is_none());
+
+    // Mistakes.
+    assert_scim_error(
+        &app.w("GET", "/scim/v2/Users?cursor=bm90LWEtY3Vyc29y", None).await,
+        400,
+        Some("invalidCursor"),
+    );
+    assert_scim_error(
+        &app.w("GET", "/scim/v2/Users?cursor=%25%25", None).await,
+        400,
+        Some("invalidCursor"),
+    );
+    assert_scim_error(
+        &app.w("GET", "/scim/v2/Users?cursor=&startIndex=2", None).await,
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &app.w("GET", "/scim/v2/Users?cursor=&sortBy=userName", None).await,
+        400,
+        Some("invalidValue"),
+    );
+}

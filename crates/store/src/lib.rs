@@ -53,7 +53,7 @@ pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind,
 pub use health::AppHealth;
 pub use links::{Link, LinkChange, LinkState};
 pub use provlog::{LogEntry, LogQuery, Outcome};
-pub use query::{ListQuery, Page};
+pub use query::{ListQuery, Page, Position};
 pub use queue::{Hold, QueueItem};
 pub use tokens::{Scope, TokenInfo};
 

@@ -45,6 +45,29 @@ pub struct ListQuery<'a> {
     pub limit: u64,
     /// The resource type's schema, needed to translate attributes that have no column of their own.
     pub schema: Option<&'a ResourceSchema<'a>>,
+    /// Cursor paging: only resources after this one in the default order (`meta.created`, then id; before it
+    /// when descending). Used with `offset` 0 and no `sort_by`.
+    pub after: Option<&'a Position>,
+}
+
+/// A resource's place in the default listing order, which a cursor carries: its creation time in microseconds
+/// and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// `meta.created` in microseconds since the epoch.
+    pub created: i64,
+    /// The resource id.
+    pub id: String,
+}
+
+impl Position {
+    /// The position of a listed resource.
+    pub fn of(r: &StoredResource) -> Self {
+        Self {
+            created: to_micros(r.created),
+            id: r.id.clone(),
+        }
+    }
 }
 
 /// A column a comparison can use, and how values compare in it.
@@ -728,6 +751,16 @@ impl Store {
                 if let Some(f) = q.filter {
                     sel.push(" AND ");
                     push_filter(&mut sel, cx, f)?;
+                }
+                if let Some(p) = q.after {
+                    let cmp = if q.sort_order == SortOrder::Descending { "<" } else { ">" };
+                    sel.push(format!(" AND (r.created {cmp} "));
+                    sel.push_bind(p.created);
+                    sel.push(" OR (r.created = ");
+                    sel.push_bind(p.created);
+                    sel.push(format!(" AND r.id{} {cmp} ", cx.collate));
+                    sel.push_bind(p.id.clone());
+                    sel.push("))");
                 }
                 let collate = if is_text { cx.collate } else { "" };
                 sel.push(format!(" ORDER BY {order}{collate} {dir}, r.id{} {dir} LIMIT ", cx.collate));
