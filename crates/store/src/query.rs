@@ -6,8 +6,10 @@
 //!   single-valued or a sub-attribute of a multi-valued one (`emails.type`, `addresses.locality`), and value
 //!   paths (`emails[type eq "work" and value co "@example.com"]`): JSON expressions over the stored resource,
 //!   with `EXISTS` over array elements for multi-valued attributes.
+//! - A User's derived `groups` (`groups`, `groups.value`, `groups.display`): the members, direct and through
+//!   nested groups, of the groups that compare true (a recursive query over memberships).
 //! - Not translated (an `invalidFilter` that names the attribute, never a wrong answer): `dateTime` and binary
-//!   attributes other than `meta`'s, `groups`, `members` beyond `members.value`, `password`.
+//!   attributes other than `meta`'s, `groups.type`, `members` beyond `members.value`, `password`.
 //!
 //! Case-insensitive values are compared lower-cased: indexed columns hold lower-cased text, and the `search`
 //! column holds the resource with every string lower-cased, both by Rust's Unicode lower-casing, as are the
@@ -83,6 +85,9 @@ enum Col {
     Values(&'static str),
     /// Rows of memberships (a Group's `members.value`).
     Members,
+    /// A User's derived `groups` (direct and through nested groups): `value` (the group's id) or `display` (its
+    /// displayName, compared case-insensitively).
+    Groups { display: bool },
     /// A JSON value at `path` inside `src` (`r.data`, `r.search`, or an array element `e.value`).
     Json {
         src: &'static str,
@@ -100,7 +105,7 @@ enum Col {
     },
 }
 
-const SEARCHABLE: &str = "string, boolean and number attributes, meta.created and meta.lastModified";
+const SEARCHABLE: &str = "string, boolean and number attributes, meta.created and meta.lastModified, groups.value and groups.display";
 
 /// Keys embedded in SQL come from the schema registry, never from the filter text, and must be plain.
 fn safe_key(k: &str) -> Result<String, ScimError> {
@@ -148,6 +153,8 @@ fn column(cx: &Cx<'_>, path: &AttrPath) -> Result<Col, ScimError> {
             ("displayname", None, _) => Some(Col::Lower("r.display_name_lc")),
             ("emails", None | Some("value"), ResourceKind::User) => Some(Col::Values("emails.value")),
             ("members", None | Some("value"), ResourceKind::Group) => Some(Col::Members),
+            ("groups", None | Some("value"), ResourceKind::User) => Some(Col::Groups { display: false }),
+            ("groups", Some("display"), ResourceKind::User) => Some(Col::Groups { display: true }),
             ("meta", Some("created"), _) => Some(Col::Micros("r.created")),
             ("meta", Some("lastmodified"), _) => Some(Col::Micros("r.last_modified")),
             ("meta" | "groups" | "members", _, _) => return Err(unsupported(path)),
@@ -492,6 +499,9 @@ where
             Col::Members => {
                 qb.push("EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = r.id)");
             }
+            Col::Groups { .. } => {
+                qb.push("EXISTS (SELECT 1 FROM memberships m WHERE m.member_id = r.id)");
+            }
             Col::Json { src, path, .. } => {
                 qb.push(format!(
                     "COALESCE(CAST({} AS TEXT) NOT IN ('', '[]', '{{}}'), FALSE)",
@@ -581,6 +591,24 @@ where
                     qb.push("EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = r.id AND ");
                     push_str_cmp(qb, cx, "m.member_id", *op, v);
                     qb.push(")");
+                }
+                Col::Groups { display } => {
+                    // The members, direct and through nested groups, of the groups that compare true.
+                    let v = string_literal(path, value)?;
+                    qb.push(
+                        "r.id IN (WITH RECURSIVE below(id) AS (SELECT m.member_id FROM memberships m \
+                         JOIN resources g ON g.id = m.group_id WHERE ",
+                    );
+                    if display {
+                        qb.push("g.display_name_lc IS NOT NULL AND ");
+                        push_str_cmp(qb, cx, "g.display_name_lc", *op, v.to_lowercase());
+                    } else {
+                        push_str_cmp(qb, cx, "g.id", *op, v);
+                    }
+                    qb.push(
+                        " UNION SELECT m.member_id FROM memberships m JOIN below ON m.group_id = below.id) \
+                         SELECT id FROM below)",
+                    );
                 }
                 Col::Json {
                     src,
@@ -707,7 +735,7 @@ fn sort_column(cx: &Cx<'_>, path: Option<&AttrPath>) -> Result<(String, bool), S
             AttrType::Integer | AttrType::Decimal => Ok((cx.number(src, &keys), false)),
             _ => Ok((format!("CAST({} AS TEXT)", cx.text(src, &keys)), true)),
         },
-        Col::Values(_) | Col::Members | Col::Each { .. } => Err(cannot()),
+        Col::Values(_) | Col::Members | Col::Groups { .. } | Col::Each { .. } => Err(cannot()),
     }
 }
 

@@ -784,7 +784,7 @@ async fn sql_filters_agree_with_the_reference_evaluator() {
                     .map(|p| p.total)
             }
         };
-        for text in [r#"x509Certificates.value eq "x""#, r#"groups.value eq "x""#] {
+        for text in [r#"x509Certificates.value eq "x""#, r#"groups.type eq "direct""#] {
             assert_eq!(
                 scim_kind(count(text).await),
                 ErrorKind::InvalidFilter,
@@ -1166,6 +1166,87 @@ async fn keyset_pages_cover_everything_once() {
                 want.reverse();
             }
             assert_eq!(seen, want, "{backend}: {order:?}");
+        }
+    });
+}
+
+/// Filters on a User's derived `groups` (direct and nested) run in SQL and agree with the reference evaluator
+/// on the rendered users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_filters_follow_nesting() {
+    use roster_scim::{SchemaRegistry, filter};
+    use roster_store::ListQuery;
+    let reg = SchemaRegistry::new();
+    let users = reg.resource("User").unwrap();
+    on_every_backend!(|store, backend| {
+        let mut ids = Vec::new();
+        for n in ["u1", "u2", "u3", "u4"] {
+            ids.push(
+                store
+                    .create_resource(ResourceKind::User, user(n))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let g2 = store
+            .create_resource(ResourceKind::Group, group("G-Two", &[&ids[1]]))
+            .await
+            .unwrap()
+            .id;
+        let g1 = store
+            .create_resource(ResourceKind::Group, group("G-One", &[&ids[0], &g2]))
+            .await
+            .unwrap()
+            .id;
+        store
+            .create_resource(ResourceKind::Group, group("Other", &[&ids[2]]))
+            .await
+            .unwrap();
+        let mut rendered = Vec::new();
+        for id in &ids {
+            let r = store.get_resource(ResourceKind::User, id).await.unwrap().unwrap();
+            let mut full = r.data.clone();
+            full.insert("id".into(), json!(r.id));
+            rendered.push((r.id.clone(), Value::Object(full)));
+        }
+        let cases = [
+            (format!(r#"groups.value eq "{g1}""#), vec![0, 1]),
+            (format!(r#"groups eq "{g2}""#), vec![1]),
+            (r#"groups.display eq "g-two""#.to_owned(), vec![1]),
+            (r#"groups.display sw "G-""#.to_owned(), vec![0, 1]),
+            (r#"groups.display co "the""#.to_owned(), vec![2]),
+            ("groups pr".to_owned(), vec![0, 1, 2]),
+            ("not (groups pr)".to_owned(), vec![3]),
+            (format!(r#"groups.value ne "{g1}""#), vec![2, 3]),
+        ];
+        for (text, want) in cases {
+            let f = filter::parse(&text).unwrap();
+            f.check(&users).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let page = store
+                .list_resources(
+                    ResourceKind::User,
+                    &ListQuery {
+                        filter: Some(&f),
+                        limit: 10,
+                        schema: Some(&users),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{backend}: {text}: {e}"));
+            let mut got: Vec<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+            got.sort();
+            let mut want: Vec<&str> = want.iter().map(|&i| ids[i].as_str()).collect();
+            want.sort();
+            assert_eq!(got, want, "{backend}: {text}");
+            let mut eval: Vec<&str> = rendered
+                .iter()
+                .filter(|(_, v)| filter::matches(&f, v, Some(&users)))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            eval.sort();
+            assert_eq!(got, eval, "{backend}: {text} against the evaluator");
         }
     });
 }
