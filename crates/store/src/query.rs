@@ -782,13 +782,14 @@ impl Store {
                 }
                 if let Some(p) = q.after {
                     let cmp = if q.sort_order == SortOrder::Descending { "<" } else { ">" };
+                    // `created >=` first, so the scan starts at the position in the (type, created, id) index.
+                    sel.push(format!(" AND r.created {cmp}= "));
+                    sel.push_bind(p.created);
                     sel.push(format!(" AND (r.created {cmp} "));
                     sel.push_bind(p.created);
-                    sel.push(" OR (r.created = ");
-                    sel.push_bind(p.created);
-                    sel.push(format!(" AND r.id{} {cmp} ", cx.collate));
+                    sel.push(format!(" OR r.id{} {cmp} ", cx.collate));
                     sel.push_bind(p.id.clone());
-                    sel.push("))");
+                    sel.push(")");
                 }
                 let collate = if is_text { cx.collate } else { "" };
                 sel.push(format!(" ORDER BY {order}{collate} {dir}, r.id{} {dir} LIMIT ", cx.collate));
