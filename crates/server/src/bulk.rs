@@ -39,7 +39,7 @@ pub async fn bulk(State(state): State<AppState>, ScimBody(body): ScimBody) -> Re
         // A run of valid creates of one kind that refer to nothing created inside the run goes to the store as
         // one transaction; results are the same as one by one.
         let run_of_creates = create_run(&state, &ops[next..], &created);
-        if run_of_creates.len() > 1 {
+        if !run_of_creates.is_empty() {
             let (kind, _) = run_of_creates[0];
             let items = run_of_creates.into_iter().map(|(_, data)| data).collect();
             let left = req.fail_on_errors.map(|max| max - errors);

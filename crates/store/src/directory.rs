@@ -279,7 +279,7 @@ struct PreparedCreate {
     micros: i64,
 }
 
-fn prepare_create(kind: ResourceKind, mut data: Map<String, Value>) -> Result<PreparedCreate, StoreError> {
+fn prepare_create(kind: ResourceKind, mut data: Map<String, Value>) -> Result<PreparedCreate, ScimError> {
     data.shift_remove("id");
     data.shift_remove("meta");
     data.shift_remove("groups");
@@ -424,7 +424,7 @@ impl Store {
     ) -> Result<Vec<Result<StoredResource, StoreError>>, StoreError> {
         let mut outcomes: Vec<Result<String, StoreError>> = Vec::with_capacity(items.len());
         let mut errors = 0u64;
-        let prepared: Vec<Result<PreparedCreate, StoreError>> =
+        let prepared: Vec<Result<PreparedCreate, ScimError>> =
             items.into_iter().map(|data| prepare_create(kind, data)).collect();
         // Users all well formed: first try the whole run as three multi-row INSERTs (a statement costs more than
         // a row), falling back to one savepoint per item when a row is refused.
@@ -454,8 +454,7 @@ impl Store {
                     break;
                 }
                 let outcome = match item {
-                    Err(StoreError::Scim(e)) => Err(StoreError::Scim(e.clone())),
-                    Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+                    Err(e) => Err(StoreError::Scim(e.clone())),
                     Ok(prepared) => {
                         sqlx::query("SAVEPOINT bulk_item").execute(&mut *tx).await?;
                         match insert_resource!(tx, kind, prepared) {

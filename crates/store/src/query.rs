@@ -759,13 +759,13 @@ impl Store {
             elem: None,
         };
         let (order, is_text) = sort_column(&cx, q.sort_by)?;
-        let type_term = if q.filter.is_some_and(|f| has_trigram_lookup(cx, f)) {
-            "SELECT {} FROM resources r WHERE +r.resource_type = "
+        let plus = if q.filter.is_some_and(|f| has_trigram_lookup(cx, f)) {
+            "+"
         } else {
-            "SELECT {} FROM resources r WHERE r.resource_type = "
+            ""
         };
         on_db!(self, pool => {
-            let mut count = QueryBuilder::new(type_term.replace("{}", "COUNT(*)"));
+            let mut count = QueryBuilder::new(format!("SELECT COUNT(*) FROM resources r WHERE {plus}r.resource_type = "));
             count.push_bind(kind.as_str().to_owned());
             if let Some(f) = q.filter {
                 count.push(" AND ");
@@ -774,7 +774,7 @@ impl Store {
             let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
             let mut resources = Vec::new();
             if limit > 0 {
-                let mut sel = QueryBuilder::new(type_term.replace("{}", "r.id"));
+                let mut sel = QueryBuilder::new(format!("SELECT r.id FROM resources r WHERE {plus}r.resource_type = "));
                 sel.push_bind(kind.as_str().to_owned());
                 if let Some(f) = q.filter {
                     sel.push(" AND ");
