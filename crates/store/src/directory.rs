@@ -387,28 +387,61 @@ macro_rules! insert_users {
     };
 }
 
+/// A single create waiting for its batch: the kind and the validated attributes.
+pub(crate) type PendingCreate = (ResourceKind, Map<String, Value>);
+
 const INSERT_JOURNAL: &str =
     "INSERT INTO journal (resource_type, resource_id, version, op, at) VALUES ($1, $2, $3, $4, $5)";
 
 impl Store {
     /// Creates a resource from validated, canonical attributes (`id` and `meta` are assigned here). A Group's
-    /// `members` must name existing resources.
+    /// `members` must name existing resources. Creates made at the same time are written together (see
+    /// [`crate::combine`]), each with the result it would have alone.
     pub async fn create_resource(
         &self,
         kind: ResourceKind,
         data: Map<String, Value>,
     ) -> Result<StoredResource, StoreError> {
-        let prepared = prepare_create(kind, data)?;
-        let _writer = self.writer().await;
-        on_db!(self, pool => {
-            let mut tx = pool.begin_with(self.write_begin()).await?;
-            insert_resource!(tx, kind, &prepared)?;
-            tx.commit().await?;
-            self.changes.notify_waiters();
-        });
-        self.get_resource(kind, &prepared.id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("resource {} vanished after create", prepared.id)))
+        let store = self.clone();
+        self.creates
+            .submit((kind, data), move |batch| {
+                let store = store.clone();
+                async move { store.create_batch(batch).await }
+            })
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError::Corrupt(
+                    "a create was not written (its batch failed)".into(),
+                ))
+            })
+    }
+
+    /// Writes a batch of single creates: each run of one kind as [`Self::create_resources`] does; when a run
+    /// fails as a whole (the database refused it), each of its creates on its own, so each gets its own error.
+    async fn create_batch(&self, batch: Vec<PendingCreate>) -> Vec<Result<StoredResource, StoreError>> {
+        let mut results = Vec::with_capacity(batch.len());
+        let mut items = batch.into_iter().peekable();
+        while let Some((kind, first)) = items.next() {
+            let mut run = vec![prepare_create(kind, first)];
+            while let Some((_, data)) = items.next_if(|(k, _)| *k == kind) {
+                run.push(prepare_create(kind, data));
+            }
+            match self.create_prepared(kind, &run, None).await {
+                Ok(created) => results.extend(created),
+                Err(e) if run.len() == 1 => results.push(Err(e)),
+                Err(_) => {
+                    for one in run {
+                        results.push(match self.create_prepared(kind, &[one], None).await {
+                            Ok(mut created) => created.pop().unwrap_or_else(|| {
+                                Err(StoreError::Corrupt("a create gave no result".into()))
+                            }),
+                            Err(e) => Err(e),
+                        });
+                    }
+                }
+            }
+        }
+        results
     }
 
     /// Creates several resources of one kind in one transaction (a savepoint each), as `/Bulk` does with a run of
@@ -422,10 +455,20 @@ impl Store {
         items: Vec<Map<String, Value>>,
         max_errors: Option<u64>,
     ) -> Result<Vec<Result<StoredResource, StoreError>>, StoreError> {
-        let mut outcomes: Vec<Result<String, StoreError>> = Vec::with_capacity(items.len());
-        let mut errors = 0u64;
         let prepared: Vec<Result<PreparedCreate, ScimError>> =
             items.into_iter().map(|data| prepare_create(kind, data)).collect();
+        self.create_prepared(kind, &prepared, max_errors).await
+    }
+
+    /// [`Self::create_resources`] of prepared items.
+    async fn create_prepared(
+        &self,
+        kind: ResourceKind,
+        prepared: &[Result<PreparedCreate, ScimError>],
+        max_errors: Option<u64>,
+    ) -> Result<Vec<Result<StoredResource, StoreError>>, StoreError> {
+        let mut outcomes: Vec<Result<String, StoreError>> = Vec::with_capacity(prepared.len());
+        let mut errors = 0u64;
         // Users all well formed: first try the whole run as three multi-row INSERTs (a statement costs more than
         // a row), falling back to one savepoint per item when a row is refused.
         let all_ready = kind == ResourceKind::User && prepared.iter().all(Result::is_ok);
@@ -435,16 +478,20 @@ impl Store {
             let mut done = false;
             if all_ready {
                 let ready: Vec<&PreparedCreate> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
-                sqlx::query("SAVEPOINT bulk_run").execute(&mut *tx).await?;
                 match insert_users!(tx, &ready) {
                     Ok(()) => {
-                        sqlx::query("RELEASE SAVEPOINT bulk_run").execute(&mut *tx).await?;
                         outcomes.extend(ready.iter().map(|p| Ok(p.id.clone())));
                         done = true;
                     }
-                    Err(StoreError::Scim(_)) => {
-                        sqlx::query("ROLLBACK TO SAVEPOINT bulk_run").execute(&mut *tx).await?;
-                        sqlx::query("RELEASE SAVEPOINT bulk_run").execute(&mut *tx).await?;
+                    Err(StoreError::Scim(e)) => {
+                        // Nothing of the run is kept. Alone, the refusal is the item's answer; in a run, each
+                        // item is tried on its own.
+                        tx.rollback().await?;
+                        tx = pool.begin_with(self.write_begin()).await?;
+                        if ready.len() == 1 {
+                            outcomes.push(Err(StoreError::Scim(e)));
+                            done = true;
+                        }
                     }
                     Err(other) => return Err(other),
                 }
@@ -477,13 +524,32 @@ impl Store {
             tx.commit().await?;
             self.changes.notify_waiters();
         });
-        let ids: Vec<String> = outcomes.iter().filter_map(|o| o.as_ref().ok().cloned()).collect();
-        let mut loaded: std::collections::HashMap<String, StoredResource> = self
-            .load_resources(kind, &ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let mut loaded: std::collections::HashMap<String, StoredResource> = if kind == ResourceKind::User {
+            // A user just created is what was written, in no group yet: no need to read it back.
+            prepared
+                .iter()
+                .filter_map(|p| p.as_ref().ok())
+                .map(|p| {
+                    let at = from_micros(p.micros)?;
+                    let r = StoredResource {
+                        id: p.id.clone(),
+                        kind,
+                        data: p.data.clone(),
+                        version: 1,
+                        created: at,
+                        last_modified: at,
+                    };
+                    Ok((p.id.clone(), r))
+                })
+                .collect::<Result<_, StoreError>>()?
+        } else {
+            let ids: Vec<String> = outcomes.iter().filter_map(|o| o.as_ref().ok().cloned()).collect();
+            self.load_resources(kind, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect()
+        };
         Ok(outcomes
             .into_iter()
             .map(|o| {

@@ -31,6 +31,7 @@ macro_rules! on_db {
 }
 
 pub mod apps;
+mod combine;
 pub mod directory;
 pub mod health;
 pub mod links;
@@ -101,6 +102,11 @@ pub struct Store {
     /// PostgreSQL: the task that turns other processes' change notifications into wake-ups of [`Self::changes`];
     /// stopped when the last clone of the store goes.
     pub(crate) listener: Option<std::sync::Arc<AbortOnDrop>>,
+    /// Single creates waiting to be written together ([`combine`]).
+    pub(crate) creates:
+        std::sync::Arc<combine::Combiner<directory::PendingCreate, Result<StoredResource, StoreError>>>,
+    /// The engine's sync records waiting to be written together ([`combine`]).
+    pub(crate) records: std::sync::Arc<combine::Combiner<links::SyncRecord, Result<(), StoreError>>>,
 }
 
 /// Aborts a background task when dropped.
@@ -178,6 +184,8 @@ impl Store {
             changes: Default::default(),
             write_lock: Default::default(),
             listener: None,
+            creates: Default::default(),
+            records: Default::default(),
         };
         store.migrate().await?;
         if let Db::Postgres(pool) = &store.db {

@@ -8,6 +8,9 @@ use roster_scim::ScimError;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+/// One object's sync record: its link changes and its log entry.
+pub(crate) type SyncRecord = (Vec<LinkChange>, Option<LogEntry>);
+
 /// The state of a linked account as roster left it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -134,12 +137,110 @@ impl Store {
 
     /// Records the outcome of syncing one object in one transaction: its link changes, in order, and its log
     /// entry. A link that would give one target account to two objects is a 409 `uniqueness` and nothing is
-    /// written.
+    /// written. Records made at the same time by concurrent syncs are written together (see [`crate::combine`]),
+    /// each with the result it would have alone.
     pub async fn record_sync(
         &self,
         changes: &[LinkChange],
         log: Option<&LogEntry>,
     ) -> Result<(), StoreError> {
+        let store = self.clone();
+        self.records
+            .submit((changes.to_vec(), log.cloned()), move |batch| {
+                let store = store.clone();
+                async move { store.record_batch(batch).await }
+            })
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError::Corrupt(
+                    "a sync record was not written (its batch failed)".into(),
+                ))
+            })
+    }
+
+    /// Writes a batch of sync records: when every change is a link save of a distinct object, all of them as one
+    /// multi-row upsert and all log entries as one multi-row insert in one transaction; when that is refused (an
+    /// account claimed twice) or the batch has other changes, each record in a transaction of its own.
+    async fn record_batch(&self, batch: Vec<SyncRecord>) -> Vec<Result<(), StoreError>> {
+        let mut seen = std::collections::HashSet::new();
+        let together = batch.len() > 1
+            && batch.iter().all(|(changes, _)| {
+                changes.iter().all(|c| match c {
+                    LinkChange::Save(l) => seen.insert((l.app.as_str(), l.kind, l.source_id.as_str())),
+                    LinkChange::Delete { .. } => false,
+                })
+            });
+        if together {
+            match self.record_together(&batch).await {
+                Ok(()) => return batch.iter().map(|_| Ok(())).collect(),
+                Err(StoreError::Scim(_)) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "a batch of sync records failed; writing them one by one")
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for (changes, log) in &batch {
+            results.push(self.record_one(changes, log.as_ref()).await);
+        }
+        results
+    }
+
+    /// See [`Self::record_batch`]: link saves only, of distinct objects.
+    async fn record_together(&self, batch: &[SyncRecord]) -> Result<(), StoreError> {
+        let now = to_micros(OffsetDateTime::now_utc());
+        let links: Vec<(&Link, String)> = batch
+            .iter()
+            .flat_map(|(changes, _)| changes.iter())
+            .filter_map(|c| match c {
+                LinkChange::Save(l) => Some((l, Value::Object(l.pushed.clone()).to_string())),
+                LinkChange::Delete { .. } => None,
+            })
+            .collect();
+        let logs: Vec<&LogEntry> = batch.iter().filter_map(|(_, log)| log.as_ref()).collect();
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            for chunk in links.chunks(200) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO links (app, resource_type, source_id, target_id, state, pushed, pushed_hash, updated) ",
+                );
+                q.push_values(chunk, |mut b, (link, pushed)| {
+                    b.push_bind(&link.app).push_bind(link.kind.as_str()).push_bind(&link.source_id)
+                        .push_bind(&link.target_id).push_bind(link.state.as_str()).push_bind(pushed)
+                        .push_bind(&link.pushed_hash).push_bind(now);
+                });
+                q.push(
+                    " ON CONFLICT (app, resource_type, source_id) DO UPDATE SET target_id = excluded.target_id, \
+                     state = excluded.state, pushed = excluded.pushed, pushed_hash = excluded.pushed_hash, updated = excluded.updated",
+                );
+                q.build().execute(&mut *tx).await.map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => {
+                        StoreError::Scim(ScimError::uniqueness("a target account is linked twice"))
+                    }
+                    _ => StoreError::Db(e),
+                })?;
+            }
+            for chunk in logs.chunks(200) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO provisioning_log (at, app, resource_type, source_id, target_id, action, outcome, attempt, \
+                     http_status, code, message, duration_ms, exchanges) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(to_micros(e.at)).push_bind(&e.app).push_bind(e.kind.as_str()).push_bind(&e.source_id)
+                        .push_bind(&e.target_id).push_bind(&e.action).push_bind(e.outcome.as_str()).push_bind(e.attempt)
+                        .push_bind(e.http_status).push_bind(&e.code).push_bind(&e.message).push_bind(e.duration_ms)
+                        .push_bind(&e.exchanges);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// One sync record in a transaction of its own.
+    async fn record_one(&self, changes: &[LinkChange], log: Option<&LogEntry>) -> Result<(), StoreError> {
         let _writer = self.writer().await;
         let now = to_micros(OffsetDateTime::now_utc());
         on_db!(self, pool => {

@@ -1250,3 +1250,79 @@ async fn groups_filters_follow_nesting() {
         }
     });
 }
+
+/// Single creates made at the same time are written together (group commit), yet each gets the result it would
+/// have alone: of several creates of one userName exactly one succeeds, the others are refused with
+/// `uniqueness` and leave nothing behind, and every other create is kept, journalled once, with its own data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_each_get_their_own_result() {
+    on_every_backend!(|store, backend| {
+        let before = store.journal_head().await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..80 {
+            let store = store.clone();
+            // Every tenth create asks for the same userName, in another case each time.
+            let name = if i % 10 == 0 {
+                if i % 20 == 0 {
+                    "Same".to_owned()
+                } else {
+                    "sAME".to_owned()
+                }
+            } else {
+                format!("user{i}")
+            };
+            tasks.push(tokio::spawn(async move {
+                let kind = if i % 10 == 5 {
+                    ResourceKind::Group
+                } else {
+                    ResourceKind::User
+                };
+                let data = if kind == ResourceKind::Group {
+                    group(&format!("group{i}"), &[])
+                } else {
+                    user(&name)
+                };
+                (kind, name, store.create_resource(kind, data).await)
+            }));
+        }
+        let (mut created, mut refused) = (0, 0);
+        for t in tasks {
+            let (kind, name, result) = t.await.unwrap();
+            match result {
+                Ok(r) => {
+                    created += 1;
+                    assert_eq!(r.kind, kind, "{backend}");
+                    if kind == ResourceKind::User {
+                        assert_eq!(
+                            r.data["userName"],
+                            json!(name),
+                            "{backend}: each create gets its own resource"
+                        );
+                    }
+                    let again = store.get_resource(kind, &r.id).await.unwrap().unwrap();
+                    assert_eq!(again.version, 1, "{backend}");
+                }
+                Err(e) => {
+                    assert!(
+                        name.eq_ignore_ascii_case("same"),
+                        "{backend}: {name} refused: {e}"
+                    );
+                    assert_eq!(scim_kind(Err::<(), _>(e)), ErrorKind::Uniqueness, "{backend}");
+                    refused += 1;
+                }
+            }
+        }
+        // Eight creates named "same" (i = 0, 10, …, 70): one wins.
+        assert_eq!((created, refused), (73, 7), "{backend}");
+        let journal = store.journal_since(before, 1000).await.unwrap();
+        assert_eq!(
+            journal.len(),
+            73,
+            "{backend}: one journal entry per created resource"
+        );
+        let mut ids: Vec<&str> = journal.iter().map(|j| j.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 73, "{backend}");
+    });
+}

@@ -354,3 +354,90 @@ async fn a_reconcile_leases_objects_whether_queued_or_not() {
         );
     });
 }
+
+/// Sync records made by concurrent workers are written together, yet each gets the result it would have alone:
+/// two objects claiming one account get one success and one `uniqueness` refusal that leaves nothing behind, and
+/// every other record (link and log entry) is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sync_records_each_get_their_own_result() {
+    on_every_backend!(|store, backend| {
+        store.create_app("crm", &json!({}), None).await.unwrap();
+        let record = |source: String, target: String| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let link = Link {
+                    app: "crm".into(),
+                    kind: ResourceKind::User,
+                    source_id: source.clone(),
+                    target_id: target.clone(),
+                    state: LinkState::Active,
+                    pushed: json!({"userName": source}).as_object().unwrap().clone(),
+                    pushed_hash: "h".into(),
+                    updated: time::OffsetDateTime::now_utc(),
+                };
+                let entry = LogEntry {
+                    id: 0,
+                    at: time::OffsetDateTime::now_utc(),
+                    app: "crm".into(),
+                    kind: ResourceKind::User,
+                    source_id: source,
+                    target_id: Some(target),
+                    action: "create".into(),
+                    outcome: Outcome::Ok,
+                    attempt: 1,
+                    http_status: None,
+                    code: None,
+                    message: "created".into(),
+                    duration_ms: 1,
+                    exchanges: None,
+                };
+                store
+                    .record_sync(&[roster_store::LinkChange::Save(link)], Some(&entry))
+                    .await
+            })
+        };
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            tasks.push(record(format!("u{i}"), format!("t{i}")));
+        }
+        // Two more objects claim one account that nobody else has.
+        tasks.push(record("x1".into(), "shared".into()));
+        tasks.push(record("x2".into(), "shared".into()));
+        let mut refused = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(()) => {}
+                Err(e) => {
+                    assert_eq!(scim_kind(e), ErrorKind::Uniqueness, "{backend}: record {i}");
+                    refused.push(i);
+                }
+            }
+        }
+        assert_eq!(refused.len(), 1, "{backend}: {refused:?}");
+        assert!(
+            refused[0] >= 60,
+            "{backend}: only a claim of the shared account is refused"
+        );
+        assert_eq!(
+            store.count_links("crm", ResourceKind::User).await.unwrap(),
+            (61, 0),
+            "{backend}"
+        );
+        let log = store
+            .list_log(&LogQuery {
+                app: Some("crm"),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(log.len(), 61, "{backend}: the refused record wrote no log entry");
+        let holder = store
+            .find_link_by_target("crm", ResourceKind::User, "shared")
+            .await
+            .unwrap()
+            .unwrap();
+        let winner = if refused[0] == 60 { "x2" } else { "x1" };
+        assert_eq!(holder.source_id, winner, "{backend}");
+    });
+}
