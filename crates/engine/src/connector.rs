@@ -9,7 +9,7 @@ use crate::health::{Clock, system_clock};
 use crate::plan::PatchOp;
 use roster_store::{ResourceKind, Secret};
 use serde_json::{Map, Value};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -79,6 +79,63 @@ pub struct Connector {
     not_before: AtomicI64,
     /// The app's rate limit, when it has one.
     pace: Option<Pace>,
+    /// Requests in flight, at most this process's share of the app's concurrency.
+    slots: Slots,
+}
+
+/// Request slots: at most `limit` requests to the app in flight from this process (its share of the app's
+/// `concurrency`, set by [`crate::AppRuntime::claim_share`]); a request waits here for a free slot.
+#[derive(Debug)]
+struct Slots {
+    limit: AtomicUsize,
+    busy: AtomicUsize,
+    freed: tokio::sync::Notify,
+}
+
+/// A request's slot, given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit: AtomicUsize::new(limit.max(1)),
+            busy: AtomicUsize::new(0),
+            freed: tokio::sync::Notify::new(),
+        }
+    }
+
+    async fn take(&self) -> Slot<'_> {
+        loop {
+            // Registered before looking, so a slot freed in between still wakes this request.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let busy = self.busy.load(Ordering::SeqCst);
+            if busy < self.limit.load(Ordering::SeqCst) {
+                if self
+                    .busy
+                    .compare_exchange(busy, busy + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    return Slot(self);
+                }
+                continue;
+            }
+            freed.await;
+        }
+    }
+
+    fn set_limit(&self, limit: usize) {
+        self.limit.store(limit.max(1), Ordering::SeqCst);
+        self.freed.notify_waiters();
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        self.0.freed.notify_one();
+    }
 }
 
 /// Request slots under an app's rate limit. Slots are taken in blocks (a quarter second's worth); with a store,
@@ -222,6 +279,7 @@ impl Connector {
             clock: system_clock(),
             not_before: AtomicI64::new(0),
             pace: (config.rate_limit > 0).then(|| Pace::new(config.rate_limit)),
+            slots: Slots::new(usize::from(config.concurrency)),
         })
     }
 
@@ -252,6 +310,11 @@ impl Connector {
         self.not_before.fetch_max(until, Ordering::SeqCst);
     }
 
+    /// Sets how many requests this process may have in flight to the app (at least one).
+    pub fn set_request_limit(&self, limit: usize) {
+        self.slots.set_limit(limit);
+    }
+
     /// The time before which nothing is sent (0: none).
     pub fn not_before(&self) -> i64 {
         self.not_before.load(Ordering::SeqCst)
@@ -259,6 +322,18 @@ impl Connector {
 
     /// Refuses to send while the app's `Retry-After` runs, then waits for a slot under the app's rate limit.
     async fn admit(&self, what: &str) -> Result<(), TargetError> {
+        self.check_deferred(what)?;
+        if let Some(slot) = self.reserve_slot().await {
+            let wait = slot - (self.clock)();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses to send while the app's `Retry-After` runs.
+    fn check_deferred(&self, what: &str) -> Result<(), TargetError> {
         let now = (self.clock)();
         let until = self.not_before();
         if now < until {
@@ -272,12 +347,6 @@ impl Connector {
                 ),
                 retry_after: Some(left),
             });
-        }
-        if let Some(slot) = self.reserve_slot().await {
-            let wait = slot - (self.clock)();
-            if wait > 0 {
-                tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())).await;
-            }
         }
         Ok(())
     }
@@ -425,6 +494,9 @@ impl Connector {
     ) -> Result<(u16, Option<Value>), TargetError> {
         let what = format!("{method} {path}");
         self.admit(&what).await?;
+        // Held until the answer is read. A Retry-After that came while this request waited for its slot stops it.
+        let _slot = self.slots.take().await;
+        self.check_deferred(&what)?;
         let method_name = method.as_str().to_owned();
         let token = self.bearer().await?;
         let mut req = self

@@ -185,7 +185,7 @@ pub async fn drain_queue(
             settle(store, &item, holder, &result, clock()).await?;
             Ok(result)
         })
-        .buffer_unordered(app.concurrency())
+        .buffer_unordered(app.workers())
         .collect::<Vec<Result<ObjectResult, StoreError>>>();
     let results = renewing(store, app, holder, clock, work).await;
     let mut verdict = None;
@@ -383,7 +383,7 @@ pub async fn full_sync(
                 })
                 .collect();
             let page = async {
-                let mut results = stream::iter(futures).buffered(app.concurrency());
+                let mut results = stream::iter(futures).buffered(app.workers());
                 // Nothing is awaited in this loop: a result waiting here must not hold up the syncs still in
                 // flight (one of them may hold the store's writer lock).
                 while let Some((id, r)) = results.next().await {

@@ -265,11 +265,19 @@ impl AppRuntime {
         Ok(Source::InScope { desired, create })
     }
 
-    /// How many objects this process syncs at once: its share of the app's concurrency (at least one).
+    /// How many requests this process has in flight to the app at once: its share of the app's concurrency (at
+    /// least one).
     pub fn concurrency(&self) -> usize {
         self.share
             .load(std::sync::atomic::Ordering::Relaxed)
             .clamp(1, usize::from(self.config.concurrency.max(1)))
+    }
+
+    /// How many objects this process syncs at once: twice its requests, so that the local half of each sync
+    /// (mapping, the link and log record) overlaps another object's request instead of leaving a request slot
+    /// idle. The requests themselves wait for one of the connector's slots.
+    pub fn workers(&self) -> usize {
+        self.concurrency() * 2
     }
 
     /// Says in the database that this runtime works for the app now, and takes its share of the app's
@@ -285,8 +293,9 @@ impl AppRuntime {
         {
             Ok(n) => {
                 let n = usize::try_from(n.max(1)).unwrap_or(1);
-                self.share
-                    .store((total / n).max(1), std::sync::atomic::Ordering::Relaxed);
+                let share = (total / n).max(1);
+                self.share.store(share, std::sync::atomic::Ordering::Relaxed);
+                self.client.set_request_limit(share);
             }
             Err(e) => {
                 tracing::warn!(app = %self.name, error = %e, "cannot record this process's share of the app's concurrency");

@@ -667,6 +667,27 @@ async fn the_concurrency_is_divided_among_the_processes_of_an_app() {
     });
 }
 
+/// `concurrency` bounds the requests in flight to the app, though twice as many objects are in progress (their
+/// local work overlaps the requests): a full sync of 60 users through the proxy never has more than 3 requests
+/// at the target at once, and every user gets one account.
+#[tokio::test]
+async fn requests_in_flight_never_exceed_the_concurrency() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| c.concurrency = 3).await;
+        add_users(store, (0..60).map(|i| format!("c{i:02}"))).await;
+        assert_eq!(app.workers(), 6);
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!(report.count("create"), 60);
+        assert_eq!(target_accounts(&ft).await.len(), 60);
+        let most = ft.most_in_flight();
+        assert!((1..=3).contains(&most), "{most} requests at the target at once");
+        store.delete_app("crm").await.unwrap();
+        ft.stop().await;
+    });
+}
+
 #[tokio::test]
 async fn group_deletions_have_their_own_threshold() {
     on_every_backend!(|store, _backend| {

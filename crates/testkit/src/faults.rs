@@ -103,6 +103,28 @@ pub struct Seen {
 struct State {
     faults: Vec<Fault>,
     seen: Vec<Seen>,
+    /// Requests being forwarded to the target now, and the most there ever were.
+    forwarding: usize,
+    most_forwarding: usize,
+}
+
+/// Counts a request as being forwarded until dropped.
+struct Forwarding<'a>(&'a Mutex<State>);
+
+impl<'a> Forwarding<'a> {
+    fn start(state: &'a Mutex<State>) -> Self {
+        let mut st = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.forwarding += 1;
+        st.most_forwarding = st.most_forwarding.max(st.forwarding);
+        Self(state)
+    }
+}
+
+impl Drop for Forwarding<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.forwarding -= 1;
+    }
 }
 
 /// The clock the proxy stamps requests with.
@@ -165,6 +187,12 @@ impl FaultTarget {
     /// Every request seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.lock().seen.clone()
+    }
+
+    /// The most requests the target was answering at the same time (counted from the moment the proxy forwards
+    /// a request until the target's answer is read, while the client is still waiting for it).
+    pub fn most_in_flight(&self) -> usize {
+        self.lock().most_forwarding
     }
 
     /// How many requests were seen so far.
@@ -293,6 +321,7 @@ async fn serve(
             Some(())
         }
         forward => {
+            let forwarding = Forwarding::start(state);
             let method = reqwest::Method::from_bytes(req.method.as_bytes()).ok()?;
             let mut r = http.request(method, format!("{upstream}{path}"));
             for (k, v) in &req.headers {
@@ -313,6 +342,7 @@ async fn serve(
                 .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
                 .collect();
             let body = resp.bytes().await.ok()?;
+            drop(forwarding);
             respond(&mut conn, status, &headers, &body).await;
             Some(())
         }
