@@ -519,7 +519,7 @@ impl Connector {
             Ok(r) => r,
             Err(e) => {
                 let err = transport(&what, &e);
-                crate::trace::record(&method_name, path, query, body, None, Some(&err.message));
+                crate::trace::record(&method_name, path, query, body, None, Some(&err.message), None);
                 return Err(err);
             }
         };
@@ -533,16 +533,32 @@ impl Connector {
             Ok(t) => t,
             Err(e) => {
                 let err = transport(&what, &e);
-                crate::trace::record(&method_name, path, query, body, Some(status), Some(&err.message));
+                crate::trace::record(
+                    &method_name,
+                    path,
+                    query,
+                    body,
+                    Some(status),
+                    Some(&err.message),
+                    None,
+                );
                 return Err(err);
             }
         };
-        crate::trace::record(&method_name, path, query, body, Some(status), Some(&text));
         let json: Option<Value> = if text.trim().is_empty() {
             None
         } else {
             serde_json::from_str(&text).ok()
         };
+        crate::trace::record(
+            &method_name,
+            path,
+            query,
+            body,
+            Some(status),
+            Some(&text),
+            json.as_ref(),
+        );
         if (200..300).contains(&status) || ok_statuses.contains(&status) {
             return Ok((status, json));
         }

@@ -43,7 +43,9 @@ pub fn take() -> Option<String> {
     Some(bounded(list))
 }
 
-/// One request: `status` is `None` when no answer came (`response` then says why).
+/// One request: `status` is `None` when no answer came (`response` then says why); `parsed` is the response
+/// as JSON when the caller has read it already. A write the app accepted (2xx to anything but GET) keeps only
+/// the `id` of its answer: the rest echoes the request body, which the trace holds already.
 pub(crate) fn record(
     method: &str,
     path: &str,
@@ -51,6 +53,7 @@ pub(crate) fn record(
     body: Option<&Value>,
     status: Option<u16>,
     response: Option<&str>,
+    parsed: Option<&Value>,
 ) {
     // Outside a trace there is nothing to do; skip the work.
     if EXCHANGES.try_with(|_| ()).is_err() {
@@ -69,10 +72,18 @@ pub(crate) fn record(
         e.insert("body".into(), redact(b));
     }
     e.insert("status".into(), status.map_or(Value::Null, |s| json!(s)));
-    if let Some(text) = response.map(str::trim).filter(|t| !t.is_empty()) {
-        let summary = match serde_json::from_str::<Value>(text) {
-            Ok(v) => redact(&v),
-            Err(_) => Value::String(cut(text)),
+    let accepted_write = method != "GET" && status.is_some_and(|s| (200..300).contains(&s));
+    if accepted_write {
+        if let Some(id) = parsed.and_then(|v| v.get("id")) {
+            e.insert("response".into(), json!({"id": redact(id)}));
+        }
+    } else if let Some(text) = response.map(str::trim).filter(|t| !t.is_empty()) {
+        let summary = match parsed {
+            Some(v) => redact(v),
+            None => match serde_json::from_str::<Value>(text) {
+                Ok(v) => redact(&v),
+                Err(_) => Value::String(cut(text)),
+            },
         };
         e.insert("response".into(), summary);
     }
@@ -219,7 +230,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_trace_holds_only_its_own_task_s_requests() {
-        record("GET", "/Users", &[], None, Some(200), None);
+        record("GET", "/Users", &[], None, Some(200), None, None);
+        let created = json!({"id": "9", "userName": "a", "password": "p"});
         let got = scope(async {
             record(
                 "POST",
@@ -227,18 +239,30 @@ mod tests {
                 &[("x", "1")],
                 Some(&json!({"password": "p"})),
                 Some(201),
-                Some("{\"id\":\"9\"}"),
+                Some(&created.to_string()),
+                Some(&created),
+            );
+            record(
+                "PATCH",
+                "/Users/9",
+                &[],
+                None,
+                Some(409),
+                Some(r#"{"scimType":"uniqueness","detail":"taken"}"#),
+                None,
             );
             take()
         })
         .await
         .unwrap();
         let v: Value = serde_json::from_str(&got).unwrap();
-        assert_eq!(v.as_array().unwrap().len(), 1);
+        assert_eq!(v.as_array().unwrap().len(), 2);
         assert_eq!(v[0]["request"], "POST /Users?x=1");
         assert_eq!(v[0]["body"]["password"], REDACTED);
         assert_eq!(v[0]["status"], 201);
-        assert_eq!(v[0]["response"]["id"], "9");
+        // An accepted write keeps only the id of its answer; a refusal keeps the answer.
+        assert_eq!(v[0]["response"], json!({"id": "9"}));
+        assert_eq!(v[1]["response"]["scimType"], "uniqueness");
         assert_eq!(scope(async { take() }).await, None, "no request, no trace");
     }
 }
