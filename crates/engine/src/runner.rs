@@ -406,17 +406,11 @@ pub async fn full_sync(
         // Links whose directory object is gone (deleted while the engine was not running).
         let mut after: Option<String> = None;
         loop {
-            let links = store.list_links(&app.name, kind, after.as_deref(), 500).await?;
-            let Some(last) = links.last() else { break };
-            after = Some(last.source_id.clone());
-            let ids: Vec<String> = links.iter().map(|l| l.source_id.clone()).collect();
-            let existing: std::collections::HashSet<String> = store
-                .load_resources(kind, &ids)
-                .await?
-                .into_iter()
-                .map(|r| r.id)
-                .collect();
-            let gone: Vec<String> = ids.into_iter().filter(|id| !existing.contains(id)).collect();
+            let gone = store
+                .links_without_object(&app.name, kind, after.as_deref(), 500)
+                .await?;
+            let Some(last) = gone.last() else { break };
+            after = Some(last.clone());
             let gone: Vec<String> = if dry_run {
                 gone
             } else {

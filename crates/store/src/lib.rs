@@ -19,6 +19,7 @@
 //! | [`queue`] | objects waiting to be synced: durable rows with generations and leases |
 //! | [`provlog`] | the provisioning log |
 //! | [`scan`] | keyset scans and group expansion for the engine |
+//! | `combine` | group commit: concurrent single creates and sync records written together |
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$store`, once per backend type.
 macro_rules! on_db {

@@ -22,6 +22,28 @@ impl Store {
         })
     }
 
+    /// The directory ids, after `after` in id order (keyset paging), of up to `limit` of an app's links whose
+    /// directory object no longer exists (deleted while no engine was running). One query per page, however
+    /// many links are fine.
+    pub async fn links_without_object(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT l.source_id FROM links l WHERE l.app = $1 AND l.resource_type = $2 AND l.source_id > $3 \
+                 AND NOT EXISTS (SELECT 1 FROM resources r WHERE r.id = l.source_id AND r.resource_type = l.resource_type) \
+                 ORDER BY l.source_id LIMIT $4",
+            )
+            .bind(app).bind(kind.as_str()).bind(after.unwrap_or("")).bind(limit)
+            .fetch_all(pool).await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
     /// The newest journal sequence number (0 when the journal is empty).
     pub async fn journal_head(&self) -> Result<i64, StoreError> {
         on_db!(self, pool => {

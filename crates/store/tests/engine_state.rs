@@ -441,3 +441,77 @@ async fn concurrent_sync_records_each_get_their_own_result() {
         assert_eq!(holder.source_id, winner, "{backend}");
     });
 }
+
+/// A reconcile finds the links whose directory object is gone in one query per page: only those, in id order,
+/// paged by the last one returned, and only of the app and type asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_without_their_object_are_found_page_by_page() {
+    on_every_backend!(|store, backend| {
+        store.create_app("crm", &json!({}), None).await.unwrap();
+        store.create_app("hr", &json!({}), None).await.unwrap();
+        let mut ids = Vec::new();
+        for name in ["a", "b", "c", "d"] {
+            let data = json!({"userName": name}).as_object().unwrap().clone();
+            ids.push(store.create_resource(ResourceKind::User, data).await.unwrap().id);
+        }
+        let link = |app: &str, source: &str| Link {
+            app: app.into(),
+            kind: ResourceKind::User,
+            source_id: source.into(),
+            target_id: format!("t-{source}"),
+            state: LinkState::Active,
+            pushed: serde_json::Map::new(),
+            pushed_hash: "h".into(),
+            updated: time::OffsetDateTime::now_utc(),
+        };
+        for id in &ids {
+            store.save_link(&link("crm", id)).await.unwrap();
+        }
+        store.save_link(&link("hr", &ids[1])).await.unwrap();
+        store
+            .delete_resource(ResourceKind::User, &ids[1], None)
+            .await
+            .unwrap();
+        store
+            .delete_resource(ResourceKind::User, &ids[3], None)
+            .await
+            .unwrap();
+        let mut gone = vec![ids[1].clone(), ids[3].clone()];
+        gone.sort();
+        let all = store
+            .links_without_object("crm", ResourceKind::User, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(all, gone, "{backend}");
+        let first = store
+            .links_without_object("crm", ResourceKind::User, None, 1)
+            .await
+            .unwrap();
+        let second = store
+            .links_without_object("crm", ResourceKind::User, Some(&first[0]), 1)
+            .await
+            .unwrap();
+        assert_eq!([first, second].concat(), gone, "{backend}");
+        assert!(
+            store
+                .links_without_object("crm", ResourceKind::User, Some(&gone[1]), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .links_without_object("hr", ResourceKind::User, None, 10)
+                .await
+                .unwrap(),
+            [ids[1].clone()]
+        );
+        assert!(
+            store
+                .links_without_object("crm", ResourceKind::Group, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    });
+}
