@@ -396,7 +396,7 @@ const INSERT_JOURNAL: &str =
 impl Store {
     /// Creates a resource from validated, canonical attributes (`id` and `meta` are assigned here). A Group's
     /// `members` must name existing resources. Creates made at the same time are written together (see
-    /// [`crate::combine`]), each with the result it would have alone.
+    /// the crate-private `combine` module), each with the result it would have alone.
     pub async fn create_resource(
         &self,
         kind: ResourceKind,

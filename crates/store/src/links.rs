@@ -137,8 +137,8 @@ impl Store {
 
     /// Records the outcome of syncing one object in one transaction: its link changes, in order, and its log
     /// entry. A link that would give one target account to two objects is a 409 `uniqueness` and nothing is
-    /// written. Records made at the same time by concurrent syncs are written together (see [`crate::combine`]),
-    /// each with the result it would have alone.
+    /// written. Records made at the same time by concurrent syncs are written together (see the crate-private
+    /// `combine` module), each with the result it would have alone.
     pub async fn record_sync(
         &self,
         changes: &[LinkChange],
