@@ -498,6 +498,9 @@ impl Connector {
         let _slot = self.slots.take().await;
         self.check_deferred(&what)?;
         let method_name = method.as_str().to_owned();
+        let trace = |status: Option<u16>, response: &str, parsed: Option<&Value>| {
+            crate::trace::record(&method_name, path, query, body, status, Some(response), parsed);
+        };
         let token = self.bearer().await?;
         let mut req = self
             .http
@@ -519,7 +522,7 @@ impl Connector {
             Ok(r) => r,
             Err(e) => {
                 let err = transport(&what, &e);
-                crate::trace::record(&method_name, path, query, body, None, Some(&err.message), None);
+                trace(None, &err.message, None);
                 return Err(err);
             }
         };
@@ -533,15 +536,7 @@ impl Connector {
             Ok(t) => t,
             Err(e) => {
                 let err = transport(&what, &e);
-                crate::trace::record(
-                    &method_name,
-                    path,
-                    query,
-                    body,
-                    Some(status),
-                    Some(&err.message),
-                    None,
-                );
+                trace(Some(status), &err.message, None);
                 return Err(err);
             }
         };
@@ -550,15 +545,7 @@ impl Connector {
         } else {
             serde_json::from_str(&text).ok()
         };
-        crate::trace::record(
-            &method_name,
-            path,
-            query,
-            body,
-            Some(status),
-            Some(&text),
-            json.as_ref(),
-        );
+        trace(Some(status), &text, json.as_ref());
         if (200..300).contains(&status) || ok_statuses.contains(&status) {
             return Ok((status, json));
         }
