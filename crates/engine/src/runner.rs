@@ -343,65 +343,69 @@ pub async fn full_sync(
         &[ResourceKind::User]
     };
     for &kind in kinds {
-        let mut after: Option<String> = None;
-        loop {
-            // Still working for the app: renew this reconcile's share of its concurrency.
-            app.claim_share(store, clock()).await;
-            let ids = store.list_ids_after(kind, after.as_deref(), 500).await?;
-            let Some(last) = ids.last() else { break };
-            after = Some(last.clone());
-            let held: Vec<(String, i64)> = if dry_run {
-                ids.into_iter().map(|id| (id, 0)).collect()
-            } else {
-                lease_ids(store, app, &holder, kind, &ids, &clock).await?
-            };
-            let ids: Vec<String> = held.iter().map(|(id, _)| id.clone()).collect();
-            let mut synced: Vec<(ResourceKind, String, i64)> = Vec::new();
-            // The page's objects and links are read in two queries, not two per object.
-            let mut resources: HashMap<String, roster_store::StoredResource> = store
-                .load_resources(kind, &ids)
-                .await?
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect();
-            let mut links = store.find_links(&app.name, kind, &ids).await?;
-            // Distinct objects, synced side by side; results come back in order.
+        let prepare = |after: Option<String>| prepare_page(store, app, kind, after, dry_run, &holder, &clock);
+        let mut next = prepare(None).await?;
+        while let Some(mut page) = next.take() {
             let settle_as = (!dry_run).then_some((holder.as_str(), &clock));
-            let futures: Vec<_> = ids
+            let futures: Vec<_> = page
+                .ids
                 .iter()
-                .map(|id| {
+                .enumerate()
+                .map(|(i, id)| {
                     sync_page_item(
+                        i,
                         store,
                         app,
                         kind,
                         id,
-                        resources.remove(id),
-                        links.remove(id),
+                        page.resources.remove(id),
+                        page.links.remove(id),
                         opts,
                         settle_as,
                     )
                 })
                 .collect();
-            let page = async {
-                let mut results = stream::iter(futures).buffered(app.workers());
+            let mut synced: Vec<(ResourceKind, String, i64)> = Vec::new();
+            let held = &page.held;
+            let work = async {
+                // Distinct objects, synced side by side, each result taken as it comes: a slow object does not
+                // hold up the others' slots.
+                let mut results = stream::iter(futures).buffer_unordered(app.workers());
                 // Nothing is awaited in this loop: a result waiting here must not hold up the syncs still in
                 // flight (one of them may hold the store's writer lock).
-                while let Some((id, r)) = results.next().await {
+                let mut plan = Vec::new();
+                while let Some((i, id, r)) = results.next().await {
                     let r = r?;
                     if r.outcome != Outcome::Failed && !r.held {
-                        let generation = held.iter().find(|(h, _)| h == id).map_or(0, |(_, g)| *g);
+                        let generation = held.get(id).copied().unwrap_or(0);
                         synced.push((kind, id.clone(), generation));
                     }
                     report.add(&r);
-                    on_object(id, &r);
+                    if dry_run {
+                        plan.push((i, id, r));
+                    } else {
+                        on_object(id, &r);
+                    }
+                }
+                // A plan is shown in directory order, whatever order the objects were planned in.
+                plan.sort_unstable_by_key(|(i, _, _)| *i);
+                for (_, id, r) in &plan {
+                    on_object(id, r);
+                }
+                if !dry_run {
+                    // One write for the page: synced rows go, the rest of the page's leases are released.
+                    let leased: Vec<_> = held.keys().map(|id| (kind, id.clone())).collect();
+                    store.finish_many(&app.name, &holder, &synced, &leased).await?;
                 }
                 Ok::<(), StoreError>(())
             };
-            renewing(store, app, &holder, &clock, page).await?;
-            if !dry_run {
-                // One write for the page: synced rows go, the rest of the page's leases are released.
-                store.finish_many(&app.name, &holder, &synced).await?;
-            }
+            // The next page is read and leased while this one syncs, so the app is not kept waiting between pages.
+            let (done, upcoming) = renewing(store, app, &holder, &clock, async {
+                tokio::join!(work, prepare(Some(page.last)))
+            })
+            .await;
+            done?;
+            next = upcoming?;
         }
         // Links whose directory object is gone (deleted while the engine was not running).
         let mut after: Option<String> = None;
@@ -436,6 +440,56 @@ pub async fn full_sync(
             .await?;
     }
     Ok(report)
+}
+
+/// One page of a reconcile: the objects it holds (with their queue generations), loaded with their links.
+struct Page {
+    /// The held ids, in order.
+    ids: Vec<String>,
+    held: HashMap<String, i64>,
+    resources: HashMap<String, roster_store::StoredResource>,
+    links: HashMap<String, roster_store::Link>,
+    /// The last id listed (held or not): where the next page starts.
+    last: String,
+}
+
+/// Lists the page of `kind` after `after`, leases it (unless a dry run) and loads its objects and links in two
+/// queries, not two per object. `None` past the last page.
+async fn prepare_page(
+    store: &Store,
+    app: &AppRuntime,
+    kind: ResourceKind,
+    after: Option<String>,
+    dry_run: bool,
+    holder: &str,
+    clock: &Clock,
+) -> Result<Option<Page>, StoreError> {
+    // Still working for the app: renew this reconcile's share of its concurrency.
+    app.claim_share(store, clock()).await;
+    let listed = store.list_ids_after(kind, after.as_deref(), 500).await?;
+    let Some(last) = listed.last().cloned() else {
+        return Ok(None);
+    };
+    let held: Vec<(String, i64)> = if dry_run {
+        listed.into_iter().map(|id| (id, 0)).collect()
+    } else {
+        lease_ids(store, app, holder, kind, &listed, clock).await?
+    };
+    let ids: Vec<String> = held.iter().map(|(id, _)| id.clone()).collect();
+    let resources = store
+        .load_resources(kind, &ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let links = store.find_links(&app.name, kind, &ids).await?;
+    Ok(Some(Page {
+        ids,
+        held: held.into_iter().collect(),
+        resources,
+        links,
+        last,
+    }))
 }
 
 /// Leases the objects of a reconcile page; returns the ids this reconcile holds, in order, with their queue
@@ -489,9 +543,10 @@ async fn renewing<T>(
 }
 
 /// One object of a reconcile page, synced and (unless a dry run) settled in the queue under the reconcile's
-/// lease, with its id for the caller. A named future, not an async closure: `tokio::spawn` can prove it `Send`.
+/// lease, with its position in the page and its id for the caller. A named future, not an async closure: `tokio::spawn` can prove it `Send`.
 #[allow(clippy::too_many_arguments)]
 async fn sync_page_item<'a>(
+    position: usize,
     store: &'a Store,
     app: &'a AppRuntime,
     kind: ResourceKind,
@@ -500,7 +555,7 @@ async fn sync_page_item<'a>(
     link: Option<roster_store::Link>,
     opts: SyncOptions<'a>,
     settle_as: Option<(&'a str, &'a Clock)>,
-) -> (&'a String, Result<ObjectResult, StoreError>) {
+) -> (usize, &'a String, Result<ObjectResult, StoreError>) {
     let result = sync_loaded(store, app, kind, id, resource, link, opts).await;
     // A failure is scheduled for a retry at once; successes are finished a page at a time by the caller.
     let result = match (result, settle_as) {
@@ -510,7 +565,7 @@ async fn sync_page_item<'a>(
         }
         (other, _) => other,
     };
-    (id, result)
+    (position, id, result)
 }
 
 /// The queue row a reconcile leased for an object (its generation is not known, so finishing it keeps a row

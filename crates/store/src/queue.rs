@@ -227,14 +227,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Finishes many synced objects at once (a reconcile's page): rows still at the generation given go, and every
-    /// other row `holder` still leases in the app is released (a newer change arrived; a worker syncs it).
+    /// Finishes a reconcile's page at once: of the `page` objects `holder` leases, the `synced` rows still at the
+    /// generation given go, and the rest are released (a newer change arrived, or the sync failed and was
+    /// rescheduled; a worker takes them). Leases `holder` has on other objects (the next page) are kept.
     pub async fn finish_many(
         &self,
         app: &str,
         holder: &str,
-        items: &[(ResourceKind, String, i64)],
+        synced: &[(ResourceKind, String, i64)],
+        page: &[(ResourceKind, String)],
     ) -> Result<(), StoreError> {
+        let items = synced;
         let _writer = self.writer().await;
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
@@ -250,8 +253,17 @@ impl Store {
                 q.push(")");
                 q.build().execute(&mut *tx).await?;
             }
-            sqlx::query("UPDATE sync_queue SET lease_until = NULL, lease_holder = NULL WHERE app = $1 AND lease_holder = $2")
-                .bind(app).bind(holder).execute(&mut *tx).await?;
+            for chunk in page.chunks(500) {
+                let mut q = sqlx::QueryBuilder::new("UPDATE sync_queue SET lease_until = NULL, lease_holder = NULL WHERE app = ");
+                q.push_bind(app).push(" AND lease_holder = ").push_bind(holder).push(" AND (resource_type, source_id) IN (");
+                let mut sep = q.separated(", ");
+                for (kind, id) in chunk {
+                    sep.push("(").push_bind_unseparated(kind.as_str()).push_unseparated(", ")
+                        .push_bind_unseparated(id.as_str()).push_unseparated(")");
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(())
         })

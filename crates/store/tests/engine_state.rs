@@ -322,6 +322,15 @@ async fn a_reconcile_leases_objects_whether_queued_or_not() {
             [("a", 1), ("b", 0)],
             "{backend}: a was queued, b was not, w is the worker's"
         );
+        // The reconcile leases its next page (c) before it finishes this one.
+        assert_eq!(
+            store
+                .lease_objects("crm", "reconcile", &[obj("c")], 250, 1000)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         // A change to a arrives during the reconcile; finishing keeps it for a worker.
         store.enqueue("crm", &[obj("a")], 300).await.unwrap();
         store
@@ -332,25 +341,30 @@ async fn a_reconcile_leases_objects_whether_queued_or_not() {
                     (ResourceKind::User, "a".into(), 1),
                     (ResourceKind::User, "b".into(), 0),
                 ],
+                &[obj("a"), obj("b")],
             )
             .await
             .unwrap();
-        let left: Vec<_> = store
+        let mut left: Vec<_> = store
             .list_queue("crm", 10)
             .await
             .unwrap()
             .into_iter()
             .map(|i| i.source_id)
             .collect();
-        assert_eq!(left, ["a", "w"]);
+        left.sort();
+        assert_eq!(left, ["a", "c", "w"], "{backend}");
+        let free: Vec<_> = store
+            .lease_queue("crm", "worker2", 400, 1000, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.source_id)
+            .collect();
         assert_eq!(
-            store
-                .lease_queue("crm", "worker2", 400, 1000, 10)
-                .await
-                .unwrap()
-                .len(),
-            1,
-            "a is free again"
+            free,
+            ["a"],
+            "{backend}: a is free again; the next page's c is still the reconcile's"
         );
     });
 }
