@@ -495,7 +495,7 @@ impl Connector {
         let what = format!("{method} {path}");
         self.admit(&what).await?;
         // Held until the answer is read. A Retry-After that came while this request waited for its slot stops it.
-        let _slot = self.slots.take().await;
+        let slot = self.slots.take().await;
         self.check_deferred(&what)?;
         let method_name = method.as_str().to_owned();
         let trace = |status: Option<u16>, response: &str, parsed: Option<&Value>| {
@@ -540,6 +540,8 @@ impl Connector {
                 return Err(err);
             }
         };
+        // The answer is read: the next request may go while this one is parsed and recorded.
+        drop(slot);
         let json: Option<Value> = if text.trim().is_empty() {
             None
         } else {

@@ -61,12 +61,49 @@ pub async fn import_csv(store: &Store, reader: impl std::io::Read) -> Result<Imp
     let mut report = ImportReport::default();
     let registry = SchemaRegistry::new();
     let mut memberships: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut users = Vec::with_capacity(CHUNK);
     for r in csv_records(reader, &mut report) {
         match r {
-            Ok(r) => apply(store, &registry, r, &mut report, &mut memberships).await?,
-            Err(skip) => report.skipped.push(skip),
+            Ok(r) if r.kind == ResourceKind::User => {
+                users.push(r);
+                if users.len() == CHUNK {
+                    apply_users(
+                        store,
+                        &registry,
+                        std::mem::take(&mut users),
+                        &mut report,
+                        &mut memberships,
+                    )
+                    .await?;
+                }
+            }
+            Ok(r) => {
+                // Rows apply in file order: the users read so far go first.
+                apply_users(
+                    store,
+                    &registry,
+                    std::mem::take(&mut users),
+                    &mut report,
+                    &mut memberships,
+                )
+                .await?;
+                apply(store, &registry, r, &mut report, &mut memberships).await?;
+            }
+            Err(skip) => {
+                // Reported in file order too.
+                apply_users(
+                    store,
+                    &registry,
+                    std::mem::take(&mut users),
+                    &mut report,
+                    &mut memberships,
+                )
+                .await?;
+                report.skipped.push(skip);
+            }
         }
     }
+    apply_users(store, &registry, users, &mut report, &mut memberships).await?;
     add_all_members(store, memberships, &mut report).await?;
     Ok(report)
 }
@@ -98,11 +135,156 @@ pub async fn import(store: &Store, name: &str, text: &str) -> Result<ImportRepor
     let records = parse_json(text, &mut report);
     // Users first, so groups can name them.
     let (users, groups): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.kind == ResourceKind::User);
-    for r in users.into_iter().chain(groups) {
+    let mut users = users.into_iter().peekable();
+    while users.peek().is_some() {
+        let chunk: Vec<Record> = users.by_ref().take(CHUNK).collect();
+        apply_users(store, &registry, chunk, &mut report, &mut memberships).await?;
+    }
+    for r in groups {
         apply(store, &registry, r, &mut report, &mut memberships).await?;
     }
     add_all_members(store, memberships, &mut report).await?;
     Ok(report)
+}
+
+/// User records checked and written this many at a time.
+const CHUNK: usize = 500;
+
+/// Imports a run of user records with the result each would have alone, in fewer round trips: one lookup of
+/// the users holding their externalIds and userNames, one read of the users they match, one multi-row create.
+/// A record that shares no key with another record of the run, and matches a user no other record names, is
+/// settled from these: created when it matches nothing, unchanged when it equals its user. The rest (changes,
+/// and records entangled with another) are applied one by one afterwards, in file order; they cannot touch what
+/// the settled ones created or compared, since no other record names those users.
+async fn apply_users(
+    store: &Store,
+    registry: &SchemaRegistry,
+    records: Vec<Record>,
+    report: &mut ImportReport,
+    memberships: &mut std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let kind = ResourceKind::User;
+    let keys: Vec<(Option<String>, Option<String>)> = records
+        .iter()
+        .map(|r| {
+            let ext = r
+                .data
+                .get("externalId")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let name = roster_scim::value::get_ci(&r.data, "userName")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase);
+            (ext, name)
+        })
+        .collect();
+    let exts: Vec<String> = keys.iter().filter_map(|(e, _)| e.clone()).collect();
+    let names: Vec<String> = keys.iter().filter_map(|(_, n)| n.clone()).collect();
+    let (by_ext, by_name) = store.ids_by_keys(kind, &exts, &names).await?;
+    let none: Vec<String> = Vec::new();
+    let held = |(e, n): &(Option<String>, Option<String>)| {
+        let ext = e.as_ref().and_then(|e| by_ext.get(e)).unwrap_or(&none);
+        let name = n.as_ref().and_then(|n| by_name.get(n)).unwrap_or(&none);
+        (ext, name)
+    };
+    // How many records name each key, and each user through any of their keys.
+    let mut key_uses: std::collections::HashMap<(bool, &str), usize> = Default::default();
+    let mut user_uses: std::collections::HashMap<&str, usize> = Default::default();
+    for k in &keys {
+        if let Some(e) = &k.0 {
+            *key_uses.entry((false, e.as_str())).or_default() += 1;
+        }
+        if let Some(n) = &k.1 {
+            *key_uses.entry((true, n.as_str())).or_default() += 1;
+        }
+        let (ext, name) = held(k);
+        let mut named: Vec<&str> = ext.iter().chain(name).map(String::as_str).collect();
+        named.sort_unstable();
+        named.dedup();
+        for id in named {
+            *user_uses.entry(id).or_default() += 1;
+        }
+    }
+    // What a record settled here stands for: a create, or the one user it matches (as `upsert` would find it).
+    enum Alone {
+        Create,
+        Compare(String),
+    }
+    let alone = |k: &(Option<String>, Option<String>)| -> Option<Alone> {
+        let own_keys = k.0.as_ref().is_none_or(|e| key_uses[&(false, e.as_str())] == 1)
+            && k.1.as_ref().is_none_or(|n| key_uses[&(true, n.as_str())] == 1);
+        if !own_keys {
+            return None;
+        }
+        let (ext, name) = held(k);
+        let found = if ext.is_empty() { name } else { ext };
+        match found.as_slice() {
+            [] => Some(Alone::Create),
+            [id] if ext.iter().chain(name).all(|other| other == id) && user_uses[id.as_str()] == 1 => {
+                Some(Alone::Compare(id.clone()))
+            }
+            _ => None,
+        }
+    };
+    let plan: Vec<Option<Alone>> = keys.iter().map(alone).collect();
+    let compare_ids: Vec<String> = plan
+        .iter()
+        .filter_map(|p| match p {
+            Some(Alone::Compare(id)) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut current: std::collections::HashMap<String, roster_store::StoredResource> = store
+        .load_resources(kind, &compare_ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let schema = registry
+        .resource(kind.as_str())
+        .ok_or_else(|| StoreError::Corrupt("no schema for User".into()))?;
+    let mut outcomes: Vec<Option<Result<(String, Upsert), StoreError>>> = Vec::with_capacity(records.len());
+    let mut creates = Vec::new();
+    let mut created_at = Vec::new();
+    for (i, (r, p)) in records.iter().zip(plan).enumerate() {
+        let outcome = match p {
+            Some(Alone::Create) => match schema.validate(&r.data, None, ValidateOptions::default()) {
+                Ok(valid) => {
+                    creates.push(valid);
+                    created_at.push(i);
+                    None
+                }
+                Err(e) => Some(Err(e.into())),
+            },
+            Some(Alone::Compare(id)) => match current.remove(&id) {
+                Some(cur) => match changes(&schema, kind, &r.data, &id, cur) {
+                    Ok(None) => Some(Ok((id, Upsert::Unchanged))),
+                    Ok(Some(_)) => None,
+                    Err(e) => Some(Err(e)),
+                },
+                None => None,
+            },
+            None => None,
+        };
+        outcomes.push(outcome);
+    }
+    for (i, result) in created_at
+        .into_iter()
+        .zip(store.create_resources(kind, creates, None).await?)
+    {
+        outcomes[i] = Some(result.map(|created| (created.id, Upsert::Created)));
+    }
+    for (r, outcome) in records.into_iter().zip(outcomes) {
+        let outcome = match outcome {
+            Some(o) => o,
+            None => upsert(store, registry, &r).await,
+        };
+        settle(r, outcome, report, memberships)?;
+    }
+    Ok(())
 }
 
 async fn apply(
@@ -112,7 +294,19 @@ async fn apply(
     report: &mut ImportReport,
     memberships: &mut std::collections::BTreeMap<String, Vec<String>>,
 ) -> Result<(), StoreError> {
-    match upsert(store, registry, &r).await {
+    let outcome = upsert(store, registry, &r).await;
+    settle(r, outcome, report, memberships)
+}
+
+/// Counts a record's outcome; a record the directory refused is reported and skipped, any other error stops
+/// the import.
+fn settle(
+    r: Record,
+    outcome: Result<(String, Upsert), StoreError>,
+    report: &mut ImportReport,
+    memberships: &mut std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<(), StoreError> {
+    match outcome {
         Ok((id, outcome)) => {
             match outcome {
                 Upsert::Created => report.created += 1,
@@ -317,10 +511,27 @@ async fn upsert(
     let current = store.get_resource(r.kind, &id).await?.ok_or_else(|| {
         roster_scim::ScimError::not_found(format!("{} {id} vanished during the import", r.kind.as_str()))
     })?;
+    let version = current.version;
+    let Some(valid) = changes(&schema, r.kind, &data, &id, current)? else {
+        return Ok((id, Upsert::Unchanged));
+    };
+    store.replace_resource(r.kind, &id, valid, Some(version)).await?;
+    Ok((id, Upsert::Updated))
+}
+
+/// What a record makes of the resource it matched: `None` when it holds nothing new, else the attributes to
+/// write.
+fn changes(
+    schema: &roster_scim::ResourceSchema<'_>,
+    kind: ResourceKind,
+    data: &Value,
+    id: &str,
+    current: roster_store::StoredResource,
+) -> Result<Option<Map<String, Value>>, StoreError> {
     let mut current_json = current.data.clone();
-    current_json.insert("id".into(), Value::String(id.clone()));
+    current_json.insert("id".into(), Value::String(id.to_owned()));
     let mut valid = schema.validate(
-        &data,
+        data,
         Some(&Value::Object(current_json)),
         ValidateOptions::default(),
     )?;
@@ -328,16 +539,10 @@ async fn upsert(
     valid.shift_remove("meta");
     let mut before = current.data;
     before.shift_remove("groups");
-    if r.kind == ResourceKind::User {
+    if kind == ResourceKind::User {
         valid.shift_remove("groups");
     }
-    if normalized(&valid) == normalized(&before) {
-        return Ok((id, Upsert::Unchanged));
-    }
-    store
-        .replace_resource(r.kind, &id, valid, Some(current.version))
-        .await?;
-    Ok((id, Upsert::Updated))
+    Ok((normalized(&valid) != normalized(&before)).then_some(valid))
 }
 
 /// A resource for comparison: members by their ids only (the store adds `type` and keeps `display`).

@@ -73,6 +73,62 @@ async fn csv_imports_are_idempotent_and_report_bad_rows_by_line() {
     });
 }
 
+/// Users are imported 500 at a time, yet each row has the result it would have alone, in file order: a row that
+/// names a user an earlier row (in its batch or the one before) created updates it, a row that matches an existing
+/// user updates it, bad rows are reported by line in order.
+#[tokio::test]
+async fn large_csv_imports_give_each_row_its_own_result_in_file_order() {
+    on_every_backend!(|store, backend| {
+        let head = "userName,externalId,name.givenName,active\n";
+        let first = import(store, "hr.csv", &format!("{head}old@example.com,X0,Old,true\n"))
+            .await
+            .unwrap();
+        assert_eq!(first.created, 1);
+        let mut csv = head.to_owned();
+        for i in 0..1100 {
+            csv.push_str(&match i {
+                10 => "old@example.com,X0,Changed,true\n".to_owned(),
+                20 => "dup@example.com,D1,First,true\n".to_owned(),
+                30 => "DUP@example.com,D2,Second,true\n".to_owned(),
+                40 => "bad@example.com,B1,Bad,maybe\n".to_owned(),
+                41 => "short-row\n".to_owned(),
+                600 => "USER5@example.com,U5,Again,true\n".to_owned(),
+                _ => format!("user{i}@example.com,U{i},G{i},true\n"),
+            });
+        }
+        let r = import(store, "hr.csv", &csv).await.unwrap();
+        assert_eq!(
+            (r.created, r.updated, r.unchanged),
+            (1095, 3, 0),
+            "{backend}: {:?}",
+            r.skipped
+        );
+        let lines: Vec<&str> = r.skipped.iter().map(|(at, _)| at.as_str()).collect();
+        assert_eq!(lines, ["line 42", "line 43"], "{backend}");
+        let all = users(store).await;
+        assert_eq!(all.len(), 1096, "{backend}");
+        let find = |name: &str| {
+            all.iter()
+                .find(|u| u["userName"].as_str().unwrap().eq_ignore_ascii_case(name))
+                .unwrap()
+        };
+        assert_eq!(find("old@example.com")["name"]["givenName"], "Changed");
+        let dup = find("dup@example.com");
+        assert_eq!(
+            (&dup["externalId"], &dup["name"]["givenName"]),
+            (&json!("D2"), &json!("Second")),
+            "{backend}: the second row updated the user the first created"
+        );
+        assert_eq!(find("user5@example.com")["name"]["givenName"], "Again");
+
+        // Again: the rows that contradict each other (20 and 30, 5 and 600) flip their users once more and
+        // back; the rest is unchanged.
+        let again = import(store, "hr.csv", &csv).await.unwrap();
+        assert_eq!((again.created, again.updated, again.unchanged), (0, 4, 1094));
+        assert_eq!(users(store).await.len(), 1096);
+    });
+}
+
 #[tokio::test]
 async fn json_imports_users_and_groups_with_members_by_user_name() {
     on_every_backend!(|store, backend| {
