@@ -664,6 +664,50 @@ impl Connector {
         Ok((items.filter_map(|r| r.as_object().cloned()).collect(), total))
     }
 
+    /// One page of a cursor listing (RFC 9865; `cursor` empty for the first page) with only `attributes`;
+    /// returns the page, `totalResults` and `nextCursor` (absent on the last page, and from a target that does
+    /// not know cursors: its answer is then the first `startIndex` page). `None` for Google, which has no SCIM
+    /// listing.
+    pub async fn list_page_cursor(
+        &self,
+        kind: ResourceKind,
+        cursor: &str,
+        count: u32,
+        attributes: &str,
+    ) -> Option<Result<(Vec<Map<String, Value>>, u64, Option<String>), TargetError>> {
+        if self.google.is_some() {
+            return None;
+        }
+        let path = format!("/{}", kind.endpoint());
+        let count = count.to_string();
+        let query = [
+            ("cursor", cursor),
+            ("count", count.as_str()),
+            ("attributes", attributes),
+        ];
+        let answer = self.send(reqwest::Method::GET, &path, &query, None, &[]).await;
+        Some(answer.and_then(|(s, body)| {
+            let body = body.ok_or_else(|| bad_body(&format!("GET {path}"), s))?;
+            let total = body
+                .get("totalResults")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| bad_body(&format!("GET {path}"), s))?;
+            let next = body
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned);
+            let items = body
+                .get("Resources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_object().cloned())
+                .collect();
+            Ok((items, total, next))
+        }))
+    }
+
     /// Creates a resource; returns it as the target stored it.
     pub async fn create(
         &self,

@@ -688,6 +688,67 @@ async fn requests_in_flight_never_exceed_the_concurrency() {
     });
 }
 
+/// A full reconcile lists the target's accounts by cursor where the target knows cursors (each page costs the
+/// target the same, however deep), and by index where the target refuses the parameter; either way an account on
+/// the second page is linked, not duplicated.
+#[tokio::test]
+async fn the_target_is_listed_by_cursor_or_by_index_when_it_refuses_cursors() {
+    on_every_backend!(|store, backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |_| {}).await;
+        let accounts: Vec<_> = (0..1100).map(|i| user(&format!("t{i:04}"))).collect();
+        for created in ft
+            .target
+            .store
+            .create_resources(ResourceKind::User, accounts, None)
+            .await
+            .unwrap()
+        {
+            created.unwrap();
+        }
+        let listings = |key: &str| {
+            ft.seen()
+                .iter()
+                .filter(|s| s.method == "GET" && s.path.starts_with("/Users?") && s.path.contains(key))
+                .count()
+        };
+        add_users(store, ["t1050".to_owned(), "new".to_owned()]).await;
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!(
+            (report.count("link"), report.count("create")),
+            (1, 1),
+            "{backend}"
+        );
+        assert_eq!(listings("cursor="), 2, "{backend}: two pages of 1000 by cursor");
+        assert_eq!(listings("startIndex="), 0, "{backend}");
+
+        ft.add(Fault::scim(
+            "GET",
+            "/Users?cursor",
+            400,
+            Some("invalidValue"),
+            "unknown parameter cursor",
+            1,
+        ));
+        add_users(store, ["t1070".to_owned()]).await;
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!(
+            (report.count("link"), report.count("create")),
+            (1, 0),
+            "{backend}"
+        );
+        assert_eq!(
+            listings("startIndex="),
+            2,
+            "{backend}: by index after the refusal"
+        );
+        assert_eq!(target_accounts(&ft).await.len(), 1101, "{backend}");
+        store.delete_app("crm").await.unwrap();
+        ft.stop().await;
+    });
+}
+
 #[tokio::test]
 async fn group_deletions_have_their_own_threshold() {
     on_every_backend!(|store, _backend| {
