@@ -1,7 +1,7 @@
 //! Directory resources: Users and Groups with versions, memberships as rows, the derived `groups` of a user
 //! (direct and through nested groups), and the change journal written in the same transaction as each change.
 
-use crate::{Store, StoreError, from_micros, to_micros};
+use crate::{Db, Store, StoreError, from_micros, to_micros};
 
 /// Inserts one membership row inside the transaction `$tx` after checking that the member exists (and, when
 /// the client declared a type, that it has that type). Evaluates to `Result<(), StoreError>`.
@@ -562,13 +562,74 @@ impl Store {
             .collect())
     }
 
-    /// Reads a resource: a Group with its `members`, a User with its derived `groups` (direct and indirect).
+    /// Reads a resource: a Group with its `members`, a User with its derived `groups` (direct and indirect). One
+    /// statement: the members or groups come back as one JSON array beside the resource.
     pub async fn get_resource(
         &self,
         kind: ResourceKind,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
-        Ok(self.load_resources(kind, &[id.to_owned()]).await?.pop())
+        // $1 type, $2 id. The related rows, as one JSON array of {value, type, display, depth}.
+        let related = match (kind, &self.db) {
+            (ResourceKind::User, Db::Sqlite(_)) => {
+                "(SELECT json_group_array(json_object('value', g.group_id, 'type', 'Group', 'display', g.display,                  'depth', g.depth)) FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth                  FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
+            }
+            (ResourceKind::User, Db::Postgres(_)) => {
+                "(SELECT json_agg(json_build_object('value', g.group_id, 'type', 'Group', 'display', g.display,                  'depth', g.depth))::text FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth                  FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
+            }
+            (ResourceKind::Group, Db::Sqlite(_)) => {
+                "(SELECT json_group_array(json_object('value', member_id, 'type', member_type, 'display', display,                  'depth', 0)) FROM memberships WHERE group_id = $2)"
+            }
+            (ResourceKind::Group, Db::Postgres(_)) => {
+                "(SELECT json_agg(json_build_object('value', member_id, 'type', member_type, 'display', display,                  'depth', 0))::text FROM memberships WHERE group_id = $2)"
+            }
+        };
+        let sql = format!(
+            "WITH RECURSIVE anc(group_id, depth) AS ( \
+               SELECT group_id, 0 FROM memberships WHERE member_id = $2 AND $1 = 'User' \
+               UNION SELECT m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
+             SELECT id, data, version, created, last_modified, {related} AS related \
+             FROM resources WHERE resource_type = $1 AND id = $2"
+        );
+        on_db!(self, pool => {
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(kind.as_str()).bind(id).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            let Json(mut data): Json<Map<String, Value>> = row.try_get("data")?;
+            let related: Option<String> = row.try_get("related")?;
+            let mut items: Vec<Value> = match related {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("related rows of {id}: {e}")))?,
+                None => Vec::new(),
+            };
+            if !items.is_empty() {
+                items.sort_by(|a, b| a["value"].as_str().cmp(&b["value"].as_str()));
+                for item in &mut items {
+                    let Some(o) = item.as_object_mut() else { continue };
+                    let depth = o.remove("depth").and_then(|d| d.as_i64()).unwrap_or(0);
+                    if kind == ResourceKind::User {
+                        o.insert("type".into(), Value::from(if depth == 0 { "direct" } else { "indirect" }));
+                    }
+                    if o.get("display").is_some_and(Value::is_null) {
+                        o.remove("display");
+                    }
+                }
+                let attr = match kind {
+                    ResourceKind::Group => "members",
+                    ResourceKind::User => "groups",
+                };
+                data.insert(attr.into(), Value::Array(items));
+            }
+            Ok(Some(StoredResource {
+                id: row.try_get("id")?,
+                kind,
+                data,
+                version: row.try_get("version")?,
+                created: from_micros(row.try_get("created")?)?,
+                last_modified: from_micros(row.try_get("last_modified")?)?,
+            }))
+        })
     }
 
     /// Reads resources by id, in the order given (missing ones are left out), with members or derived groups
