@@ -651,17 +651,8 @@ impl Connector {
             ("attributes", attributes),
         ];
         let (s, body) = self.send(reqwest::Method::GET, &path, &query, None, &[]).await?;
-        let body = body.ok_or_else(|| bad_body(&format!("GET {path}"), s))?;
-        let total = body
-            .get("totalResults")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| bad_body(&format!("GET {path}"), s))?;
-        let items = body
-            .get("Resources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten();
-        Ok((items.filter_map(|r| r.as_object().cloned()).collect(), total))
+        let (items, total, _) = list_response(&path, s, body)?;
+        Ok((items, total))
     }
 
     /// One page of a cursor listing (RFC 9865; `cursor` empty for the first page) with only `attributes`;
@@ -674,7 +665,7 @@ impl Connector {
         cursor: &str,
         count: u32,
         attributes: &str,
-    ) -> Option<Result<(Vec<Map<String, Value>>, u64, Option<String>), TargetError>> {
+    ) -> Option<Result<ListPage, TargetError>> {
         if self.google.is_some() {
             return None;
         }
@@ -686,26 +677,7 @@ impl Connector {
             ("attributes", attributes),
         ];
         let answer = self.send(reqwest::Method::GET, &path, &query, None, &[]).await;
-        Some(answer.and_then(|(s, body)| {
-            let body = body.ok_or_else(|| bad_body(&format!("GET {path}"), s))?;
-            let total = body
-                .get("totalResults")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| bad_body(&format!("GET {path}"), s))?;
-            let next = body
-                .get("nextCursor")
-                .and_then(Value::as_str)
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned);
-            let items = body
-                .get("Resources")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_object().cloned())
-                .collect();
-            Ok((items, total, next))
-        }))
+        Some(answer.and_then(|(s, body)| list_response(&path, s, body)))
     }
 
     /// Creates a resource; returns it as the target stored it.
@@ -887,6 +859,31 @@ fn transport(what: &str, e: &reqwest::Error) -> TargetError {
         ),
         retry_after: None,
     }
+}
+
+/// A page of a listing: its resources, `totalResults` and `nextCursor` (RFC 9865; `None` when absent or empty).
+pub type ListPage = (Vec<Map<String, Value>>, u64, Option<String>);
+
+/// A ListResponse read as a [`ListPage`].
+fn list_response(path: &str, status: u16, body: Option<Value>) -> Result<ListPage, TargetError> {
+    let body = body.ok_or_else(|| bad_body(&format!("GET {path}"), status))?;
+    let total = body
+        .get("totalResults")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad_body(&format!("GET {path}"), status))?;
+    let next = body
+        .get("nextCursor")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let items = body
+        .get("Resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_object().cloned())
+        .collect();
+    Ok((items, total, next))
 }
 
 fn bad_body(what: &str, status: u16) -> TargetError {

@@ -63,44 +63,29 @@ pub async fn import_csv(store: &Store, reader: impl std::io::Read) -> Result<Imp
     let mut memberships: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let mut users = Vec::with_capacity(CHUNK);
     for r in csv_records(reader, &mut report) {
-        match r {
+        let other = match r {
             Ok(r) if r.kind == ResourceKind::User => {
                 users.push(r);
-                if users.len() == CHUNK {
-                    apply_users(
-                        store,
-                        &registry,
-                        std::mem::take(&mut users),
-                        &mut report,
-                        &mut memberships,
-                    )
-                    .await?;
+                if users.len() < CHUNK {
+                    continue;
                 }
+                None
             }
-            Ok(r) => {
-                // Rows apply in file order: the users read so far go first.
-                apply_users(
-                    store,
-                    &registry,
-                    std::mem::take(&mut users),
-                    &mut report,
-                    &mut memberships,
-                )
-                .await?;
-                apply(store, &registry, r, &mut report, &mut memberships).await?;
-            }
-            Err(skip) => {
-                // Reported in file order too.
-                apply_users(
-                    store,
-                    &registry,
-                    std::mem::take(&mut users),
-                    &mut report,
-                    &mut memberships,
-                )
-                .await?;
-                report.skipped.push(skip);
-            }
+            other => Some(other),
+        };
+        // Rows apply in file order: the users read so far go first.
+        apply_users(
+            store,
+            &registry,
+            std::mem::take(&mut users),
+            &mut report,
+            &mut memberships,
+        )
+        .await?;
+        match other {
+            Some(Ok(r)) => apply(store, &registry, r, &mut report, &mut memberships).await?,
+            Some(Err(skip)) => report.skipped.push(skip),
+            None => {}
         }
     }
     apply_users(store, &registry, users, &mut report, &mut memberships).await?;

@@ -393,6 +393,26 @@ pub(crate) type PendingCreate = (ResourceKind, Map<String, Value>);
 const INSERT_JOURNAL: &str =
     "INSERT INTO journal (resource_type, resource_id, version, op, at) VALUES ($1, $2, $3, $4, $5)";
 
+/// One entry of a Group's `members` (its `type` as stored) or of a User's derived `groups` (`direct` at depth 0,
+/// else `indirect`).
+fn related_entry(
+    kind: ResourceKind,
+    value: String,
+    member_type: Option<String>,
+    display: Option<String>,
+    depth: i64,
+) -> Value {
+    let mut item = json!({"value": value});
+    item["type"] = match kind {
+        ResourceKind::Group => member_type.map_or(Value::Null, Value::String),
+        ResourceKind::User => Value::from(if depth == 0 { "direct" } else { "indirect" }),
+    };
+    if let Some(d) = display {
+        item["display"] = Value::String(d);
+    }
+    item
+}
+
 impl Store {
     /// Creates a resource from validated, canonical attributes (`id` and `meta` are assigned here). A Group's
     /// `members` must name existing resources. Creates made at the same time are written together (see
@@ -605,15 +625,16 @@ impl Store {
             };
             if !items.is_empty() {
                 items.sort_by(|a, b| a["value"].as_str().cmp(&b["value"].as_str()));
+                let text = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
                 for item in &mut items {
-                    let Some(o) = item.as_object_mut() else { continue };
-                    let depth = o.remove("depth").and_then(|d| d.as_i64()).unwrap_or(0);
-                    if kind == ResourceKind::User {
-                        o.insert("type".into(), Value::from(if depth == 0 { "direct" } else { "indirect" }));
-                    }
-                    if o.get("display").is_some_and(Value::is_null) {
-                        o.remove("display");
-                    }
+                    let depth = item.get("depth").and_then(Value::as_i64).unwrap_or(0);
+                    *item = related_entry(
+                        kind,
+                        text(item, "value").unwrap_or_default(),
+                        text(item, "type"),
+                        text(item, "display"),
+                        depth,
+                    );
                 }
                 let attr = match kind {
                     ResourceKind::Group => "members",
@@ -688,14 +709,7 @@ impl Store {
                 for row in q.build().fetch_all(pool).await? {
                     let owner: String = row.try_get("owner")?;
                     let depth: i64 = row.try_get::<i64, _>("depth").or_else(|_| row.try_get::<i32, _>("depth").map(i64::from))?;
-                    let mut item = json!({"value": row.try_get::<String, _>("value")?});
-                    match kind {
-                        ResourceKind::Group => item["type"] = Value::String(row.try_get("type")?),
-                        ResourceKind::User => item["type"] = Value::from(if depth == 0 { "direct" } else { "indirect" }),
-                    }
-                    if let Some(d) = row.try_get::<Option<String>, _>("display")? {
-                        item["display"] = Value::String(d);
-                    }
+                    let item = related_entry(kind, row.try_get("value")?, row.try_get("type")?, row.try_get("display")?, depth);
                     if let Some(r) = by_id.get_mut(&owner) {
                         match r.data.entry(attr) {
                             serde_json::map::Entry::Occupied(mut e) => {
