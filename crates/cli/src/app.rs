@@ -111,6 +111,10 @@ pub struct AppSettings {
     /// it on the database (default 8).
     #[arg(long)]
     concurrency: Option<u16>,
+    /// Send creates made at the same time together in `/Bulk` requests when the app supports Bulk (default
+    /// true; false: one POST per account).
+    #[arg(long)]
+    bulk: Option<bool>,
     /// Pause (false) or resume (true) syncing.
     #[arg(long)]
     enabled: Option<bool>,
@@ -333,6 +337,9 @@ fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<(), String> {
     if let Some(c) = s.concurrency {
         cfg.concurrency = c.max(1);
     }
+    if let Some(b) = s.bulk {
+        cfg.bulk = b;
+    }
     if let Some(e) = s.enabled {
         cfg.enabled = e;
     }
@@ -500,6 +507,16 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     String::new()
                 }
             );
+            if cfg.google.is_none() {
+                println!(
+                    "creates:      {}",
+                    if cfg.bulk {
+                        "together in /Bulk requests when the app supports Bulk"
+                    } else {
+                        "one POST per account"
+                    }
+                );
+            }
             let g = &cfg.guards;
             println!(
                 "guards:       hold deprovisions beyond {} users or {} groups an hour, or {} % of the accounts or \

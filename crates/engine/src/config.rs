@@ -123,9 +123,14 @@ pub struct AppConfig {
     /// The deprovision guard and quarantine thresholds.
     #[serde(default)]
     pub guards: Guards,
-    /// Requests per second roster sends this app at most (0: no limit besides `concurrency`).
+    /// Requests per second roster sends this app at most (0: no limit besides `concurrency`). A `/Bulk`
+    /// request counts as one.
     #[serde(default)]
     pub rate_limit: u32,
+    /// Whether creates made at the same time go to the target together in `/Bulk` requests, when its
+    /// ServiceProviderConfig says it supports Bulk (a target that then refuses `/Bulk` gets single POSTs).
+    #[serde(default = "yes")]
+    pub bulk: bool,
     /// Set for a Google Workspace app: `scim_url` is then the Directory API's base URL and the credential is a
     /// service account key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,6 +218,7 @@ impl AppConfig {
             protected: Vec::new(),
             guards: Guards::default(),
             rate_limit: 0,
+            bulk: true,
             google: None,
         }
     }

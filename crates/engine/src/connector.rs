@@ -81,6 +81,8 @@ pub struct Connector {
     pace: Option<Pace>,
     /// Requests in flight, at most this process's share of the app's concurrency.
     slots: Slots,
+    /// Creates sent together in `/Bulk` requests.
+    bulk: crate::bulk::Bulk,
 }
 
 /// Request slots: at most `limit` requests to the app in flight from this process (its share of the app's
@@ -93,7 +95,19 @@ struct Slots {
 }
 
 /// A request's slot, given back when dropped.
-struct Slot<'a>(&'a Slots);
+pub(crate) struct Slot<'a>(&'a Slots);
+
+/// One HTTP request to the target.
+pub(crate) struct Request<'a> {
+    /// `METHOD /path`, for messages.
+    pub what: &'a str,
+    pub method: reqwest::Method,
+    /// The path after the base URL.
+    pub path: &'a str,
+    pub query: &'a [(&'a str, &'a str)],
+    /// The JSON body, as text.
+    pub body: Option<String>,
+}
 
 impl Slots {
     fn new(limit: usize) -> Self {
@@ -280,6 +294,7 @@ impl Connector {
             not_before: AtomicI64::new(0),
             pace: (config.rate_limit > 0).then(|| Pace::new(config.rate_limit)),
             slots: Slots::new(usize::from(config.concurrency)),
+            bulk: crate::bulk::Bulk::new(config.bulk),
         })
     }
 
@@ -321,7 +336,7 @@ impl Connector {
     }
 
     /// Refuses to send while the app's `Retry-After` runs, then waits for a slot under the app's rate limit.
-    async fn admit(&self, what: &str) -> Result<(), TargetError> {
+    pub(crate) async fn admit(&self, what: &str) -> Result<(), TargetError> {
         self.check_deferred(what)?;
         if let Some(slot) = self.reserve_slot().await {
             let wait = slot - (self.clock)();
@@ -333,7 +348,7 @@ impl Connector {
     }
 
     /// Refuses to send while the app's `Retry-After` runs.
-    fn check_deferred(&self, what: &str) -> Result<(), TargetError> {
+    pub(crate) fn check_deferred(&self, what: &str) -> Result<(), TargetError> {
         let now = (self.clock)();
         let until = self.not_before();
         if now < until {
@@ -349,6 +364,21 @@ impl Connector {
             });
         }
         Ok(())
+    }
+
+    /// A request slot, held until dropped.
+    pub(crate) async fn slot(&self) -> Slot<'_> {
+        self.slots.take().await
+    }
+
+    pub(crate) fn bulk(&self) -> &crate::bulk::Bulk {
+        &self.bulk
+    }
+
+    /// How many objects a worker pool should sync at once to keep the app's request slots busy: creates in bulk
+    /// need a bulk request's worth of objects per slot.
+    pub fn objects_per_request(&self) -> usize {
+        self.bulk.known().map_or(1, |l| l.operations)
     }
 
     /// The base URL.
@@ -496,15 +526,35 @@ impl Connector {
         self.admit(&what).await?;
         // Held until the answer is read. A Retry-After that came while this request waited for its slot stops it.
         let slot = self.slots.take().await;
-        self.check_deferred(&what)?;
         let method_name = method.as_str().to_owned();
         let trace = |status: Option<u16>, response: &str, parsed: Option<&Value>| {
             crate::trace::record(&method_name, path, query, body, status, Some(response), parsed);
         };
+        let request = Request {
+            what: &what,
+            method,
+            path,
+            query,
+            body: body.map(Value::to_string),
+        };
+        self.exchange(slot, request, ok_statuses, trace).await
+    }
+
+    /// Sends `request` in `slot` (given back as soon as the answer is read) and reads the answer; `trace` sees
+    /// every exchange.
+    pub(crate) async fn exchange(
+        &self,
+        slot: Slot<'_>,
+        request: Request<'_>,
+        ok_statuses: &[u16],
+        trace: impl Fn(Option<u16>, &str, Option<&Value>),
+    ) -> Result<(u16, Option<Value>), TargetError> {
+        let what = request.what;
+        self.check_deferred(what)?;
         let token = self.bearer().await?;
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(request.method, format!("{}{}", self.base, request.path))
             .bearer_auth(token.expose())
             .header("Accept", "application/scim+json, application/json");
         let content_type = if self.google.is_some() {
@@ -512,16 +562,16 @@ impl Connector {
         } else {
             "application/scim+json"
         };
-        if !query.is_empty() {
-            req = req.query(query);
+        if !request.query.is_empty() {
+            req = req.query(request.query);
         }
-        if let Some(b) = body {
-            req = req.header("Content-Type", content_type).body(b.to_string());
+        if let Some(b) = request.body {
+            req = req.header("Content-Type", content_type).body(b);
         }
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                let err = transport(&what, &e);
+                let err = transport(what, &e);
                 trace(None, &err.message, None);
                 return Err(err);
             }
@@ -535,7 +585,7 @@ impl Connector {
         let text = match resp.text().await {
             Ok(t) => t,
             Err(e) => {
-                let err = transport(&what, &e);
+                let err = transport(what, &e);
                 trace(Some(status), &err.message, None);
                 return Err(err);
             }
@@ -551,7 +601,19 @@ impl Connector {
         if (200..300).contains(&status) || ok_statuses.contains(&status) {
             return Ok((status, json));
         }
-        let answer = codes::Answer::read(status, &text);
+        Err(self.failure(what, status, &text, retry_after))
+    }
+
+    /// The error for a non-success answer (`text` is its body). A rate limit stops every request to the app for
+    /// a while.
+    pub(crate) fn failure(
+        &self,
+        what: &str,
+        status: u16,
+        text: &str,
+        retry_after: Option<Duration>,
+    ) -> TargetError {
+        let answer = codes::Answer::read(status, text);
         let code = answer.code();
         // 429, a 503 with Retry-After, and answers that say "rate limit" in other words (Google's 403
         // rateLimitExceeded, userRateLimitExceeded, quotaExceeded) stop every request to the app for a while.
@@ -571,12 +633,12 @@ impl Connector {
         if !detail.is_empty() {
             message.push_str(&format!(": {detail}"));
         }
-        Err(TargetError {
+        TargetError {
             code,
             status: Some(status),
             message,
             retry_after,
-        })
+        }
     }
 
     /// Reads a resource; `None` when the target answers 404.
@@ -688,6 +750,11 @@ impl Connector {
     ) -> Result<Map<String, Value>, TargetError> {
         if self.google.is_some() {
             return self.google_create(kind, payload).await;
+        }
+        if let Some(limits) = self.bulk_limits().await
+            && let Some(created) = self.create_in_bulk(kind, payload, limits).await
+        {
+            return created;
         }
         let path = format!("/{}", kind.endpoint());
         match self

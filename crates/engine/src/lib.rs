@@ -12,6 +12,7 @@
 //! | [`mapping`] | mapping rules and their expression language |
 //! | [`plan`] | the planner, a pure function from (source, link, target) to one action; diffs |
 //! | [`connector`] | the SCIM client for targets: requests, auth, discovery, error classification |
+//! | [`bulk`] | creates made at the same time sent together in `/Bulk` requests |
 //! | [`codes`] | re-export of `roster-codes`: the error catalog, classifiers, `explain` |
 //! | [`runtime`] | an app ready to sync: settings checked, mapping compiled, scope resolved; target snapshots |
 //! | [`sync`] | syncing one object: gather the views, plan, execute, record |
@@ -21,6 +22,7 @@
 //! | [`runner`] | following the journal, draining the queue, full reconciles |
 
 pub use roster_codes as codes;
+pub mod bulk;
 pub mod config;
 pub mod connector;
 pub mod google;

@@ -171,6 +171,8 @@ pub async fn drain_queue(
     if items.is_empty() {
         return Ok(report);
     }
+    // Known before the workers are counted, so that creates fill bulk requests.
+    app.client.bulk_limits().await;
     // The leased objects are distinct, so they are synced side by side.
     let work = stream::iter(items)
         .map(|item| async move {
@@ -322,6 +324,10 @@ pub async fn full_sync(
 ) -> Result<SyncReport, StoreError> {
     let mut report = SyncReport::default();
     let snapshot = target_snapshot(app).await;
+    if !dry_run {
+        // Known before the first page, so the page is synced wide enough to fill bulk requests.
+        app.client.bulk_limits().await;
+    }
     let opts = SyncOptions {
         snapshot: snapshot.as_ref(),
         read_target: true,

@@ -275,9 +275,10 @@ impl AppRuntime {
 
     /// How many objects this process syncs at once: twice its requests, so that the local half of each sync
     /// (mapping, the link and log record) overlaps another object's request instead of leaving a request slot
-    /// idle. The requests themselves wait for one of the connector's slots.
+    /// idle; times a bulk request's operations when creates go in bulk. The requests themselves wait for one of
+    /// the connector's slots.
     pub fn workers(&self) -> usize {
-        self.concurrency() * 2
+        self.concurrency() * 2 * self.client.objects_per_request()
     }
 
     /// Says in the database that this runtime works for the app now, and takes its share of the app's

@@ -55,6 +55,8 @@ async fn add_app(
     let mut cfg = AppConfig::new(&ft.url);
     // The queue drives these tests; no scheduled reconcile.
     cfg.reconcile_every_hours = 0;
+    // Faults are set on single requests; the bulk tests turn bulk creates back on.
+    cfg.bulk = false;
     edit(&mut cfg);
     store
         .create_app("crm", &cfg.to_json(), Some(&Secret::new(&ft.target.token)))
@@ -597,6 +599,7 @@ async fn the_rate_limit_is_one_budget_for_every_process() {
         cfg.reconcile_every_hours = 0;
         cfg.rate_limit = 20;
         cfg.concurrency = 4;
+        cfg.bulk = false;
         store
             .create_app("crm", &cfg.to_json(), Some(&Secret::new(&ft.target.token)))
             .await
@@ -684,6 +687,138 @@ async fn requests_in_flight_never_exceed_the_concurrency() {
         let most = ft.most_in_flight();
         assert!((1..=3).contains(&most), "{most} requests at the target at once");
         store.delete_app("crm").await.unwrap();
+        ft.stop().await;
+    });
+}
+
+/// Creates made at the same time go to the target together in `/Bulk` requests, through the faults a bulk
+/// request can meet: a 503, a dropped connection, an answer lost after the target applied every operation (the
+/// retried creates answer 409 and the accounts are found and linked, not duplicated). Each create keeps its own
+/// trace in the provisioning log.
+#[tokio::test]
+async fn creates_go_together_in_bulk_through_its_failures_without_duplicates() {
+    on_every_backend!(|store, backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| {
+            c.bulk = true;
+            c.concurrency = 2;
+            c.guards.quarantine_error_percent = 0;
+        })
+        .await;
+        ft.add(Fault::scim("POST", "/Bulk", 503, None, "busy", 1));
+        ft.add(Fault {
+            method: Some("POST"),
+            path: "/Bulk".into(),
+            kind: FaultKind::Reset,
+            times: 1,
+        });
+        ft.add(Fault {
+            method: Some("POST"),
+            path: "/Bulk".into(),
+            kind: FaultKind::ForwardThenReset,
+            times: 1,
+        });
+        let ids = add_users(store, (0..40).map(|i| format!("b{i:02}"))).await;
+        // The initial sync creates (the target is listed first, so no create waits for a match lookup), and the
+        // queue retries what failed.
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert!(report.failed > 0, "{backend}: the faults were met");
+        time.advance(3600);
+        converge(store, &app, &time, 10).await;
+
+        let accounts = target_accounts(&ft).await;
+        let names: HashSet<_> = accounts.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!((accounts.len(), names.len()), (40, 40), "{backend}: {accounts:?}");
+        for id in &ids {
+            let link = store.find_link("crm", ResourceKind::User, id).await.unwrap();
+            assert!(link.is_some_and(|l| l.state == LinkState::Active), "{backend}");
+        }
+        let seen = ft.seen();
+        let bulks = seen
+            .iter()
+            .filter(|s| s.method == "POST" && s.path == "/Bulk")
+            .count();
+        let singles = seen
+            .iter()
+            .filter(|s| s.method == "POST" && s.path == "/Users")
+            .count();
+        assert_eq!(singles, 0, "{backend}: every create went in bulk");
+        // Three bulk requests met a fault; the 40 creates and their retries took fewer requests than accounts.
+        assert!((4..40).contains(&bulks), "{backend}: {bulks} bulk requests");
+        let logged = codes_logged(store).await;
+        assert!(
+            logged.contains("R-TARGET-UNAVAILABLE") && logged.contains("R-TARGET-UNREACHABLE"),
+            "{backend}: {logged:?}"
+        );
+        let log = store
+            .list_log(&LogQuery {
+                app: Some("crm"),
+                limit: 10_000,
+                ..LogQuery::default()
+            })
+            .await
+            .unwrap();
+        let created = log
+            .iter()
+            .find(|e| e.action == "create" && e.outcome == roster_store::Outcome::Ok)
+            .unwrap();
+        let trace = created.exchanges.as_deref().unwrap();
+        assert!(
+            trace.contains("POST /Users (in /Bulk)") && trace.contains("\"status\":201"),
+            "{backend}: {trace}"
+        );
+        assert!(trace.contains(&format!(
+            "\"userName\":\"{}\"",
+            created_name(store, created).await
+        )));
+        ft.stop().await;
+    });
+}
+
+/// The user name of the directory object a log entry is about.
+async fn created_name(store: &Store, entry: &roster_store::LogEntry) -> String {
+    store
+        .get_resource(ResourceKind::User, &entry.source_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .data["userName"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A target that advertises Bulk but refuses the request gets single POSTs from then on, the refused creates
+/// first; nothing is lost or failed on the way.
+#[tokio::test]
+async fn a_target_that_refuses_bulk_gets_single_creates() {
+    on_every_backend!(|store, backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| c.bulk = true).await;
+        ft.add(Fault::scim(
+            "POST",
+            "/Bulk",
+            501,
+            None,
+            "Bulk is not implemented",
+            usize::MAX,
+        ));
+        add_users(store, (0..12).map(|i| format!("s{i:02}"))).await;
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!((report.count("create"), report.failed), (12, 0), "{backend}");
+        assert_eq!(target_accounts(&ft).await.len(), 12, "{backend}");
+        let seen = ft.seen();
+        let count = |path: &str| {
+            seen.iter()
+                .filter(|s| s.method == "POST" && s.path == path)
+                .count()
+        };
+        // Only the bulk requests already in flight when the first refusal came (one per request slot).
+        assert!((1..=8).contains(&count("/Bulk")), "{backend}");
+        assert_eq!(count("/Users"), 12, "{backend}");
+        assert_eq!(app.workers(), 2 * 8, "{backend}: no longer widened for bulk");
         ft.stop().await;
     });
 }
