@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Provisioning benchmark (loopback only, bounded): N users (default 100000) in a SQLite directory, imported from
 # a generated CSV; a release `roster serve --no-engine` on SQLite as the SCIM target.
-#   1. the target's raw create rate (wrk POST /Users, same concurrency as the engine, own database), same run;
-#   2. the initial sync (`roster sync --full`) into an empty target: users/s, ratio to 1., peak RSS;
+#   1. the target's raw create rate (wrk POST /Users, same concurrency as the engine, own database), and through
+#      /Bulk with 100 creates a request (own database), same run;
+#   2. the initial sync (`roster sync --full`) into an empty target: users/s, ratio to 1., peak RSS; then the
+#      same with bulk creates off (one POST per account) into another empty target;
 #   3. a full reconcile of the converged state (reads every account): users/s, peak RSS;
 #   4. directory change → applied at the target: K PATCHes through the directory server with the engine
 #      running; latency = provisioning log time − journal time of the change, p50/p95/max.
@@ -50,6 +52,28 @@ LUA
 sed -i "1i token = \"$rawtok\"" "$work/post.lua"
 raw="$(wrk -t1 -c"$conc" -d10s -s "$work/post.lua" "http://127.0.0.1:$rawport" | awk '/Requests\/sec/{print $2}')"
 printf '%-52s %10s creates/s\n' "target raw POST /Users (wrk, $conc connections, 10 s)" "$raw"
+# The same target's raw create rate through /Bulk, 100 creates a request (what the engine sends a target that
+# supports Bulk), into its own empty database.
+bulkdb="sqlite://$work/rawbulk.db"
+bulktok="$("$roster" token create --name bench --database "$bulkdb" 2>/dev/null)"
+serve_target "$bulkdb"; bulkport="$port"
+cat >"$work/bulk.lua" <<'LUA'
+local counter = 0
+local thread_id = 0
+function setup(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+request = function()
+  local ops = {}
+  for i = 1, 100 do
+    counter = counter + 1
+    ops[i] = string.format('{"method":"POST","path":"/Users","bulkId":"%d","data":{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bulk%d-%d@example.com","externalId":"b%d-%d","name":{"givenName":"G","familyName":"F"},"emails":[{"value":"bulk%d-%d@example.com","primary":true}],"active":true}}', counter, tid, counter, tid, counter, tid, counter)
+  end
+  local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[' .. table.concat(ops, ",") .. ']}'
+  return wrk.format("POST", "/scim/v2/Bulk", {["Content-Type"]="application/scim+json", ["Authorization"]="Bearer " .. token}, body)
+end
+LUA
+sed -i "1i token = \"$bulktok\"" "$work/bulk.lua"
+rawbulk="$(wrk -t1 -c"$conc" -d10s -s "$work/bulk.lua" "http://127.0.0.1:$bulkport" | awk '/Requests\/sec/{printf "%.0f", $2 * 100}')"
+printf '%-52s %10s creates/s\n' "target raw POST /Bulk, 100 creates each (wrk, 10 s)" "$rawbulk"
 
 # The directory: N users from a CSV, as an HR export would deliver them.
 sdb="sqlite://$work/source.db"
@@ -72,7 +96,21 @@ printf '%s\n' "$ttok" >"$work/app.token"
   --reconcile-every-hours 0 --database "$sdb" 2>/dev/null
 read -r secs rss < <(measure "$roster" sync bench --full --database "$sdb")
 rate="$(python3 -c "print(round($n/$secs))")"
-printf '%-52s %10s users/s   (%s s, %s%% of raw, peak RSS %s MiB)\n' "initial sync of $n users (roster sync --full)" "$rate" "$secs" "$(python3 -c "print(round(100*$rate/$raw))")" "$rss"
+printf '%-52s %10s users/s   (%s s, %s%% of raw bulk, %s%% of raw POST, peak RSS %s MiB)\n' "initial sync of $n users (roster sync --full)" "$rate" "$secs" "$(python3 -c "print(round(100*$rate/$rawbulk))")" "$(python3 -c "print(round(100*$rate/$raw))")" "$rss"
+
+# 2b. The same initial sync one POST per account (bulk off): a second app on the directory, into another empty
+# target; removed afterwards.
+sgdb="sqlite://$work/target-single.db"
+sgtok="$("$roster" token create --name bench --database "$sgdb" 2>/dev/null)"
+serve_target "$sgdb"; sgport="$port"
+printf '%s\n' "$sgtok" >"$work/single.token"
+"$roster" app add single --scim-url "http://127.0.0.1:$sgport/scim/v2" --token-file "$work/single.token" --concurrency "$conc" \
+  --reconcile-every-hours 0 --bulk false --database "$sdb" 2>/dev/null
+read -r secs rss < <(measure "$roster" sync single --full --database "$sdb")
+rate="$(python3 -c "print(round($n/$secs))")"
+printf '%-52s %10s users/s   (%s s, %s%% of raw POST, peak RSS %s MiB)\n' "the same, one POST per account (--bulk false)" "$rate" "$secs" "$(python3 -c "print(round(100*$rate/$raw))")" "$rss"
+"$roster" app remove single --database "$sdb" >/dev/null
+kill "${pids[-1]}" 2>/dev/null || true
 
 # 3. Full reconcile of the converged state.
 read -r secs rss < <(measure "$roster" sync bench --full --database "$sdb")
