@@ -664,7 +664,9 @@ impl Store {
             return Ok(Vec::new());
         }
         on_db!(self, pool => {
-            let mut q = sqlx::QueryBuilder::new("SELECT id, data, version, created, last_modified FROM resources WHERE resource_type = ");
+            // `resource_type || ''`: the ids are looked up by primary key (on the bare column SQLite walks every
+            // resource of the type through the (resource_type, created, id) index).
+            let mut q = sqlx::QueryBuilder::new("SELECT id, data, version, created, last_modified FROM resources WHERE resource_type || '' = ");
             q.push_bind(kind.as_str());
             q.push(" AND id IN (");
             let mut sep = q.separated(", ");
