@@ -62,6 +62,8 @@ pub struct AppRuntime {
     participant: String,
     /// Its share of the app's concurrency.
     share: std::sync::atomic::AtomicUsize,
+    /// When [`AppRuntime::renew_share`] last claimed it (microseconds since the epoch).
+    claimed: std::sync::atomic::AtomicI64,
 }
 
 impl AppRuntime {
@@ -128,6 +130,7 @@ impl AppRuntime {
             tracker: crate::health::Tracker::default(),
             participant: uuid::Uuid::now_v7().simple().to_string(),
             share: std::sync::atomic::AtomicUsize::new(share),
+            claimed: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -303,6 +306,18 @@ impl AppRuntime {
             }
         }
         self.concurrency()
+    }
+
+    /// [`AppRuntime::claim_share`], unless this runtime claimed it less than 5 s ago (a reconcile renews its
+    /// claim each page; the window is 30 s). Returns the share.
+    pub async fn renew_share(&self, store: &Store, now: i64) -> usize {
+        const EVERY: i64 = 5_000_000;
+        let last = self.claimed.load(std::sync::atomic::Ordering::Relaxed);
+        if (0..EVERY).contains(&now.saturating_sub(last)) {
+            return self.concurrency();
+        }
+        self.claimed.store(now, std::sync::atomic::Ordering::Relaxed);
+        self.claim_share(store, now).await
     }
 
     /// Leaves the app's participants (this runtime's work is over), so the others take its share at once.
