@@ -61,7 +61,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::block_on(serve::serve(args)),
         Command::Token(cmd) => serve::block_on(serve::token(cmd)),
         Command::App(cmd) => serve::block_on(app::run(*cmd)),
-        Command::Sync(args) => serve::block_on(sync::sync(args)),
+        Command::Sync(args) => {
+            // What the engine warns about (a target refusing /Bulk, a lease it cannot renew) reaches stderr.
+            serve::init_logging("warn");
+            serve::block_on(sync::sync(args))
+        }
         Command::Provision(args) => serve::block_on(sync::provision(args)),
         Command::Log(args) => serve::block_on(sync::log(args)),
         Command::Import(args) => serve::block_on(sync::import(args)),

@@ -89,14 +89,19 @@ pub async fn open(db: &DatabaseArg) -> Result<Store, String> {
         .map_err(|e| format!("cannot open the database {}: {e}", redact_url(&db.database)))
 }
 
-pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+/// Logs to stderr at `ROSTER_LOG`'s levels, `default` when it is not set.
+pub fn init_logging(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG").unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    init_logging("info");
     let store = open(&args.db).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
         format!(

@@ -4,8 +4,9 @@
 //! Each create waits in the app's queue. Whoever gets a request slot takes as many waiting creates as the
 //! target's `maxOperations` and `maxPayloadSize` allow (at most [`MOST_OPERATIONS`]), sends them as one request
 //! and hands each create its own result; a create whose operation was taken by another request waits for that
-//! answer. Nothing waits on a timer: an idle app gets a bulk of one at once, a busy one a few large requests
-//! instead of many small ones. Each create is still recorded in its own object's trace, as the operation it was
+//! answer. Nothing waits on a timer: an idle app gets a bulk of one at once; while bulk requests are on their
+//! way, a new one starts only with half a request's worth of creates, or when one of them is answered, so a busy
+//! app gets a few large requests instead of many small ones. Each create is still recorded in its own object's trace, as the operation it was
 //! and the answer to it. A target that refuses `/Bulk` (400, 404, 405, 413, 501 to the whole request) gets single
 //! POSTs from then on, starting with the creates that request carried, which it did not apply.
 
@@ -15,8 +16,8 @@ use roster_store::ResourceKind;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use tokio::sync::{OnceCell, oneshot};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use tokio::sync::{Notify, OnceCell, oneshot};
 
 /// The most operations roster puts in one bulk request, whatever the target allows: a larger one holds a
 /// request slot longer without saving much more.
@@ -86,6 +87,27 @@ pub struct Bulk {
     refused: AtomicBool,
     next_id: AtomicU64,
     waiting: Mutex<VecDeque<Waiting>>,
+    /// Bulk requests being sent.
+    sending: AtomicUsize,
+    /// Told when one is answered.
+    finished: Notify,
+}
+
+/// Counts a bulk request as being sent until dropped (answered, or given up), then wakes the waiting creates.
+struct Sending<'a>(&'a Bulk);
+
+impl<'a> Sending<'a> {
+    fn start(bulk: &'a Bulk) -> Self {
+        bulk.sending.fetch_add(1, Ordering::SeqCst);
+        Self(bulk)
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.0.sending.fetch_sub(1, Ordering::SeqCst);
+        self.0.finished.notify_waiters();
+    }
 }
 
 impl std::fmt::Debug for Bulk {
@@ -107,6 +129,8 @@ impl Bulk {
             refused: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             waiting: Mutex::new(VecDeque::new()),
+            sending: AtomicUsize::new(0),
+            finished: Notify::new(),
         }
     }
 
@@ -122,6 +146,12 @@ impl Bulk {
         self.waiting
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the waiting creates should go now: no bulk request is on its way (an idle app's create is not
+    /// held back), or they fill half a request.
+    fn worth_a_request(&self, limits: Limits) -> bool {
+        self.sending.load(Ordering::SeqCst) == 0 || self.queue().len() >= limits.operations.div_ceil(2)
     }
 
     /// The waiting creates, oldest first, that fit in one request.
@@ -159,7 +189,7 @@ impl Connector {
                 body: None,
             };
             let slot = self.slot().await;
-            match self.exchange(slot, request, &[], |_, _, _| {}).await {
+            match Box::pin(self.exchange(slot, request, &[], |_, _, _| {})).await {
                 Ok((_, config)) => Ok(config.as_ref().and_then(Limits::advertised)),
                 // The target answered, and has no configuration to read.
                 Err(e) if matches!(e.status, Some(404 | 405 | 501)) => Ok(None),
@@ -196,6 +226,19 @@ impl Connector {
             tx,
         });
         let answer = loop {
+            // Registered before looking, so a request finishing in between still wakes this create.
+            let finished = bulk.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            if !bulk.worth_a_request(limits) {
+                // Bulk requests are on their way and few creates wait: they go together when one is answered,
+                // rather than each in a request of its own.
+                tokio::select! {
+                    biased;
+                    answer = &mut rx => break answer,
+                    () = &mut finished => continue,
+                }
+            }
             tokio::select! {
                 biased;
                 answer = &mut rx => break answer,
@@ -215,7 +258,8 @@ impl Connector {
                         drop(slot);
                         break rx.await;
                     }
-                    self.send_bulk(slot, batch).await;
+                    let _sending = Sending::start(bulk);
+                    Box::pin(self.send_bulk(slot, batch)).await;
                 }
             }
         };
@@ -270,6 +314,7 @@ impl Connector {
             body.push_str(&w.text);
         }
         body.push_str("]}");
+        tracing::debug!(operations = batch.len(), bytes = body.len(), "bulk request");
         let request = Request {
             what: "POST /Bulk",
             method: reqwest::Method::POST,
@@ -277,7 +322,7 @@ impl Connector {
             query: &[],
             body: Some(body),
         };
-        match self.exchange(slot, request, &[], |_, _, _| {}).await {
+        match Box::pin(self.exchange(slot, request, &[], |_, _, _| {})).await {
             Ok((_, Some(answer))) => {
                 let results: HashMap<&str, &Value> = answer
                     .get("Operations")

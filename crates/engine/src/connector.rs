@@ -537,7 +537,9 @@ impl Connector {
             query,
             body: body.map(Value::to_string),
         };
-        self.exchange(slot, request, ok_statuses, trace).await
+        // Boxed: the HTTP exchange is the largest state of every request's future, and the futures that await a
+        // request (an object's whole sync) stay small enough to move cheaply.
+        Box::pin(self.exchange(slot, request, ok_statuses, trace)).await
     }
 
     /// Sends `request` in `slot` (given back as soon as the answer is read) and reads the answer; `trace` sees

@@ -349,70 +349,17 @@ pub async fn full_sync(
         &[ResourceKind::User]
     };
     for &kind in kinds {
-        let prepare = |after: Option<String>| prepare_page(store, app, kind, after, dry_run, &holder, &clock);
-        let mut next = prepare(None).await?;
-        while let Some(mut page) = next.take() {
-            let settle_as = (!dry_run).then_some((holder.as_str(), &clock));
-            let futures: Vec<_> = page
-                .ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| {
-                    sync_page_item(
-                        i,
-                        store,
-                        app,
-                        kind,
-                        id,
-                        page.resources.remove(id),
-                        page.links.remove(id),
-                        opts,
-                        settle_as,
-                    )
-                })
-                .collect();
-            let mut synced: Vec<(ResourceKind, String, i64)> = Vec::new();
-            let held = &page.held;
-            let work = async {
-                // Distinct objects, synced side by side, each result taken as it comes: a slow object does not
-                // hold up the others' slots.
-                let mut results = stream::iter(futures).buffer_unordered(app.workers());
-                // Nothing is awaited in this loop: a result waiting here must not hold up the syncs still in
-                // flight (one of them may hold the store's writer lock).
-                let mut plan = Vec::new();
-                while let Some((i, id, r)) = results.next().await {
-                    let r = r?;
-                    if r.outcome != Outcome::Failed && !r.held {
-                        let generation = held.get(id).copied().unwrap_or(0);
-                        synced.push((kind, id.clone(), generation));
-                    }
-                    report.add(&r);
-                    if dry_run {
-                        plan.push((i, id, r));
-                    } else {
-                        on_object(id, &r);
-                    }
-                }
-                // A plan is shown in directory order, whatever order the objects were planned in.
-                plan.sort_unstable_by_key(|(i, _, _)| *i);
-                for (_, id, r) in &plan {
-                    on_object(id, r);
-                }
-                if !dry_run {
-                    // One write for the page: synced rows go, the rest of the page's leases are released.
-                    let leased: Vec<_> = held.keys().map(|id| (kind, id.clone())).collect();
-                    store.finish_many(&app.name, &holder, &synced, &leased).await?;
-                }
-                Ok::<(), StoreError>(())
-            };
-            // The next page is read and leased while this one syncs, so the app is not kept waiting between pages.
-            let (done, upcoming) = renewing(store, app, &holder, &clock, async {
-                tokio::join!(work, prepare(Some(page.last)))
-            })
-            .await;
-            done?;
-            next = upcoming?;
-        }
+        sync_pages(
+            store,
+            app,
+            kind,
+            opts,
+            &holder,
+            &clock,
+            &mut report,
+            &mut on_object,
+        )
+        .await?;
         // Links whose directory object is gone (deleted while the engine was not running).
         let mut after: Option<String> = None;
         loop {
@@ -448,6 +395,169 @@ pub async fn full_sync(
     Ok(report)
 }
 
+/// What a reconcile keeps of a page while its objects sync.
+#[derive(Default)]
+struct PageState {
+    /// Objects still syncing.
+    left: usize,
+    /// The page's leases, with their queue generations.
+    held: HashMap<String, i64>,
+    /// The objects synced (their queue rows go).
+    synced: Vec<(ResourceKind, String, i64)>,
+    /// A dry run's plan: (position in the page, id, result).
+    plan: Vec<(usize, String, ObjectResult)>,
+}
+
+/// An object's sync as the page stream yields it: (page number, position in the page, id, result).
+type PageItem<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (usize, usize, String, Result<ObjectResult, StoreError>)>
+            + Send
+            + 'a,
+    >,
+>;
+
+/// Syncs every object of `kind`, page after page, as one stream: the next pages are listed, leased and loaded
+/// while earlier ones sync, and an object of the next page starts as soon as a slot is free, not when the whole
+/// page is done. A page's leases are released (and its synced queue rows removed) when its last object is done.
+/// A dry run's plan is shown page by page in directory order.
+#[allow(clippy::too_many_arguments)]
+async fn sync_pages(
+    store: &Store,
+    app: &AppRuntime,
+    kind: ResourceKind,
+    opts: SyncOptions<'_>,
+    holder: &str,
+    clock: &Clock,
+    report: &mut SyncReport,
+    on_object: &mut impl FnMut(&str, &ObjectResult),
+) -> Result<(), StoreError> {
+    let dry_run = opts.dry_run;
+    let pages: std::sync::Mutex<HashMap<usize, PageState>> = std::sync::Mutex::default();
+    let state = || pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let settle_as = (!dry_run).then_some((holder, clock));
+    // Pages are listed, leased and loaded ahead (one waits ready while the next is prepared); a failure to
+    // prepare one is passed on, and ends the listing.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<(usize, Page), StoreError>>(1);
+    let producer = async move {
+        let mut after = None;
+        for number in 0.. {
+            match prepare_page(store, app, kind, after.take(), dry_run, holder, clock).await {
+                Ok(Some(page)) => {
+                    after = Some(page.last.clone());
+                    if tx.send(Ok((number, page))).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    };
+    let listed = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) });
+    // Boxed, so the stream's type (and its Send bound) is fixed here rather than inferred through its closures.
+    let objects: stream::BoxStream<'_, PageItem<'_>> = listed
+        .flat_map(|page| {
+            let futures: Vec<PageItem<'_>> = match page {
+                Err(e) => vec![Box::pin(async move { (usize::MAX, 0, String::new(), Err(e)) })],
+                Ok((_, page)) if page.ids.is_empty() => Vec::new(),
+                Ok((number, mut page)) => {
+                    state().insert(
+                        number,
+                        PageState {
+                            left: page.ids.len(),
+                            held: std::mem::take(&mut page.held),
+                            ..PageState::default()
+                        },
+                    );
+                    page.ids
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, id)| {
+                            let resource = page.resources.remove(&id);
+                            let link = page.links.remove(&id);
+                            Box::pin(async move {
+                                let r =
+                                    sync_page_item(store, app, kind, &id, resource, link, opts, settle_as)
+                                        .await;
+                                (number, i, id, r)
+                            }) as PageItem<'_>
+                        })
+                        .collect()
+                }
+            };
+            stream::iter(futures)
+        })
+        .boxed();
+    // Page releases run beside the syncs: nothing is awaited in the loop below, since a result waiting there must
+    // not hold up the syncs still in flight (one of them may hold the store's writer lock).
+    let mut releases = stream::FuturesUnordered::new();
+    // A dry run's plans by page number, shown in page order.
+    let mut plans: std::collections::BTreeMap<usize, Vec<(usize, String, ObjectResult)>> = Default::default();
+    let mut shown = 0_usize;
+    let work = async {
+        // Distinct objects, synced side by side, each result taken as it comes: a slow object does not hold up
+        // the others' slots. Dropped at the end, which stops the page producer.
+        let mut results = Box::pin(objects.buffer_unordered(app.workers()));
+        loop {
+            tokio::select! {
+                Some(released) = releases.next(), if !releases.is_empty() => released?,
+                next = results.next() => {
+                    let Some((number, i, id, r)) = next else { break };
+                    let r = r?;
+                    report.add(&r);
+                    let done = {
+                        let mut st = state();
+                        let page = st.entry(number).or_default();
+                        if r.outcome != Outcome::Failed && !r.held {
+                            let generation = page.held.get(&id).copied().unwrap_or(0);
+                            page.synced.push((kind, id.clone(), generation));
+                        }
+                        page.left = page.left.saturating_sub(1);
+                        if dry_run {
+                            page.plan.push((i, id, r));
+                        } else {
+                            on_object(&id, &r);
+                        }
+                        if page.left == 0 { st.remove(&number) } else { None }
+                    };
+                    let Some(page) = done else { continue };
+                    if dry_run {
+                        plans.insert(number, page.plan);
+                        while let Some(mut plan) = plans.remove(&shown) {
+                            // A plan is shown in directory order, whatever order the objects were planned in.
+                            plan.sort_unstable_by_key(|(i, _, _)| *i);
+                            for (_, id, r) in &plan {
+                                on_object(id, r);
+                            }
+                            shown += 1;
+                        }
+                    } else {
+                        // One write for the page: synced rows go, the rest of the page's leases are released.
+                        let leased: Vec<_> = page.held.into_keys().map(|id| (kind, id)).collect();
+                        let synced = page.synced;
+                        releases.push(async move {
+                            store.finish_many(&app.name, holder, &synced, &leased).await
+                        });
+                    }
+                }
+            }
+        }
+        drop(results);
+        while let Some(released) = releases.next().await {
+            released?;
+        }
+        Ok::<(), StoreError>(())
+    };
+    renewing(store, app, holder, clock, async {
+        tokio::join!(producer, work).1
+    })
+    .await
+}
+
 /// One page of a reconcile: the objects it holds (with their queue generations), loaded with their links.
 struct Page {
     /// The held ids, in order.
@@ -471,7 +581,7 @@ async fn prepare_page(
     clock: &Clock,
 ) -> Result<Option<Page>, StoreError> {
     // Still working for the app: renew this reconcile's share of its concurrency.
-    app.claim_share(store, clock()).await;
+    app.renew_share(store, clock()).await;
     let listed = store.list_ids_after(kind, after.as_deref(), 500).await?;
     let Some(last) = listed.last().cloned() else {
         return Ok(None);
@@ -549,29 +659,26 @@ async fn renewing<T>(
 }
 
 /// One object of a reconcile page, synced and (unless a dry run) settled in the queue under the reconcile's
-/// lease, with its position in the page and its id for the caller. A named future, not an async closure: `tokio::spawn` can prove it `Send`.
+/// lease when it failed or was held; successes are finished a page at a time by the caller.
 #[allow(clippy::too_many_arguments)]
-async fn sync_page_item<'a>(
-    position: usize,
-    store: &'a Store,
-    app: &'a AppRuntime,
+async fn sync_page_item(
+    store: &Store,
+    app: &AppRuntime,
     kind: ResourceKind,
-    id: &'a String,
+    id: &str,
     resource: Option<roster_store::StoredResource>,
     link: Option<roster_store::Link>,
-    opts: SyncOptions<'a>,
-    settle_as: Option<(&'a str, &'a Clock)>,
-) -> (usize, &'a String, Result<ObjectResult, StoreError>) {
+    opts: SyncOptions<'_>,
+    settle_as: Option<(&str, &Clock)>,
+) -> Result<ObjectResult, StoreError> {
     let result = sync_loaded(store, app, kind, id, resource, link, opts).await;
-    // A failure is scheduled for a retry at once; successes are finished a page at a time by the caller.
-    let result = match (result, settle_as) {
+    match (result, settle_as) {
         (Ok(r), Some((holder, clock))) if r.outcome == Outcome::Failed || r.held => {
             let item = reconcile_item(app, kind, id);
             settle(store, &item, holder, &r, clock()).await.map(|()| r)
         }
         (other, _) => other,
-    };
-    (position, id, result)
+    }
 }
 
 /// The queue row a reconcile leased for an object (its generation is not known, so finishing it keeps a row

@@ -106,7 +106,9 @@ pub async fn sync_loaded(
     link: Option<Link>,
     opts: SyncOptions<'_>,
 ) -> Result<ObjectResult, StoreError> {
-    crate::trace::scope(sync_traced(store, app, kind, id, resource, link, opts)).await
+    // Boxed, so that the object's future (moved into a worker pool, thousands at a time) is a pointer, not the
+    // whole state of a sync.
+    crate::trace::scope(Box::pin(sync_traced(store, app, kind, id, resource, link, opts))).await
 }
 
 async fn sync_traced(

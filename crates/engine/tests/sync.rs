@@ -826,3 +826,54 @@ async fn oauth2_client_credentials_get_a_token_once_and_a_refusal_is_coded() {
         target.stop().await;
     });
 }
+
+/// A reconcile over several pages: a dry run shows every object once, in directory order, though the pages
+/// sync side by side; the sync itself creates each account once (in bulk, roster's server supports it), leaves
+/// no queue row or lease behind, and a second reconcile finds nothing to change.
+#[tokio::test]
+async fn a_reconcile_over_many_pages_plans_in_order_and_creates_each_account_once() {
+    on_every_backend!(|store, backend| {
+        let target = Target::spawn().await;
+        let app = add_app(store, &target, "crm", |c| c.reconcile_every_hours = 0).await;
+        let users: Vec<_> = (0..1234)
+            .map(|i| user(&format!("p{i:04}"), &format!("p{i:04}@example.com")))
+            .collect();
+        let mut ids: Vec<String> = store
+            .create_resources(ResourceKind::User, users, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().id)
+            .collect();
+        ids.sort_unstable();
+
+        let mut planned = Vec::new();
+        let report = full_sync(store, &app, true, |id, r| {
+            planned.push((id.to_owned(), r.action.name()))
+        })
+        .await
+        .unwrap();
+        assert_eq!(report.count("create"), 1234, "{backend}");
+        let order: Vec<String> = planned.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(order, ids, "{backend}: the plan in directory order");
+        assert!(
+            target_users(&target).await.is_empty(),
+            "{backend}: a dry run writes nothing"
+        );
+
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!((report.count("create"), report.failed), (1234, 0), "{backend}");
+        let names: std::collections::HashSet<String> = target_users(&target)
+            .await
+            .into_iter()
+            .map(|u| u["userName"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names.len(), 1234, "{backend}");
+        assert!(
+            store.list_queue("crm", 10).await.unwrap().is_empty(),
+            "{backend}: no queue row left"
+        );
+        let again = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!((again.count("none"), again.seen), (1234, 1234), "{backend}");
+    });
+}
