@@ -740,8 +740,15 @@ async fn target_snapshot(app: &AppRuntime) -> Option<TargetSnapshot> {
                     None => return Some(snap),
                 }
             }
-            // A target that refuses the cursor parameter is listed by index.
-            Some(Err(e)) if first && e.status.is_some_and(|s| (400..500).contains(&s) && s != 429) => break,
+            // A target that refuses the cursor parameter (RFC 9865 §2 lets it answer 400 or 501; some answer
+            // other 4xx) is listed by index.
+            Some(Err(e))
+                if first
+                    && e.status
+                        .is_some_and(|s| ((400..500).contains(&s) && s != 429) || s == 501) =>
+            {
+                break;
+            }
             Some(Err(e)) => {
                 tracing::warn!(app = %app.name, "cannot list the app's accounts ({e}); matching asks per identity");
                 return None;

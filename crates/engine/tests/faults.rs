@@ -878,6 +878,23 @@ async fn the_target_is_listed_by_cursor_or_by_index_when_it_refuses_cursors() {
             2,
             "{backend}: by index after the refusal"
         );
+        // 501, as python scim2-server answers: by index too.
+        ft.add(Fault::scim(
+            "GET",
+            "/Users?cursor",
+            501,
+            None,
+            "Pagination by cursor is not supported",
+            1,
+        ));
+        add_users(store, ["t1090".to_owned()]).await;
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!(
+            (report.count("link"), report.count("create")),
+            (1, 0),
+            "{backend}"
+        );
+        assert_eq!(listings("startIndex="), 4, "{backend}: by index after the 501");
         assert_eq!(target_accounts(&ft).await.len(), 1101, "{backend}");
         store.delete_app("crm").await.unwrap();
         ft.stop().await;
