@@ -35,32 +35,30 @@ serve_target() {
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $n; engine concurrency: $conc"
 
-# 1. Raw create rate of the target.
-rawdb="sqlite://$work/raw.db"
-rawtok="$("$roster" token create --name bench --database "$rawdb" 2>/dev/null)"
-serve_target "$rawdb"; rawport="$port"
-cat >"$work/post.lua" <<'LUA'
-local counter = 0
-local thread_id = 0
-function setup(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+# 1. Raw create rate of the target. `raw_requests NAME` serves an empty target database of its own and runs wrk
+# for 10 s with the Lua `request` function on stdin (given `token`, `tid` and `counter`); prints requests/s.
+raw_requests() {
+  local db="sqlite://$work/raw-$1.db" tok
+  tok="$("$roster" token create --name bench --database "$db" 2>/dev/null)"
+  serve_target "$db"
+  { printf 'token = "%s"\nlocal counter = 0\nlocal thread_id = 0\n' "$tok"
+    echo 'function setup(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end'
+    cat; } >"$work/$1.lua"
+  wrk -t1 -c"$conc" -d10s -s "$work/$1.lua" "http://127.0.0.1:$port" | awk '/Requests\/sec/{print $2}'
+  # Started in this command substitution's subshell, so the exit trap would not see it.
+  kill "${pids[-1]}"
+}
+raw="$(raw_requests post <<'LUA'
 request = function()
   counter = counter + 1
   local body = string.format('{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"raw%d-%d@example.com","externalId":"x%d-%d","name":{"givenName":"G","familyName":"F"},"emails":[{"value":"raw%d-%d@example.com","primary":true}],"active":true}', tid, counter, tid, counter, tid, counter)
   return wrk.format("POST", "/scim/v2/Users", {["Content-Type"]="application/scim+json", ["Authorization"]="Bearer " .. token}, body)
 end
 LUA
-sed -i "1i token = \"$rawtok\"" "$work/post.lua"
-raw="$(wrk -t1 -c"$conc" -d10s -s "$work/post.lua" "http://127.0.0.1:$rawport" | awk '/Requests\/sec/{print $2}')"
+)"
 printf '%-52s %10s creates/s\n' "target raw POST /Users (wrk, $conc connections, 10 s)" "$raw"
-# The same target's raw create rate through /Bulk, 100 creates a request (what the engine sends a target that
-# supports Bulk), into its own empty database.
-bulkdb="sqlite://$work/rawbulk.db"
-bulktok="$("$roster" token create --name bench --database "$bulkdb" 2>/dev/null)"
-serve_target "$bulkdb"; bulkport="$port"
-cat >"$work/bulk.lua" <<'LUA'
-local counter = 0
-local thread_id = 0
-function setup(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+# The same through /Bulk, 100 creates a request (what the engine sends a target that supports Bulk).
+rawbulk="$(raw_requests bulk <<'LUA'
 request = function()
   local ops = {}
   for i = 1, 100 do
@@ -71,8 +69,8 @@ request = function()
   return wrk.format("POST", "/scim/v2/Bulk", {["Content-Type"]="application/scim+json", ["Authorization"]="Bearer " .. token}, body)
 end
 LUA
-sed -i "1i token = \"$bulktok\"" "$work/bulk.lua"
-rawbulk="$(wrk -t1 -c"$conc" -d10s -s "$work/bulk.lua" "http://127.0.0.1:$bulkport" | awk '/Requests\/sec/{printf "%.0f", $2 * 100}')"
+)"
+rawbulk="$(python3 -c "print(round($rawbulk * 100))")"
 printf '%-52s %10s creates/s\n' "target raw POST /Bulk, 100 creates each (wrk, 10 s)" "$rawbulk"
 
 # The directory: N users from a CSV, as an HR export would deliver them.
@@ -109,7 +107,7 @@ printf '%s\n' "$sgtok" >"$work/single.token"
 read -r secs rss < <(measure "$roster" sync single --full --database "$sdb")
 rate="$(python3 -c "print(round($n/$secs))")"
 printf '%-52s %10s users/s   (%s s, %s%% of raw POST, peak RSS %s MiB)\n' "the same, one POST per account (--bulk false)" "$rate" "$secs" "$(python3 -c "print(round(100*$rate/$raw))")" "$rss"
-"$roster" app remove single --database "$sdb" >/dev/null
+"$roster" app remove single --database "$sdb" >/dev/null 2>&1
 kill "${pids[-1]}" 2>/dev/null || true
 
 # 3. Full reconcile of the converged state.
