@@ -28,10 +28,13 @@ wait_up "http://127.0.0.1:$port/healthz"
 id="$(python3 "$root/bench/seed.py" "$base" "$token" "$n")"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $n; wrk: 2 threads, 32 connections, ${duration}s each"
+# run LABEL URL TOKEN [CONNECTIONS]: 2 threads and 32 connections, or one thread and one connection when
+# CONNECTIONS is 1 (a single client's latency).
 run() {
-  local label="$1" url="$2" auth="$3"
-  local out
-  out="$(wrk -t2 -c32 -d"${duration}s" --latency -H "Authorization: Bearer $auth" "$url")"
+  local label="$1" url="$2" auth="$3" conns="${4:-32}"
+  local threads=2 out
+  [ "$conns" -gt 1 ] || threads=1
+  out="$(wrk -t"$threads" -c"$conns" -d"${duration}s" --latency -H "Authorization: Bearer $auth" "$url")"
   local rps p50 p99
   rps="$(awk '/Requests\/sec/{print $2}' <<<"$out")"
   p50="$(awk '$1=="50%"{print $2}' <<<"$out")"
@@ -51,6 +54,7 @@ settle() {
 }
 run "roster GET /Users/{id}" "$base/Users/$id" "$token"; settle
 run "roster filter=userName eq (indexed)" "$base/Users?filter=userName%20eq%20%22user0054321@example.com%22" "$token"; settle
+run "roster filter=userName eq, one client" "$base/Users?filter=userName%20eq%20%22user0054321@example.com%22" "$token" 1; settle
 run "roster filter=userName co (trigram index)" "$base/Users?filter=userName%20co%20%2254321%22" "$token"; settle
 run "roster filter=emails.value co (trigram index)" "$base/Users?filter=emails.value%20co%20%22r00543%22&count=10" "$token"; settle
 # A cursor page at depth n/2. The cursor is made here from the user at startIndex n/2 (kind, meta.created in
@@ -65,7 +69,8 @@ print(base64.urlsafe_b64encode(("1:User:%d:%s" % (us, u["id"])).encode()).decode
 settle
 run "roster cursor page at depth $((n / 2)) count=100" "$base/Users?count=100&cursor=$cursor" "$token"; settle
 run "roster paging startIndex=$((n / 2)) count=100" "$base/Users?startIndex=$((n / 2))&count=100" "$token"; settle
-run "roster filter=name.familyName eq (JSON, count=10)" "$base/Users?filter=name.familyName%20eq%20%22Family500%22&count=10" "$token"; settle
+run "roster filter=name.familyName eq (expression index, count=10)" "$base/Users?filter=name.familyName%20eq%20%22Family500%22&count=10" "$token"; settle
+run "roster filter=title eq (JSON scan, count=10)" "$base/Users?filter=title%20eq%20%22Engineer%22&count=10" "$token"; settle
 
 # The python scim2-server, same machine, same run.
 venv="$root/target/bench-venv"
@@ -78,3 +83,13 @@ wait_up "http://127.0.0.1:$pport/v2/ServiceProviderConfig"
 pid_user="$(curl -s -X POST "http://127.0.0.1:$pport/v2/Users" -H "Authorization: Bearer benchtoken" -H 'Content-Type: application/scim+json' \
   -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')"
 run "python scim2-server GET /Users/{id}" "http://127.0.0.1:$pport/v2/Users/$pid_user" benchtoken
+# Its substring filter with 1,000 users (DESIGN.md's yardstick for roster's `co` at 1M).
+python3 - "http://127.0.0.1:$pport/v2" <<'PY'
+import json, sys, urllib.request
+for i in range(999):
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"user{i:07d}@example.com"}
+    req = urllib.request.Request(sys.argv[1] + "/Users", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": "Bearer benchtoken", "Content-Type": "application/scim+json"})
+    urllib.request.urlopen(req, timeout=30).read()
+PY
+run "python scim2-server filter=userName co, 1,000 users" "http://127.0.0.1:$pport/v2/Users?filter=userName%20co%20%22543%22" benchtoken

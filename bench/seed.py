@@ -29,6 +29,7 @@ def main():
             ops.append({"method": "POST", "path": "/Users", "bulkId": f"u{i}", "data": {
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                 "userName": f"user{i:07d}@example.com", "externalId": f"ext-{i}", "displayName": f"User {i}",
+                "title": ("Engineer", "Manager", "Designer", "Analyst")[i % 4],
                 "name": {"givenName": f"Given{i}", "familyName": f"Family{i % 977}"}, "active": i % 10 != 0,
                 "emails": [{"value": f"user{i:07d}@example.com", "type": "work", "primary": True}]}})
         res = post(f"{base}/Bulk", token, {"schemas": [BULK], "Operations": ops})

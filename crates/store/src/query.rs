@@ -309,26 +309,40 @@ fn uses_trigram(cx: Cx<'_>, op: CompareOp, v: &str) -> bool {
     !cx.pg && op.is_substring() && v.chars().count() >= 3
 }
 
-/// Whether the SQL for `f` looks up trigram candidates anywhere: the listing then keeps SQLite from walking the
-/// resource-type index (with no statistics its planner likes that index better than the candidates).
-fn has_trigram_lookup(cx: Cx<'_>, f: &Filter) -> bool {
+/// Whether the SQL for `f` looks up trigram candidates or an attribute's expression index anywhere: the
+/// listing then keeps SQLite from walking the resource-type index (with no statistics its planner likes that
+/// index better, as it gives the default order without sorting). PostgreSQL's planner weighs them itself.
+fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
+    if cx.pg {
+        return false;
+    }
     match f {
-        Filter::And(a, b) | Filter::Or(a, b) => has_trigram_lookup(cx, a) || has_trigram_lookup(cx, b),
-        Filter::Not(a) => has_trigram_lookup(cx, a),
+        Filter::And(a, b) | Filter::Or(a, b) => has_index_lookup(cx, a) || has_index_lookup(cx, b),
+        Filter::Not(a) => has_index_lookup(cx, a),
         Filter::Compare {
             path,
             op,
             value: CompValue::Str(v),
-        } => {
-            let indexed = match column(&cx, path) {
-                Ok(Col::Lower(c)) => trigram_attr(c).is_some(),
-                Ok(Col::Values(_)) => true,
-                _ => false,
-            };
-            indexed && uses_trigram(cx, *op, &v.to_lowercase())
-        }
+        } => match column(&cx, path) {
+            Ok(Col::Lower(c)) => trigram_attr(c).is_some() && uses_trigram(cx, *op, &v.to_lowercase()),
+            Ok(Col::Values(_)) => uses_trigram(cx, *op, &v.to_lowercase()),
+            Ok(Col::Json { src, path, .. }) => *op == CompareOp::Eq && has_expression_index(src, &path),
+            _ => false,
+        },
         _ => false,
     }
+}
+
+/// The JSON attributes with an expression index of their own (migration 0010), as keys into `r.search`.
+const EXPRESSION_INDEXED: [&[&str]; 4] = [
+    &["name", "familyName"],
+    &["name", "givenName"],
+    &[roster_scim::schema::ENTERPRISE_USER, "employeeNumber"],
+    &[roster_scim::schema::ENTERPRISE_USER, "manager", "value"],
+];
+
+fn has_expression_index(src: &str, keys: &[String]) -> bool {
+    src == "r.search" && EXPRESSION_INDEXED.iter().any(|k| k.iter().eq(keys.iter()))
 }
 
 /// The `resource_text` attribute for an indexed text column, when it has a trigram index.
@@ -616,9 +630,18 @@ where
                     kind,
                     lower,
                 } => {
-                    qb.push("COALESCE(");
-                    push_json_cmp(qb, cx, src, &keys, kind, lower, path, *op, value)?;
-                    qb.push(", FALSE)");
+                    if matches!(kind, AttrType::String | AttrType::Reference) {
+                        // `text IS NOT NULL AND text = $v` is false for an absent value (so `not (…)` of it is
+                        // true, as in the evaluator) and leaves `text = $v` free to use an expression index
+                        // (`EXPRESSION_INDEXED`).
+                        qb.push(format!("({} IS NOT NULL AND ", json_text(cx, src, &keys)));
+                        push_json_cmp(qb, cx, src, &keys, kind, lower, path, *op, value)?;
+                        qb.push(")");
+                    } else {
+                        qb.push("COALESCE(");
+                        push_json_cmp(qb, cx, src, &keys, kind, lower, path, *op, value)?;
+                        qb.push(", FALSE)");
+                    }
                 }
                 Col::Each {
                     src,
@@ -705,11 +728,16 @@ where
         _ => {
             let v = string_literal(path, value)?;
             let v = if lower { v.to_lowercase() } else { v };
-            let text = format!("CAST({} AS TEXT)", cx.text(src, keys));
-            push_str_cmp(qb, cx, &text, op, v);
+            push_str_cmp(qb, cx, &json_text(cx, src, keys), op, v);
         }
     }
     Ok(())
+}
+
+/// The JSON value at `keys` in `src` as text. Expression indexes repeat this text exactly (with `search` for
+/// `r.search`), so the planners can match them.
+fn json_text(cx: Cx<'_>, src: &str, keys: &[String]) -> String {
+    format!("CAST({} AS TEXT)", cx.text(src, keys))
 }
 
 /// The ORDER BY expression for `sortBy` and whether it is text (collated on PostgreSQL). Case-insensitive
@@ -733,74 +761,139 @@ fn sort_column(cx: &Cx<'_>, path: Option<&AttrPath>) -> Result<(String, bool), S
             ..
         } => match kind {
             AttrType::Integer | AttrType::Decimal => Ok((cx.number(src, &keys), false)),
-            _ => Ok((format!("CAST({} AS TEXT)", cx.text(src, &keys)), true)),
+            _ => Ok((json_text(*cx, src, &keys), true)),
         },
         Col::Values(_) | Col::Members | Col::Groups { .. } | Col::Each { .. } => Err(cannot()),
     }
 }
 
+/// The translation context of a listing.
+fn listing_cx<'s>(pg: bool, kind: ResourceKind, q: &ListQuery<'s>) -> Cx<'s> {
+    Cx {
+        kind,
+        pg,
+        contains_fn: if pg { "strpos" } else { "instr" },
+        collate: if pg { " COLLATE \"C\"" } else { "" },
+        schema: q.schema,
+        elem: None,
+    }
+}
+
+/// `{head} SELECT {what} FROM resources r WHERE` the resource type and the filter, the start of both the count
+/// and the page query (`head` is empty, or `EXPLAIN`).
+fn matching<DB: sqlx::Database>(
+    cx: Cx<'_>,
+    kind: ResourceKind,
+    q: &ListQuery<'_>,
+    head: &str,
+    what: &str,
+) -> Result<QueryBuilder<DB>, ScimError>
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    // See `has_index_lookup`.
+    let plus = if q.filter.is_some_and(|f| has_index_lookup(cx, f)) {
+        "+"
+    } else {
+        ""
+    };
+    let mut qb = QueryBuilder::new(format!(
+        "{head}SELECT {what} FROM resources r WHERE {plus}r.resource_type = "
+    ));
+    qb.push_bind(kind.as_str().to_owned());
+    if let Some(f) = q.filter {
+        qb.push(" AND ");
+        push_filter(&mut qb, cx, f)?;
+    }
+    Ok(qb)
+}
+
+/// The query of one page's ids: the matching resources in order, after the cursor, limited.
+fn page_query<DB: sqlx::Database>(
+    cx: Cx<'_>,
+    kind: ResourceKind,
+    q: &ListQuery<'_>,
+    head: &str,
+) -> Result<QueryBuilder<DB>, ScimError>
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let dir = if q.sort_order == SortOrder::Descending {
+        "DESC"
+    } else {
+        "ASC"
+    };
+    let (order, is_text) = sort_column(&cx, q.sort_by)?;
+    let mut sel = matching(cx, kind, q, head, "r.id")?;
+    if let Some(p) = q.after {
+        let cmp = if q.sort_order == SortOrder::Descending {
+            "<"
+        } else {
+            ">"
+        };
+        // `created >=` first, so the scan starts at the position in the (type, created, id) index.
+        sel.push(format!(" AND r.created {cmp}= "));
+        sel.push_bind(p.created);
+        sel.push(format!(" AND (r.created {cmp} "));
+        sel.push_bind(p.created);
+        sel.push(format!(" OR r.id{} {cmp} ", cx.collate));
+        sel.push_bind(p.id.clone());
+        sel.push(")");
+    }
+    let collate = if is_text { cx.collate } else { "" };
+    sel.push(format!(
+        " ORDER BY {order}{collate} {dir}, r.id{} {dir} LIMIT ",
+        cx.collate
+    ));
+    sel.push_bind(i64::try_from(q.limit).unwrap_or(i64::MAX));
+    sel.push(" OFFSET ");
+    sel.push_bind(i64::try_from(q.offset).unwrap_or(i64::MAX));
+    Ok(sel)
+}
+
 impl Store {
     /// Lists resources of one kind: the total that match and one page, in SQL.
     pub async fn list_resources(&self, kind: ResourceKind, q: &ListQuery<'_>) -> Result<Page, StoreError> {
-        let dir = if q.sort_order == SortOrder::Descending {
-            "DESC"
-        } else {
-            "ASC"
-        };
-        let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
-        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        let pg = self.backend() == crate::Backend::Postgres;
-        let cx = Cx {
-            kind,
-            pg,
-            contains_fn: if pg { "strpos" } else { "instr" },
-            collate: if pg { " COLLATE \"C\"" } else { "" },
-            schema: q.schema,
-            elem: None,
-        };
-        let (order, is_text) = sort_column(&cx, q.sort_by)?;
-        let plus = if q.filter.is_some_and(|f| has_trigram_lookup(cx, f)) {
-            "+"
-        } else {
-            ""
-        };
+        let cx = listing_cx(self.backend() == crate::Backend::Postgres, kind, q);
+        // Translation errors (an attribute roster cannot search or sort by) come before any query runs.
+        sort_column(&cx, q.sort_by)?;
         on_db!(self, pool => {
-            let mut count = QueryBuilder::new(format!("SELECT COUNT(*) FROM resources r WHERE {plus}r.resource_type = "));
-            count.push_bind(kind.as_str().to_owned());
-            if let Some(f) = q.filter {
-                count.push(" AND ");
-                push_filter(&mut count, cx, f)?;
-            }
-            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+            let total: i64 = matching(cx, kind, q, "", "COUNT(*)")?.build_query_scalar().fetch_one(pool).await?;
             let mut resources = Vec::new();
-            if limit > 0 {
-                let mut sel = QueryBuilder::new(format!("SELECT r.id FROM resources r WHERE {plus}r.resource_type = "));
-                sel.push_bind(kind.as_str().to_owned());
-                if let Some(f) = q.filter {
-                    sel.push(" AND ");
-                    push_filter(&mut sel, cx, f)?;
-                }
-                if let Some(p) = q.after {
-                    let cmp = if q.sort_order == SortOrder::Descending { "<" } else { ">" };
-                    // `created >=` first, so the scan starts at the position in the (type, created, id) index.
-                    sel.push(format!(" AND r.created {cmp}= "));
-                    sel.push_bind(p.created);
-                    sel.push(format!(" AND (r.created {cmp} "));
-                    sel.push_bind(p.created);
-                    sel.push(format!(" OR r.id{} {cmp} ", cx.collate));
-                    sel.push_bind(p.id.clone());
-                    sel.push(")");
-                }
-                let collate = if is_text { cx.collate } else { "" };
-                sel.push(format!(" ORDER BY {order}{collate} {dir}, r.id{} {dir} LIMIT ", cx.collate));
-                sel.push_bind(limit);
-                sel.push(" OFFSET ");
-                sel.push_bind(offset);
-                let ids: Vec<String> = sel.build_query_scalar().fetch_all(pool).await?;
+            if q.limit > 0 {
+                let ids: Vec<String> = page_query(cx, kind, q, "")?.build_query_scalar().fetch_all(pool).await?;
                 resources = self.load_resources(kind, &ids).await?;
             }
             Ok(Page { total: u64::try_from(total).unwrap_or(0), resources })
         })
+    }
+
+    /// The database's plan for the page query of a listing, one line per step (SQLite's `EXPLAIN QUERY PLAN`,
+    /// PostgreSQL's `EXPLAIN`): which indexes a filter uses, for diagnosing a slow one.
+    pub async fn explain_listing(
+        &self,
+        kind: ResourceKind,
+        q: &ListQuery<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        let pg = self.backend() == crate::Backend::Postgres;
+        let cx = listing_cx(pg, kind, q);
+        match &self.db {
+            crate::Db::Sqlite(pool) => {
+                let rows: Vec<(i64, i64, i64, String)> = page_query(cx, kind, q, "EXPLAIN QUERY PLAN ")?
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.3).collect())
+            }
+            crate::Db::Postgres(pool) => Ok(page_query(cx, kind, q, "EXPLAIN ")?
+                .build_query_scalar()
+                .fetch_all(pool)
+                .await?),
+        }
     }
 }
 

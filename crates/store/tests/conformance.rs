@@ -1326,3 +1326,84 @@ async fn concurrent_creates_each_get_their_own_result() {
         assert_eq!(ids.len(), 73, "{backend}");
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_attribute_filters_use_their_expression_indexes() {
+    use roster_store::query::ListQuery;
+    on_every_backend!(|store, backend| {
+        let reg = roster_scim::SchemaRegistry::new();
+        let users = reg.resource("User").unwrap();
+        // Enough users that a scan costs more than an index lookup to PostgreSQL's planner.
+        for chunk in 0..4 {
+            let items = (0..500)
+                .map(|i| {
+                    let n = chunk * 500 + i;
+                    let mut d = user(&format!("person{n}"));
+                    d.insert(
+                        "name".into(),
+                        json!({"givenName": format!("Given{n}"), "familyName": format!("Family{}", n % 97)}),
+                    );
+                    d.insert(
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User".into(),
+                        json!({"employeeNumber": format!("E{n}"), "manager": {"value": format!("m{}", n % 50)}}),
+                    );
+                    users.validate(&Value::Object(d), None, Default::default()).unwrap()
+                })
+                .collect();
+            for r in store
+                .create_resources(ResourceKind::User, items, None)
+                .await
+                .unwrap()
+            {
+                r.unwrap();
+            }
+        }
+        for (text, index, want) in [
+            (r#"name.familyName eq "FAMILY7""#, "resources_family_name", 21),
+            (r#"name.givenName eq "given1234""#, "resources_given_name", 1),
+            (
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "e42""#,
+                "resources_employee_number",
+                1,
+            ),
+            (
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "M3""#,
+                "resources_manager",
+                40,
+            ),
+        ] {
+            let f = roster_scim::filter::parse(text).unwrap();
+            let q = ListQuery {
+                filter: Some(&f),
+                limit: 100,
+                schema: Some(&users),
+                ..Default::default()
+            };
+            let plan = store
+                .explain_listing(ResourceKind::User, &q)
+                .await
+                .unwrap()
+                .join("\n");
+            assert!(
+                plan.contains(index),
+                "{backend}: {text} does not use {index}:\n{plan}"
+            );
+            let page = store.list_resources(ResourceKind::User, &q).await.unwrap();
+            assert_eq!(page.total, want, "{backend}: {text}");
+            assert_eq!(page.resources.len() as u64, want, "{backend}: {text}");
+            // `not (…)` keeps absent values: every other user matches.
+            let not = roster_scim::filter::parse(&format!("not ({text})")).unwrap();
+            let q = ListQuery {
+                filter: Some(&not),
+                limit: 0,
+                schema: Some(&users),
+                ..Default::default()
+            };
+            assert_eq!(
+                store.list_resources(ResourceKind::User, &q).await.unwrap().total,
+                2000 - want,
+                "{backend}: not ({text})"
+            );
+        }
+    });
+}
