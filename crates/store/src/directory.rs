@@ -611,45 +611,46 @@ impl Store {
              SELECT id, data, version, created, last_modified, {related} AS related \
              FROM resources WHERE resource_type = $1 AND id = $2"
         );
+        if let Some(readers) = &self.readers {
+            let row = readers.read(|conn| {
+                use rusqlite::OptionalExtension;
+                conn.prepare_cached(&sql)?
+                    .query_row(rusqlite::named_params! {"$1": kind.as_str(), "$2": id}, |row| {
+                        let data = match row.get_ref("data")? {
+                            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                                t.to_vec()
+                            }
+                            _ => Vec::new(),
+                        };
+                        Ok(ResourceRow {
+                            id: row.get("id")?,
+                            data: DataColumn::Text(data),
+                            version: row.get("version")?,
+                            created: row.get("created")?,
+                            last_modified: row.get("last_modified")?,
+                            related: row.get("related")?,
+                        })
+                    })
+                    .optional()
+            })?;
+            return row.map(|r| r.assemble(kind)).transpose();
+        }
         on_db!(self, pool => {
             let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(kind.as_str()).bind(id).fetch_optional(pool).await? else {
                 return Ok(None);
             };
-            let Json(mut data): Json<Map<String, Value>> = row.try_get("data")?;
-            let related: Option<String> = row.try_get("related")?;
-            let mut items: Vec<Value> = match related {
-                Some(text) => serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Corrupt(format!("related rows of {id}: {e}")))?,
-                None => Vec::new(),
-            };
-            if !items.is_empty() {
-                items.sort_by(|a, b| a["value"].as_str().cmp(&b["value"].as_str()));
-                let text = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
-                for item in &mut items {
-                    let depth = item.get("depth").and_then(Value::as_i64).unwrap_or(0);
-                    *item = related_entry(
-                        kind,
-                        text(item, "value").unwrap_or_default(),
-                        text(item, "type"),
-                        text(item, "display"),
-                        depth,
-                    );
-                }
-                let attr = match kind {
-                    ResourceKind::Group => "members",
-                    ResourceKind::User => "groups",
-                };
-                data.insert(attr.into(), Value::Array(items));
-            }
-            Ok(Some(StoredResource {
+            let Json(data): Json<Map<String, Value>> = row.try_get("data")?;
+            ResourceRow {
                 id: row.try_get("id")?,
-                kind,
-                data,
+                data: DataColumn::Parsed(data),
                 version: row.try_get("version")?,
-                created: from_micros(row.try_get("created")?)?,
-                last_modified: from_micros(row.try_get("last_modified")?)?,
-            }))
+                created: row.try_get("created")?,
+                last_modified: row.try_get("last_modified")?,
+                related: row.try_get("related")?,
+            }
+            .assemble(kind)
+            .map(Some)
         })
     }
 
@@ -903,4 +904,65 @@ pub(crate) fn lowercase_strings(data: &Map<String, Value>) -> Value {
         }
     }
     Value::Object(data.iter().map(|(k, v)| (k.clone(), walk(v))).collect())
+}
+
+/// A resource's stored JSON: as read by sqlx (parsed) or as text from a reader connection.
+enum DataColumn {
+    Parsed(Map<String, Value>),
+    Text(Vec<u8>),
+}
+
+/// The row [`Store::get_resource`] reads: the resource and its related rows as one JSON array.
+struct ResourceRow {
+    id: String,
+    data: DataColumn,
+    version: i64,
+    created: i64,
+    last_modified: i64,
+    related: Option<String>,
+}
+
+impl ResourceRow {
+    /// The resource, with a Group's `members` or a User's derived `groups` from the related rows.
+    fn assemble(self, kind: ResourceKind) -> Result<StoredResource, StoreError> {
+        let id = self.id;
+        let mut data = match self.data {
+            DataColumn::Parsed(m) => m,
+            DataColumn::Text(t) => {
+                serde_json::from_slice(&t).map_err(|e| StoreError::Corrupt(format!("data of {id}: {e}")))?
+            }
+        };
+        let mut items: Vec<Value> = match self.related {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("related rows of {id}: {e}")))?,
+            None => Vec::new(),
+        };
+        if !items.is_empty() {
+            items.sort_by(|a, b| a["value"].as_str().cmp(&b["value"].as_str()));
+            let text = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+            for item in &mut items {
+                let depth = item.get("depth").and_then(Value::as_i64).unwrap_or(0);
+                *item = related_entry(
+                    kind,
+                    text(item, "value").unwrap_or_default(),
+                    text(item, "type"),
+                    text(item, "display"),
+                    depth,
+                );
+            }
+            let attr = match kind {
+                ResourceKind::Group => "members",
+                ResourceKind::User => "groups",
+            };
+            data.insert(attr.into(), Value::Array(items));
+        }
+        Ok(StoredResource {
+            id,
+            kind,
+            data,
+            version: self.version,
+            created: from_micros(self.created)?,
+            last_modified: from_micros(self.last_modified)?,
+        })
+    }
 }

@@ -39,6 +39,7 @@ pub mod links;
 pub mod provlog;
 pub mod query;
 pub mod queue;
+mod readers;
 pub mod scan;
 pub mod tokens;
 
@@ -72,6 +73,9 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A read on one of SQLite's in-place reader connections failed.
+    #[error("database error: {0}")]
+    Read(String),
 }
 
 /// Which database a store runs on.
@@ -108,6 +112,8 @@ pub struct Store {
         std::sync::Arc<combine::Combiner<directory::PendingCreate, Result<StoredResource, StoreError>>>,
     /// The engine's sync records waiting to be written together ([`combine`]).
     pub(crate) records: std::sync::Arc<combine::Combiner<links::SyncRecord, Result<(), StoreError>>>,
+    /// SQLite file: connections for short reads on the calling thread ([`readers`]).
+    pub(crate) readers: Option<std::sync::Arc<readers::Readers>>,
 }
 
 /// Aborts a background task when dropped.
@@ -151,6 +157,7 @@ impl Store {
     /// Connects to `url` and runs the migrations. `sqlite://PATH` (created if missing; `sqlite::memory:` for a
     /// private in-memory database) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut readers = None;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -165,11 +172,14 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            // An in-memory database exists per connection: keep exactly one.
-            let max = if url.contains(":memory:") { 1 } else { 8 };
+            // An in-memory database exists per connection: keep exactly one, and no readers of its own.
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            if !memory {
+                readers = Some(std::sync::Arc::new(readers::Readers::new(opts.get_filename())));
+            }
             Db::Sqlite(
                 SqlitePoolOptions::new()
-                    .max_connections(max)
+                    .max_connections(if memory { 1 } else { 8 })
                     .connect_with(opts)
                     .await?,
             )
@@ -187,6 +197,7 @@ impl Store {
             listener: None,
             creates: Default::default(),
             records: Default::default(),
+            readers,
         };
         store.migrate().await?;
         if let Db::Postgres(pool) = &store.db {
