@@ -334,11 +334,9 @@ fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
 }
 
 /// The JSON attributes with an expression index of their own (migration 0010), as keys into `r.search`.
-const EXPRESSION_INDEXED: [&[&str]; 4] = [
+const EXPRESSION_INDEXED: [&[&str]; 2] = [
     &["name", "familyName"],
-    &["name", "givenName"],
     &[roster_scim::schema::ENTERPRISE_USER, "employeeNumber"],
-    &[roster_scim::schema::ENTERPRISE_USER, "manager", "value"],
 ];
 
 fn has_expression_index(src: &str, keys: &[String]) -> bool {
