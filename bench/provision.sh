@@ -8,7 +8,12 @@
 #   3. a full reconcile of the converged state (reads every account): users/s, peak RSS;
 #   4. directory change → applied at the target: K PATCHes through the directory server with the engine
 #      running; latency = provisioning log time − journal time of the change, p50/p95/max.
-# Usage: bench/provision.sh [N] [K]     Needs: wrk (Debian), python3.
+# Placement: in production the target runs on other machines than roster. Here both share this machine, so the
+# target is pinned to the upper half of the cores and everything else (wrk, roster sync, the directory server)
+# to the lower half, for the raw measures and the syncs alike: the target gets the same CPU in both, and
+# roster's own work does not take it from the target. PIN=0 runs everything unpinned (on a 2-core VM the
+# engine and the target then wake each other across cores, which costs both; see docs/ARCHITECTURE.md).
+# Usage: bench/provision.sh [N] [K]     Needs: wrk (Debian), python3, taskset (util-linux) for the placement.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-100000}"
@@ -28,12 +33,19 @@ measure() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/
 # Starts a target server on a free port, left in $port (not a subshell, so its pid reaches the cleanup).
 serve_target() {
   port="$(free_port)"
-  ROSTER_LOG=warn "$roster" serve --no-engine --listen "127.0.0.1:$port" --database "$1" >"$work/target-$port.log" 2>&1 &
+  ROSTER_LOG=warn "${target[@]}" "$roster" serve --no-engine --listen "127.0.0.1:$port" --database "$1" >"$work/target-$port.log" 2>&1 &
   pids+=($!)
   wait_up "http://127.0.0.1:$port/healthz"
 }
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $n; engine concurrency: $conc"
+cores="$(nproc)"
+client=(); target=(); placement="unpinned"
+if [ "${PIN:-1}" = 1 ] && [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
+  half=$((cores / 2))
+  client=(taskset -c "0-$((half - 1))"); target=(taskset -c "$half-$((cores - 1))")
+  placement="target on cores $half-$((cores - 1)), roster and wrk on 0-$((half - 1))"
+fi
+echo "machine: $cores cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $n; engine concurrency: $conc; $placement"
 
 # 1. Raw create rate of the target. `raw_requests NAME` serves an empty target database of its own and runs wrk
 # for 10 s with the Lua `request` function on stdin (given `token`, `tid` and `counter`); prints requests/s.
@@ -44,7 +56,7 @@ raw_requests() {
   { printf 'token = "%s"\nlocal counter = 0\nlocal thread_id = 0\n' "$tok"
     echo 'function setup(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end'
     cat; } >"$work/$1.lua"
-  wrk -t1 -c"$conc" -d10s -s "$work/$1.lua" "http://127.0.0.1:$port" | awk '/Requests\/sec/{print $2}'
+  "${client[@]}" wrk -t1 -c"$conc" -d10s -s "$work/$1.lua" "http://127.0.0.1:$port" | awk '/Requests\/sec/{print $2}'
   # Started in this command substitution's subshell, so the exit trap would not see it.
   kill "${pids[-1]}"
 }
@@ -92,7 +104,7 @@ serve_target "$tdb"; tport="$port"
 printf '%s\n' "$ttok" >"$work/app.token"
 "$roster" app add bench --scim-url "http://127.0.0.1:$tport/scim/v2" --token-file "$work/app.token" --concurrency "$conc" \
   --reconcile-every-hours 0 --database "$sdb" 2>/dev/null
-read -r secs rss < <(measure "$roster" sync bench --full --database "$sdb")
+read -r secs rss < <(measure "${client[@]}" "$roster" sync bench --full --database "$sdb")
 rate="$(python3 -c "print(round($n/$secs))")"
 printf '%-52s %10s users/s   (%s s, %s%% of raw bulk, %s%% of raw POST, peak RSS %s MiB)\n' "initial sync of $n users (roster sync --full)" "$rate" "$secs" "$(python3 -c "print(round(100*$rate/$rawbulk))")" "$(python3 -c "print(round(100*$rate/$raw))")" "$rss"
 
@@ -104,20 +116,20 @@ serve_target "$sgdb"; sgport="$port"
 printf '%s\n' "$sgtok" >"$work/single.token"
 "$roster" app add single --scim-url "http://127.0.0.1:$sgport/scim/v2" --token-file "$work/single.token" --concurrency "$conc" \
   --reconcile-every-hours 0 --bulk false --database "$sdb" 2>/dev/null
-read -r secs rss < <(measure "$roster" sync single --full --database "$sdb")
+read -r secs rss < <(measure "${client[@]}" "$roster" sync single --full --database "$sdb")
 rate="$(python3 -c "print(round($n/$secs))")"
 printf '%-52s %10s users/s   (%s s, %s%% of raw POST, peak RSS %s MiB)\n' "the same, one POST per account (--bulk false)" "$rate" "$secs" "$(python3 -c "print(round(100*$rate/$raw))")" "$rss"
 "$roster" app remove single --database "$sdb" >/dev/null 2>&1
 kill "${pids[-1]}" 2>/dev/null || true
 
 # 3. Full reconcile of the converged state.
-read -r secs rss < <(measure "$roster" sync bench --full --database "$sdb")
+read -r secs rss < <(measure "${client[@]}" "$roster" sync bench --full --database "$sdb")
 printf '%-52s %10s users/s   (%s s, peak RSS %s MiB)\n' "full reconcile, nothing to change" "$(python3 -c "print(round($n/$secs))")" "$secs" "$rss"
 
 # 4. Change → target latency with the engine running in the directory server.
 stok="$("$roster" token create --name idp --database "$sdb" 2>/dev/null)"
 sport="$(free_port)"
-ROSTER_LOG=warn "$roster" serve --listen "127.0.0.1:$sport" --database "$sdb" >"$work/source.log" 2>&1 &
+ROSTER_LOG=warn "${client[@]}" "$roster" serve --listen "127.0.0.1:$sport" --database "$sdb" >"$work/source.log" 2>&1 &
 pids+=($!)
 wait_up "http://127.0.0.1:$sport/healthz"
-python3 "$root/bench/latency.py" "http://127.0.0.1:$sport/scim/v2" "$stok" "$work/source.db" "$k"
+"${client[@]}" python3 "$root/bench/latency.py" "http://127.0.0.1:$sport/scim/v2" "$stok" "$work/source.db" "$k"

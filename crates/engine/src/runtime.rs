@@ -276,12 +276,17 @@ impl AppRuntime {
             .clamp(1, usize::from(self.config.concurrency.max(1)))
     }
 
-    /// How many objects this process syncs at once: twice its requests, so that the local half of each sync
-    /// (mapping, the link and log record) overlaps another object's request instead of leaving a request slot
-    /// idle; times a bulk request's operations when creates go in bulk. The requests themselves wait for one of
-    /// the connector's slots.
+    /// How many objects this process syncs at once, so that the local half of each sync (mapping, the link and
+    /// log record) overlaps other objects' requests instead of leaving a request slot idle: eight per request
+    /// slot when each object is a request of its own (records are committed in groups, and objects waiting for a
+    /// commit — longer when it checkpoints the WAL — must not hold every slot's next object back); twice a bulk
+    /// request's operations per slot when creates go in bulk. The requests themselves wait for one of the
+    /// connector's slots.
     pub fn workers(&self) -> usize {
-        self.concurrency() * 2 * self.client.objects_per_request()
+        match self.client.objects_per_request() {
+            1 => self.concurrency() * 8,
+            per => self.concurrency() * 2 * per,
+        }
     }
 
     /// Says in the database that this runtime works for the app now, and takes its share of the app's

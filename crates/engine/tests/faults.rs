@@ -670,8 +670,8 @@ async fn the_concurrency_is_divided_among_the_processes_of_an_app() {
     });
 }
 
-/// `concurrency` bounds the requests in flight to the app, though twice as many objects are in progress (their
-/// local work overlaps the requests): a full sync of 60 users through the proxy never has more than 3 requests
+/// `concurrency` bounds the requests in flight to the app, though eight times as many objects are in progress
+/// (their local work overlaps the requests): a full sync of 60 users through the proxy never has more than 3 requests
 /// at the target at once, and every user gets one account.
 #[tokio::test]
 async fn requests_in_flight_never_exceed_the_concurrency() {
@@ -680,7 +680,7 @@ async fn requests_in_flight_never_exceed_the_concurrency() {
         let ft = FaultTarget::spawn(time.clock()).await;
         let app = add_app(store, &ft, &time, |c| c.concurrency = 3).await;
         add_users(store, (0..60).map(|i| format!("c{i:02}"))).await;
-        assert_eq!(app.workers(), 6);
+        assert_eq!(app.workers(), 3 * 8);
         let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
         assert_eq!(report.count("create"), 60);
         assert_eq!(target_accounts(&ft).await.len(), 60);
@@ -818,7 +818,7 @@ async fn a_target_that_refuses_bulk_gets_single_creates() {
         // Only the bulk requests already in flight when the first refusal came (one per request slot).
         assert!((1..=8).contains(&count("/Bulk")), "{backend}");
         assert_eq!(count("/Users"), 12, "{backend}");
-        assert_eq!(app.workers(), 2 * 8, "{backend}: no longer widened for bulk");
+        assert_eq!(app.workers(), 8 * 8, "{backend}: no longer widened for bulk");
         ft.stop().await;
     });
 }
