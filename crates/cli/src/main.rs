@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scim(cmd) => scim::run(cmd),
-        Command::Serve(args) => serve::block_on(serve::serve(args)),
+        Command::Serve(args) => serve::block_on_server(serve::serve(args)),
         Command::Token(cmd) => serve::block_on(serve::token(cmd)),
         Command::App(cmd) => serve::block_on(app::run(*cmd)),
         Command::Sync(args) => {
