@@ -309,6 +309,90 @@ fn uses_trigram(cx: Cx<'_>, op: CompareOp, v: &str) -> bool {
     !cx.pg && op.is_substring() && v.chars().count() >= 3
 }
 
+/// An equality that one index answers with the ids of the matching resources: on `id`, `externalId`,
+/// `userName`, `displayName` (columns of `resources` with an index led by the resource type) or a value of a
+/// multi-valued attribute kept in `resource_values` (`emails.value`). Outside value filters only.
+fn lookup_column(cx: &Cx<'_>, f: &Filter) -> Option<Col> {
+    let Filter::Compare {
+        path,
+        op: CompareOp::Eq,
+        value: CompValue::Str(_),
+    } = f
+    else {
+        return None;
+    };
+    if cx.elem.is_some() {
+        return None;
+    }
+    column(cx, path)
+        .ok()
+        .filter(|c| matches!(c, Col::Lower(_) | Col::Exact(_) | Col::Values(_)))
+}
+
+/// Whether `f` is an `or` of index lookups only (`userName eq "a" or emails.value eq "a"`, matching's usual
+/// question): written as `r.id IN (lookup UNION lookup …)`, it costs one index probe per term. Written as
+/// `column = $v OR EXISTS (…)` it scans every resource of the type: neither planner combines an index on
+/// `resources` with one on `resource_values` across an `OR` (SQLite's multi-index OR needs each term
+/// indexable on its own, and the type that leads the indexes sits outside the `OR`).
+fn is_lookup_union(cx: &Cx<'_>, f: &Filter) -> bool {
+    match f {
+        Filter::Or(a, b) => is_lookup_union(cx, a) && is_lookup_union(cx, b),
+        _ => lookup_column(cx, f).is_some(),
+    }
+}
+
+/// Appends the terms of a lookup union (see [`is_lookup_union`]): `SELECT` of the matching ids, joined by
+/// `UNION`.
+fn push_lookup_union<DB: sqlx::Database>(
+    qb: &mut QueryBuilder<DB>,
+    cx: Cx<'_>,
+    f: &Filter,
+) -> Result<(), ScimError>
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    if let Filter::Or(a, b) = f {
+        push_lookup_union(qb, cx, a)?;
+        qb.push(" UNION ");
+        return push_lookup_union(qb, cx, b);
+    }
+    let (Some(col), Filter::Compare { path, value, .. }) = (lookup_column(&cx, f), f) else {
+        return Err(ScimError::invalid_filter("not an index lookup"));
+    };
+    push_lookup(qb, cx, &col, string_literal(path, value)?);
+    Ok(())
+}
+
+/// `SELECT` of the ids of the resources whose `col` equals `v` (lower-cased first for a case-insensitive one),
+/// through the column's index.
+fn push_lookup<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, cx: Cx<'_>, col: &Col, v: String)
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    match col {
+        Col::Values(attr) => {
+            qb.push(format!(
+                "SELECT v.resource_id FROM resource_values v WHERE v.attr = '{attr}' AND "
+            ));
+            push_str_cmp(qb, cx, "v.value_lc", CompareOp::Eq, v.to_lowercase());
+        }
+        Col::Lower(c) | Col::Exact(c) => {
+            let v = if matches!(col, Col::Lower(_)) {
+                v.to_lowercase()
+            } else {
+                v
+            };
+            let c = c.strip_prefix("r.").unwrap_or(c);
+            qb.push(format!(
+                "SELECT s.id FROM resources s WHERE s.resource_type = '{}' AND ",
+                cx.kind.as_str()
+            ));
+            push_str_cmp(qb, cx, &format!("s.{c}"), CompareOp::Eq, v);
+        }
+        _ => {}
+    }
+}
+
 /// Whether the SQL for `f` looks up trigram candidates or an attribute's expression index anywhere: the
 /// listing then keeps SQLite from walking the resource-type index (with no statistics its planner likes that
 /// index better, as it gives the default order without sorting). PostgreSQL's planner weighs them itself.
@@ -317,6 +401,7 @@ fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
         return false;
     }
     match f {
+        Filter::Or(..) if is_lookup_union(&cx, f) => true,
         Filter::And(a, b) | Filter::Or(a, b) => has_index_lookup(cx, a) || has_index_lookup(cx, b),
         Filter::Not(a) => has_index_lookup(cx, a),
         Filter::Compare {
@@ -325,7 +410,7 @@ fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
             value: CompValue::Str(v),
         } => match column(&cx, path) {
             Ok(Col::Lower(c)) => trigram_attr(c).is_some() && uses_trigram(cx, *op, &v.to_lowercase()),
-            Ok(Col::Values(_)) => uses_trigram(cx, *op, &v.to_lowercase()),
+            Ok(Col::Values(_)) => *op == CompareOp::Eq || uses_trigram(cx, *op, &v.to_lowercase()),
             Ok(Col::Json { src, path, .. }) => *op == CompareOp::Eq && has_expression_index(src, &path),
             _ => false,
         },
@@ -448,6 +533,11 @@ where
     f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     match f {
+        Filter::Or(..) if is_lookup_union(&cx, f) => {
+            qb.push("r.id IN (");
+            push_lookup_union(qb, cx, f)?;
+            qb.push(")");
+        }
         Filter::And(a, b) | Filter::Or(a, b) => {
             qb.push("(");
             push_filter(qb, cx, a)?;
@@ -590,6 +680,13 @@ where
                         return Err(ScimError::invalid_filter(format!(
                             "roster cannot order-compare '{path}' yet; use eq, co, sw or ew"
                         )));
+                    }
+                    if *op == CompareOp::Eq {
+                        // Through the (attr, value) index rather than a probe per resource.
+                        qb.push("r.id IN (");
+                        push_lookup(qb, cx, &Col::Values(attr), v);
+                        qb.push(")");
+                        return Ok(());
                     }
                     let v = v.to_lowercase();
                     qb.push("(");
