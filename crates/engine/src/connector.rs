@@ -77,6 +77,10 @@ pub struct Connector {
     clock: Clock,
     /// No request before this time (microseconds since the epoch): the app's last `Retry-After`.
     not_before: AtomicI64,
+    /// The failure that stopped this client's requests until [`Self::resume`]: the app refused roster's
+    /// credentials. Requests after it fail at once with its code instead of each asking the app again (a drain
+    /// of hundreds of objects against a revoked token sends the requests already in flight, not hundreds).
+    halted: std::sync::Mutex<Option<TargetError>>,
     /// The app's rate limit, when it has one.
     pace: Option<Pace>,
     /// Requests in flight, at most this process's share of the app's concurrency.
@@ -292,6 +296,7 @@ impl Connector {
             token: Mutex::new(None),
             clock: system_clock(),
             not_before: AtomicI64::new(0),
+            halted: std::sync::Mutex::new(None),
             pace: (config.rate_limit > 0).then(|| Pace::new(config.rate_limit)),
             slots: Slots::new(usize::from(config.concurrency)),
             bulk: crate::bulk::Bulk::new(config.bulk),
@@ -333,6 +338,14 @@ impl Connector {
     /// The time before which nothing is sent (0: none).
     pub fn not_before(&self) -> i64 {
         self.not_before.load(Ordering::SeqCst)
+    }
+
+    /// Lets requests go to the app again after a failure halted them (see `halted`): a drain or a reconcile
+    /// starts with it, so each tries the app once more.
+    pub fn resume(&self) {
+        if let Ok(mut h) = self.halted.lock() {
+            *h = None;
+        }
     }
 
     /// Refuses to send while the app's `Retry-After` runs, then waits for a slot under the app's rate limit.
@@ -545,6 +558,35 @@ impl Connector {
     /// Sends `request` in `slot` (given back as soon as the answer is read) and reads the answer; `trace` sees
     /// every exchange.
     pub(crate) async fn exchange(
+        &self,
+        slot: Slot<'_>,
+        request: Request<'_>,
+        ok_statuses: &[u16],
+        trace: impl Fn(Option<u16>, &str, Option<&Value>),
+    ) -> Result<(u16, Option<Value>), TargetError> {
+        let halted = self.halted.lock().ok().and_then(|h| h.clone());
+        if let Some(e) = halted {
+            // The status of the refusal it stands for, so health counts it as the refusal it repeats.
+            return Err(TargetError {
+                code: e.code,
+                status: e.status,
+                message: format!("{}: not sent, since {}", request.what, e.message),
+                retry_after: None,
+            });
+        }
+        let answer = self.answer(slot, request, ok_statuses, trace).await;
+        if let Err(e) = &answer
+            && e.code.category == codes::Category::Authentication
+            && e.status.is_some()
+            && let Ok(mut h) = self.halted.lock()
+        {
+            *h = Some(e.clone());
+        }
+        answer
+    }
+
+    /// See [`Self::exchange`]: the request sent and its answer read.
+    async fn answer(
         &self,
         slot: Slot<'_>,
         request: Request<'_>,

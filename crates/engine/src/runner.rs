@@ -24,11 +24,20 @@ pub use crate::health::{Clock, system_clock};
 /// out sequence numbers before commit, so a later number can become visible before an earlier one.
 const GAP_GRACE_MICROS: i64 = 10_000_000;
 const JOURNAL_BATCH: i64 = 1000;
-/// How long a worker holds the objects it leased. A worker that dies holds them this long; batches are small
-/// (see [`BATCH`]) so little waits.
+/// How long a worker holds the objects it leased. A worker that dies holds them this long; a batch is what the
+/// worker syncs at once (see [`lease_size`]), so little waits.
 const LEASE_MICROS: i64 = 30_000_000;
-/// How many objects a worker leases at once.
+/// The fewest objects a worker leases at once.
 pub const BATCH: i64 = 10;
+
+/// How many objects a queue drain leases: as many as this process syncs at once ([`AppRuntime::workers`]:
+/// eight per request slot, or enough to fill its bulk requests), at least [`BATCH`]. A burst of changes (an HR
+/// import of thousands of joiners) then keeps every request slot busy instead of waiting on a batch of ten.
+pub async fn lease_size(app: &AppRuntime) -> i64 {
+    // Known before the workers are counted, so that creates fill bulk requests.
+    app.client.bulk_limits().await;
+    i64::try_from(app.workers()).unwrap_or(BATCH).max(BATCH)
+}
 
 /// Reads the journal after the app's cursor and queues the objects that changed. Returns how many objects were
 /// queued.
@@ -173,7 +182,10 @@ pub async fn drain_queue(
     }
     // Known before the workers are counted, so that creates fill bulk requests.
     app.client.bulk_limits().await;
-    // The leased objects are distinct, so they are synced side by side.
+    // A failure that halted the app's requests in an earlier drain is tried once more.
+    app.client.resume();
+    // The leased objects are distinct, so they are synced side by side. A failure or a held deprovision is
+    // settled at once; the successes leave the queue together below.
     let work = stream::iter(items)
         .map(|item| async move {
             let opts = SyncOptions {
@@ -184,17 +196,33 @@ pub async fn drain_queue(
                 guard: item.hold != Hold::Approved,
             };
             let result = sync_object(store, app, item.kind, &item.source_id, opts).await?;
-            settle(store, &item, holder, &result, clock()).await?;
-            Ok(result)
+            let synced = !result.held && result.outcome != Outcome::Failed;
+            if !synced {
+                settle(store, &item, holder, &result, clock()).await?;
+            }
+            Ok((item, synced, result))
         })
         .buffer_unordered(app.workers())
-        .collect::<Vec<Result<ObjectResult, StoreError>>>();
+        .collect::<Vec<Result<(QueueItem, bool, ObjectResult), StoreError>>>();
     let results = renewing(store, app, holder, clock, work).await;
+    let mut synced = Vec::new();
+    let mut results_only = Vec::with_capacity(results.len());
+    for r in results {
+        let (item, ok, r) = r?;
+        if ok {
+            synced.push((item.kind, item.source_id, item.generation));
+        }
+        results_only.push(r);
+    }
+    if !synced.is_empty() {
+        // One write for the drain's successes, as a reconcile does for a page.
+        let leased: Vec<_> = synced.iter().map(|(k, id, _)| (*k, id.clone())).collect();
+        store.finish_many(&app.name, holder, &synced, &leased).await?;
+    }
     let mut verdict = None;
     let (mut probe_ok, mut probe_failed) = (false, None);
     let mut wait: Option<Duration> = None;
-    for r in results {
-        let r = r?;
+    for r in results_only {
         if r.held {
             report.held += 1;
         } else if r.outcome == Outcome::Failed {
@@ -323,6 +351,7 @@ pub async fn full_sync(
     mut on_object: impl FnMut(&str, &ObjectResult),
 ) -> Result<SyncReport, StoreError> {
     let mut report = SyncReport::default();
+    app.client.resume();
     let snapshot = target_snapshot(app).await;
     if !dry_run {
         // Known before the first page, so the page is synced wide enough to fill bulk requests.
@@ -908,12 +937,13 @@ pub async fn drain_all(
 ) -> Result<DrainReport, StoreError> {
     let mut total = DrainReport::default();
     loop {
-        let r = drain_queue(store, app, holder, clock, BATCH).await?;
+        let limit = lease_size(app).await;
+        let r = drain_queue(store, app, holder, clock, limit).await?;
         total.done += r.done;
         total.failed += r.failed;
         total.held += r.held;
         total.paused = r.paused;
-        if r.paused || i64::try_from(r.done + r.failed + r.held).unwrap_or(0) < BATCH {
+        if r.paused || i64::try_from(r.done + r.failed + r.held).unwrap_or(0) < limit {
             return Ok(total);
         }
     }

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use roster_engine::config::AppConfig;
-use roster_engine::runner::{Clock, DrainReport, follow_journal, full_sync, sync_round};
+use roster_engine::runner::{
+    Clock, DrainReport, drain_queue, follow_journal, full_sync, lease_size, sync_round,
+};
 use roster_engine::sync::AppRuntime;
 use roster_store::{Hold, LinkState, LogQuery, ResourceKind, Secret, Store};
 use roster_testkit::{Fault, FaultKind, FaultTarget, on_every_backend};
@@ -291,19 +293,57 @@ async fn refused_credentials_quarantine_and_release_by_hand() {
             "token revoked",
             usize::MAX,
         ));
-        add_users(store, (0..3).map(|i| format!("a{i}"))).await;
+        add_users(store, (0..20).map(|i| format!("a{i:02}"))).await;
         round(store, &app, &time).await;
         let h = store.app_health("crm").await.unwrap();
         assert_eq!(h.code.as_deref(), Some("R-TARGET-AUTH"));
         assert!(h.reason.as_deref().unwrap().contains("3 times in a row"), "{h:?}");
+        // The first refusal halted the drain's other requests: the app was asked once, not once per user.
+        let asked = ft.seen().iter().filter(|s| s.path.starts_with("/Users")).count();
+        assert_eq!(asked, 1, "{:?}", ft.seen());
+        // Those tried wait with the refusal's code; the app's quarantine keeps the rest waiting, untried.
+        let queue = store.list_queue("crm", 50).await.unwrap();
+        assert_eq!(queue.len(), 20);
+        let tried: Vec<_> = queue.iter().filter_map(|q| q.last_code.as_deref()).collect();
+        assert!(
+            !tried.is_empty() && tried.iter().all(|c| *c == "R-TARGET-AUTH"),
+            "{queue:?}"
+        );
         // An admin fixed the credential and releases the app by hand.
         ft.clear();
         assert!(store.release_app("crm", time.now()).await.unwrap());
         assert!(!store.release_app("crm", time.now()).await.unwrap());
         // Released: what waited for a person is due at once.
         let r = round(store, &app, &time).await;
-        assert_eq!((r.done, r.failed), (3, 0));
-        assert_eq!(target_accounts(&ft).await.len(), 3);
+        assert_eq!((r.done, r.failed), (20, 0));
+        assert_eq!(target_accounts(&ft).await.len(), 20);
+        ft.stop().await;
+    });
+}
+
+/// A burst of changes is drained in leases as wide as the objects the process syncs at once (not ten at a
+/// time), and a drain's successes leave the queue together.
+#[tokio::test]
+async fn a_burst_is_drained_in_wide_leases() {
+    on_every_backend!(|store, backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| c.concurrency = 2).await;
+        add_users(store, (0..40).map(|i| format!("b{i:02}"))).await;
+        let clock = time.clock();
+        follow_journal(store, &app, clock()).await.unwrap();
+        let limit = lease_size(&app).await;
+        assert_eq!(limit, 2 * 8, "{backend}");
+        let r = drain_queue(store, &app, "worker", &clock, limit).await.unwrap();
+        assert_eq!((r.done, r.failed), (16, 0), "{backend}");
+        assert_eq!(store.list_queue("crm", 100).await.unwrap().len(), 24, "{backend}");
+        let r = round(store, &app, &time).await;
+        assert_eq!((r.done, r.failed), (24, 0), "{backend}");
+        assert!(
+            store.list_queue("crm", 100).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        assert_eq!(target_accounts(&ft).await.len(), 40, "{backend}");
         ft.stop().await;
     });
 }

@@ -227,9 +227,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Finishes a reconcile's page at once: of the `page` objects `holder` leases, the `synced` rows still at the
-    /// generation given go, and the rest are released (a newer change arrived, or the sync failed and was
-    /// rescheduled; a worker takes them). Leases `holder` has on other objects (the next page) are kept.
+    /// Finishes a reconcile's page, or a queue drain's successes, at once: of the `page` objects `holder`
+    /// leases, the `synced` rows still at the generation given go, and the rest are released (a newer change
+    /// arrived, or the sync failed and was rescheduled; a worker takes them). A synced row kept for a newer
+    /// change starts its attempts afresh, as [`Self::finish_queue_item`] does. Leases `holder` has on other
+    /// objects (the next page) are kept.
     pub async fn finish_many(
         &self,
         app: &str,
@@ -249,6 +251,18 @@ impl Store {
                     sep.push("(").push_bind_unseparated(kind.as_str()).push_unseparated(", ")
                         .push_bind_unseparated(id.as_str()).push_unseparated(", ").push_bind_unseparated(*generation)
                         .push_unseparated(")");
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+                // What is left of the chunk changed meanwhile: its earlier failures are history.
+                let mut q = sqlx::QueryBuilder::new(
+                    "UPDATE sync_queue SET attempts = 0, last_code = NULL, last_error = NULL WHERE app = ",
+                );
+                q.push_bind(app).push(" AND lease_holder = ").push_bind(holder).push(" AND (resource_type, source_id) IN (");
+                let mut sep = q.separated(", ");
+                for (kind, id, _) in chunk {
+                    sep.push("(").push_bind_unseparated(kind.as_str()).push_unseparated(", ")
+                        .push_bind_unseparated(id.as_str()).push_unseparated(")");
                 }
                 q.push(")");
                 q.build().execute(&mut *tx).await?;
