@@ -7,7 +7,8 @@
 #      same with bulk creates off (one POST per account) into another empty target;
 #   3. a full reconcile of the converged state (reads every account): users/s, peak RSS;
 #   4. directory change → applied at the target: K PATCHes through the directory server with the engine
-#      running; latency = provisioning log time − journal time of the change, p50/p95/max.
+#      running; latency = provisioning log time − journal time of the change, p50/p95/max;
+#   5. a burst of N/10 joiners (at most 10,000) imported while the engine runs: time until the target has them.
 # Placement: in production the target runs on other machines than roster. Here both share this machine, so the
 # target is pinned to the upper half of the cores and everything else (wrk, roster sync, the directory server)
 # to the lower half, for the raw measures and the syncs alike: the target gets the same CPU in both, and
@@ -133,3 +134,20 @@ ROSTER_LOG=warn "${client[@]}" "$roster" serve --listen "127.0.0.1:$sport" --dat
 pids+=($!)
 wait_up "http://127.0.0.1:$sport/healthz"
 "${client[@]}" python3 "$root/bench/latency.py" "http://127.0.0.1:$sport/scim/v2" "$stok" "$work/source.db" "$k"
+
+# 5. A burst of joiners through the journal (an HR import while the engine runs): B = N/10 (at most 10,000) new
+# users imported into the directory by another process; the time until the target holds them all (the engine
+# notices another process's writes within its 1 s poll on SQLite; it matches each identity, then creates in bulk).
+b=$((n / 10 < 10000 ? n / 10 : 10000))
+python3 - "$b" >"$work/burst.csv" <<'PY2'
+import sys
+print('userName,externalId,name.givenName,name.familyName,emails[type eq "work"].value,active')
+for i in range(int(sys.argv[1])):
+    print(f"join{i:07d}@example.com,J{i:07d},Joiner,Family{i % 5000},join{i:07d}@example.com,true")
+PY2
+started="$(date +%s.%N)"
+"$roster" import "$work/burst.csv" --database "$sdb" >/dev/null 2>&1
+total() { curl -s -H "Authorization: Bearer $ttok" "http://127.0.0.1:$tport/scim/v2/Users?count=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalResults"])'; }
+for _ in $(seq 1 6000); do [ "$(total)" -ge $((n + b)) ] && break; sleep 0.1; done
+secs="$(python3 -c "import time; print(round(time.time() - $started, 2))")"
+printf '%-52s %10s users/s   (%s s until the target held all %s)\n' "burst of $b joiners (import → target)" "$(python3 -c "print(round($b/$secs))")" "$secs" "$b"
