@@ -61,8 +61,8 @@ fn leaf(allow_uri: bool) -> impl Strategy<Value = Filter> {
 
 fn combine(inner: impl Strategy<Value = Filter> + Clone) -> impl Strategy<Value = Filter> {
     prop_oneof![
-        (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
-        (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
+        proptest::collection::vec(inner.clone(), 2..4).prop_map(Filter::And),
+        proptest::collection::vec(inner.clone(), 2..4).prop_map(Filter::Or),
         inner.prop_map(|a| Filter::Not(Box::new(a))),
     ]
 }
@@ -108,8 +108,8 @@ proptest! {
             let m = |f: &Filter| filter::matches(f, &u, None);
             let not_a = Filter::Not(Box::new(a.clone()));
             prop_assert_eq!(m(&not_a), !m(&a));
-            let and = Filter::And(Box::new(a.clone()), Box::new(b.clone()));
-            let or = Filter::Or(Box::new(a.clone()), Box::new(b.clone()));
+            let and = Filter::And(vec![a.clone(), b.clone()]);
+            let or = Filter::Or(vec![a.clone(), b.clone()]);
             prop_assert_eq!(m(&and), m(&a) && m(&b));
             prop_assert_eq!(m(&or), m(&a) || m(&b));
         }

@@ -336,7 +336,7 @@ fn lookup_column(cx: &Cx<'_>, f: &Filter) -> Option<Col> {
 /// indexable on its own, and the type that leads the indexes sits outside the `OR`).
 fn is_lookup_union(cx: &Cx<'_>, f: &Filter) -> bool {
     match f {
-        Filter::Or(a, b) => is_lookup_union(cx, a) && is_lookup_union(cx, b),
+        Filter::Or(terms) => terms.iter().all(|t| is_lookup_union(cx, t)),
         _ => lookup_column(cx, f).is_some(),
     }
 }
@@ -351,10 +351,14 @@ fn push_lookup_union<DB: sqlx::Database>(
 where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    if let Filter::Or(a, b) = f {
-        push_lookup_union(qb, cx, a)?;
-        qb.push(" UNION ");
-        return push_lookup_union(qb, cx, b);
+    if let Filter::Or(terms) = f {
+        for (i, t) in terms.iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ");
+            }
+            push_lookup_union(qb, cx, t)?;
+        }
+        return Ok(());
     }
     let (Some(col), Filter::Compare { path, value, .. }) = (lookup_column(&cx, f), f) else {
         return Err(ScimError::invalid_filter("not an index lookup"));
@@ -402,7 +406,7 @@ fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
     }
     match f {
         Filter::Or(..) if is_lookup_union(&cx, f) => true,
-        Filter::And(a, b) | Filter::Or(a, b) => has_index_lookup(cx, a) || has_index_lookup(cx, b),
+        Filter::And(terms) | Filter::Or(terms) => terms.iter().any(|t| has_index_lookup(cx, t)),
         Filter::Not(a) => has_index_lookup(cx, a),
         Filter::Compare {
             path,
@@ -525,6 +529,37 @@ impl Cx<'_> {
     }
 }
 
+/// Appends a chain of terms joined by `op` as a balanced tree of parenthesised halves: SQL parsers nest
+/// `a OR b OR c …` one level per term, and SQLite refuses an expression tree deeper than 1,000, so a chain of
+/// `n` terms is written `log2(n)` levels deep instead.
+fn push_chain<DB: sqlx::Database>(
+    qb: &mut QueryBuilder<DB>,
+    cx: Cx<'_>,
+    terms: &[Filter],
+    op: &str,
+) -> Result<(), ScimError>
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    match terms {
+        [] => {
+            qb.push(if op == " AND " { "1 = 1" } else { "1 = 0" });
+        }
+        [only] => push_filter(qb, cx, only)?,
+        _ => {
+            let (left, right) = terms.split_at(terms.len() / 2);
+            qb.push("(");
+            push_chain(qb, cx, left, op)?;
+            qb.push(op);
+            push_chain(qb, cx, right, op)?;
+            qb.push(")");
+        }
+    }
+    Ok(())
+}
+
 /// Appends the SQL for `f` to `qb`.
 fn push_filter<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, cx: Cx<'_>, f: &Filter) -> Result<(), ScimError>
 where
@@ -538,17 +573,8 @@ where
             push_lookup_union(qb, cx, f)?;
             qb.push(")");
         }
-        Filter::And(a, b) | Filter::Or(a, b) => {
-            qb.push("(");
-            push_filter(qb, cx, a)?;
-            qb.push(if matches!(f, Filter::And(..)) {
-                " AND "
-            } else {
-                " OR "
-            });
-            push_filter(qb, cx, b)?;
-            qb.push(")");
-        }
+        Filter::And(terms) => push_chain(qb, cx, terms, " AND ")?,
+        Filter::Or(terms) => push_chain(qb, cx, terms, " OR ")?,
         Filter::Not(a) => {
             qb.push("NOT (");
             push_filter(qb, cx, a)?;

@@ -545,10 +545,7 @@ pub fn queries(kind: ResourceKind, filter: &str) -> Result<Vec<String>, String> 
     let mut terms = Vec::new();
     fn collect<'a>(f: &'a Filter, out: &mut Vec<&'a Filter>) {
         match f {
-            Filter::Or(a, b) => {
-                collect(a, out);
-                collect(b, out);
-            }
+            Filter::Or(terms) => terms.iter().for_each(|t| collect(t, out)),
             other => out.push(other),
         }
     }

@@ -121,8 +121,8 @@ fn is_present(v: &Value) -> bool {
 
 fn eval(filter: &Filter, scope: Scope<'_, '_>, node: &Value) -> bool {
     match filter {
-        Filter::And(a, b) => eval(a, scope, node) && eval(b, scope, node),
-        Filter::Or(a, b) => eval(a, scope, node) || eval(b, scope, node),
+        Filter::And(terms) => terms.iter().all(|t| eval(t, scope, node)),
+        Filter::Or(terms) => terms.iter().any(|t| eval(t, scope, node)),
         Filter::Not(a) => !eval(a, scope, node),
         Filter::Present(path) => any_leaf(scope, node, path, |v, _| is_present(v)),
         Filter::Compare {
@@ -243,10 +243,7 @@ impl Filter {
 
 fn check(filter: &Filter, scope: Scope<'_, '_>) -> Result<(), ScimError> {
     match filter {
-        Filter::And(a, b) | Filter::Or(a, b) => {
-            check(a, scope)?;
-            check(b, scope)
-        }
+        Filter::And(terms) | Filter::Or(terms) => terms.iter().try_for_each(|t| check(t, scope)),
         Filter::Not(a) => check(a, scope),
         Filter::Present(path) => leaf_def(scope, path).map(|_| ()),
         Filter::Compare { path, op, value } => {

@@ -16,7 +16,7 @@ use serde_json::Number;
 use std::fmt;
 
 pub use eval::{matches, matches_element};
-pub use parser::{parse, parse_value_filter};
+pub use parser::{MAX_DEPTH, MAX_LEN, MAX_TERMS, parse, parse_value_filter};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,10 +129,12 @@ pub enum Filter {
     },
     /// `attrPath pr`.
     Present(AttrPath),
-    /// `a and b`.
-    And(Box<Filter>, Box<Filter>),
-    /// `a or b`.
-    Or(Box<Filter>, Box<Filter>),
+    /// `a and b and …`: two or more terms, true when every term is. A chain is one node, not one level per
+    /// term, so a long chain costs no stack in any walk of the tree (only parentheses, `not` and value paths
+    /// nest, and the parser caps those at [`MAX_DEPTH`]).
+    And(Vec<Filter>),
+    /// `a or b or …`: two or more terms, true when one term is.
+    Or(Vec<Filter>),
     /// `not (a)`.
     Not(Box<Filter>),
     /// `attrPath[valFilter]`: true when one value of the multi-valued attribute satisfies the inner filter,
@@ -179,9 +181,11 @@ impl Filter {
                 };
                 Some(serde_json::Map::from_iter([(name.clone(), v)]))
             }
-            Self::And(a, b) => {
-                let mut m = a.described_element()?;
-                m.extend(b.described_element()?);
+            Self::And(terms) => {
+                let mut m = serde_json::Map::new();
+                for t in terms {
+                    m.extend(t.described_element()?);
+                }
                 Some(m)
             }
             _ => None,
@@ -203,25 +207,37 @@ impl Filter {
             write!(f, "{self}")
         }
     }
+
+    fn fmt_chain(f: &mut fmt::Formatter<'_>, terms: &[Filter], sep: &str, min: u8) -> fmt::Result {
+        for (i, t) in terms.iter().enumerate() {
+            if i > 0 {
+                f.write_str(sep)?;
+            }
+            t.fmt_operand(f, min)?;
+        }
+        Ok(())
+    }
+
+    /// The number of comparisons and presence tests in the filter (value filters' terms included): what
+    /// [`MAX_TERMS`] caps.
+    pub fn term_count(&self) -> usize {
+        match self {
+            Self::Compare { .. } | Self::Present(_) => 1,
+            Self::And(terms) | Self::Or(terms) => terms.iter().map(Filter::term_count).sum(),
+            Self::Not(inner) | Self::ValuePath { filter: inner, .. } => inner.term_count(),
+        }
+    }
 }
 
 impl fmt::Display for Filter {
     /// The canonical form: lower-case keywords, JSON literals, and parentheses only where precedence or the
-    /// tree's shape needs them (`and`/`or` are left-associative).
+    /// tree's shape needs them (a chain's terms that are chains of the same kind keep their parentheses).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),
             Self::Present(path) => write!(f, "{path} pr"),
-            Self::And(a, b) => {
-                a.fmt_operand(f, 2)?;
-                f.write_str(" and ")?;
-                b.fmt_operand(f, 3)
-            }
-            Self::Or(a, b) => {
-                a.fmt_operand(f, 1)?;
-                f.write_str(" or ")?;
-                b.fmt_operand(f, 2)
-            }
+            Self::And(terms) => Self::fmt_chain(f, terms, " and ", 3),
+            Self::Or(terms) => Self::fmt_chain(f, terms, " or ", 2),
             Self::Not(a) => write!(f, "not ({a})"),
             Self::ValuePath { attr, filter } => write!(f, "{attr}[{filter}]"),
         }

@@ -1,7 +1,10 @@
 //! Recursive-descent parser for the RFC 7644 §3.4.2.2 filter grammar.
 //!
 //! Precedence, lowest first: `or`, `and`, `not`/parentheses/attribute expressions. Keywords, operators and
-//! literals are case-insensitive (ABNF strings are). Nesting is capped so hostile input cannot exhaust the stack.
+//! literals are case-insensitive (ABNF strings are). Chains of `and`/`or` are built as one n-ary node by loops,
+//! and only parentheses, `not` and value paths nest, capped at [`MAX_DEPTH`], so no input can exhaust the stack
+//! of the parser or of any later walk of the tree. The number of terms is capped at [`MAX_TERMS`] after parsing,
+//! so the error can say how many there were.
 
 use super::{CompValue, CompareOp, Filter};
 use crate::error::ScimError;
@@ -11,6 +14,10 @@ use crate::path::AttrPath;
 pub const MAX_DEPTH: usize = 64;
 /// The longest filter accepted, in bytes.
 pub const MAX_LEN: usize = 64 * 1024;
+/// The most comparisons and presence tests one filter may hold. Real clients ask a handful; a few hundred
+/// `userName eq` terms is a batch lookup at most. The cap keeps every filter well inside the databases' own
+/// limits (SQLite: 500 terms of a compound SELECT, an expression tree 1,000 deep) and the work per request small.
+pub const MAX_TERMS: usize = 200;
 
 /// Parses a filter.
 pub fn parse(input: &str) -> Result<Filter, ScimError> {
@@ -135,6 +142,12 @@ impl<'a> Parser<'a> {
             };
             return Err(err(self.src, *at, &what));
         }
+        let terms = f.term_count();
+        if terms > MAX_TERMS {
+            return Err(ScimError::invalid_filter(format!(
+                "the filter has {terms} terms; the limit is {MAX_TERMS}. Split the query into several requests"
+            )));
+        }
         Ok(f)
     }
 
@@ -172,23 +185,29 @@ impl<'a> Parser<'a> {
     }
 
     fn or_expr(&mut self) -> Result<Filter, ScimError> {
-        let mut left = self.and_expr()?;
+        let first = self.and_expr()?;
+        if !self.peek_keyword("or") {
+            return Ok(first);
+        }
+        let mut terms = vec![first];
         while self.peek_keyword("or") {
             self.pos += 1;
-            let right = self.and_expr()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
+            terms.push(self.and_expr()?);
         }
-        Ok(left)
+        Ok(Filter::Or(terms))
     }
 
     fn and_expr(&mut self) -> Result<Filter, ScimError> {
-        let mut left = self.unary()?;
+        let first = self.unary()?;
+        if !self.peek_keyword("and") {
+            return Ok(first);
+        }
+        let mut terms = vec![first];
         while self.peek_keyword("and") {
             self.pos += 1;
-            let right = self.unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(Filter::And(terms))
     }
 
     fn unary(&mut self) -> Result<Filter, ScimError> {
@@ -379,11 +398,13 @@ mod tests {
     #[test]
     fn precedence_and_before_or_and_left_associativity() {
         let f = p("a pr or b pr and c pr");
-        assert!(
-            matches!(&f, Filter::Or(l, r) if matches!(**l, Filter::Present(_)) && matches!(**r, Filter::And(..)))
-        );
+        assert!(matches!(&f, Filter::Or(t) if matches!(t[..], [Filter::Present(_), Filter::And(_)])));
         let f = p("(a pr or b pr) and c pr");
-        assert!(matches!(&f, Filter::And(l, _) if matches!(**l, Filter::Or(..))));
+        assert!(matches!(&f, Filter::And(t) if matches!(t[0], Filter::Or(_))));
+        assert_eq!(
+            p("a pr or b pr or c pr or d pr"),
+            Filter::Or(vec![p("a pr"), p("b pr"), p("c pr"), p("d pr")])
+        );
         assert_eq!(f.to_string(), "(a pr or b pr) and c pr");
         let f = p("a pr and (b pr and c pr)");
         assert_eq!(f.to_string(), "a pr and (b pr and c pr)");
@@ -449,5 +470,25 @@ mod tests {
         assert!(parse(&nots).is_err());
         let ok = format!("{}a pr{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         assert!(parse(&ok).is_ok());
+    }
+
+    /// A chain of terms is one node however long, so it costs no stack; beyond the cap it is an
+    /// `invalidFilter` that says how many terms there were.
+    #[test]
+    fn long_chains_are_flat_and_capped() {
+        let chain = |n: usize, op: &str| vec!["title pr"; n].join(op);
+        let f = p(&chain(MAX_TERMS, " or "));
+        assert!(matches!(&f, Filter::Or(t) if t.len() == MAX_TERMS));
+        assert_eq!(p(&f.to_string()), f);
+        for op in [" or ", " and "] {
+            let e = parse(&chain(5_000, op)).unwrap_err();
+            assert_eq!(e.kind, crate::ErrorKind::InvalidFilter);
+            assert!(e.detail.contains("5000 terms; the limit is 200"), "{}", e.detail);
+        }
+        let inner = format!(
+            "emails[{}]",
+            chain(MAX_TERMS + 1, " or ").replace("title", "value")
+        );
+        assert!(parse(&inner).unwrap_err().detail.contains("201 terms"));
     }
 }
