@@ -85,6 +85,7 @@ impl Common {
             } else {
                 UnknownAttributes::Reject
             },
+            ..ValidateOptions::default()
         }
     }
 }

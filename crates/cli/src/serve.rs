@@ -33,6 +33,22 @@ pub struct ServeArgs {
     /// Days the provisioning log keeps its entries (pruned hourly by the engine); 0 keeps them forever.
     #[arg(long, env = "ROSTER_LOG_RETENTION_DAYS", default_value = "90")]
     log_retention_days: u32,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key. Identity providers push only
+    /// to https URLs: use this, or a reverse proxy that terminates TLS in front of roster.
+    #[arg(long, env = "ROSTER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "ROSTER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Seconds a connection may take to send a request's headers, and may stay idle between requests.
+    #[arg(long, env = "ROSTER_HEADER_TIMEOUT", default_value = "20", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: u64,
+    /// Seconds from a request's headers to its answer (a slow body included); 408 after that.
+    #[arg(long, env = "ROSTER_REQUEST_TIMEOUT", default_value = "60", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    request_timeout: u64,
+    /// Most connections open at once; more are answered 503 and closed.
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS", default_value = "1024", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
     #[command(flatten)]
     db: DatabaseArg,
 }
@@ -125,7 +141,12 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         )
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let public = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(roster_server::listen::Tls::from_pem_files(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public = args.public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
     let base_url = format!("{}/scim/v2", public.trim_end_matches('/'));
     tracing::info!(%addr, database = %redact_url(&args.db.database), %base_url, "roster is serving SCIM");
     if args.client_error_percent > 100 {
@@ -136,6 +157,9 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     let mut config = ServerConfig::new(base_url);
     config.slowdown.error_percent = args.client_error_percent;
+    config.header_timeout = std::time::Duration::from_secs(args.header_timeout);
+    config.request_timeout = std::time::Duration::from_secs(args.request_timeout);
+    config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     let state = AppState::new(store.clone(), config);
     let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
     let engine = (!args.no_engine).then(|| {
@@ -153,7 +177,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             },
         ))
     });
-    let served = roster_server::run(listener, state, shutdown_signal()).await;
+    let served = roster_server::run_with_tls(listener, state, tls, shutdown_signal()).await;
     let _ = stop_engine.send(true);
     if let Some(engine) = engine {
         let _ = engine.await;

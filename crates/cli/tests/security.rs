@@ -36,6 +36,29 @@ fn drop_schemas(schemas: Vec<String>) {
     }
 }
 
+/// Runs `body` once per database with a write token and a running `roster serve` (given `extra` flags) on it.
+fn on_every_database(extra: &[&str], mut body: impl FnMut(&str, &str, &mut Served)) {
+    let dir = tempfile::tempdir().unwrap();
+    let (dbs, schemas) = databases(&dir);
+    for (backend, db) in &dbs {
+        eprintln!("-- on {backend}");
+        let write = token(db, "write");
+        let mut served = common::serve(db, extra);
+        body(db, &write, &mut served);
+    }
+    drop_schemas(schemas);
+}
+
+/// Creates a user from its JSON and returns its id.
+fn create_user(addr: &str, write: &str, user: &str) -> String {
+    let (status, body) = http(addr, "POST", "/scim/v2/Users", Some(write), Some(user)).unwrap();
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn token(db: &str, scope: &str) -> String {
     let out = roster(&[
         "token",
@@ -63,7 +86,7 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-/// Asserts a SCIM error body with `status` and `scim_type`; returns its detail.
+/// Asserts a SCIM error body with `status` and `scim_type` (`""`: none); returns its detail.
 fn scim_error(what: &str, (status, body): (u16, String), want: u16, scim_type: &str) -> String {
     assert_eq!(status, want, "{what}: {body}");
     let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {body:?}"));
@@ -72,7 +95,11 @@ fn scim_error(what: &str, (status, body): (u16, String), want: u16, scim_type: &
         "{what}: {body}"
     );
     assert_eq!(v["status"], want.to_string(), "{what}: {body}");
-    assert_eq!(v["scimType"], scim_type, "{what}: {body}");
+    if scim_type.is_empty() {
+        assert!(v.get("scimType").is_none(), "{what}: {body}");
+    } else {
+        assert_eq!(v["scimType"], scim_type, "{what}: {body}");
+    }
     v["detail"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -90,19 +117,14 @@ fn assert_alive(served: &mut Served, what: &str) {
 /// GET and `.search`, from a read-only token; chains at the limit are answered on both databases.
 #[test]
 fn long_filter_chains_are_refused_and_the_server_lives() {
-    let dir = tempfile::tempdir().unwrap();
-    let (dbs, schemas) = databases(&dir);
-    for (backend, db) in &dbs {
-        eprintln!("-- on {backend}");
-        let write = token(db, "write");
+    on_every_database(&[], |db, write, served| {
         let read = token(db, "read");
-        let mut served = common::serve(db, &[]);
         let addr = served.addr.clone();
         for name in ["ada", "grace"] {
             let user = format!(
                 r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"{name}","title":"t"}}"#
             );
-            let (status, body) = http(&addr, "POST", "/scim/v2/Users", Some(&write), Some(&user)).unwrap();
+            let (status, body) = http(&addr, "POST", "/scim/v2/Users", Some(write), Some(&user)).unwrap();
             assert_eq!(status, 201, "{body}");
         }
         let chain = |n: usize, term: &str, op: &str| vec![term; n].join(op);
@@ -125,7 +147,7 @@ fn long_filter_chains_are_refused_and_the_server_lives() {
                 "invalidFilter",
             );
             assert!(detail.contains("the limit is 200"), "{what}: {detail}");
-            assert_alive(&mut served, &what);
+            assert_alive(served, &what);
 
             let body = serde_json::json!({
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
@@ -136,7 +158,7 @@ fn long_filter_chains_are_refused_and_the_server_lives() {
             let r = http(&addr, "POST", "/scim/v2/Users/.search", Some(&read), Some(&body)).unwrap();
             let detail = scim_error(&what, r, 400, "invalidFilter");
             assert!(detail.contains("the limit is 200"), "{what}: {detail}");
-            assert_alive(&mut served, &what);
+            assert_alive(served, &what);
         }
 
         // At the limit every shape is answered (SQLite refuses a compound SELECT of more than 500 terms and an
@@ -171,8 +193,428 @@ fn long_filter_chains_are_refused_and_the_server_lives() {
             assert_eq!(status, 200, "{what}: {body}");
             let v: Value = serde_json::from_str(&body).unwrap();
             assert_eq!(v["totalResults"], *want, "{what}");
-            assert_alive(&mut served, &what);
+            assert_alive(served, &what);
         }
+    });
+}
+
+/// Sends raw bytes on a new connection and returns everything the server answered before closing.
+fn raw(addr: &str, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits a raw answer into (status, headers in lower case, body).
+fn parts(answer: &str) -> (u16, String, String) {
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((answer, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+/// Failures that no handler answers (hyper's limits, axum's routing and extractors) and failures whose detail
+/// echoes huge input all leave as SCIM errors with a body, and every answer carries the no-store headers; the
+/// access log has one line per request without query values.
+#[test]
+fn every_failure_is_a_scim_error_with_a_body() {
+    on_every_database(&[], |_, write, served| {
+        let addr = served.addr.clone();
+        let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada"}"#;
+        let id = create_user(&addr, write, user);
+
+        // A request target over 64 KiB: hyper's 414, with a SCIM body.
+        let long = format!(
+            "GET /scim/v2/Users?filter={} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {write}\r\n\r\n",
+            "a".repeat(70_000)
+        );
+        let (status, head, body) = parts(&raw(&addr, long.as_bytes()));
+        scim_error("a 70 KB request target", (status, body), 414, "");
+        assert!(head.contains("content-type: application/scim+json"), "{head}");
+        assert_alive(served, "a 414");
+
+        // A header section of 200 headers: hyper's 431.
+        let many = format!(
+            "GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n{}\r\n",
+            (0..200).map(|i| format!("x-h{i}: v\r\n")).collect::<String>()
+        );
+        let (status, _, body) = parts(&raw(&addr, many.as_bytes()));
+        scim_error("200 headers", (status, body), 431, "");
+
+        // Malformed HTTP: hyper's 400.
+        let (status, _, body) = parts(&raw(&addr, b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n"));
+        scim_error("a malformed header", (status, body), 400, "invalidSyntax");
+
+        // A path segment that is not UTF-8: axum's rejection, as a SCIM error.
+        let r = http(&addr, "GET", "/scim/v2/Users/%FF%FE", Some(write), None).unwrap();
+        scim_error("a non-UTF-8 id", r, 400, "invalidSyntax");
+
+        // Unknown endpoints and methods.
+        scim_error("GET /", http(&addr, "GET", "/", None, None).unwrap(), 404, "");
+        let r = http(&addr, "DELETE", "/scim/v2/Users", Some(write), None).unwrap();
+        scim_error("DELETE on a collection", r, 405, "");
+
+        // A PATCH whose path is 70 KB: the detail that echoes it is cut, the body is there.
+        let patch = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "x".repeat(70_000), "value": "a"}],
+        })
+        .to_string();
+        let uri = format!("/scim/v2/Users/{id}");
+        let r = http(&addr, "PATCH", &uri, Some(write), Some(&patch)).unwrap();
+        let detail = scim_error("a 70 KB PATCH path", r, 400, "invalidPath");
+        assert!(
+            detail.len() < 4_000 && detail.contains("characters cut"),
+            "{}",
+            detail.len()
+        );
+
+        // The operations API: a text over its limit is a 413 SCIM error, not text/plain.
+        let big = "x".repeat(100_000);
+        let r = raw(
+            &addr,
+            format!(
+                "POST /api/v1/explain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {write}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+                big.len()
+            )
+            .as_bytes(),
+        );
+        let (status, _, body) = parts(&r);
+        scim_error("a 100 KB explain", (status, body), 413, "");
+
+        // Every answer, success or failure, forbids caching and sniffing.
+        let canary = "canary-filter-value-7f3a";
+        let q = format!(
+            "/scim/v2/Users?filter={}",
+            enc(&format!(r#"userName eq "{canary}""#))
+        );
+        let r = raw(
+            &addr,
+            format!(
+                "GET {q} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {write}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let (status, head, _) = parts(&r);
+        assert_eq!(status, 200);
+        assert!(head.contains("cache-control: no-store"), "{head}");
+        assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+
+        // The access log: a line per request with the token's name, the query's names and not their values.
+        let _ = served.child.kill();
+        let _ = served.child.wait();
+        let log = served.log.take().unwrap().join().unwrap();
+        let access: Vec<&str> = log.lines().filter(|l| l.contains("roster::access")).collect();
+        assert!(
+            access.iter().any(|l| l.contains("path=/scim/v2/Users?filter=…")
+                && l.contains("status=200")
+                && l.contains("client=\"write\"")),
+            "{log}"
+        );
+        assert!(
+            access
+                .iter()
+                .any(|l| l.contains("path=/ ") && l.contains("status=404") && l.contains("client=\"-\"")),
+            "{log}"
+        );
+        assert!(access.iter().any(|l| l.contains("status=414")), "{log}");
+        assert!(!log.contains(canary), "a filter value reached the log");
+        assert!(!log.contains(write), "a token reached the log");
+    });
+}
+
+/// Sockets that send nothing, or half a header, are closed after the header timeout; connections beyond the
+/// cap are answered 503 with a SCIM error, and the server serves again once they go.
+#[test]
+fn slow_and_idle_clients_are_cut_off_and_connections_are_capped() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let served = common::serve(
+        &db,
+        &["--header-timeout", "1", "--max-connections", "4", "--no-engine"],
+    );
+    let addr = served.addr.clone();
+
+    let started = std::time::Instant::now();
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut half, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    for s in [&mut idle, &mut half] {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        // EOF (0 bytes) is the server closing; a read timeout would be an error here.
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
     }
-    drop_schemas(schemas);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+
+    // Four connections held open (the cap); the fifth is refused with a SCIM 503.
+    let held: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    common::wait_for("the fifth connection to be refused", 10, || {
+        let (status, _, body) = parts(&raw(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+        status == 503 && body.contains("limit of 4 connections")
+    });
+    drop(held);
+    common::wait_for("connections to be accepted again", 10, || {
+        matches!(http(&addr, "GET", "/healthz", None, None), Ok((200, _)))
+    });
+}
+
+/// `roster serve --tls-cert --tls-key` serves HTTPS; a client that trusts the certificate reads SCIM through
+/// it, and a bad key file is a clear error naming the file.
+#[test]
+fn serve_speaks_tls_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let write = token(&db, "write");
+
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a key").unwrap();
+    let out = roster(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &db,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read the TLS private key") && err.contains("bad.pem"),
+        "{err}"
+    );
+
+    let served = common::serve_tls(
+        &db,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--no-engine",
+        ],
+    );
+    let port = served.addr.rsplit(':').next().unwrap().to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap()])
+            .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+            .build()
+            .unwrap();
+        let r = client
+            .get(format!("https://localhost:{port}/scim/v2/ServiceProviderConfig"))
+            .bearer_auth(&write)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert!(v["patch"]["supported"].as_bool().unwrap());
+        // Plain HTTP to the TLS port gets no SCIM answer.
+        assert!(!matches!(
+            http(&served.addr, "GET", "/healthz", None, None),
+            Ok((200, _))
+        ));
+    });
+}
+
+/// Concurrent PUTs and PATCHes without `If-Match` all apply (last writer wins; no 412 that nobody asked for);
+/// a PUT whose `If-Match` names an old version still gets 412.
+#[test]
+fn unconditional_writes_never_answer_412() {
+    on_every_database(&["--no-engine"], |_, write, served| {
+        let addr = served.addr.clone();
+        let user =
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada","title":"t0"}"#;
+        let id = create_user(&addr, write, user);
+        let uri = format!("/scim/v2/Users/{id}");
+        for round in 0..5 {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let (addr, write, uri) = (addr.clone(), write.to_owned(), uri.clone());
+                    std::thread::spawn(move || {
+                        let (method, body) = if i % 2 == 0 {
+                            (
+                                "PUT",
+                                format!(
+                                    r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada","title":"r{round}w{i}"}}"#
+                                ),
+                            )
+                        } else {
+                            (
+                                "PATCH",
+                                format!(
+                                    r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"replace","path":"nickName","value":"r{round}w{i}"}}]}}"#
+                                ),
+                            )
+                        };
+                        http(&addr, method, &uri, Some(&write), Some(&body)).unwrap()
+                    })
+                })
+                .collect();
+            for h in handles {
+                let (status, body) = h.join().unwrap();
+                assert_eq!(status, 200, "round {round}: {body}");
+            }
+        }
+        let (_, body) = http(&addr, "GET", &uri, Some(write), None).unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert!(v["title"].as_str().unwrap().starts_with("r4w"), "{body}");
+        let version = v["meta"]["version"].as_str().unwrap().to_owned();
+
+        // A client that names a version it read gets 412 once the resource moved on.
+        let put =
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada","title":"x"}"#;
+        let (status, _) = http(&addr, "PUT", &uri, Some(write), Some(put)).unwrap();
+        assert_eq!(status, 200);
+        let stale = raw(
+            &addr,
+            format!(
+                "PUT {uri} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {write}\r\nIf-Match: {version}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{put}",
+                put.len()
+            )
+            .as_bytes(),
+        );
+        let (status, _, body) = parts(&stale);
+        assert_eq!(status, 412, "{body}");
+    });
+}
+
+/// What one user may hold is limited (string length, values per attribute, operations per PATCH), refused with
+/// `invalidValue` naming the attribute and the limit, and nothing of a refused request is stored; a group's
+/// members are not held to the per-attribute limit.
+#[test]
+fn oversized_values_are_refused_with_the_limit() {
+    on_every_database(&["--no-engine"], |_, write, served| {
+        let addr = served.addr.clone();
+        let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+        let cases = [
+            (
+                serde_json::json!({"schemas": [core], "userName": "u".repeat(1_000_000)}),
+                "'userName' is 1000000 characters long; the limit is 2048",
+            ),
+            (
+                serde_json::json!({"schemas": [core], "userName": "many",
+                    "emails": (0..20_000).map(|i| serde_json::json!({"value": format!("e{i}@x.io")})).collect::<Vec<_>>()}),
+                "'emails' has 20000 values; the limit is 100",
+            ),
+            (
+                serde_json::json!({"schemas": [core], "userName": "t", "name": {"givenName": "g".repeat(3000)}}),
+                "'name.givenName' is 3000 characters long; the limit is 2048",
+            ),
+        ];
+        for (body, want) in &cases {
+            let r = http(
+                &addr,
+                "POST",
+                "/scim/v2/Users",
+                Some(write),
+                Some(&body.to_string()),
+            )
+            .unwrap();
+            let detail = scim_error(want, r, 400, "invalidValue");
+            assert!(detail.contains(want), "{detail}");
+        }
+        let (_, body) = http(&addr, "GET", "/scim/v2/Users?count=0", Some(write), None).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["totalResults"],
+            0,
+            "nothing stored"
+        );
+
+        let user = serde_json::json!({"schemas": [core], "userName": "ada"}).to_string();
+        let uri = format!("/scim/v2/Users/{}", create_user(&addr, write, &user));
+        let patch = |ops: Value| {
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+                .to_string()
+        };
+        let add_emails = patch(serde_json::json!([{"op": "add", "path": "emails",
+            "value": (0..5_000).map(|i| serde_json::json!({"value": format!("e{i}@x.io")})).collect::<Vec<_>>()}]));
+        let r = http(&addr, "PATCH", &uri, Some(write), Some(&add_emails)).unwrap();
+        let detail = scim_error("PATCH adding 5,000 emails", r, 400, "invalidValue");
+        assert!(
+            detail.contains("'emails' has 5000 values; the limit is 100"),
+            "{detail}"
+        );
+        let many_ops = patch(Value::Array(
+            (0..1_001)
+                .map(|i| serde_json::json!({"op": "replace", "path": "title", "value": format!("t{i}")}))
+                .collect(),
+        ));
+        let r = http(&addr, "PATCH", &uri, Some(write), Some(&many_ops)).unwrap();
+        let detail = scim_error("PATCH of 1,001 operations", r, 400, "invalidValue");
+        assert!(detail.contains("1001 operations; the limit is 1000"), "{detail}");
+
+        // A group of 2,000 members in one POST is fine.
+        let mut ids = Vec::new();
+        for chunk in 0..2 {
+            let ops: Vec<Value> = (0..1_000)
+                .map(|i| {
+                    serde_json::json!({"method": "POST", "path": "/Users", "bulkId": format!("b{chunk}-{i}"),
+                        "data": {"schemas": [core], "userName": format!("m{chunk}-{i}")}})
+                })
+                .collect();
+            let bulk = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops});
+            let (status, body) = http(
+                &addr,
+                "POST",
+                "/scim/v2/Bulk",
+                Some(write),
+                Some(&bulk.to_string()),
+            )
+            .unwrap();
+            assert_eq!(status, 200, "{body}");
+            for op in serde_json::from_str::<Value>(&body).unwrap()["Operations"]
+                .as_array()
+                .unwrap()
+            {
+                ids.push(
+                    op["location"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        }
+        let group = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "All",
+            "members": ids.iter().map(|id| serde_json::json!({"value": id})).collect::<Vec<_>>()});
+        let (status, body) = http(
+            &addr,
+            "POST",
+            "/scim/v2/Groups",
+            Some(write),
+            Some(&group.to_string()),
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{}", &body[..body.len().min(300)]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["members"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2_000
+        );
+    });
 }

@@ -522,22 +522,19 @@ fn contains_token(hay: &str, needle: &str) -> bool {
         .any(|(i, m)| !glued(hay[..i].chars().next_back()) && !glued(hay[i + m.len()..].chars().next()))
 }
 
-/// The first JSON object in the text that parses, read as an error answer.
+/// How many `{` are tried as the start of a JSON error answer: a pasted message has its JSON near the top.
+const MAX_JSON_STARTS: usize = 16;
+
+/// The first JSON object in the text that parses, read as an error answer. Each candidate start is parsed once,
+/// up to the end of the value that begins there, and only the first [`MAX_JSON_STARTS`] braces are tried, so
+/// the work is linear in the text whatever it holds (`{{{{…}}}}` included).
 fn json_body(text: &str) -> Option<Answer> {
-    let mut from = 0;
-    while let Some(i) = text[from..].find('{') {
-        let start = from + i;
-        // The longest balanced candidate from this brace.
-        for (end, _) in text.match_indices('}').rev() {
-            if end <= start {
-                break;
-            }
-            let candidate = &text[start..=end];
-            if serde_json::from_str::<serde_json::Value>(candidate).is_ok() {
-                return Some(Answer::read(0, candidate));
-            }
+    for (start, _) in text.match_indices('{').take(MAX_JSON_STARTS) {
+        let rest = &text[start..];
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
+        if let Some(Ok(serde_json::Value::Object(_))) = values.next() {
+            return Some(Answer::read(0, &rest[..values.byte_offset()]));
         }
-        from = start + 1;
     }
     None
 }
@@ -576,6 +573,16 @@ mod tests {
 
     fn first(text: &str) -> &'static str {
         explain(text).first().map_or("none", |e| e.code.code)
+    }
+
+    /// Braces without JSON between them (which cost a parse per pair of braces before) are read once each,
+    /// and a JSON answer after them is still found when it is among the first braces.
+    #[test]
+    fn brace_storms_are_read_in_linear_time() {
+        let storm = format!("{}{}", "{".repeat(32 * 1024), "}".repeat(32 * 1024));
+        assert!(json_body(&storm).is_none());
+        let pasted = r#"HTTP 409 {"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness"} }}}"#;
+        assert!(json_body(pasted).is_some());
     }
 
     #[test]

@@ -11,6 +11,20 @@ use std::fmt;
 /// The SCIM error message schema URN.
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
+/// The longest `detail` an error body carries, in characters; longer ones are cut and say how much was cut.
+pub const MAX_DETAIL_CHARS: usize = 1000;
+
+/// `detail` cut to [`MAX_DETAIL_CHARS`] characters, saying how many were cut.
+pub fn truncate_detail(detail: &str) -> String {
+    match detail.char_indices().nth(MAX_DETAIL_CHARS) {
+        None => detail.to_owned(),
+        Some((at, _)) => {
+            let cut = detail[at..].chars().count();
+            format!("{}… ({cut} more characters cut)", &detail[..at])
+        }
+    }
+}
+
 /// What went wrong, as a closed set. Each kind has exactly one HTTP status and at most one `scimType`; see
 /// [`ErrorKind::status`] and [`ErrorKind::scim_type`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,8 +63,14 @@ pub enum ErrorKind {
     Conflict,
     /// 412: `If-Match` did not match the current version.
     PreconditionFailed,
+    /// 408: the request did not arrive, or was not answered, within the server's time limit.
+    RequestTimeout,
     /// 413: the request exceeds a size or operation limit.
     PayloadTooLarge,
+    /// 414: the request target (path and query) is longer than the server accepts.
+    UriTooLong,
+    /// 431: the request's header section is larger than the server accepts.
+    HeadersTooLarge,
     /// 429: the client must slow down.
     TooManyRequests,
     /// 500: the server failed; the detail never carries internal text.
@@ -81,7 +101,10 @@ impl ErrorKind {
             Self::MethodNotAllowed => 405,
             Self::Uniqueness | Self::Conflict => 409,
             Self::PreconditionFailed => 412,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
+            Self::UriTooLong => 414,
+            Self::HeadersTooLarge => 431,
             Self::TooManyRequests => 429,
             Self::Internal => 500,
             Self::NotImplemented => 501,
@@ -123,8 +146,11 @@ impl ErrorKind {
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
             409 => Self::Conflict,
+            408 => Self::RequestTimeout,
             412 => Self::PreconditionFailed,
             413 => Self::PayloadTooLarge,
+            414 => Self::UriTooLong,
+            431 => Self::HeadersTooLarge,
             429 => Self::TooManyRequests,
             501 => Self::NotImplemented,
             503 => Self::Unavailable,
@@ -204,12 +230,15 @@ impl ScimError {
     }
 
     /// The RFC 7644 §3.12 error message body.
+    ///
+    /// The detail is cut to [`MAX_DETAIL_CHARS`] characters: a detail that echoes input (a 70 KB PATCH path)
+    /// must not make the error itself oversized.
     pub fn to_body(&self) -> ErrorBody {
         ErrorBody {
             schemas: vec![ERROR_SCHEMA.to_owned()],
             status: self.status().to_string(),
             scim_type: self.kind.scim_type().map(str::to_owned),
-            detail: Some(self.detail.clone()),
+            detail: Some(truncate_detail(&self.detail)),
         }
     }
 
@@ -259,6 +288,19 @@ pub struct ErrorBody {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn long_details_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(MAX_DETAIL_CHARS + 5);
+        let body = ScimError::invalid_path(format!("x{long}")).to_body();
+        let d = body.detail.unwrap();
+        assert!(d.ends_with("… (6 more characters cut)"), "{d}");
+        assert_eq!(
+            d.chars().count(),
+            MAX_DETAIL_CHARS + "… (6 more characters cut)".chars().count()
+        );
+        assert_eq!(truncate_detail("short"), "short");
+    }
 
     #[test]
     fn every_scim_type_round_trips_and_maps_to_rfc_status() {

@@ -57,7 +57,7 @@ pub use filter::{CompValue, CompareOp, Filter};
 pub use patch::{PatchOp, PatchOperation, PatchOutcome, PatchRequest};
 pub use path::{AttrPath, PatchPath};
 pub use projection::Projection;
-pub use resource::{Meta, UnknownAttributes, ValidateOptions};
+pub use resource::{Limits, Meta, UnknownAttributes, ValidateOptions};
 pub use schema::{
     AttrType, Attribute, Mutability, ResourceSchema, ResourceType, Returned, Schema, SchemaRegistry,
     Uniqueness,

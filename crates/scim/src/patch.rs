@@ -16,7 +16,7 @@
 use crate::error::ScimError;
 use crate::filter::{Filter, matches_element};
 use crate::path::{AttrPath, PatchPath};
-use crate::resource::{Mode, ValidateOptions, is_assigned};
+use crate::resource::{Limits, Mode, ValidateOptions, is_assigned};
 use crate::schema::{AttrType, Attribute, Location, Mutability, ResourceSchema};
 use crate::value::{find_key, get_ci, parse_bool, remove_ci};
 use serde_json::{Map, Value, json};
@@ -100,6 +100,12 @@ impl PatchRequest {
             .ok_or_else(|| ScimError::invalid_syntax("a PATCH body needs an \"Operations\" array"))?;
         if ops.is_empty() {
             return Err(ScimError::invalid_syntax("\"Operations\" is empty"));
+        }
+        if ops.len() > MAX_OPERATIONS {
+            return Err(ScimError::invalid_value(format!(
+                "the PATCH request has {} operations; the limit is {MAX_OPERATIONS}. Send several requests",
+                ops.len()
+            )));
         }
         let operations = ops
             .iter()
@@ -214,6 +220,40 @@ fn same_value(def: &Attribute, a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The most operations one PATCH request may carry (the same as a Bulk request's operations).
+pub const MAX_OPERATIONS: usize = 1000;
+
+/// Refuses an operation value holding more values for one attribute than the limits allow, before it is
+/// applied: merging N new values into M stored ones compares each pair, so the count is checked first.
+fn check_value_counts(
+    path: Option<&PatchPath>,
+    value: Option<&Value>,
+    limits: &Limits,
+) -> Result<(), ScimError> {
+    let check = |name: &str, v: &Value| {
+        let n = v.as_array().map_or(1, Vec::len);
+        let most = if name.eq_ignore_ascii_case("members") {
+            limits.max_members
+        } else {
+            limits.max_values
+        };
+        if n > most {
+            return Err(ScimError::invalid_value(format!(
+                "the value for '{name}' has {n} values; the limit is {most}"
+            )));
+        }
+        Ok(())
+    };
+    match (path, value) {
+        (Some(p), Some(v)) => check(&p.attr.name, v),
+        (None, Some(Value::Object(map))) => map.iter().try_for_each(|(k, v)| match v {
+            Value::Object(inner) => inner.iter().try_for_each(|(k, v)| check(k, v)),
+            _ => check(k, v),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl ResourceSchema<'_> {
     /// Applies `req` to `resource` atomically and validates the result. Errors: `invalidPath` (unknown
     /// attribute), `noTarget` (a value filter matched nothing where something must match), `mutability`
@@ -235,6 +275,7 @@ impl ResourceSchema<'_> {
             .ok_or_else(|| ScimError::invalid_syntax("the resource to patch is not an object"))?;
         for operation in &req.operations {
             let value = operation.value.as_ref();
+            check_value_counts(operation.path.as_ref(), value, &opts.limits)?;
             match &operation.path {
                 Some(path) => self.apply_path(&mut doc, operation.op, path, value)?,
                 None => {

@@ -23,13 +23,20 @@ pub struct Projection {
     pub excluded: Vec<AttrPath>,
 }
 
+/// The most attribute paths an `attributes` or `excludedAttributes` list may name: a resource type has about
+/// sixty, and each path is compared with every attribute of every resource returned.
+pub const MAX_PATHS: usize = 200;
+
 /// Parses a comma-separated list of attribute paths as in the query parameters.
 pub fn parse_list(s: &str) -> Result<Vec<AttrPath>, ScimError> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(AttrPath::parse)
-        .collect()
+    let paths: Vec<&str> = s.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    if paths.len() > MAX_PATHS {
+        return Err(ScimError::invalid_value(format!(
+            "the attribute list names {} paths; the limit is {MAX_PATHS}",
+            paths.len()
+        )));
+    }
+    paths.into_iter().map(AttrPath::parse).collect()
 }
 
 impl Projection {

@@ -35,6 +35,51 @@ pub enum UnknownAttributes {
 pub struct ValidateOptions {
     /// Unknown attribute policy.
     pub unknown: UnknownAttributes,
+    /// Limits on the size of values.
+    pub limits: Limits,
+}
+
+/// Limits on what one resource may hold, checked by validation (create, replace, and the result of a PATCH);
+/// beyond them a value is `invalidValue` naming the attribute and the limit. They keep one client from storing
+/// megabytes per person (a 1 MB `userName`, 20,000 emails) and every later read, index and sync from paying for
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest string, reference or dateTime value, in characters. Real attributes are far shorter (Entra ID's
+    /// userPrincipalName: 113; Okta's login: 100).
+    pub max_string_chars: usize,
+    /// Longest binary value (base64), in characters: room for an X.509 certificate chain or a small photo.
+    pub max_binary_chars: usize,
+    /// Most values of one multi-valued attribute (`emails`, `roles`, `entitlements`, …).
+    pub max_values: usize,
+    /// Most values of an attribute named `members` (a Group's): large groups are rows of their own in a store,
+    /// so only a request's size bounds them.
+    pub max_members: usize,
+}
+
+impl Limits {
+    /// roster's limits.
+    pub const DEFAULT: Self = Self {
+        max_string_chars: 2048,
+        max_binary_chars: 64 * 1024,
+        max_values: 100,
+        max_members: 1_000_000,
+    };
+
+    /// The most values `def` may hold.
+    pub fn values_for(&self, def: &Attribute) -> usize {
+        if def.name == "members" {
+            self.max_members
+        } else {
+            self.max_values
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Which request a validation serves: omitted write-only and immutable values are kept on replace (PUT), while
@@ -486,6 +531,13 @@ fn coerce(
         Value::Array(a) => a,
         single => vec![single],
     };
+    let most = opts.limits.values_for(def);
+    if items.len() > most {
+        return Err(ScimError::invalid_value(format!(
+            "'{at}' has {} values; the limit is {most}",
+            items.len()
+        )));
+    }
     let mut out = Vec::with_capacity(items.len());
     let mut primaries = 0;
     for item in items {
@@ -516,9 +568,21 @@ fn coerce_one(
     let wrong = |want: &str, v: &Value| {
         ScimError::invalid_value(format!("'{at}' must be {want}, got {}", type_name(v)))
     };
+    let too_long = |s: &str, most: usize| {
+        let n = s.chars().count();
+        (n > most)
+            .then(|| ScimError::invalid_value(format!("'{at}' is {n} characters long; the limit is {most}")))
+    };
     match def.kind {
-        AttrType::String | AttrType::Reference | AttrType::Binary => match v {
-            Value::String(_) => Ok(Some(v)),
+        AttrType::String | AttrType::Reference | AttrType::Binary => match &v {
+            Value::String(s) => {
+                let most = if def.kind == AttrType::Binary {
+                    opts.limits.max_binary_chars
+                } else {
+                    opts.limits.max_string_chars
+                };
+                too_long(s, most).map_or(Ok(Some(v)), Err)
+            }
             _ => Err(wrong("a string", &v)),
         },
         AttrType::Boolean => match &v {
@@ -540,6 +604,9 @@ fn coerce_one(
             _ => Err(wrong("a number", &v)),
         },
         AttrType::DateTime => match &v {
+            Value::String(s) if s.len() > 64 => {
+                Err(too_long(s, 64).unwrap_or_else(|| wrong("a date-time", &v)))
+            }
             Value::String(s) if parse_datetime(s).is_some() => Ok(Some(v)),
             _ => Err(wrong(
                 "an RFC 3339 date-time such as \"2024-01-31T12:00:00Z\"",

@@ -15,7 +15,6 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::scim::json_response;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -72,7 +71,18 @@ async fn one_code(Path(code): Path<String>) -> Result<Response, ApiError> {
     Ok(ok(&c.to_json()))
 }
 
-async fn explain(headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+/// The longest text `POST /explain` reads: an error message with its answer, pasted.
+pub const MAX_EXPLAIN_BYTES: usize = 64 * 1024;
+
+async fn explain(headers: HeaderMap, body: axum::body::Body) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(body, MAX_EXPLAIN_BYTES).await.map_err(|_| {
+        ScimError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "the text to explain is longer than {MAX_EXPLAIN_BYTES} bytes; paste the error message alone"
+            ),
+        )
+    })?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

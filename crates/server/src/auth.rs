@@ -40,14 +40,13 @@ pub async fn require_token(
         || req.method() == Method::HEAD
         || (req.method() == Method::POST && (path.ends_with("/.search") || path.ends_with("/explain")));
     if info.scope == Scope::Read && !is_read {
-        return Err(ScimError::new(
+        return Ok(crate::edge::Client(info.name.clone()).with(ScimError::new(
             ErrorKind::Forbidden,
             format!(
                 "the token '{}' is read-only; use a token created with --scope write",
                 info.name
             ),
-        )
-        .into());
+        )));
     }
     if let Some((left, why)) = state.slowdown.check(&info.name) {
         let mut resp = crate::error::scim_error_response(&ScimError::new(
@@ -60,24 +59,27 @@ pub async fn require_token(
         if let Ok(v) = header::HeaderValue::from_str(&left.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        resp.extensions_mut()
+            .insert(crate::edge::Client(info.name.clone()));
         return Ok(resp);
     }
     let mut req = req;
     req.extensions_mut().insert(info.clone());
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    resp.extensions_mut()
+        .insert(crate::edge::Client(info.name.clone()));
     let status = resp.status().as_u16();
     if !(400..500).contains(&status) {
         state.slowdown.record(&info.name, status, String::new);
         return Ok(resp);
     }
-    // A client error: keep its detail for the message a slowed client gets.
-    let (parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    state.slowdown.record(&info.name, status, || {
-        serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
-            .unwrap_or_default()
-    });
-    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+    // A client error: its detail is what a slowed client is told about.
+    let detail = resp
+        .extensions()
+        .get::<crate::error::ErrorDetail>()
+        .map(|d| d.0.clone());
+    state
+        .slowdown
+        .record(&info.name, status, || detail.unwrap_or_default());
+    Ok(resp)
 }

@@ -1,5 +1,8 @@
 //! Every failure leaves as a SCIM error (RFC 7644 §3.12) with `Content-Type: application/scim+json`. Database
 //! and internal errors are logged for the operator and answered with a plain 500 that carries no internal text.
+//! Failures that no handler of ours answered (axum's routing and extractor rejections, limits) are rewritten by
+//! [`scim_error_for`] in the edge middleware ([`crate::edge`]); failures hyper answers itself, before any
+//! handler (a request line or header section too large, a malformed request), by [`crate::listen`].
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,11 +43,31 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The detail of an error response, as a response extension: what the slowdown records about a client's failed
+/// request, without reading the body back.
+#[derive(Debug, Clone)]
+pub struct ErrorDetail(pub String);
+
+/// The bytes of a SCIM error body. Serialising a struct of strings cannot fail; should it, the body is a fixed
+/// error of the same status rather than nothing.
+pub fn error_body_bytes(e: &ScimError) -> Vec<u8> {
+    serde_json::to_vec(&e.to_body()).unwrap_or_else(|_| {
+        format!(
+            r#"{{"schemas":["{}"],"status":"{}"}}"#,
+            roster_scim::error::ERROR_SCHEMA,
+            e.status()
+        )
+        .into_bytes()
+    })
+}
+
 /// The response for a SCIM error.
 pub fn scim_error_response(e: &ScimError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_vec(&e.to_body()).unwrap_or_default();
+    let body = error_body_bytes(e);
     let mut resp = (status, body).into_response();
+    resp.extensions_mut()
+        .insert(ErrorDetail(roster_scim::error::truncate_detail(&e.detail)));
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     if e.kind == ErrorKind::Unauthorized {
@@ -63,4 +86,22 @@ pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Respon
         ErrorKind::Internal,
         "roster failed while handling the request; see the server log",
     ))
+}
+
+/// The SCIM error for a failure answered by axum rather than by a handler of ours: a rejected path parameter (not
+/// UTF-8), query string or body, an unknown route or method. `text` is axum's plain-text message, which may echo
+/// input: it is cut like every detail.
+pub fn scim_error_for(status: StatusCode, text: &str) -> ScimError {
+    let kind = match status.as_u16() {
+        400 | 422 => ErrorKind::InvalidSyntax,
+        415 => ErrorKind::InvalidSyntax,
+        s => ErrorKind::from_status(s),
+    };
+    let text = text.trim();
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("request failed").to_owned()
+    } else {
+        text.to_owned()
+    };
+    ScimError::new(kind, detail)
 }

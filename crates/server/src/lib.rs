@@ -15,12 +15,16 @@
 //! | [`bulk`] | `/Bulk`: operations in order, `bulkId` references, `failOnErrors` |
 //! | [`api`] | the operations API under `/api/v1`: error codes, explain, app health, the provisioning log |
 //! | [`slowdown`] | slowing a client whose requests keep failing (429 with `Retry-After`) |
+//! | [`edge`] | around every route: request time limit, failures as SCIM errors, no-store headers, access log |
+//! | [`listen`] | the accept loop: connection cap, header and idle timeout, TLS, hyper's own errors as SCIM errors |
 
 pub mod api;
 pub mod auth;
 pub mod body;
 pub mod bulk;
+pub mod edge;
 pub mod error;
+pub mod listen;
 pub mod scim;
 pub mod slowdown;
 
@@ -46,6 +50,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// When a client whose requests keep failing is slowed down with 429.
     pub slowdown: slowdown::SlowdownConfig,
+    /// Longest wait for a request's header section, on a new connection or an idle keep-alive one.
+    pub header_timeout: std::time::Duration,
+    /// Longest time from a request's header section to its answer (408 after it).
+    pub request_timeout: std::time::Duration,
+    /// Most connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl ServerConfig {
@@ -57,6 +67,9 @@ impl ServerConfig {
             max_page_size: 1000,
             max_body_bytes: 1024 * 1024,
             slowdown: slowdown::SlowdownConfig::default(),
+            header_timeout: std::time::Duration::from_secs(20),
+            request_timeout: edge::EdgeConfig::default().request_timeout,
+            max_connections: 1024,
         }
     }
 }
@@ -88,14 +101,23 @@ impl AppState {
 
 /// The application: `/healthz`, `/scim/v2/...` and `/api/v1/...`.
 pub fn router(state: AppState) -> Router {
+    let edge = edge::EdgeConfig {
+        request_timeout: state.config.request_timeout,
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/scim/v2", scim::router(state.clone()))
         .nest("/api/v1", api::router(state.clone()))
+        .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::edge))
         .with_state(state)
+}
+
+async fn not_found() -> error::ApiError {
+    roster_scim::ScimError::not_found("no such endpoint; roster serves /scim/v2, /api/v1 and /healthz").into()
 }
 
 async fn healthz(
@@ -105,13 +127,23 @@ async fn healthz(
     Ok("ok\n")
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` completes; requests in flight are finished.
+/// Serves `router(state)` on `listener` over plain HTTP until `shutdown` completes; requests in flight are
+/// finished.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    run_with_tls(listener, state, None, shutdown).await
+}
+
+/// [`run`], over TLS when `tls` is given.
+pub async fn run_with_tls(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<listen::Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = state.config.clone();
+    listen::serve(listener, router(state), &config, tls, shutdown).await
 }

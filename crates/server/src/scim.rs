@@ -345,10 +345,48 @@ pub(crate) async fn do_replace(
     if_match_raw: Option<&str>,
 ) -> Result<StoredResource, ApiError> {
     let rs = schema_of(state, kind)?;
-    let existing = load(state, kind, id).await?;
-    let expected = if_match(if_match_raw, existing.version)?;
-    let data = rs.validate(body, Some(&render(state, &existing)), ValidateOptions::default())?;
-    Ok(state.store.replace_resource(kind, id, data, expected).await?)
+    unconditional_retries(if_match_raw, || async {
+        let existing = load(state, kind, id).await?;
+        let expected = if_match(if_match_raw, existing.version)?;
+        let data = rs.validate(body, Some(&render(state, &existing)), ValidateOptions::default())?;
+        Ok(state.store.replace_resource(kind, id, data, expected).await?)
+    })
+    .await
+}
+
+/// How often a write without `If-Match` is applied again after another write changed the resource between its
+/// read and its write.
+const UNCONDITIONAL_ATTEMPTS: usize = 16;
+
+/// Runs a read-apply-write `attempt`. Each attempt writes only over the version it read, so no update is lost;
+/// when another write came in between, a client that sent `If-Match` gets the 412 it asked for, and a client
+/// that sent none has its write applied again to the new version (last writer wins), since it set no
+/// precondition and identity providers do not retry a 412.
+async fn unconditional_retries<T, F, Fut>(if_match_raw: Option<&str>, mut attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let conditional = matches!(if_match_raw.and_then(tag_versions), Some(Some(_)));
+    for _ in 1..UNCONDITIONAL_ATTEMPTS {
+        match attempt().await {
+            Err(e) if !conditional && e.0.kind == ErrorKind::PreconditionFailed => {}
+            done => return done,
+        }
+    }
+    attempt().await.map_err(|e| {
+        if !conditional && e.0.kind == ErrorKind::PreconditionFailed {
+            ScimError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the resource changed under each of {UNCONDITIONAL_ATTEMPTS} attempts to apply this request; retry it"
+                ),
+            )
+            .into()
+        } else {
+            e
+        }
+    })
 }
 
 pub(crate) async fn do_delete(
@@ -357,9 +395,12 @@ pub(crate) async fn do_delete(
     id: &str,
     if_match_raw: Option<&str>,
 ) -> Result<(), ApiError> {
-    let existing = load(state, kind, id).await?;
-    let expected = if_match(if_match_raw, existing.version)?;
-    Ok(state.store.delete_resource(kind, id, expected).await?)
+    unconditional_retries(if_match_raw, || async {
+        let existing = load(state, kind, id).await?;
+        let expected = if_match(if_match_raw, existing.version)?;
+        Ok(state.store.delete_resource(kind, id, expected).await?)
+    })
+    .await
 }
 
 /// A PATCH of a group that only adds or removes members, as member row changes (a 100k-member group is not
@@ -446,16 +487,19 @@ pub(crate) async fn do_patch(
         return load(state, kind, id).await;
     }
     let rs = schema_of(state, kind)?;
-    let existing = load(state, kind, id).await?;
-    let expected = if_match(if_match_raw, existing.version)?;
-    let outcome = rs.apply_patch(&render(state, &existing), &req)?;
-    if !outcome.changed {
-        return Ok(existing);
-    }
-    let Value::Object(data) = outcome.resource else {
-        return Err(ScimError::new(ErrorKind::Internal, "PATCH produced a non-object").into());
-    };
-    Ok(state.store.replace_resource(kind, id, data, expected).await?)
+    unconditional_retries(if_match_raw, || async {
+        let existing = load(state, kind, id).await?;
+        let expected = if_match(if_match_raw, existing.version)?;
+        let outcome = rs.apply_patch(&render(state, &existing), &req)?;
+        if !outcome.changed {
+            return Ok(existing);
+        }
+        let Value::Object(data) = outcome.resource else {
+            return Err(ScimError::new(ErrorKind::Internal, "PATCH produced a non-object").into());
+        };
+        Ok(state.store.replace_resource(kind, id, data, expected).await?)
+    })
+    .await
 }
 
 async fn list(

@@ -235,6 +235,8 @@ fn take_members(data: &mut Map<String, Value>) -> Result<Vec<Member>, ScimError>
         return Ok(Vec::new());
     };
     let mut out: Vec<Member> = Vec::new();
+    // Ids already taken: a hash set, so a group of n members costs n lookups, not n² comparisons.
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for m in list.as_array().into_iter().flatten() {
         let value = m
             .get("value")
@@ -246,7 +248,7 @@ fn take_members(data: &mut Map<String, Value>) -> Result<Vec<Member>, ScimError>
                 ScimError::invalid_value(format!("member type must be \"User\" or \"Group\", got \"{t}\""))
             })?),
         };
-        if !out.iter().any(|m| m.value == value) {
+        if seen.insert(value) {
             let display = m.get("display").and_then(Value::as_str).map(str::to_owned);
             out.push(Member {
                 value: value.to_owned(),

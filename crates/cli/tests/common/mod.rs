@@ -60,6 +60,16 @@ impl Drop for Served {
 
 /// Starts `roster serve` on a free loopback port and waits until `/healthz` answers.
 pub fn serve(db: &str, extra: &[&str]) -> Served {
+    start(db, extra, true)
+}
+
+/// Starts `roster serve` with TLS flags in `extra`; returns once it has printed its address (plain `/healthz`
+/// cannot be asked).
+pub fn serve_tls(db: &str, extra: &[&str]) -> Served {
+    start(db, extra, false)
+}
+
+fn start(db: &str, extra: &[&str], plain: bool) -> Served {
     let mut child = Command::new(ROSTER)
         .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
         .args(extra)
@@ -88,9 +98,11 @@ pub fn serve(db: &str, extra: &[&str]) -> Served {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    wait_for("/healthz to answer", 30, || {
-        matches!(http(&addr, "GET", "/healthz", None, None), Ok((200, _)))
-    });
+    if plain {
+        wait_for("/healthz to answer", 30, || {
+            matches!(http(&addr, "GET", "/healthz", None, None), Ok((200, _)))
+        });
+    }
     Served {
         child,
         addr,

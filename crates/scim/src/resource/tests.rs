@@ -214,6 +214,7 @@ fn ignore_option_drops_unknowns() {
     let rs = reg.resource("User").unwrap();
     let opts = ValidateOptions {
         unknown: UnknownAttributes::Ignore,
+        ..ValidateOptions::default()
     };
     let out = rs
         .validate(
@@ -298,6 +299,7 @@ fn required_extension_is_enforced() {
             None,
             ValidateOptions {
                 unknown: UnknownAttributes::Ignore,
+                ..ValidateOptions::default()
             },
         )
         .unwrap_err();
