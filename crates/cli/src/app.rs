@@ -7,6 +7,7 @@ use roster_engine::config::{AppConfig, Auth, Deprovision, StaleLinkPolicy};
 use roster_engine::connector::Connector;
 use roster_engine::mapping::MappingRule;
 use roster_engine::sync::AppRuntime;
+use roster_store::redact_url;
 use roster_store::{ResourceKind, Secret, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,10 @@ pub struct AppSettings {
     /// The app's SCIM base URL (for example `https://app.example.com/scim/v2`).
     #[arg(long)]
     scim_url: Option<String>,
+    /// Accept a plain http:// URL to another machine: requests then carry the app's credential and people's
+    /// data unencrypted (http:// to this machine is always accepted, for local test targets).
+    #[arg(long)]
+    allow_insecure_http: bool,
     /// A file holding the bearer token (or, with --oauth2-token-url, the OAuth2 client secret).
     #[arg(long)]
     token_file: Option<PathBuf>,
@@ -225,7 +230,7 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
     match &mut cfg.google {
         Some(g) => {
             if s.scim_url.is_some() || s.token_file.is_some() || s.oauth2_token_url.is_some() {
-                return Err("this is a Google Workspace app: --scim-url, --token-file and --oauth2-* apply to SCIM                             apps; use --google-url and --google-key-file"
+                return Err("this is a Google Workspace app: --scim-url, --token-file and --oauth2-* apply to SCIM apps; use --google-url and --google-key-file"
                     .into());
             }
             if let Some(a) = &s.google_admin {
@@ -242,7 +247,7 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
             }
         }
         None if google_options => {
-            return Err("this is a SCIM app: the --google-* options apply to Google Workspace apps (remove the app                         and add it again with --google-key-file and --google-admin)"
+            return Err("this is a SCIM app: the --google-* options apply to Google Workspace apps (remove the app and add it again with --google-key-file and --google-admin)"
                 .into());
         }
         None => {}
@@ -271,6 +276,10 @@ fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<(), String> {
     if let Some(u) = &s.scim_url {
         cfg.scim_url = u.trim_end_matches('/').to_owned();
     }
+    if s.allow_insecure_http {
+        cfg.allow_insecure_http = true;
+    }
+    cfg.check_url()?;
     if let Some(url) = &s.oauth2_token_url {
         cfg.auth = Auth::OAuth2 {
             token_url: url.clone(),
@@ -451,7 +460,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     a.version,
                     active + disabled,
                     pending,
-                    cfg.scim_url
+                    redact_url(&cfg.scim_url)
                 );
             }
         }
@@ -467,7 +476,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             match &cfg.google {
                 Some(g) => {
                     println!("connector:    Google Workspace Directory API");
-                    println!("api url:      {}", cfg.scim_url);
+                    println!("api url:      {}", redact_url(&cfg.scim_url));
                     println!(
                         "auth:         service account key, acting as {} (protected); customer {}; group addresses @{}",
                         g.admin,
@@ -477,7 +486,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 }
                 None => {
                     println!("connector:    SCIM 2.0");
-                    println!("scim url:     {}", cfg.scim_url);
+                    println!("scim url:     {}", redact_url(&cfg.scim_url));
                     println!(
                         "auth:         {}",
                         match &cfg.auth {
@@ -797,14 +806,15 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
     let store = open(db).await?;
     let a = find(&store, name).await?;
     let cfg = config_of(&a)?;
-    let client = match Connector::new(&cfg, a.secret.clone()) {
+    let secret = store.open_secret(&a).await.map_err(|e| e.to_string())?;
+    let client = match Connector::new(&cfg, secret) {
         Ok(c) => c,
         Err(m) => {
             println!("FAIL  configuration: {m}");
             return Ok(ExitCode::from(1));
         }
     };
-    println!("app {name}: {}", client.base());
+    println!("app {name}: {}", redact_url(client.base()));
     let mut ok = true;
     match client.discover().await {
         Ok(d) if cfg.google.is_some() => {

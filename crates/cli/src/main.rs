@@ -12,6 +12,7 @@
 mod app;
 mod explain;
 mod scim;
+mod secrets;
 mod serve;
 mod sync;
 
@@ -52,6 +53,9 @@ enum Command {
     Approve(sync::ApproveArgs),
     /// Explain an error: a roster code, or a message pasted from roster or another provisioning system.
     Explain(explain::ExplainArgs),
+    /// Manage the key that seals the apps' credentials in the database.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 /// mimalloc: the glibc allocator was ~10 % of the server's CPU under load (malloc, free, consolidation).
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::Import(args) => serve::block_on(sync::import(args)),
         Command::Approve(args) => serve::block_on(sync::approve(args)),
         Command::Explain(args) => explain::run(&args),
+        Command::Secrets(cmd) => serve::block_on(secrets::run(cmd)),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,11 @@ pub struct DatabaseArg {
     /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
     #[arg(long, env = "ROSTER_DATABASE_URL", default_value = "sqlite://roster.db")]
     pub database: String,
+    /// The file holding the key that seals the apps' credentials in the database (made if it does not exist
+    /// while nothing is sealed). Default for SQLite: DATABASE.key beside the database file; PostgreSQL needs it,
+    /// the same file for every process.
+    #[arg(long, env = "ROSTER_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -115,7 +120,7 @@ fn run_on(
 }
 
 pub async fn open(db: &DatabaseArg) -> Result<Store, String> {
-    Store::connect(&db.database)
+    Store::connect_with_key(&db.database, db.secret_key_file.as_deref())
         .await
         .map_err(|e| format!("cannot open the database {}: {e}", redact_url(&db.database)))
 }

@@ -35,21 +35,27 @@ fn seed(addr: &str, tok: &str, prefix: &str, n: usize) {
 }
 
 /// Connects the app `crm` in `db` to the target at `addr`; the token goes through a file, as an admin would.
-fn add_app(dir: &std::path::Path, addr: &str, ttok: &str, db: &str) {
+fn add_app(dir: &std::path::Path, addr: &str, ttok: &str, db: &str, extra: &[&str]) {
     let tok_file = dir.join("crm.token");
     std::fs::write(&tok_file, format!("{ttok}\n")).unwrap();
     let url = format!("http://{addr}/scim/v2");
-    let out = roster(&[
-        "app",
-        "add",
-        "crm",
-        "--scim-url",
-        &url,
-        "--token-file",
-        tok_file.to_str().unwrap(),
-        "--database",
-        db,
-    ]);
+    let out = roster(
+        &[
+            "app",
+            "add",
+            "crm",
+            "--scim-url",
+            &url,
+            "--token-file",
+            tok_file.to_str().unwrap(),
+            "--database",
+            db,
+        ]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect::<Vec<_>>(),
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -65,7 +71,7 @@ fn connect_sync_kill_restart_and_change() {
     let ttok = token(&tdb);
     let stok = token(&sdb);
     let target = serve(&tdb, &["--no-engine"]);
-    add_app(dir.path(), &target.addr, &ttok, &sdb);
+    add_app(dir.path(), &target.addr, &ttok, &sdb, &[]);
     let out = roster(&["app", "test", "crm", "--database", &sdb]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(stdout(&out).contains("credential accepted"), "{}", stdout(&out));
@@ -238,9 +244,12 @@ async fn two_processes_share_one_postgres() {
     let ttok = token(&tdb);
     let stok = token(&pg);
     let mut target = serve(&tdb, &["--no-engine"]);
-    add_app(dir.path(), &target.addr, &ttok, &pg);
-    let mut a = serve(&pg, &[]);
-    let mut b = serve(&pg, &[]);
+    // Both processes seal and open the app's credential with one key file.
+    let key = dir.path().join("shared.key");
+    let key_flag = ["--secret-key-file", key.to_str().unwrap()];
+    add_app(dir.path(), &target.addr, &ttok, &pg, &key_flag);
+    let mut a = serve(&pg, &key_flag);
+    let mut b = serve(&pg, &key_flag);
     seed(&a.addr, &stok, "a", 150);
     seed(&b.addr, &stok, "b", 150);
     wait_for("all 300 accounts", 90, || total(&target.addr, &ttok) == 300);

@@ -618,3 +618,357 @@ fn oversized_values_are_refused_with_the_limit() {
         );
     });
 }
+
+/// Reads every stored credential straight from the database (what a person with the database file or a
+/// database login sees).
+fn stored_secrets(db: &str) -> Vec<String> {
+    use sqlx::Connection as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        if db.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(db).await.unwrap();
+            sqlx::query_scalar("SELECT secret FROM apps WHERE secret IS NOT NULL")
+                .fetch_all(&mut c)
+                .await
+                .unwrap()
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(db).await.unwrap();
+            sqlx::query_scalar("SELECT secret FROM apps WHERE secret IS NOT NULL")
+                .fetch_all(&mut c)
+                .await
+                .unwrap()
+        }
+    })
+}
+
+fn set_stored_secret(db: &str, value: &str) {
+    use sqlx::Connection as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let q = "UPDATE apps SET secret = $1";
+        if db.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(db).await.unwrap();
+            sqlx::query(q).bind(value).execute(&mut c).await.unwrap();
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(db).await.unwrap();
+            sqlx::query(q).bind(value).execute(&mut c).await.unwrap();
+        }
+    });
+}
+
+/// An app's credential is sealed in the database under a key kept in a 0600 file (made on first use beside a
+/// SQLite database; given by file on PostgreSQL): the token cannot be read from the database, the app works, a
+/// wrong key is a clear error naming the file, rotation seals everything anew, and a credential stored in clear
+/// by an older roster is sealed when roster next opens the database.
+#[test]
+fn credentials_are_sealed_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dbs, schemas) = databases(&dir);
+    let tdb = format!("sqlite://{}", dir.path().join("target.db").display());
+    let canary = token(&tdb, "write");
+    let target = common::serve(&tdb, &["--no-engine"]);
+    let url = format!("http://{}/scim/v2", target.addr);
+    let token_file = dir.path().join("crm.token");
+    std::fs::write(&token_file, format!("{canary}\n")).unwrap();
+    for (backend, db) in &dbs {
+        eprintln!("-- on {backend}");
+        let key = if *backend == "sqlite" {
+            dir.path().join("roster.db.key")
+        } else {
+            dir.path().join("postgres.key")
+        };
+        let key_s = key.to_str().unwrap().to_owned();
+        let with_key = |args: &[&str]| -> std::process::Output {
+            let mut all: Vec<&str> = args.to_vec();
+            all.extend(["--database", db]);
+            if *backend == "postgres" {
+                all.extend(["--secret-key-file", &key_s]);
+            }
+            roster(&all)
+        };
+        if *backend == "postgres" {
+            // PostgreSQL without a key file: a clear error, nothing stored.
+            let out = roster(&[
+                "app",
+                "add",
+                "crm",
+                "--scim-url",
+                &url,
+                "--token-file",
+                token_file.to_str().unwrap(),
+                "--database",
+                db,
+            ]);
+            assert!(!out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("--secret-key-file"), "{err}");
+        }
+        let out = with_key(&[
+            "app",
+            "add",
+            "crm",
+            "--scim-url",
+            &url,
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("made a new secret key"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            if *backend == "sqlite" {
+                let file = dir.path().join("roster.db");
+                assert_eq!(
+                    std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+                    0o600
+                );
+            }
+        }
+        let stored = stored_secrets(db);
+        assert_eq!(stored.len(), 1);
+        assert!(
+            stored[0].starts_with("sealed:v1:") && !stored[0].contains(&canary),
+            "{}",
+            stored[0]
+        );
+        if *backend == "sqlite" {
+            for f in ["roster.db", "roster.db-wal"] {
+                let bytes = std::fs::read(dir.path().join(f)).unwrap_or_default();
+                assert!(
+                    !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+                    "the token is readable in {f}"
+                );
+            }
+        }
+        let ok = |out: &std::process::Output| {
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ok(&with_key(&["app", "test", "crm"]));
+
+        // Another key: refused, naming the file; nothing re-keyed.
+        let other = dir.path().join(format!("{backend}-other.key"));
+        std::fs::write(&other, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
+        let out = roster(&[
+            "app",
+            "test",
+            "crm",
+            "--database",
+            db,
+            "--secret-key-file",
+            other.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(other.to_str().unwrap()) && err.contains("sealed under key"),
+            "{err}"
+        );
+        assert_eq!(stored_secrets(db), stored);
+
+        // Rotation: a new key in the file, every value sealed under it, the app still works.
+        let before = std::fs::read_to_string(&key).unwrap();
+        let out = with_key(&["secrets", "rotate"]);
+        ok(&out);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 credential(s) sealed under key"));
+        assert_ne!(std::fs::read_to_string(&key).unwrap(), before);
+        let rotated = stored_secrets(db);
+        assert_ne!(rotated, stored);
+        assert!(rotated[0].starts_with("sealed:v1:") && !rotated[0].contains(&canary));
+        ok(&with_key(&["app", "test", "crm"]));
+
+        // A credential in clear (as an older roster stored it) is sealed when the database is next opened.
+        set_stored_secret(db, &canary);
+        ok(&with_key(&["app", "list"]));
+        let resealed = stored_secrets(db);
+        assert!(
+            resealed[0].starts_with("sealed:v1:") && !resealed[0].contains(&canary),
+            "{}",
+            resealed[0]
+        );
+        ok(&with_key(&["app", "test", "crm"]));
+    }
+    drop(target);
+    drop_schemas(schemas);
+}
+
+/// A one-answer-fits-all HTTP server on a loopback port: every request gets `answer`; returns its address
+/// and a counter of the requests it got.
+fn canned_server(answer: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(&answer);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Outbound requests go only where the admin said: a redirect is a coded failure naming the location (the other
+/// address gets nothing), an oversized answer is refused without being held, plain http to another machine needs
+/// `--allow-insecure-http`, and credentials in a URL are never printed.
+#[test]
+fn targets_get_only_what_they_should() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let token_file = dir.path().join("t.token");
+    std::fs::write(&token_file, "canary-target-token\n").unwrap();
+    let tf = token_file.to_str().unwrap();
+
+    let (elsewhere, elsewhere_seen) =
+        canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec());
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://user:pw@{elsewhere}/scim/v2/ServiceProviderConfig?api_key=k1\r\ncontent-length: 0\r\n\r\n"
+    );
+    let (redirecting, _) = canned_server(redirect.into_bytes());
+    let url = format!("http://{redirecting}/scim/v2");
+    let out = roster(&[
+        "app",
+        "add",
+        "redir",
+        "--scim-url",
+        &url,
+        "--token-file",
+        tf,
+        "--database",
+        &db,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = roster(&["app", "test", "redir", "--database", &db]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("R-TARGET-REDIRECT") && text.contains("307"),
+        "{text}"
+    );
+    assert!(
+        text.contains("user:***@") && text.contains("api_key=***"),
+        "{text}"
+    );
+    assert!(!text.contains("pw@") && !text.contains("k1"), "{text}");
+    assert_eq!(
+        elsewhere_seen.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+
+    let mut huge = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        64 << 20
+    )
+    .into_bytes();
+    huge.extend(std::iter::repeat_n(b' ', 1 << 20));
+    let (huge_addr, _) = canned_server(huge);
+    let url = format!("http://{huge_addr}/scim/v2");
+    let out = roster(&[
+        "app",
+        "add",
+        "huge",
+        "--scim-url",
+        &url,
+        "--token-file",
+        tf,
+        "--database",
+        &db,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = roster(&["app", "test", "huge", "--database", &db]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success() && text.contains("larger than"), "{text}");
+
+    // Plain http to another machine: refused unless the admin says so; https with a token in the URL: stored,
+    // never printed.
+    let out = roster(&[
+        "app",
+        "add",
+        "far",
+        "--scim-url",
+        "http://crm.example.com/scim/v2",
+        "--token-file",
+        tf,
+        "--database",
+        &db,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--allow-insecure-http"),
+        "{err}"
+    );
+    let out = roster(&[
+        "app",
+        "add",
+        "far",
+        "--scim-url",
+        "http://crm.example.com/scim/v2",
+        "--allow-insecure-http",
+        "--token-file",
+        tf,
+        "--database",
+        &db,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = roster(&[
+        "app",
+        "add",
+        "keyed",
+        "--scim-url",
+        "https://t0k3n@crm.example.com/scim/v2?api_key=s3cr3t",
+        "--token-file",
+        tf,
+        "--database",
+        &db,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for args in [vec!["app", "show", "keyed"], vec!["app", "list"]] {
+        let mut args = args;
+        args.extend(["--database", &db]);
+        let out = roster(&args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("crm.example.com") && !text.contains("t0k3n") && !text.contains("s3cr3t"),
+            "{text}"
+        );
+    }
+}

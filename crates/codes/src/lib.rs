@@ -110,6 +110,14 @@ codes! {
         "The app's settings changed meanwhile",
         "The change was made against an older version of the app's settings: someone else changed them since they were read.",
         "Read the current settings (roster app show NAME), then make the change again with the new --if-version.";
+    TARGET_REDIRECT = "R-TARGET-REDIRECT", Configuration, false,
+        "The app answered with a redirect",
+        "The app's URL answered 3xx with another address. roster does not follow redirects: the request would carry the app's credential and people's data (a mapped password included) to an address nobody configured.",
+        "If the new address is the app's, make it the app's URL: roster app edit NAME --scim-url URL. Otherwise ask the app's owner why it redirects.";
+    SECRET_KEY = "R-SECRET-KEY", Configuration, false,
+        "The key that seals credentials is missing or wrong",
+        "roster keeps the apps' credentials sealed under a key in a file; that file is missing, unreadable, or holds another key than the one the credentials were sealed with.",
+        "Start roster with the key file the credentials were sealed with (--secret-key-file or ROSTER_SECRET_KEY_FILE); if it is lost, store each app's credential again: roster app edit NAME --token-file FILE.";
     PROTECTED = "R-PROTECTED", Configuration, false,
         "The account is protected",
         "The account is on the app's protected list (such as the account roster connects with), so roster never disables or deletes it.",

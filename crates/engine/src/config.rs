@@ -135,6 +135,10 @@ pub struct AppConfig {
     /// service account key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub google: Option<crate::google::GoogleConfig>,
+    /// Whether a plain `http://` URL to a host other than this machine is accepted (the admin's explicit
+    /// `--allow-insecure-http`): requests carry the app's credential and people's data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_insecure_http: bool,
 }
 
 /// When roster stops by itself: too many deprovisions at once, too many failed requests.
@@ -220,6 +224,24 @@ impl AppConfig {
             rate_limit: 0,
             bulk: true,
             google: None,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// Checks the app's URL: `https://`, or `http://` to this machine (a local test target), or `http://`
+    /// anywhere when the admin allowed it.
+    pub fn check_url(&self) -> Result<(), String> {
+        let shown = roster_store::redact_url(&self.scim_url);
+        let url = reqwest::Url::parse(&self.scim_url)
+            .map_err(|e| format!("the URL '{shown}' is not valid: {e}"))?;
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self.allow_insecure_http || is_loopback(&url) => Ok(()),
+            "http" => Err(format!(
+                "the URL '{shown}' is plain http: the requests would carry the app's credential and people's data \
+                 unencrypted. Use https://, or pass --allow-insecure-http if the network to the app is trusted"
+            )),
+            _ => Err(format!("the URL '{shown}' must start with https://")),
         }
     }
 
@@ -264,4 +286,15 @@ impl AppConfig {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// Whether the URL names this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    url.host_str().is_some_and(|h| {
+        h.eq_ignore_ascii_case("localhost")
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
 }

@@ -216,7 +216,7 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connector")
-            .field("base", &self.base)
+            .field("base", &roster_store::redact_url(&self.base))
             .finish_non_exhaustive()
     }
 }
@@ -256,11 +256,7 @@ impl Connector {
             });
         };
         let base = config.scim_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(format!(
-                "the SCIM URL '{base}' must start with https:// (or http:// for a local test target)"
-            ));
-        }
+        config.check_url()?;
         let auth = match (&config.google, &config.auth) {
             (Some(g), _) => ClientAuth::Google {
                 account: crate::google::ServiceAccount::from_json(secret.expose())?,
@@ -284,6 +280,9 @@ impl Connector {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
+            // A redirect would re-send the request (a mapped password, the credential) to another address and
+            // report success: answers in 3xx are failures that name the location instead.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -479,7 +478,7 @@ impl Connector {
             .await
             .map_err(|e| transport("POST token endpoint", &e))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        let text = read_capped(resp).await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let token = body.get("access_token").and_then(Value::as_str);
         match (status, token) {
@@ -626,10 +625,15 @@ impl Connector {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
-        let text = match resp.text().await {
+        if (300..400).contains(&status) {
+            let err = redirect_error(what, status, resp.headers());
+            trace(Some(status), &err.message, None);
+            return Err(err);
+        }
+        let text = match read_capped(resp).await {
             Ok(t) => t,
-            Err(e) => {
-                let err = transport(what, &e);
+            Err(err) => {
+                let err = err.within(what);
                 trace(Some(status), &err.message, None);
                 return Err(err);
             }
@@ -940,6 +944,69 @@ pub(crate) fn encode(id: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The largest answer roster reads from a target: a page of a thousand accounts is a few megabytes.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// Why an answer's body could not be read.
+enum ReadError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+impl ReadError {
+    fn within(self, what: &str) -> TargetError {
+        match self {
+            Self::Transport(e) => transport(what, &e),
+            Self::TooLarge => TargetError {
+                code: &codes::TARGET_BAD_ANSWER,
+                status: None,
+                message: format!(
+                    "{what}: the answer is larger than {MAX_ANSWER_BYTES} bytes; roster stopped reading it"
+                ),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// The body of an answer, read up to [`MAX_ANSWER_BYTES`] (a bigger answer is refused before it is held in
+/// memory, whatever its `Content-Length` says).
+async fn read_capped(mut resp: reqwest::Response) -> Result<String, ReadError> {
+    if resp.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The failure for an answer in 3xx: roster does not follow redirects. The location is named (credentials in
+/// it redacted) so the admin can fix the app's URL if the new address is right.
+fn redirect_error(what: &str, status: u16, headers: &reqwest::header::HeaderMap) -> TargetError {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| roster_store::redact_url(&truncate(l)));
+    TargetError {
+        code: &codes::TARGET_REDIRECT,
+        status: Some(status),
+        message: match location {
+            Some(l) => {
+                format!("{what} answered {status}, a redirect to {l}; roster does not follow redirects")
+            }
+            None => format!(
+                "{what} answered {status}, a redirect without a location; roster does not follow redirects"
+            ),
+        },
+        retry_after: None,
+    }
 }
 
 fn transport(what: &str, e: &reqwest::Error) -> TargetError {

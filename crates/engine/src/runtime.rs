@@ -114,8 +114,13 @@ impl AppRuntime {
                 Err(e) => return Err(e.into()),
             }
         }
+        let secret = match store.open_secret(&record).await {
+            Ok(s) => s,
+            Err(StoreError::SecretKey(m)) => return Err(app_error(&codes::SECRET_KEY, m)),
+            Err(e) => return Err(e.into()),
+        };
         let mut client =
-            Connector::new(&config, record.secret).map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
+            Connector::new(&config, secret).map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
         client.share_rate_limit(store.clone(), name);
         let share = usize::from(config.concurrency.max(1));
         Ok(Self {

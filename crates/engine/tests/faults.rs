@@ -657,10 +657,12 @@ async fn the_rate_limit_is_one_budget_for_every_process() {
         let mut at: Vec<i64> = ft.seen().iter().map(|s| s.at).collect();
         at.sort_unstable();
         assert!(at.len() >= 30, "a match lookup and a create per user");
-        // In any one-second window: the limit, plus one for a slot taken at the window's edge.
+        // In any one-second window: the limit, plus one for a slot taken at the window's edge, plus one for
+        // arrival jitter (these are arrival times at the target: on a loaded machine a request sent on time can
+        // arrive just after the next one's slot, which bunches two arrivals into one window).
         for (i, t) in at.iter().enumerate() {
             let in_window = at[i..].iter().take_while(|u| **u < t + SECOND).count();
-            assert!(in_window <= 21, "{in_window} requests in the second from {t}");
+            assert!(in_window <= 22, "{in_window} requests in the second from {t}");
         }
         ft.stop().await;
     });

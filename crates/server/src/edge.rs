@@ -34,7 +34,7 @@ impl Client {
     }
 }
 
-/// The peer's address, as a request extension set by [`crate::listen`].
+/// The peer's address, as a request extension set by the accept loop.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 

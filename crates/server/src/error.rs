@@ -1,8 +1,8 @@
 //! Every failure leaves as a SCIM error (RFC 7644 §3.12) with `Content-Type: application/scim+json`. Database
 //! and internal errors are logged for the operator and answered with a plain 500 that carries no internal text.
 //! Failures that no handler of ours answered (axum's routing and extractor rejections, limits) are rewritten by
-//! [`scim_error_for`] in the edge middleware ([`crate::edge`]); failures hyper answers itself, before any
-//! handler (a request line or header section too large, a malformed request), by [`crate::listen`].
+//! [`scim_error_for`] in the edge middleware (module `edge`); failures hyper answers itself, before any
+//! handler (a request line or header section too large, a malformed request), by the accept loop (`listen`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -33,6 +33,32 @@ impl std::fmt::Display for Secret {
     }
 }
 
+/// A credential as stored: sealed (module `seal`), opened only by [`Store::open_secret`]. Its `Debug`
+/// shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed(pub(crate) String);
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealed(***)")
+    }
+}
+
+/// What [`Store::rotate_secret_key`] did.
+#[derive(Debug, Clone)]
+pub struct RotateReport {
+    /// The key file, now holding the new key.
+    pub path: std::path::PathBuf,
+    /// The old key's id.
+    pub old_id: String,
+    /// The new key's id.
+    pub new_id: String,
+    /// How many credentials were sealed anew.
+    pub resealed: usize,
+    /// Whether this finished a rotation that an earlier run began (its new key file was there).
+    pub resumed: bool,
+}
+
 /// A stored app.
 #[derive(Debug, Clone)]
 pub struct AppRecord {
@@ -40,8 +66,8 @@ pub struct AppRecord {
     pub name: String,
     /// The app's settings as JSON (the engine owns their shape).
     pub config: Value,
-    /// The credential, if one is set.
-    pub secret: Option<Secret>,
+    /// The credential, sealed, if one is set.
+    pub secret: Option<Sealed>,
     /// Increases with every change.
     pub version: i64,
     /// When the app was added.
@@ -58,7 +84,7 @@ fn app_from_row(row: AppRow) -> Result<AppRecord, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("settings of app '{name}': {e}")))?;
     Ok(AppRecord {
         config,
-        secret: secret.map(Secret),
+        secret: secret.map(Sealed),
         version,
         created: from_micros(created)?,
         updated: from_micros(updated)?,
@@ -75,6 +101,7 @@ impl Store {
         config: &Value,
         secret: Option<&Secret>,
     ) -> Result<AppRecord, StoreError> {
+        let sealed = self.seal_secret(name, secret).await?;
         let _writer = self.writer().await;
         let now = to_micros(OffsetDateTime::now_utc());
         on_db!(self, pool => {
@@ -82,7 +109,7 @@ impl Store {
             sqlx::query("INSERT INTO apps (name, config, secret, version, created, updated) VALUES ($1, $2, $3, 1, $4, $4)")
                 .bind(name)
                 .bind(config.to_string())
-                .bind(secret.map(Secret::expose))
+                .bind(sealed.as_deref())
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -129,6 +156,7 @@ impl Store {
         secret: Option<&Secret>,
         expected_version: i64,
     ) -> Result<AppRecord, StoreError> {
+        let sealed = self.seal_secret(name, secret).await?;
         let _writer = self.writer().await;
         let now = to_micros(OffsetDateTime::now_utc());
         let done = on_db!(self, pool => {
@@ -137,7 +165,7 @@ impl Store {
                  WHERE name = $4 AND version = $5",
             )
             .bind(config.to_string())
-            .bind(secret.map(Secret::expose))
+            .bind(sealed.as_deref())
             .bind(now)
             .bind(name)
             .bind(expected_version)

@@ -41,6 +41,7 @@ pub mod query;
 pub mod queue;
 mod readers;
 pub mod scan;
+pub mod seal;
 pub mod tokens;
 
 use roster_scim::ScimError;
@@ -51,13 +52,14 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use apps::{AppRecord, Secret};
+pub use apps::{AppRecord, RotateReport, Sealed, Secret};
 pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
 pub use health::AppHealth;
 pub use links::{Link, LinkChange, LinkState};
 pub use provlog::{LogEntry, LogQuery, Outcome};
 pub use query::{ListQuery, Page, Position};
 pub use queue::{Hold, QueueItem};
+pub use seal::KeySource;
 pub use tokens::{Scope, TokenInfo};
 
 /// Store failures: a SCIM error for the client (conflict, not found, precondition) or a database error, whose
@@ -76,6 +78,12 @@ pub enum StoreError {
     /// A read on one of SQLite's in-place reader connections failed.
     #[error("database error: {0}")]
     Read(String),
+    /// The key that seals credentials is missing, unreadable or not the one the values need.
+    #[error("{0}")]
+    SecretKey(String),
+    /// A database file could not be created or protected.
+    #[error("{0}")]
+    File(String),
 }
 
 /// Which database a store runs on.
@@ -114,6 +122,51 @@ pub struct Store {
     pub(crate) records: std::sync::Arc<combine::Combiner<links::SyncRecord, Result<(), StoreError>>>,
     /// SQLite file: connections for short reads on the calling thread ([`readers`]).
     pub(crate) readers: Option<std::sync::Arc<readers::Readers>>,
+    /// Where the key that seals credentials comes from, and the keys once loaded ([`seal`]).
+    pub(crate) keys: std::sync::Arc<(
+        seal::KeySource,
+        tokio::sync::Mutex<Option<std::sync::Arc<seal::Keys>>>,
+    )>,
+}
+
+/// Makes a SQLite database file readable and writable by its owner only: created so if it does not exist,
+/// narrowed if it is open to others (its `-wal` and `-shm` files, which SQLite creates with the database's
+/// permissions, too).
+fn owner_only(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let fail = |e: std::io::Error| {
+            StoreError::File(format!("cannot create the database file {}: {e}", path.display()))
+        };
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(fail)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = std::path::PathBuf::from(name);
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                    StoreError::File(format!(
+                        "cannot make {} readable by its owner only: {e}",
+                        file.display()
+                    ))
+                })?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Aborts a background task when dropped.
@@ -157,7 +210,15 @@ impl Store {
     /// Connects to `url` and runs the migrations. `sqlite://PATH` (created if missing; `sqlite::memory:` for a
     /// private in-memory database) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_key(url, None).await
+    }
+
+    /// [`Self::connect`], with credentials sealed under the key in `key_file` (made there if it does not exist
+    /// and nothing is sealed yet). Without one, a SQLite file's key is `<database>.key` beside it; PostgreSQL
+    /// needs one as soon as a credential is stored or read.
+    pub async fn connect_with_key(url: &str, key_file: Option<&std::path::Path>) -> Result<Self, StoreError> {
         let mut readers = None;
+        let mut key_source = seal::KeySource::Missing;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -174,8 +235,12 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10));
             // An in-memory database exists per connection: keep exactly one, and no readers of its own.
             let memory = url.contains(":memory:") || url.contains("mode=memory");
-            if !memory {
+            if memory {
+                key_source = seal::KeySource::Ephemeral;
+            } else {
+                owner_only(opts.get_filename())?;
                 readers = Some(std::sync::Arc::new(readers::Readers::new(opts.get_filename())));
+                key_source = seal::KeySource::Beside(seal::beside(opts.get_filename()));
             }
             Db::Sqlite(
                 SqlitePoolOptions::new()
@@ -198,8 +263,16 @@ impl Store {
             creates: Default::default(),
             records: Default::default(),
             readers,
+            keys: std::sync::Arc::new((
+                match key_file {
+                    Some(f) => seal::KeySource::File(f.to_owned()),
+                    None => key_source,
+                },
+                tokio::sync::Mutex::new(None),
+            )),
         };
         store.migrate().await?;
+        store.seal_plain_secrets().await?;
         if let Db::Postgres(pool) = &store.db {
             let task = listen_for_changes(url, pool, store.changes.clone()).await?;
             store.listener = Some(std::sync::Arc::new(task));
@@ -264,16 +337,58 @@ impl Store {
 
 /// A database URL with any password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
+    let (url, fragment) = url.split_once('#').map_or((url, None), |(u, f)| (u, Some(f)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let mut out = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme && !base[scheme + 3..at].contains('/') => {
+            let userinfo = &base[scheme + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
+                // A lone user part of a web URL may be a token (`https://TOKEN@host`); a database URL's is a
+                // user name.
+                None if base.starts_with("http") => format!("{}***{}", &base[..scheme + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if is_secret_name(k) => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
     }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// Whether a query parameter's name says its value is a credential.
+fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace(['-', '_'], "");
+    [
+        "apikey",
+        "key",
+        "token",
+        "accesstoken",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "clientsecret",
+        "sig",
+        "signature",
+        "auth",
+        "code",
+    ]
+    .contains(&n.as_str())
 }
 
 /// Microseconds since the epoch, the stored time unit (also the queue's clock).
@@ -299,6 +414,15 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://db/roster"), "postgres://db/roster");
         assert_eq!(redact_url("sqlite://roster.db"), "sqlite://roster.db");
+        assert_eq!(redact_url("postgres://roster@db/x"), "postgres://roster@db/x");
+        assert_eq!(
+            redact_url("https://tok3n@app.example.com/scim?api_key=k&x=1&Access-Token=t#f"),
+            "https://***@app.example.com/scim?api_key=***&x=1&Access-Token=***#f"
+        );
+        assert_eq!(
+            redact_url("postgres://u@db/x?password=p&sslmode=require"),
+            "postgres://u@db/x?password=***&sslmode=require"
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ impl Backends {
         let mut stores = vec![("sqlite", sqlite)];
         let mut pg_schema = None;
         if let Some((url, schema)) = pg_schema_url().await {
-            stores.push(("postgres", Store::connect(&url).await.unwrap()));
+            let key = dir.path().join("postgres.key");
+            stores.push((
+                "postgres",
+                Store::connect_with_key(&url, Some(&key)).await.unwrap(),
+            ));
             pg_schema = Some(schema);
         }
         (
