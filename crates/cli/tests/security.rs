@@ -972,3 +972,54 @@ fn targets_get_only_what_they_should() {
         );
     }
 }
+
+/// A password pushed by an identity provider is never returned, never filtered on (a filter would reveal it a
+/// guess at a time) and never indexed.
+#[test]
+fn passwords_are_neither_filterable_nor_indexed() {
+    on_every_database(&["--no-engine"], |db, write, served| {
+        let addr = served.addr.clone();
+        let canary = "Canary-Pw-7731";
+        let user = format!(
+            r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada","password":"{canary}"}}"#
+        );
+        let (status, body) = http(&addr, "POST", "/scim/v2/Users", Some(write), Some(&user)).unwrap();
+        assert_eq!(status, 201, "{body}");
+        assert!(!body.contains(canary));
+        for f in [
+            r#"password sw "C""#,
+            r#"password eq "Canary-Pw-7731""#,
+            "password pr",
+        ] {
+            let uri = format!("/scim/v2/Users?filter={}", enc(f));
+            let detail = scim_error(
+                f,
+                http(&addr, "GET", &uri, Some(write), None).unwrap(),
+                400,
+                "invalidFilter",
+            );
+            assert!(detail.contains("never returned"), "{detail}");
+        }
+        use sqlx::Connection as _;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let search: Vec<String> = rt.block_on(async {
+            let q = "SELECT CAST(search AS TEXT) FROM resources";
+            if db.starts_with("postgres") {
+                let mut c = sqlx::PgConnection::connect(db).await.unwrap();
+                sqlx::query_scalar(q).fetch_all(&mut c).await.unwrap()
+            } else {
+                let mut c = sqlx::SqliteConnection::connect(db).await.unwrap();
+                sqlx::query_scalar(q).fetch_all(&mut c).await.unwrap()
+            }
+        });
+        assert_eq!(search.len(), 1);
+        assert!(
+            !search[0].to_lowercase().contains(&canary.to_lowercase()),
+            "{}",
+            search[0]
+        );
+    });
+}

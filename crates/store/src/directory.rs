@@ -895,7 +895,8 @@ fn check_version(
     Ok(current)
 }
 
-/// `data` with every string value lower-cased the way the filter evaluator folds case (keys unchanged).
+/// `data` with every string value lower-cased the way the filter evaluator folds case (keys unchanged), for the
+/// `search` column. A `password` (write-only, never filtered on) is left out: it is not indexed.
 pub(crate) fn lowercase_strings(data: &Map<String, Value>) -> Value {
     fn walk(v: &Value) -> Value {
         match v {
@@ -905,7 +906,12 @@ pub(crate) fn lowercase_strings(data: &Map<String, Value>) -> Value {
             other => other.clone(),
         }
     }
-    Value::Object(data.iter().map(|(k, v)| (k.clone(), walk(v))).collect())
+    Value::Object(
+        data.iter()
+            .filter(|(k, _)| k.as_str() != "password")
+            .map(|(k, v)| (k.clone(), walk(v)))
+            .collect(),
+    )
 }
 
 /// A resource's stored JSON: as read by sqlx (parsed) or as text from a reader connection.

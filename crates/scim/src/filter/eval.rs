@@ -284,6 +284,13 @@ fn leaf_def<'s>(scope: Scope<'s, '_>, path: &AttrPath) -> Result<Option<&'s Attr
         })?,
         _ => return Ok(None),
     };
+    if def.returned == crate::schema::Returned::Never {
+        // A filter on a value never returned would reveal it one guess at a time (`password sw "a"`).
+        return Err(ScimError::invalid_filter(format!(
+            "'{}' is never returned, so it cannot be filtered on",
+            def.name
+        )));
+    }
     match (&path.sub, def.kind) {
         (Some(sub), AttrType::Complex) => def
             .sub_attribute(sub)
