@@ -8,7 +8,7 @@ use roster_engine::connector::Connector;
 use roster_engine::mapping::MappingRule;
 use roster_engine::sync::AppRuntime;
 use roster_store::redact_url;
-use roster_store::{ResourceKind, Secret, Store};
+use roster_store::{AuditAction, ResourceKind, Secret, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -421,6 +421,8 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 .create_app(&name, &cfg.to_json(), secret.as_ref())
                 .await
                 .map_err(|e| e.to_string())?;
+            let change = serde_json::json!({"after": audited(&cfg), "credential": if secret.is_some() { "set" } else { "none" }});
+            crate::audit::record(&store, AuditAction::AppAdd, &name, change).await?;
             eprintln!(
                 "App '{name}' added. Check it with: roster app test {name}; see the plan with: roster sync {name} --full --dry-run. {}",
                 match (cfg.enabled, cfg.reconcile_every_hours) {
@@ -655,6 +657,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             find(&store, &name).await?;
             let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
             if store.release_app(&name, now).await.map_err(|e| e.to_string())? {
+                crate::audit::record(&store, AuditAction::AppRelease, &name, serde_json::json!({})).await?;
                 eprintln!("Released {name}: roster syncs it again (pending changes were kept).");
             } else {
                 eprintln!("{name} is not quarantined; nothing to release.");
@@ -671,17 +674,38 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             let mut cfg = config_of(&a)?;
             let secret = apply_settings(&mut cfg, &settings)?;
             let expected = if_version.unwrap_or(a.version);
+            let before = audited(&config_of(&a)?);
             let updated = store
                 .update_app(&name, &cfg.to_json(), secret.as_ref(), expected)
                 .await
                 .map_err(|e| e.to_string())?;
+            let change = serde_json::json!({
+                "before": before,
+                "after": audited(&cfg),
+                "version": updated.version,
+                "credential": if secret.is_some() { "replaced" } else { "unchanged" },
+            });
+            crate::audit::record(&store, AuditAction::AppEdit, &name, change).await?;
             eprintln!("App '{name}' is now at version {}.", updated.version);
         }
         AppCommand::Remove { name, db } => {
             let store = open(&db).await?;
+            let before = find(&store, &name)
+                .await
+                .ok()
+                .map(|a| config_of(&a))
+                .transpose()?;
             if !store.delete_app(&name).await.map_err(|e| e.to_string())? {
                 return Err(format!("no app named '{name}'; see roster app list"));
             }
+            let before = before.as_ref().map_or(serde_json::Value::Null, audited);
+            crate::audit::record(
+                &store,
+                AuditAction::AppRemove,
+                &name,
+                serde_json::json!({"before": before}),
+            )
+            .await?;
             eprintln!("App '{name}' removed; its accounts in the app were left as they are.");
         }
         AppCommand::Test { name, db } => return test(&name, &db).await,
@@ -721,6 +745,16 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An app's settings as the audit log keeps them: no credential is in them, and credentials in the URL are
+/// redacted.
+fn audited(cfg: &AppConfig) -> serde_json::Value {
+    let mut v = cfg.to_json();
+    if let Some(u) = v.get_mut("scim_url") {
+        *u = serde_json::Value::String(redact_url(&cfg.scim_url));
+    }
+    v
 }
 
 /// The body roster would send to create the account: SCIM as it is; for Google Workspace, the Directory API user

@@ -10,6 +10,7 @@
 //! Errors go to stderr as `error: …` with exit code 2.
 
 mod app;
+mod audit;
 mod explain;
 mod scim;
 mod secrets;
@@ -56,6 +57,8 @@ enum Command {
     /// Manage the key that seals the apps' credentials in the database.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Read the audit log: every admin action, who did it and when (table, CSV or JSON).
+    Audit(audit::AuditArgs),
 }
 
 /// mimalloc: the glibc allocator was ~10 % of the server's CPU under load (malloc, free, consolidation).
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Approve(args) => serve::block_on(sync::approve(args)),
         Command::Explain(args) => explain::run(&args),
         Command::Secrets(cmd) => serve::block_on(secrets::run(cmd)),
+        Command::Audit(args) => serve::block_on(audit::run(args)),
     };
     match result {
         Ok(code) => code,

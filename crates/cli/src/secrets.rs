@@ -36,6 +36,13 @@ pub async fn run(cmd: SecretsCommand) -> Result<ExitCode, String> {
                  it was kept.",
                 r.path.display()
             );
+            crate::audit::record(
+                &store,
+                roster_store::AuditAction::SecretRotate,
+                &r.path.display().to_string(),
+                serde_json::json!({"old_key": r.old_id, "new_key": r.new_id, "resealed": r.resealed}),
+            )
+            .await?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }

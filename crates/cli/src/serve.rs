@@ -234,6 +234,13 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
                 "Token '{name}' ({}) created. It is shown only now: store it in your IdP.",
                 scope.as_str()
             );
+            crate::audit::record(
+                &store,
+                roster_store::AuditAction::TokenCreate,
+                &name,
+                serde_json::json!({"scope": scope.as_str()}),
+            )
+            .await?;
         }
         TokenCommand::List { db } => {
             let store = open(&db).await?;
@@ -257,6 +264,13 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
             if !store.revoke_token(&name).await.map_err(|e| e.to_string())? {
                 return Err(format!("no token named '{name}'; see 'roster token list'"));
             }
+            crate::audit::record(
+                &store,
+                roster_store::AuditAction::TokenRevoke,
+                &name,
+                serde_json::json!({}),
+            )
+            .await?;
             eprintln!("Token '{name}' revoked.");
         }
     }

@@ -8,6 +8,7 @@ use roster_engine::runner::{
     DrainReport, affected_objects, follow_journal, full_sync, is_change, sync_round, system_clock,
 };
 use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions, sync_object};
+use roster_store::AuditAction;
 use roster_store::{LogQuery, ResourceKind, Store};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -102,6 +103,15 @@ pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
         r.memberships,
         r.skipped.len()
     );
+    let change = serde_json::json!({"created": r.created, "updated": r.updated, "unchanged": r.unchanged,
+        "memberships": r.memberships, "skipped": r.skipped.len()});
+    crate::audit::record(
+        &store,
+        AuditAction::Import,
+        &args.file.display().to_string(),
+        change,
+    )
+    .await?;
     Ok(if r.skipped.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -183,6 +193,8 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
     let tty = std::io::stderr().is_terminal();
     if !args.dry_run {
         check_health(&store, &args.name).await?;
+        let change = serde_json::json!({"full": args.full});
+        crate::audit::record(&store, AuditAction::Sync, &args.name, change).await?;
     }
     if args.full {
         let total = store
@@ -326,6 +338,8 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
     let app = runtime(&store, &args.name).await?;
     let id = find_user(&store, &args.user).await?;
+    let change = serde_json::json!({"user": args.user, "id": id});
+    crate::audit::record(&store, AuditAction::Provision, &args.name, change).await?;
     let r = sync_user(&store, &app, &id, true, false).await?;
     for s in &r.steps {
         println!("{:<8} {}", s.stage, s.text);
@@ -341,7 +355,7 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -350,7 +364,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Reads `--since`: an age before now (`90m`, `12h`, `7d`, `30s`) or an RFC 3339 time.
-fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
+pub(crate) fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
     let now = time::OffsetDateTime::now_utc();
     parse_since_at(s, now)
 }
@@ -515,6 +529,13 @@ pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
     let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
     if args.discard {
         let n = store.discard_held(&args.name).await.map_err(|e| e.to_string())?;
+        crate::audit::record(
+            &store,
+            AuditAction::Discard,
+            &args.name,
+            serde_json::json!({"count": n}),
+        )
+        .await?;
         eprintln!("Dropped {n} held deprovision(s); their accounts stay as they are.");
         return Ok(ExitCode::SUCCESS);
     }
@@ -527,6 +548,13 @@ pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
         )
         .await
         .map_err(|e| e.to_string())?;
+    crate::audit::record(
+        &store,
+        AuditAction::Approve,
+        &args.name,
+        serde_json::json!({"count": n}),
+    )
+    .await?;
     eprintln!(
         "Approved {n} deprovision(s); roster serve carries them out now (or run roster sync {}).",
         args.name

@@ -32,6 +32,7 @@ macro_rules! on_db {
 }
 
 pub mod apps;
+pub mod audit;
 mod combine;
 pub mod directory;
 pub mod health;
@@ -53,6 +54,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use apps::{AppRecord, RotateReport, Sealed, Secret};
+pub use audit::{AuditAction, AuditEntry};
 pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
 pub use health::AppHealth;
 pub use links::{Link, LinkChange, LinkState};
