@@ -757,31 +757,31 @@ fn audited(cfg: &AppConfig) -> serde_json::Value {
     v
 }
 
-/// The body roster would send to create the account: SCIM as it is; for Google Workspace, the Directory API user
-/// (the password shown only as whether one is mapped or generated).
+/// The body roster would send to create the account, as shown to a person: secret-named values (a mapped
+/// password) read `[redacted]`; for Google Workspace, the Directory API user, its password shown only as
+/// whether one is mapped or generated.
 fn wire(app: &AppRuntime, payload: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
+    use roster_engine::trace::hide_secrets;
+    use serde_json::Value;
     if app.config.google.is_none() {
-        return Ok(pretty(payload));
+        return Ok(pretty(&hide_secrets(&Value::Object(payload.clone()))));
     }
-    let mut body = roster_engine::google::user_to_google(payload, true)
+    let body = roster_engine::google::user_to_google(payload, true)
         .map_err(|e| format!("Google would not be sent this user: {e}"))?;
-    let mapped = payload.keys().any(|k| k.eq_ignore_ascii_case("password"));
-    body.insert(
-        "password".into(),
-        serde_json::Value::String(
-            if mapped {
-                "[redacted]"
-            } else {
-                "[random, made at create]"
-            }
-            .into(),
-        ),
-    );
-    Ok(pretty(&body))
+    let mut shown = hide_secrets(&Value::Object(body));
+    if let Value::Object(m) = &mut shown
+        && !payload.keys().any(|k| k.eq_ignore_ascii_case("password"))
+    {
+        m.insert(
+            "password".into(),
+            Value::String("[random, made at create]".into()),
+        );
+    }
+    Ok(pretty(&shown))
 }
 
-fn pretty(m: &serde_json::Map<String, serde_json::Value>) -> String {
-    serde_json::to_string_pretty(m).unwrap_or_default()
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
 fn roster_store_time(micros: i64) -> String {

@@ -205,6 +205,11 @@ impl AppRuntime {
         true
     }
 
+    /// Whether the app's mapping sends the user's password.
+    pub fn maps_password(&self) -> bool {
+        self.rules.iter().any(|r| r.reads("password"))
+    }
+
     /// The directory side of a user: gone, out of scope, or the mapped payloads.
     pub fn source(&self, resource: Option<&Value>) -> Source {
         let Some(r) = resource else { return Source::Gone };

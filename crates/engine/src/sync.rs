@@ -130,11 +130,20 @@ async fn sync_traced(
         opts,
         steps: Vec::new(),
     };
-    let resource = resource.map(|r| {
-        let mut data = r.data;
-        data.insert("id".into(), Value::String(r.id));
-        Value::Object(data)
-    });
+    let resource = match resource {
+        Some(r) => {
+            let mut data = r.data;
+            // The stored password is sealed: opened only for an app whose mapping sends it.
+            if app.maps_password() {
+                store.open_password(&mut data).await;
+            } else {
+                data.shift_remove("password");
+            }
+            data.insert("id".into(), Value::String(r.id));
+            Some(Value::Object(data))
+        }
+        None => None,
+    };
     let source = match kind {
         ResourceKind::User => app.source(resource.as_ref()),
         ResourceKind::Group => app.group_source(store, resource.as_ref()).await?,
@@ -166,8 +175,14 @@ async fn sync_traced(
             Source::InScope { .. } => "in scope".to_owned(),
         },
     );
-    if let Source::InScope { desired, .. } = &source {
-        run.step("mapping", Value::Object(desired.clone()).to_string());
+    if let Source::InScope { desired, create, .. } = &source {
+        // A target may echo a mapped password in its error text: its value is scrubbed from what is recorded.
+        crate::trace::remember_secrets(&Value::Object(create.clone()));
+        crate::trace::remember_secrets(&Value::Object(desired.clone()));
+        run.step(
+            "mapping",
+            crate::trace::hide_secrets(&Value::Object(desired.clone())).to_string(),
+        );
     }
     run.step(
         "link",
@@ -215,7 +230,7 @@ async fn sync_traced(
         Err(e) => (
             Outcome::Failed,
             Some(e.code),
-            e.message.clone(),
+            crate::trace::scrub(&e.message),
             e.retry_after,
             e.status,
         ),

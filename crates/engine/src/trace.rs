@@ -4,7 +4,10 @@
 //! current task's trace when there is one; [`scope`] opens a trace around one object's sync and [`take`] reads it
 //! as JSON text. Nothing secret is kept: the `Authorization` header is never recorded, values of attributes whose
 //! names speak of passwords, secrets, tokens, credentials or keys become `"[redacted]"` (also as PATCH `path`s),
-//! long strings and arrays are cut, and the whole trace is bounded.
+//! long strings and arrays are cut, and the whole trace is bounded. Redaction by name is not enough when a target
+//! echoes a value in its error text (`"password 'Hunter2!' is too weak"`): the secret values of the object being
+//! synced are remembered for the trace's scope ([`remember_secrets`], and every request body recorded), and
+//! [`scrub`] takes them out of any text (answers, the log message) by value.
 
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
@@ -12,7 +15,11 @@ use std::future::Future;
 
 tokio::task_local! {
     static EXCHANGES: RefCell<Vec<Value>>;
+    static SECRETS: RefCell<Vec<String>>;
 }
+
+/// Secret values shorter than this are not scrubbed by value: they would blank out ordinary words.
+const MIN_SCRUBBED: usize = 4;
 
 /// What a redacted value reads.
 pub const REDACTED: &str = "[redacted]";
@@ -29,7 +36,98 @@ const MAX_TEXT: usize = 6_000;
 
 /// Runs `f` with a fresh trace.
 pub async fn scope<F: Future>(f: F) -> F::Output {
-    EXCHANGES.scope(RefCell::new(Vec::new()), f).await
+    SECRETS
+        .scope(
+            RefCell::new(Vec::new()),
+            EXCHANGES.scope(RefCell::new(Vec::new()), f),
+        )
+        .await
+}
+
+/// Remembers the values of `v`'s secret-named attributes (and of PATCH operations on them) for [`scrub`].
+pub fn remember_secrets(v: &Value) {
+    fn walk(v: &Value, hidden: bool, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if hidden && s.chars().count() >= MIN_SCRUBBED => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, hidden, out)),
+            Value::Object(o) => {
+                let secret_op = o.get("path").and_then(Value::as_str).is_some_and(is_secret_name);
+                for (k, val) in o {
+                    walk(
+                        val,
+                        hidden || is_secret_name(k) || (secret_op && k.eq_ignore_ascii_case("value")),
+                        out,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(v, false, &mut found);
+    if found.is_empty() {
+        return;
+    }
+    let _ = SECRETS.try_with(|s| {
+        let mut s = s.borrow_mut();
+        for f in found {
+            if !s.contains(&f) {
+                s.push(f);
+            }
+        }
+    });
+}
+
+/// `text` with every remembered secret value replaced by `[redacted]` (as it is, and as JSON escapes it).
+pub fn scrub(text: &str) -> String {
+    SECRETS
+        .try_with(|s| {
+            let mut out = text.to_owned();
+            for secret in s.borrow().iter() {
+                out = out.replace(secret.as_str(), REDACTED);
+                let escaped = serde_json::to_string(secret).unwrap_or_default();
+                let escaped = escaped.trim_matches('"');
+                if escaped != secret {
+                    out = out.replace(escaped, REDACTED);
+                }
+            }
+            out
+        })
+        .unwrap_or_else(|_| text.to_owned())
+}
+
+/// A copy of `v` with the values of secret-named attributes (and of PATCH operations on them) replaced, nothing
+/// else changed: for showing a payload whole (`roster app preview`, `roster provision`).
+pub fn hide_secrets(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => Value::Array(items.iter().map(hide_secrets).collect()),
+        Value::Object(o) => with_secrets_hidden(o, hide_secrets),
+        other => other.clone(),
+    }
+}
+
+/// Whether the value under `k` in `o` is a secret: a secret-named attribute, or the `value` of a PATCH operation
+/// whose `path` names one.
+fn is_secret_entry(o: &Map<String, Value>, k: &str) -> bool {
+    is_secret_name(k)
+        || (k.eq_ignore_ascii_case("value")
+            && o.get("path").and_then(Value::as_str).is_some_and(is_secret_name))
+}
+
+/// `o` with its secret entries replaced by `[redacted]` and `inner` applied to the others.
+fn with_secrets_hidden(o: &Map<String, Value>, inner: impl Fn(&Value) -> Value) -> Value {
+    Value::Object(
+        o.iter()
+            .map(|(k, v)| {
+                let v = if is_secret_entry(o, k) {
+                    Value::String(REDACTED.into())
+                } else {
+                    inner(v)
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    )
 }
 
 /// The trace so far as a JSON array (`None` when no request was made, or outside [`scope`]); empties it.
@@ -69,8 +167,13 @@ pub(crate) fn record(
     let mut e = Map::new();
     e.insert("request".into(), Value::String(format!("{method} {target}")));
     if let Some(b) = body {
+        remember_secrets(b);
         e.insert("body".into(), redact(b));
     }
+    let scrubbed = response.map(scrub);
+    let response = scrubbed.as_deref();
+    let parsed_scrubbed = parsed.map(scrub_value);
+    let parsed = parsed_scrubbed.as_ref();
     e.insert("status".into(), status.map_or(Value::Null, |s| json!(s)));
     let accepted_write = method != "GET" && status.is_some_and(|s| (200..300).contains(&s));
     if accepted_write {
@@ -94,6 +197,16 @@ pub(crate) fn record(
         }
         t.push(Value::Object(e));
     });
+}
+
+/// `v` with remembered secret values scrubbed from its strings.
+fn scrub_value(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(scrub(s)),
+        Value::Array(items) => Value::Array(items.iter().map(scrub_value).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, val)| (k.clone(), scrub_value(val))).collect()),
+        other => other.clone(),
+    }
 }
 
 fn bounded(mut list: Vec<Value>) -> String {
@@ -163,23 +276,7 @@ fn redact_at(v: &Value, depth: usize) -> Value {
             }
             Value::Array(out)
         }
-        Value::Object(o) => {
-            // A PATCH operation whose path names a secret carries the secret in `value`.
-            let secret_op = o.get("path").and_then(Value::as_str).is_some_and(is_secret_name);
-            Value::Object(
-                o.iter()
-                    .map(|(k, val)| {
-                        let hide = is_secret_name(k) || (secret_op && k.eq_ignore_ascii_case("value"));
-                        let val = if hide {
-                            Value::String(REDACTED.into())
-                        } else {
-                            redact_at(val, depth + 1)
-                        };
-                        (k.clone(), val)
-                    })
-                    .collect(),
-            )
-        }
+        Value::Object(o) => with_secrets_hidden(o, |v| redact_at(v, depth + 1)),
         other => other.clone(),
     }
 }

@@ -877,3 +877,59 @@ async fn a_reconcile_over_many_pages_plans_in_order_and_creates_each_account_onc
         assert_eq!((again.count("none"), again.seen), (1234, 1234), "{backend}");
     });
 }
+
+/// A pushed password is sealed in the directory (never in clear in `data`), opened only for an app whose
+/// mapping sends it, which then receives it as pushed; an app that does not map it never sees it.
+#[tokio::test]
+async fn pushed_passwords_are_sealed_and_sent_only_where_mapped() {
+    on_every_backend!(|store, backend| {
+        let with_pw = Target::spawn().await;
+        let without = Target::spawn().await;
+        let a = add_app(store, &with_pw, "hr", |c| {
+            c.mapping = vec![
+                roster_engine::mapping::MappingRule::parse("userName=userName", false).unwrap(),
+                roster_engine::mapping::MappingRule::parse("password=password", true).unwrap(),
+            ];
+        })
+        .await;
+        let b = add_app(store, &without, "crm", |_| {}).await;
+        assert!(a.maps_password() && !b.maps_password(), "{backend}");
+        let mut u = user("ada", "ada@example.com");
+        u.insert("password".into(), json!("Pushed-Secret-1"));
+        let created = store.create_resource(ResourceKind::User, u).await.unwrap();
+        let stored = store
+            .get_resource(ResourceKind::User, &created.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let sealed = stored.data["password"].as_str().unwrap().to_owned();
+        assert!(
+            sealed.starts_with("sealed:v1:") && !sealed.contains("Pushed-Secret-1"),
+            "{backend}: {sealed}"
+        );
+        sync_now(store, &a).await;
+        sync_now(store, &b).await;
+        let mut got = target_user(&with_pw, "ada").await;
+        with_pw.store.open_password(&mut got).await;
+        assert_eq!(got["password"], "Pushed-Secret-1", "{backend}");
+        assert!(
+            !target_user(&without, "ada").await.contains_key("password"),
+            "{backend}"
+        );
+        // A PUT that omits the password keeps the sealed one.
+        let mut again = user("ada", "ada@example.com");
+        again.insert("password".into(), Value::String(sealed.clone()));
+        store
+            .replace_resource(ResourceKind::User, &created.id, again, None)
+            .await
+            .unwrap();
+        let kept = store
+            .get_resource(ResourceKind::User, &created.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.data["password"], sealed.as_str(), "{backend}");
+        with_pw.stop().await;
+        without.stop().await;
+    });
+}

@@ -422,8 +422,9 @@ impl Store {
     pub async fn create_resource(
         &self,
         kind: ResourceKind,
-        data: Map<String, Value>,
+        mut data: Map<String, Value>,
     ) -> Result<StoredResource, StoreError> {
+        self.seal_password(&mut data).await;
         let store = self.clone();
         self.creates
             .submit((kind, data), move |batch| {
@@ -477,6 +478,10 @@ impl Store {
         items: Vec<Map<String, Value>>,
         max_errors: Option<u64>,
     ) -> Result<Vec<Result<StoredResource, StoreError>>, StoreError> {
+        let mut items = items;
+        for data in &mut items {
+            self.seal_password(data).await;
+        }
         let prepared: Vec<Result<PreparedCreate, ScimError>> =
             items.into_iter().map(|data| prepare_create(kind, data)).collect();
         self.create_prepared(kind, &prepared, max_errors).await
@@ -742,6 +747,7 @@ impl Store {
         mut data: Map<String, Value>,
         if_version: Option<i64>,
     ) -> Result<StoredResource, StoreError> {
+        self.seal_password(&mut data).await;
         let _writer = self.writer().await;
         data.shift_remove("id");
         data.shift_remove("meta");

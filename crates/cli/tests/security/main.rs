@@ -61,7 +61,13 @@ fn on_every_database(extra: &[&str], mut body: impl FnMut(&str, &str, &mut Serve
     for (backend, db) in &dbs {
         eprintln!("-- on {backend}");
         let write = token(db, "write");
-        let mut served = common::serve(db, extra);
+        // PostgreSQL has no place beside the database for the key that seals secrets: the server is given one.
+        let key = dir.path().join(format!("{backend}.key"));
+        let mut args = extra.to_vec();
+        if *backend == "postgres" {
+            args.extend(["--secret-key-file", key.to_str().unwrap()]);
+        }
+        let mut served = common::serve(db, &args);
         body(db, &write, &mut served);
     }
     drop_schemas(schemas);
@@ -75,6 +81,28 @@ fn create_user(addr: &str, write: &str, user: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// `roster app add NAME --scim-url URL --token-file FILE EXTRA… --database DB`.
+fn add_app(
+    db: &str,
+    name: &str,
+    url: &str,
+    token_file: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "app",
+        "add",
+        name,
+        "--scim-url",
+        url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    args.extend(["--database", db]);
+    roster(&args)
 }
 
 fn token(db: &str, scope: &str) -> String {

@@ -4,7 +4,7 @@ use super::*;
 
 /// A one-answer-fits-all HTTP server on a loopback port: every request gets `answer`; returns its address
 /// and a counter of the requests it got.
-fn canned_server(answer: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+pub(super) fn canned_server(answer: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();

@@ -77,17 +77,7 @@ fn credentials_are_sealed_at_rest() {
         };
         if *backend == "postgres" {
             // PostgreSQL without a key file: a clear error, nothing stored.
-            let out = roster(&[
-                "app",
-                "add",
-                "crm",
-                "--scim-url",
-                &url,
-                "--token-file",
-                token_file.to_str().unwrap(),
-                "--database",
-                db,
-            ]);
+            let out = add_app(db, "crm", &url, &token_file, &[]);
             assert!(!out.status.success());
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains("--secret-key-file"), "{err}");
@@ -195,9 +185,9 @@ fn credentials_are_sealed_at_rest() {
 }
 
 /// A password pushed by an identity provider is never returned, never filtered on (a filter would reveal it a
-/// guess at a time) and never indexed.
+/// guess at a time), never indexed, and sealed where it is kept.
 #[test]
-fn passwords_are_neither_filterable_nor_indexed() {
+fn pushed_passwords_are_sealed_unfilterable_and_unindexed() {
     on_every_database(&["--no-engine"], |db, write, served| {
         let addr = served.addr.clone();
         let canary = "Canary-Pw-7731";
@@ -227,7 +217,7 @@ fn passwords_are_neither_filterable_nor_indexed() {
             .build()
             .unwrap();
         let search: Vec<String> = rt.block_on(async {
-            let q = "SELECT CAST(search AS TEXT) FROM resources";
+            let q = "SELECT CAST(search AS TEXT) || ' ' || CAST(data AS TEXT) FROM resources";
             if db.starts_with("postgres") {
                 let mut c = sqlx::PgConnection::connect(db).await.unwrap();
                 sqlx::query_scalar(q).fetch_all(&mut c).await.unwrap()
@@ -243,4 +233,59 @@ fn passwords_are_neither_filterable_nor_indexed() {
             search[0]
         );
     });
+}
+
+/// A password mapped to an app is never printed: `app preview` and `provision` show it redacted, and when the
+/// target echoes it in its error text, the provisioning log (message and trace) has it scrubbed by value.
+#[test]
+fn mapped_passwords_are_never_printed_or_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let write = token(&db, "write");
+    let served = common::serve(&db, &["--no-engine"]);
+    let canary = "Canary-Pw-4471!";
+    let user = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada","password":"{canary}"}}"#
+    );
+    create_user(&served.addr, &write, &user);
+    let echo = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400","scimType":"invalidValue","detail":"password '{canary}' is too weak"}}"#
+    );
+    let (target, _) = super::outbound::canned_server(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/scim+json\r\ncontent-length: {}\r\n\r\n{echo}",
+            echo.len()
+        )
+        .into_bytes(),
+    );
+    let token_file = dir.path().join("t.token");
+    std::fs::write(&token_file, "t\n").unwrap();
+    let url = format!("http://{target}/scim/v2");
+    let out = add_app(
+        &db,
+        "crm",
+        &url,
+        &token_file,
+        &["--map", "userName=userName", "--map", "password=password"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut seen = String::new();
+    for args in [
+        vec!["app", "preview", "crm", "--user", "ada"],
+        vec!["provision", "crm", "--user", "ada"],
+        vec!["log", "crm", "--detail"],
+        vec!["log", "crm", "--format", "json"],
+    ] {
+        let mut args = args;
+        args.extend(["--database", &db]);
+        let out = roster(&args);
+        seen.push_str(&String::from_utf8_lossy(&out.stdout));
+        seen.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(seen.contains("[redacted]"), "{seen}");
+    assert!(
+        seen.contains("is too weak"),
+        "the target's error reached the log: {seen}"
+    );
+    assert!(!seen.contains(canary), "{seen}");
 }

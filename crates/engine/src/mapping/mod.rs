@@ -104,6 +104,30 @@ pub struct CompiledRule {
     on_create_only: bool,
 }
 
+impl CompiledRule {
+    /// Whether the rule reads the core attribute `name` of the directory object.
+    pub fn reads(&self, name: &str) -> bool {
+        self.expr.reads(name)
+    }
+}
+
+impl Expr {
+    /// Whether the expression reads the core attribute `name` (at any depth of function calls).
+    pub fn reads(&self, name: &str) -> bool {
+        match self {
+            Self::Const(_) => false,
+            Self::Attr(p) => {
+                p.attr.name.eq_ignore_ascii_case(name)
+                    && p.attr
+                        .uri
+                        .as_deref()
+                        .is_none_or(|u| u == roster_scim::schema::CORE_USER)
+            }
+            Self::Call(_, args) => args.iter().any(|a| a.reads(name)),
+        }
+    }
+}
+
 /// The mapping used when an app configures none: the core User attributes as they are, and the directory id
 /// as the account's `externalId`, so the target always knows which identity an account belongs to.
 pub fn default_user_mapping() -> Vec<MappingRule> {
