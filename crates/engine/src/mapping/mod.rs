@@ -404,12 +404,20 @@ fn arity(min: usize, max: usize) -> String {
     }
 }
 
+/// The longest text an expression may make, in bytes: far beyond any attribute a target takes (the directory's
+/// own strings are at most 2,048 characters), and small enough that nested `replace` or `concat` calls cannot
+/// grow a value without bound. A longer result is null (no value).
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
 /// Evaluates an expression against a source resource.
 pub fn eval(e: &Expr, src: &Value) -> Value {
     match e {
         Expr::Const(v) => v.clone(),
         Expr::Attr(p) => get_path(src, p),
-        Expr::Call(f, args) => call(*f, args, src),
+        Expr::Call(f, args) => match call(*f, args, src) {
+            Value::String(s) if s.len() > MAX_VALUE_BYTES => Value::Null,
+            v => v,
+        },
     }
 }
 
@@ -492,7 +500,13 @@ fn call(f: Func, args: &[Expr], src: &Value) -> Value {
             if from.is_empty() {
                 Value::String(s)
             } else {
-                Value::String(s.replace(&from, &to))
+                // The result's size is known before it is made: refuse one beyond the limit without making it.
+                let grows = to.len().saturating_sub(from.len()) * s.matches(from.as_str()).count();
+                if s.len().saturating_add(grows) > MAX_VALUE_BYTES {
+                    Value::Null
+                } else {
+                    Value::String(s.replace(&from, &to))
+                }
             }
         }
         Func::Default => {

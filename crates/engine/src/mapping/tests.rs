@@ -184,3 +184,23 @@ fn mapping_targets_are_checked_against_the_apps_schemas() {
     assert!(problems[1].contains("no sub-attribute 'middle'"));
     assert!(problems[2].contains("no schema urn:ietf:params:scim:schemas:extension:Adobe:2.0:User"));
 }
+
+/// Nested `replace` calls double a value at each level: past the limit the value is null, made or not.
+#[test]
+fn values_cannot_grow_without_bound() {
+    let mut expr = "userName".to_owned();
+    for _ in 0..30 {
+        expr = format!(r#"replace({expr}, "e", "ee")"#);
+    }
+    let out = run(&format!("title={expr}"));
+    assert!(!out.contains_key("title"), "{out:?}");
+    let mut concat = "userName".to_owned();
+    for _ in 0..12 {
+        concat = format!("concat({concat}, {concat})");
+    }
+    assert!(!run(&format!("title={concat}")).contains_key("title"));
+    assert_eq!(
+        run(r#"title=replace(userName, "@example.com", "")"#)["title"],
+        "bjensen"
+    );
+}
