@@ -398,13 +398,13 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
         AppCommand::Add { name, settings, db } => {
             let mut cfg = if settings.google_key_file.is_some() || settings.google_admin.is_some() {
                 let (Some(_), Some(admin)) = (&settings.google_key_file, &settings.google_admin) else {
-                    return Err("a Google Workspace app needs --google-key-file (the service account's JSON key)                                 and --google-admin (the super admin it acts as)"
+                    return Err("a Google Workspace app needs --google-key-file (the service account's JSON key) and --google-admin (the super admin it acts as)"
                         .into());
                 };
                 AppConfig::google(check_admin(admin)?)
             } else {
                 let url = settings.scim_url.clone().ok_or(
-                    "--scim-url is required: the app's SCIM base URL (or, for Google Workspace, --google-key-file                      and --google-admin)",
+                    "--scim-url is required: the app's SCIM base URL (or, for Google Workspace, --google-key-file and --google-admin)",
                 )?;
                 if settings.token_file.is_none() {
                     return Err(

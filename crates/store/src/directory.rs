@@ -599,16 +599,16 @@ impl Store {
         // $1 type, $2 id. The related rows, as one JSON array of {value, type, display, depth}.
         let related = match (kind, &self.db) {
             (ResourceKind::User, Db::Sqlite(_)) => {
-                "(SELECT json_group_array(json_object('value', g.group_id, 'type', 'Group', 'display', g.display,                  'depth', g.depth)) FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth                  FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
+                "(SELECT json_group_array(json_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth)) FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
             }
             (ResourceKind::User, Db::Postgres(_)) => {
-                "(SELECT json_agg(json_build_object('value', g.group_id, 'type', 'Group', 'display', g.display,                  'depth', g.depth))::text FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth                  FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
+                "(SELECT json_agg(json_build_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth))::text FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
             }
             (ResourceKind::Group, Db::Sqlite(_)) => {
-                "(SELECT json_group_array(json_object('value', member_id, 'type', member_type, 'display', display,                  'depth', 0)) FROM memberships WHERE group_id = $2)"
+                "(SELECT json_group_array(json_object('value', member_id, 'type', member_type, 'display', display, 'depth', 0)) FROM memberships WHERE group_id = $2)"
             }
             (ResourceKind::Group, Db::Postgres(_)) => {
-                "(SELECT json_agg(json_build_object('value', member_id, 'type', member_type, 'display', display,                  'depth', 0))::text FROM memberships WHERE group_id = $2)"
+                "(SELECT json_agg(json_build_object('value', member_id, 'type', member_type, 'display', display, 'depth', 0))::text FROM memberships WHERE group_id = $2)"
             }
         };
         let sql = format!(
