@@ -422,7 +422,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let change = serde_json::json!({"after": audited(&cfg), "credential": if secret.is_some() { "set" } else { "none" }});
-            crate::audit::record(&store, AuditAction::AppAdd, &name, change).await?;
+            crate::actor::record(&store, AuditAction::AppAdd, &name, change).await?;
             eprintln!(
                 "App '{name}' added. Check it with: roster app test {name}; see the plan with: roster sync {name} --full --dry-run. {}",
                 match (cfg.enabled, cfg.reconcile_every_hours) {
@@ -657,7 +657,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             find(&store, &name).await?;
             let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
             if store.release_app(&name, now).await.map_err(|e| e.to_string())? {
-                crate::audit::record(&store, AuditAction::AppRelease, &name, serde_json::json!({})).await?;
+                crate::actor::record(&store, AuditAction::AppRelease, &name, serde_json::json!({})).await?;
                 eprintln!("Released {name}: roster syncs it again (pending changes were kept).");
             } else {
                 eprintln!("{name} is not quarantined; nothing to release.");
@@ -685,7 +685,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 "version": updated.version,
                 "credential": if secret.is_some() { "replaced" } else { "unchanged" },
             });
-            crate::audit::record(&store, AuditAction::AppEdit, &name, change).await?;
+            crate::actor::record(&store, AuditAction::AppEdit, &name, change).await?;
             eprintln!("App '{name}' is now at version {}.", updated.version);
         }
         AppCommand::Remove { name, db } => {
@@ -699,7 +699,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 return Err(format!("no app named '{name}'; see roster app list"));
             }
             let before = before.as_ref().map_or(serde_json::Value::Null, audited);
-            crate::audit::record(
+            crate::actor::record(
                 &store,
                 AuditAction::AppRemove,
                 &name,

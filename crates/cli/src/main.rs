@@ -9,6 +9,7 @@
 //!
 //! Errors go to stderr as `error: …` with exit code 2.
 
+mod actor;
 mod app;
 mod audit;
 mod explain;

@@ -36,7 +36,7 @@ pub async fn run(cmd: SecretsCommand) -> Result<ExitCode, String> {
                  it was kept.",
                 r.path.display()
             );
-            crate::audit::record(
+            crate::actor::record(
                 &store,
                 roster_store::AuditAction::SecretRotate,
                 &r.path.display().to_string(),

@@ -234,7 +234,7 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
                 "Token '{name}' ({}) created. It is shown only now: store it in your IdP.",
                 scope.as_str()
             );
-            crate::audit::record(
+            crate::actor::record(
                 &store,
                 roster_store::AuditAction::TokenCreate,
                 &name,
@@ -264,7 +264,7 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
             if !store.revoke_token(&name).await.map_err(|e| e.to_string())? {
                 return Err(format!("no token named '{name}'; see 'roster token list'"));
             }
-            crate::audit::record(
+            crate::actor::record(
                 &store,
                 roster_store::AuditAction::TokenRevoke,
                 &name,

@@ -105,7 +105,7 @@ pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
     );
     let change = serde_json::json!({"created": r.created, "updated": r.updated, "unchanged": r.unchanged,
         "memberships": r.memberships, "skipped": r.skipped.len()});
-    crate::audit::record(
+    crate::actor::record(
         &store,
         AuditAction::Import,
         &args.file.display().to_string(),
@@ -194,7 +194,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
     if !args.dry_run {
         check_health(&store, &args.name).await?;
         let change = serde_json::json!({"full": args.full});
-        crate::audit::record(&store, AuditAction::Sync, &args.name, change).await?;
+        crate::actor::record(&store, AuditAction::Sync, &args.name, change).await?;
     }
     if args.full {
         let total = store
@@ -339,7 +339,7 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
     let app = runtime(&store, &args.name).await?;
     let id = find_user(&store, &args.user).await?;
     let change = serde_json::json!({"user": args.user, "id": id});
-    crate::audit::record(&store, AuditAction::Provision, &args.name, change).await?;
+    crate::actor::record(&store, AuditAction::Provision, &args.name, change).await?;
     let r = sync_user(&store, &app, &id, true, false).await?;
     for s in &r.steps {
         println!("{:<8} {}", s.stage, s.text);
@@ -529,7 +529,7 @@ pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
     let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
     if args.discard {
         let n = store.discard_held(&args.name).await.map_err(|e| e.to_string())?;
-        crate::audit::record(
+        crate::actor::record(
             &store,
             AuditAction::Discard,
             &args.name,
@@ -548,7 +548,7 @@ pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
         )
         .await
         .map_err(|e| e.to_string())?;
-    crate::audit::record(
+    crate::actor::record(
         &store,
         AuditAction::Approve,
         &args.name,

@@ -25,6 +25,17 @@ pub(super) fn canned_server(answer: Vec<u8>) -> (String, std::sync::Arc<std::syn
     (addr, seen)
 }
 
+/// `roster app test NAME` and everything it printed.
+fn app_test(db: &str, name: &str) -> (std::process::Output, String) {
+    let out = roster(&["app", "test", name, "--database", db]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text)
+}
+
 /// Outbound requests go only where the admin said: a redirect is a coded failure naming the location (the other
 /// address gets nothing), an oversized answer is refused without being held, plain http to another machine needs
 /// `--allow-insecure-http`, and credentials in a URL are never printed.
@@ -34,7 +45,6 @@ fn targets_get_only_what_they_should() {
     let db = format!("sqlite://{}", dir.path().join("roster.db").display());
     let token_file = dir.path().join("t.token");
     std::fs::write(&token_file, "canary-target-token\n").unwrap();
-    let tf = token_file.to_str().unwrap();
 
     let (elsewhere, elsewhere_seen) =
         canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec());
@@ -43,24 +53,9 @@ fn targets_get_only_what_they_should() {
     );
     let (redirecting, _) = canned_server(redirect.into_bytes());
     let url = format!("http://{redirecting}/scim/v2");
-    let out = roster(&[
-        "app",
-        "add",
-        "redir",
-        "--scim-url",
-        &url,
-        "--token-file",
-        tf,
-        "--database",
-        &db,
-    ]);
+    let out = add_app(&db, "redir", &url, &token_file, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = roster(&["app", "test", "redir", "--database", &db]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (out, text) = app_test(&db, "redir");
     assert!(!out.status.success(), "{text}");
     assert!(
         text.contains("R-TARGET-REDIRECT") && text.contains("307"),
@@ -85,68 +80,34 @@ fn targets_get_only_what_they_should() {
     huge.extend(std::iter::repeat_n(b' ', 1 << 20));
     let (huge_addr, _) = canned_server(huge);
     let url = format!("http://{huge_addr}/scim/v2");
-    let out = roster(&[
-        "app",
-        "add",
-        "huge",
-        "--scim-url",
-        &url,
-        "--token-file",
-        tf,
-        "--database",
-        &db,
-    ]);
+    let out = add_app(&db, "huge", &url, &token_file, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = roster(&["app", "test", "huge", "--database", &db]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (out, text) = app_test(&db, "huge");
     assert!(!out.status.success() && text.contains("larger than"), "{text}");
 
     // Plain http to another machine: refused unless the admin says so; https with a token in the URL: stored,
     // never printed.
-    let out = roster(&[
-        "app",
-        "add",
-        "far",
-        "--scim-url",
-        "http://crm.example.com/scim/v2",
-        "--token-file",
-        tf,
-        "--database",
-        &db,
-    ]);
+    let out = add_app(&db, "far", "http://crm.example.com/scim/v2", &token_file, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("--allow-insecure-http"),
         "{err}"
     );
-    let out = roster(&[
-        "app",
-        "add",
+    let out = add_app(
+        &db,
         "far",
-        "--scim-url",
         "http://crm.example.com/scim/v2",
-        "--allow-insecure-http",
-        "--token-file",
-        tf,
-        "--database",
-        &db,
-    ]);
+        &token_file,
+        &["--allow-insecure-http"],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = roster(&[
-        "app",
-        "add",
-        "keyed",
-        "--scim-url",
-        "https://t0k3n@crm.example.com/scim/v2?api_key=s3cr3t",
-        "--token-file",
-        tf,
-        "--database",
+    let out = add_app(
         &db,
-    ]);
+        "keyed",
+        "https://t0k3n@crm.example.com/scim/v2?api_key=s3cr3t",
+        &token_file,
+        &[],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for args in [vec!["app", "show", "keyed"], vec!["app", "list"]] {
         let mut args = args;
