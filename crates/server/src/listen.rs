@@ -191,7 +191,12 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
     let status_line_end = head.windows(2).position(|w| w == b"\r\n")?;
     let status_line = std::str::from_utf8(&head[..status_line_end]).ok()?;
     let status: u16 = status_line.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
-    let headers = std::str::from_utf8(&head[status_line_end..])
+    // The header section only: a buffer may carry a body after it, which is neither read nor copied.
+    let headers_end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(head.len(), |i| i + 2);
+    let headers = std::str::from_utf8(&head[status_line_end..headers_end])
         .ok()?
         .to_ascii_lowercase();
     if headers.contains("\r\ncontent-type:") || !headers.contains("\r\ncontent-length: 0\r\n") {
@@ -320,5 +325,9 @@ mod tests {
         assert!(replacement(ok).is_none());
         let with_body = b"HTTP/1.1 404 Not Found\r\ncontent-length: 12\r\n\r\n";
         assert!(replacement(with_body).is_none());
+        // Words in a body do not count as headers.
+        let ours_with_body =
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/scim+json\r\ncontent-length: 30\r\n\r\n{\"d\":\"\r\ncontent-length: 0\r\n\"}";
+        assert!(replacement(ours_with_body).is_none());
     }
 }
