@@ -687,6 +687,20 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             });
             crate::actor::record(&store, AuditAction::AppEdit, &name, change).await?;
             eprintln!("App '{name}' is now at version {}.", updated.version);
+            // The change may cure what failed: it is tried again now, not after its backoff.
+            let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
+            let due = store
+                .retry_now(&name, None, None, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            if due > 0 {
+                eprintln!("{due} failed object(s) are due again now.");
+            }
+            if store.release_app(&name, now).await.map_err(|e| e.to_string())? {
+                eprintln!(
+                    "The quarantine of '{name}' is lifted: its settings changed, so roster tries it again."
+                );
+            }
         }
         AppCommand::Remove { name, db } => {
             let store = open(&db).await?;

@@ -51,6 +51,8 @@ enum Command {
     Log(sync::LogArgs),
     /// Import users and groups from a CSV or JSON file into the directory (idempotent).
     Import(sync::ImportArgs),
+    /// Retry an app's failed objects now (after fixing their cause): all, those failed with --code, or one --object.
+    Retry(sync::RetryArgs),
     /// Run (or drop, with --discard) the deprovisions an app's guard held.
     Approve(sync::ApproveArgs),
     /// Explain an error: a roster code, or a message pasted from roster or another provisioning system.
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Log(args) => serve::block_on(sync::log(args)),
         Command::Import(args) => serve::block_on(sync::import(args)),
         Command::Approve(args) => serve::block_on(sync::approve(args)),
+        Command::Retry(args) => serve::block_on(sync::retry(args)),
         Command::Explain(args) => explain::run(&args),
         Command::Secrets(cmd) => serve::block_on(secrets::run(cmd)),
         Command::Audit(args) => serve::block_on(audit::run(args)),

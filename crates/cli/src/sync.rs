@@ -29,6 +29,21 @@ pub struct SyncArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The app.
+    name: String,
+    /// Only objects whose last failure had this roster code (for example R-TARGET-AUTH).
+    #[arg(long)]
+    code: Option<String>,
+    /// Only this object: a user's userName, a group's displayName, or an id. It is synced now even if it is not
+    /// waiting.
+    #[arg(long)]
+    object: Option<String>,
+    #[command(flatten)]
+    db: DatabaseArg,
+}
+
+#[derive(Debug, Args)]
 pub struct ProvisionArgs {
     /// The app.
     name: String,
@@ -149,7 +164,7 @@ async fn runtime(store: &Store, name: &str) -> Result<AppRuntime, String> {
     AppRuntime::load(store, name).await.map_err(|e| e.to_string())
 }
 
-/// Refuses to sync an app that is quarantined or waiting out the app's `Retry-After`.
+/// Refuses to sync an app that is quarantined (an admin must release it); an app's `Retry-After` is waited out.
 async fn check_health(store: &Store, name: &str) -> Result<(), String> {
     let health = store.app_health(name).await.map_err(|e| e.to_string())?;
     let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
@@ -158,12 +173,6 @@ async fn check_health(store: &Store, name: &str) -> Result<(), String> {
             "{name} is quarantined ({}: {}); fix the cause, then release it: roster app release {name}",
             health.code.as_deref().unwrap_or("-"),
             health.reason.as_deref().unwrap_or("-")
-        ));
-    }
-    if health.not_before > now {
-        return Err(format!(
-            "{name} asked roster to wait (Retry-After) for {} s more; try again then",
-            (health.not_before - now) / 1_000_000 + 1
         ));
     }
     Ok(())
@@ -175,16 +184,106 @@ async fn round(store: &Store, app: &AppRuntime, holder: &str) -> Result<DrainRep
     let r = sync_round(store, app, holder, &clock)
         .await
         .map_err(|e| e.to_string())?;
-    let (_, waiting) = store.count_held(&app.name).await.map_err(|e| e.to_string())?;
-    if waiting > 0 {
+    Ok(r)
+}
+
+/// How far ahead [`drain_until_settled`] waits for the next due object: a pause the app asked for, or the retry
+/// of a passing failure (server errors and dropped connections are retried after 2 s, 4 s, 8 s, …).
+const PATIENCE_MICROS: i64 = 60_000_000;
+/// How long [`drain_until_settled`] goes on waiting while nothing gets through.
+const NO_PROGRESS_MICROS: i64 = 300_000_000;
+
+/// Drains the app's queue until nothing is due within [`PATIENCE_MICROS`]: waits out the app's pauses
+/// (`Retry-After`), saying so, and retries what failed for a passing cause. Stops when the app is quarantined or
+/// nothing got through for [`NO_PROGRESS_MICROS`]. Returns the objects synced.
+async fn drain_until_settled(store: &Store, app: &AppRuntime, holder: &str) -> Result<usize, String> {
+    let clock = system_clock();
+    let tty = std::io::stderr().is_terminal();
+    let mut done = 0;
+    let mut stalled_since = clock();
+    let mut said: Option<std::time::Instant> = None;
+    loop {
+        let r = round(store, app, holder).await?;
+        done += r.done;
+        let now = clock();
+        if r.done > 0 {
+            stalled_since = now;
+        }
+        let health = store.app_health(&app.name).await.map_err(|e| e.to_string())?;
+        let Some(next) = store.next_due(&app.name).await.map_err(|e| e.to_string())? else {
+            break;
+        };
+        let due = next.max(health.not_before);
+        if health.quarantined(now) || due - now > PATIENCE_MICROS || now - stalled_since > NO_PROGRESS_MICROS
+        {
+            break;
+        }
+        if due > now {
+            // On a terminal one line kept current; otherwise a line every ten seconds at most.
+            let quiet = said.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(10));
+            if tty || !quiet {
+                let why = if health.not_before > now {
+                    format!("{} asked roster to wait (Retry-After)", app.name)
+                } else {
+                    "retrying objects that failed for a passing cause".to_owned()
+                };
+                let pending = store.count_pending(&app.name).await.map_err(|e| e.to_string())?;
+                let secs = (due - now) as f64 / 1e6;
+                if tty {
+                    eprint!("\r\x1b[Kwaiting {secs:.1} s: {why}; {pending} object(s) pending, {done} synced");
+                    let _ = std::io::stderr().flush();
+                } else {
+                    eprintln!("waiting {secs:.1} s: {why}; {pending} object(s) pending, {done} synced");
+                }
+                said = Some(std::time::Instant::now());
+            }
+            tokio::time::sleep(std::time::Duration::from_micros((due - now).unsigned_abs())).await;
+        }
+    }
+    if tty && said.is_some() {
+        eprintln!();
+    }
+    Ok(done)
+}
+
+/// What still waits after a sync: held deprovisions, objects still failing (with the first few), a quarantine.
+/// Returns how many objects still fail.
+async fn report_waiting(store: &Store, name: &str) -> Result<i64, String> {
+    let (_, held) = store.count_held(name).await.map_err(|e| e.to_string())?;
+    if held > 0 {
         eprintln!(
-            "{waiting} deprovision(s) held: more than the app's guard allows at once ({}). \
-             Check why, then: roster approve {} (or --discard)",
+            "{held} deprovision(s) held: more than the app's guard allows at once ({}). \
+             Check why, then: roster approve {name} (or --discard)",
             roster_engine::codes::GUARD_DEPROVISIONS.code,
-            app.name
         );
     }
-    Ok(r)
+    let failing = store.count_failing(name).await.map_err(|e| e.to_string())?;
+    if failing > 0 {
+        eprintln!(
+            "{failing} object(s) still failing; they are retried later (roster log {name} --failures):"
+        );
+        for q in store
+            .list_queue(name, 100)
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter(|q| {
+                q.last_code.is_some()
+                    && matches!(q.hold, roster_store::Hold::None | roster_store::Hold::Approved)
+            })
+            .take(10)
+        {
+            eprintln!(
+                "  {} {} ({}: {})",
+                q.kind.as_str(),
+                q.source_id,
+                q.last_code.as_deref().unwrap_or("-"),
+                q.last_error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    check_health(store, name).await?;
+    Ok(failing)
 }
 
 pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
@@ -206,7 +305,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
         let started = roster_store::to_micros(time::OffsetDateTime::now_utc());
         let report = full_sync(&store, &app, dry, |id, r| {
             n += 1;
-            if dry && is_change(&r.action) || r.code.is_some() {
+            if !r.held_back && (dry && is_change(&r.action) || r.code.is_some()) {
                 if tty {
                     eprint!("\r\x1b[K");
                 }
@@ -226,39 +325,44 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
         if tty {
             eprintln!();
         }
-        if !dry {
-            store
-                .finish_reconcile(&args.name, started)
-                .await
-                .map_err(|e| e.to_string())?;
-            let holder = format!("cli-{}", std::process::id());
-            let r = round(&store, &app, &holder).await?;
-            if r.done + r.failed > 0 {
-                eprintln!(
-                    "{} deprovision(s) within the guard carried out, {} failed.",
-                    r.done, r.failed
-                );
-            }
-        }
-        // The other processes working for the app take this sync's share of its concurrency at once.
-        app.leave(&store).await;
         let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
         summary.sort();
+        let waited = if report.waiting > 0 {
+            format!("; {} held back by the app's pause and queued", report.waiting)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "{} {} users: {}; {} failed{}",
+            "{} {} users: {}; {} failed at the first attempt{waited}",
             if dry { "Dry run over" } else { "Reconciled" },
             report.seen,
             summary.join(", "),
             report.failed,
-            if report.failed > 0 {
-                format!(" (roster log {} --failures)", args.name)
-            } else {
-                String::new()
-            }
         );
-        return Ok(if report.failed > 0 {
+        if dry {
+            app.leave(&store).await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        store
+            .finish_reconcile(&args.name, started)
+            .await
+            .map_err(|e| e.to_string())?;
+        // What failed for a passing cause, what the app's pauses held back, and the deprovisions the guard lets
+        // through go now.
+        let holder = format!("cli-{}", std::process::id());
+        let done = drain_until_settled(&store, &app, &holder).await?;
+        // The other processes working for the app take this sync's share of its concurrency at once.
+        app.leave(&store).await;
+        if done > 0 {
+            eprintln!(
+                "{done} object(s) synced after the pass (retries, waits, deprovisions within the guard)."
+            );
+        }
+        let failing = report_waiting(&store, &args.name).await?;
+        return Ok(if failing > 0 {
             ExitCode::from(1)
         } else {
+            eprintln!("Every object is in sync.");
             ExitCode::SUCCESS
         });
     }
@@ -308,30 +412,70 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| e.to_string())?;
     let holder = format!("cli-{}", std::process::id());
-    let r = round(&store, &app, &holder).await?;
-    let (done, failed) = (r.done, r.failed);
-    if r.paused {
-        check_health(&store, &args.name).await?;
-    }
-    eprintln!("{queued} change(s) read from the directory; {done} object(s) synced, {failed} failed.");
-    let waiting = store
-        .list_queue(&args.name, 10)
-        .await
-        .map_err(|e| e.to_string())?;
-    for q in &waiting {
-        eprintln!(
-            "  waiting: {} {} ({}: {})",
-            q.kind.as_str(),
-            q.source_id,
-            q.last_code.as_deref().unwrap_or("-"),
-            q.last_error.as_deref().unwrap_or("")
-        );
-    }
-    Ok(if failed > 0 {
+    let done = drain_until_settled(&store, &app, &holder).await?;
+    app.leave(&store).await;
+    eprintln!("{queued} change(s) read from the directory; {done} object(s) synced.");
+    let failing = report_waiting(&store, &args.name).await?;
+    Ok(if failing > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `roster retry`: the failed objects (all, by code, or one) are due now with their attempts counted afresh; a
+/// running `roster serve` syncs them within a second. Quarantine is left to `roster app release`.
+pub async fn retry(args: RetryArgs) -> Result<ExitCode, String> {
+    let store = open(&args.db).await?;
+    crate::app::find(&store, &args.name).await?;
+    if let Some(c) = &args.code
+        && roster_engine::codes::find(c).is_none()
+    {
+        return Err(format!(
+            "'{c}' is not a roster code; roster log {} --failures shows the codes of what failed",
+            args.name
+        ));
+    }
+    let object = match &args.object {
+        Some(o) => Some(
+            store
+                .find_named(o)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!(
+                        "no user or group '{o}' in the directory (a userName, a group's displayName or an id)"
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
+    let n = store
+        .retry_now(
+            &args.name,
+            args.code.as_deref(),
+            object.as_ref().map(|(k, id)| (*k, id.as_str())),
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let change = serde_json::json!({"code": args.code, "object": args.object, "due": n});
+    crate::actor::record(&store, AuditAction::Retry, &args.name, change).await?;
+    eprintln!(
+        "{n} object(s) of {} due now; roster serve syncs them within a second (or run: roster sync {}).",
+        args.name, args.name
+    );
+    let health = store.app_health(&args.name).await.map_err(|e| e.to_string())?;
+    if health.quarantined(now) {
+        eprintln!(
+            "{} is quarantined ({}); nothing is sent until it is released: roster app release {}",
+            args.name,
+            health.code.as_deref().unwrap_or("-"),
+            args.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
@@ -396,15 +540,11 @@ fn parse_since_at(s: &str, now: time::OffsetDateTime) -> Result<time::OffsetDate
 /// The directory id an object argument names: an id, a userName, a group displayName; otherwise the text itself
 /// (the object may be gone from the directory and still be in the log).
 async fn object_id(store: &Store, s: &str) -> Result<String, String> {
-    for (kind, attr) in [
-        (ResourceKind::User, "userName"),
-        (ResourceKind::Group, "displayName"),
-    ] {
-        if let Some(id) = crate::app::find_object(store, kind, attr, s).await? {
-            return Ok(id);
-        }
-    }
-    Ok(s.to_owned())
+    Ok(store
+        .find_named(s)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_or_else(|| s.to_owned(), |(_, id)| id))
 }
 
 pub async fn log(args: LogArgs) -> Result<ExitCode, String> {

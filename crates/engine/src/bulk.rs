@@ -289,6 +289,7 @@ impl Connector {
                 status: None,
                 message: format!("{what}: the /Bulk request carrying it was given up before it was answered"),
                 retry_after: None,
+                held_back: false,
             })),
         }
     }
@@ -343,6 +344,7 @@ impl Connector {
                                 w.what
                             ),
                             retry_after: None,
+                            held_back: false,
                         })),
                     };
                     let _ = w.tx.send(answer);
@@ -354,6 +356,7 @@ impl Connector {
                     status: Some(status),
                     message: format!("POST /Bulk answered {status} without a BulkResponse"),
                     retry_after: None,
+                    held_back: false,
                 }))
             }),
             Err(e) if matches!(e.status, Some(400 | 404 | 405 | 413 | 501)) => {
@@ -381,6 +384,7 @@ impl Connector {
                 status: Some(200),
                 message: format!("{what}: the operation's result has no status"),
                 retry_after: None,
+                held_back: false,
             }));
         };
         if !(200..300).contains(&status) {
@@ -413,6 +417,7 @@ impl Connector {
                 status: Some(status),
                 message: format!("{what} answered {status} without the new account's location or id"),
                 retry_after: None,
+                held_back: false,
             }),
         };
         // The trace keeps only the id of an accepted create.

@@ -24,6 +24,10 @@ pub struct TargetError {
     pub message: String,
     /// How long the target asked roster to wait (`Retry-After`).
     pub retry_after: Option<Duration>,
+    /// Not sent: the app is paused (its `Retry-After` runs, or it refused roster's credentials and requests are
+    /// halted until the next drain). Not an attempt: the object waits for the pause to end, without a log entry,
+    /// a backoff step or a failure count.
+    pub held_back: bool,
 }
 
 impl std::fmt::Display for TargetError {
@@ -87,6 +91,10 @@ pub struct Connector {
     slots: Slots,
     /// Creates sent together in `/Bulk` requests.
     bulk: crate::bulk::Bulk,
+    /// The window of this process's requests to the app that decides a quarantine.
+    tracker: crate::health::Tracker,
+    /// The app's thresholds for it.
+    guards: crate::config::Guards,
 }
 
 /// Request slots: at most `limit` requests to the app in flight from this process (its share of the app's
@@ -299,6 +307,8 @@ impl Connector {
             pace: (config.rate_limit > 0).then(|| Pace::new(config.rate_limit)),
             slots: Slots::new(usize::from(config.concurrency)),
             bulk: crate::bulk::Bulk::new(config.bulk),
+            tracker: crate::health::Tracker::default(),
+            guards: config.guards,
         })
     }
 
@@ -373,6 +383,7 @@ impl Connector {
                     left.as_secs_f64().ceil()
                 ),
                 retry_after: Some(left),
+                held_back: true,
             });
         }
         Ok(())
@@ -381,6 +392,11 @@ impl Connector {
     /// A request slot, held until dropped.
     pub(crate) async fn slot(&self) -> Slot<'_> {
         self.slots.take().await
+    }
+
+    /// The window of requests that decides the app's quarantine.
+    pub fn tracker(&self) -> &crate::health::Tracker {
+        &self.tracker
     }
 
     pub(crate) fn bulk(&self) -> &crate::bulk::Bulk {
@@ -446,6 +462,7 @@ impl Connector {
                     status: None,
                     message: m,
                     retry_after: None,
+                    held_back: false,
                 })?;
                 let form = vec![
                     (
@@ -519,6 +536,7 @@ impl Connector {
                         format!("{who}: {status} {} ({detail})", truncate(err))
                     },
                     retry_after: None,
+                    held_back: false,
                 })
             }
         }
@@ -565,15 +583,23 @@ impl Connector {
     ) -> Result<(u16, Option<Value>), TargetError> {
         let halted = self.halted.lock().ok().and_then(|h| h.clone());
         if let Some(e) = halted {
-            // The status of the refusal it stands for, so health counts it as the refusal it repeats.
+            // Not sent, so not an attempt: the object waits for the next drain, which asks the app once more.
             return Err(TargetError {
                 code: e.code,
                 status: e.status,
                 message: format!("{}: not sent, since {}", request.what, e.message),
                 retry_after: None,
+                held_back: true,
             });
         }
         let answer = self.answer(slot, request, ok_statuses, trace).await;
+        let signal = match &answer {
+            Ok(_) => crate::health::Signal::Success,
+            Err(e) if e.held_back => crate::health::Signal::Neutral,
+            Err(e) => crate::health::Signal::of_failure(e.code, e.status),
+        };
+        let message = answer.as_ref().err().map(|e| e.message.as_str()).unwrap_or("");
+        self.tracker.record((self.clock)(), signal, message, &self.guards);
         if let Err(e) = &answer
             && e.code.category == codes::Category::Authentication
             && e.status.is_some()
@@ -686,6 +712,7 @@ impl Connector {
             status: Some(status),
             message,
             retry_after,
+            held_back: false,
         }
     }
 
@@ -966,6 +993,7 @@ impl ReadError {
                     "{what}: the answer is larger than {MAX_ANSWER_BYTES} bytes; roster stopped reading it"
                 ),
                 retry_after: None,
+                held_back: false,
             },
         }
     }
@@ -1006,6 +1034,7 @@ fn redirect_error(what: &str, status: u16, headers: &reqwest::header::HeaderMap)
             ),
         },
         retry_after: None,
+        held_back: false,
     }
 }
 
@@ -1036,6 +1065,7 @@ fn transport(what: &str, e: &reqwest::Error) -> TargetError {
             }
         ),
         retry_after: None,
+        held_back: false,
     }
 }
 
@@ -1070,6 +1100,7 @@ fn bad_body(what: &str, status: u16) -> TargetError {
         status: Some(status),
         message: format!("{what} answered {status} without the SCIM resource it should return"),
         retry_after: None,
+        held_back: false,
     }
 }
 
@@ -1079,6 +1110,7 @@ fn schema_error(what: &str) -> TargetError {
         status: Some(200),
         message: format!("GET {what} did not return valid SCIM"),
         retry_after: None,
+        held_back: false,
     }
 }
 

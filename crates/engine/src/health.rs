@@ -41,23 +41,29 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// Reads a sync result.
+    /// Reads a sync result (the probe after a quarantine is judged by its object).
     pub fn of(r: &ObjectResult) -> Self {
-        if r.held {
+        if r.held || r.held_back {
             return Self::Neutral;
         }
         match (r.outcome, r.code) {
             (Outcome::Ok, _) if !matches!(r.action, Action::Nothing { .. }) => Self::Success,
-            (Outcome::Failed, Some(c))
-                if matches!(
-                    c.category,
-                    Category::Transient | Category::Authentication | Category::Rejected
-                ) && r.http_status.is_some()
-                    || c.code == codes::TARGET_UNREACHABLE.code =>
-            {
-                Self::Failure(c)
-            }
+            (Outcome::Failed, Some(c)) => Self::of_failure(c, r.http_status),
             _ => Self::Neutral,
+        }
+    }
+
+    /// Reads one request's failure: its code and the app's HTTP status, if it answered.
+    pub fn of_failure(code: &'static Code, status: Option<u16>) -> Self {
+        if matches!(
+            code.category,
+            Category::Transient | Category::Authentication | Category::Rejected
+        ) && status.is_some()
+            || code.code == codes::TARGET_UNREACHABLE.code
+        {
+            Self::Failure(code)
+        } else {
+            Self::Neutral
         }
     }
 }
@@ -79,19 +85,22 @@ struct Window {
     last: Option<(&'static Code, String)>,
 }
 
-/// The sliding window of one app's request outcomes in this process.
+/// The sliding window of one app's request outcomes in this process. Requests are counted, not objects: a
+/// `/Bulk` request that fails is one failure, whatever number of creates it carried.
 #[derive(Debug, Default)]
 pub struct Tracker {
     window: Mutex<Window>,
+    /// A verdict reached and not yet acted on (see [`Tracker::take_verdict`]).
+    verdict: Mutex<Option<Verdict>>,
 }
 
 impl Tracker {
-    /// Records one result at `now`; returns a verdict when the app crossed a quarantine threshold (the window
-    /// then starts afresh).
-    pub fn record(&self, now: i64, r: &ObjectResult, g: &Guards) -> Option<Verdict> {
-        let signal = Signal::of(r);
+    /// Records one request's outcome at `now` (`message`: what happened, for the verdict's reason). When the app
+    /// crosses a quarantine threshold, the verdict is kept for [`Tracker::take_verdict`] and the window starts
+    /// afresh.
+    pub fn record(&self, now: i64, signal: Signal, message: &str, g: &Guards) {
         if signal == Signal::Neutral {
-            return None;
+            return;
         }
         let mut w = self
             .window
@@ -112,7 +121,7 @@ impl Tracker {
         }
         match signal {
             Signal::Failure(c) => {
-                w.last = Some((c, r.message.clone()));
+                w.last = Some((c, message.to_owned()));
                 if c.category == Category::Authentication {
                     w.auth_in_row += 1;
                 } else {
@@ -125,7 +134,9 @@ impl Tracker {
             .buckets
             .iter()
             .fold((0_u32, 0_u32), |(r, f), b| (r + b.1, f + b.2));
-        let (code, last) = w.last.clone()?;
+        let Some((code, last)) = w.last.clone() else {
+            return;
+        };
         let verdict = if g.quarantine_auth_failures > 0 && w.auth_in_row >= g.quarantine_auth_failures {
             Some(Verdict {
                 code,
@@ -150,8 +161,19 @@ impl Tracker {
         };
         if verdict.is_some() {
             *w = Window::default();
+            *self
+                .verdict
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = verdict;
         }
-        verdict
+    }
+
+    /// The verdict the requests since the last call reached, if any.
+    pub fn take_verdict(&self) -> Option<Verdict> {
+        self.verdict
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 }
 

@@ -121,11 +121,21 @@ pub async fn affected_objects(
     Ok(objects)
 }
 
-/// The delay before attempt `attempts + 1`: 2 s doubling to one hour, ±20 % jitter; exactly the target's
-/// `Retry-After` when it gave one (never earlier).
-pub fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
+/// Attempts after a passing fault that are retried on the short schedule of [`backoff`].
+const QUICK_RETRIES: i64 = 8;
+
+/// The delay before attempt `attempts + 1`: exactly the target's `Retry-After` when it gave one (never earlier).
+/// After a passing fault (`transient`: a server error, a dropped connection), 1 s doubling to at most 10 s for
+/// the first [`QUICK_RETRIES`] attempts, so a run through a storm of them converges in seconds; a target that
+/// fails most requests is quarantined by its health, not slowed object by object. Otherwise (and after those
+/// attempts) 2 s doubling to one hour. ±20 % jitter.
+pub fn backoff(attempts: i64, retry_after: Option<Duration>, transient: bool) -> Duration {
     let exp = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
-    let base = 2_000_u64.saturating_mul(1_u64 << exp).min(3_600_000);
+    let base = if transient && attempts < QUICK_RETRIES {
+        1_000_u64.saturating_mul(1_u64 << exp).min(10_000)
+    } else {
+        2_000_u64.saturating_mul(1_u64 << exp).min(3_600_000)
+    };
     let mut b = [0_u8; 2];
     let jitter = if getrandom::fill(&mut b).is_ok() {
         u64::from(u16::from_le_bytes(b))
@@ -146,7 +156,11 @@ pub struct DrainReport {
     pub failed: usize,
     /// Deprovisions held for the guard.
     pub held: usize,
-    /// Nothing was leased: the app is quarantined or asked roster to wait (`Retry-After`).
+    /// Objects held back by the app's pause (its `Retry-After`, a refused credential): not attempted; they are
+    /// due again when the pause ends.
+    pub waiting: usize,
+    /// The app is paused: quarantined, or it asked roster to wait (`Retry-After`), or its credential was
+    /// refused; nothing more is leased this round.
     pub paused: bool,
 }
 
@@ -225,6 +239,10 @@ pub async fn drain_queue(
     for r in results_only {
         if r.held {
             report.held += 1;
+        } else if r.held_back {
+            report.waiting += 1;
+            report.paused = true;
+            continue;
         } else if r.outcome == Outcome::Failed {
             report.failed += 1;
         } else {
@@ -238,9 +256,10 @@ pub async fn drain_queue(
             crate::health::Signal::Failure(c) => probe_failed = Some((c, r.message.clone())),
             crate::health::Signal::Neutral => {}
         }
-        if let Some(v) = app.tracker.record(clock(), &r, &app.config.guards) {
-            verdict = Some(v);
-        }
+    }
+    // The requests of this drain (and of a reconcile before it) judged the app's health.
+    if let Some(v) = app.client.tracker().take_verdict() {
+        verdict = Some(v);
     }
     // Every process honours the app's Retry-After, not only this one.
     if let Some(w) = wait {
@@ -299,13 +318,23 @@ async fn settle(
     if r.held {
         return store.hold_queue_item(item, holder, &r.message).await;
     }
+    if r.held_back {
+        // Due when the pause ends (a halted credential: at the next drain, which asks the app once more).
+        let wait = r.retry_after.unwrap_or_default();
+        let run_at = now + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2);
+        return store.postpone_queue_item(item, holder, run_at).await;
+    }
     if r.outcome != Outcome::Failed {
         store.finish_queue_item(item, holder).await?;
         return Ok(());
     }
     let code = r.code.unwrap_or(&codes::INTERNAL);
     let delay = if code.retryable {
-        backoff(item.attempts, r.retry_after)
+        backoff(
+            item.attempts,
+            r.retry_after,
+            code.category == codes::Category::Transient,
+        )
     } else {
         // A person must act; try again in six hours, or as soon as the object changes.
         Duration::from_secs(6 * 3600)
@@ -325,11 +354,17 @@ pub struct SyncReport {
     pub actions: HashMap<&'static str, usize>,
     /// Objects whose action failed.
     pub failed: usize,
+    /// Objects held back by the app's pause: queued, due when it ends (not attempted, not failed).
+    pub waiting: usize,
 }
 
 impl SyncReport {
     fn add(&mut self, r: &ObjectResult) {
         self.seen += 1;
+        if r.held_back {
+            self.waiting += 1;
+            return;
+        }
         *self.actions.entry(r.action.name()).or_default() += 1;
         if r.outcome == Outcome::Failed {
             self.failed += 1;
@@ -922,6 +957,7 @@ pub async fn sync_round(
         let more = drain_all(store, app, holder, clock).await?;
         total.done += more.done;
         total.failed += more.failed;
+        total.waiting += more.waiting;
         total.paused |= more.paused;
     }
     total.held = usize::try_from(decision.held).unwrap_or(usize::MAX);
@@ -942,6 +978,7 @@ pub async fn drain_all(
         total.done += r.done;
         total.failed += r.failed;
         total.held += r.held;
+        total.waiting += r.waiting;
         total.paused = r.paused;
         if r.paused || i64::try_from(r.done + r.failed + r.held).unwrap_or(0) < limit {
             return Ok(total);
@@ -977,4 +1014,31 @@ pub async fn scheduled_reconcile(store: &Store, app: &AppRuntime, clock: &Clock)
 /// Whether an action changes the target (for plan summaries).
 pub fn is_change(a: &Action) -> bool {
     a.writes() || matches!(a, Action::Unlink { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    fn within(d: Duration, base_ms: u64) -> bool {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        (base_ms * 8 / 10..=base_ms * 12 / 10).contains(&ms)
+    }
+
+    #[test]
+    fn passing_faults_are_retried_within_seconds_then_slower() {
+        for (attempts, base) in [(0, 1_000), (1, 2_000), (3, 8_000), (4, 10_000), (7, 10_000)] {
+            let d = backoff(attempts, None, true);
+            assert!(within(d, base), "attempt {attempts}: {d:?}");
+        }
+        // After the quick retries, the long schedule.
+        assert!(within(backoff(8, None, true), 512_000));
+        assert!(within(backoff(0, None, false), 2_000));
+        assert!(within(backoff(20, None, false), 3_600_000));
+        // The target's Retry-After, exactly.
+        let ra = Duration::from_secs(7);
+        assert_eq!(backoff(5, Some(ra), true), ra);
+        assert_eq!(backoff(0, Some(ra), false), ra);
+    }
 }

@@ -56,8 +56,6 @@ pub struct AppRuntime {
     /// Whether the target takes PATCH (`None`: not known, try it).
     pub patch: Option<bool>,
     registry: SchemaRegistry,
-    /// The sliding window of request outcomes that decides a quarantine.
-    pub tracker: crate::health::Tracker,
     /// This runtime's name among the processes working for the app (see [`AppRuntime::claim_share`]).
     participant: String,
     /// Its share of the app's concurrency.
@@ -132,7 +130,6 @@ impl AppRuntime {
             client,
             patch: None,
             registry,
-            tracker: crate::health::Tracker::default(),
             participant: uuid::Uuid::now_v7().simple().to_string(),
             share: std::sync::atomic::AtomicUsize::new(share),
             claimed: std::sync::atomic::AtomicI64::new(0),

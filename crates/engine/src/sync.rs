@@ -58,6 +58,10 @@ pub struct ObjectResult {
     pub http_status: Option<u16>,
     /// The deprovision was held for the guard (see [`SyncOptions::guard`]); nothing was sent.
     pub held: bool,
+    /// A request was held back by the app's pause (see [`crate::connector::TargetError::held_back`]): the
+    /// object waits for the pause to end. Not an attempt, so nothing was logged; `outcome` is `Failed` only so
+    /// that nothing takes the object for synced.
+    pub held_back: bool,
     /// The trace.
     pub steps: Vec<Step>,
 }
@@ -164,6 +168,7 @@ async fn sync_traced(
             retry_after: None,
             http_status: None,
             held: false,
+            held_back: false,
             steps: Vec::new(),
         });
     }
@@ -193,6 +198,7 @@ async fn sync_traced(
     );
     let result = decide_and_execute(&mut run, &source, link).await;
     let mut held = false;
+    let held_back = matches!(&result, Err(Failure::Target(_, e)) if e.held_back);
     let (action, outcome) = match result {
         Ok(a) => (a, Ok(())),
         Err(Failure::Store(e)) => return Err(e),
@@ -244,7 +250,16 @@ async fn sync_traced(
     );
     let (mut outcome, mut code, mut message) = (outcome, code, message);
     let interesting = !matches!(action, Action::Nothing { .. }) || code.is_some() || !run.changes.is_empty();
-    if !opts.dry_run && interesting {
+    if !opts.dry_run && held_back {
+        // Not an attempt: no log entry. What was established before the pause (a link found by matching) stays.
+        // Another object took the account meanwhile: the next attempt matches again.
+        if !run.changes.is_empty() {
+            match store.record_sync(&run.changes, None).await {
+                Ok(()) | Err(StoreError::Scim(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    } else if !opts.dry_run && interesting {
         let mut entry = LogEntry {
             id: 0,
             at: time::OffsetDateTime::now_utc(),
@@ -317,6 +332,7 @@ async fn sync_traced(
         retry_after,
         http_status,
         held,
+        held_back,
         steps: run.steps,
     })
 }
@@ -796,6 +812,7 @@ async fn apply_ops(run: &mut Run<'_>, target_id: &str, ops: &[PatchOp]) -> Resul
             status: Some(404),
             message: format!("GET /{}/{target_id} answered 404", kind.endpoint()),
             retry_after: None,
+            held_back: false,
         });
     };
     current.shift_remove("meta");

@@ -7,6 +7,7 @@
 //! | `POST /explain` | any | `{"text": …}` (or a plain-text body) → what `roster explain` says |
 //! | `GET /apps` | admin | each app's health, pending and held work, accounts |
 //! | `GET /apps/{name}/log` | admin | the app's provisioning log: `failures`, `object`, `code`, `since`, `limit` |
+//! | `POST /apps/{name}/retry` | admin | `{"code": …, "object": …}` (both optional) → failed objects due now: `{"due": N}`; audited |
 //!
 //! Errors are SCIM error bodies, like the rest of the server. The provisioning log is readable by admin tokens
 //! only: it names target accounts, which an identity provider's token has no business reading.
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/explain", post(explain))
         .route("/apps", get(apps))
         .route("/apps/{name}/log", get(app_log))
+        .route("/apps/{name}/retry", post(app_retry))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state,
@@ -46,7 +48,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 async fn not_found() -> ApiError {
     ScimError::new(
         ErrorKind::NotFound,
-        "no such endpoint; the operations API has /codes, /explain, /apps and /apps/{name}/log",
+        "no such endpoint; the operations API has /codes, /explain, /apps, /apps/{name}/log and /apps/{name}/retry",
     )
     .into()
 }
@@ -174,6 +176,78 @@ async fn apps(
         }));
     }
     Ok(ok(&Value::Array(out)))
+}
+
+/// `POST /apps/{name}/retry`: what `roster retry` does; the audit log names the token.
+async fn app_retry(
+    State(state): State<AppState>,
+    axum::Extension(token): axum::Extension<TokenInfo>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&token)?;
+    let store = &state.store;
+    if store.find_app(&name).await?.is_none() {
+        return Err(ScimError::new(ErrorKind::NotFound, format!("no app named '{name}'")).into());
+    }
+    let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ScimError::new(ErrorKind::InvalidSyntax, format!("the body is not JSON: {e}")))?
+    };
+    let Some(fields) = request.as_object() else {
+        return Err(ScimError::new(ErrorKind::InvalidSyntax, "the body is a JSON object").into());
+    };
+    let text = |key: &str| -> Result<Option<String>, ApiError> {
+        match fields.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ScimError::new(ErrorKind::InvalidValue, format!("'{key}' is a string")).into()),
+        }
+    };
+    if let Some(k) = fields.keys().find(|k| !["code", "object"].contains(&k.as_str())) {
+        return Err(ScimError::new(
+            ErrorKind::InvalidValue,
+            format!("unknown field '{k}'; use code and object"),
+        )
+        .into());
+    }
+    let code = text("code")?;
+    if let Some(c) = &code
+        && codes::find(c).is_none()
+    {
+        return Err(ScimError::new(ErrorKind::InvalidValue, format!("'{c}' is not a roster code")).into());
+    }
+    let object = match text("object")? {
+        None => None,
+        Some(o) => Some(store.find_named(&o).await?.ok_or_else(|| {
+            ScimError::new(
+                ErrorKind::InvalidValue,
+                format!(
+                    "no user or group '{o}' in the directory (a userName, a group's displayName or an id)"
+                ),
+            )
+        })?),
+    };
+    let due = store
+        .retry_now(
+            &name,
+            code.as_deref(),
+            object.as_ref().map(|(k, id)| (*k, id.as_str())),
+            now_micros(),
+        )
+        .await?;
+    let change = json!({"code": code, "object": fields.get("object"), "due": due});
+    store
+        .record_audit(
+            &format!("token:{}", token.name),
+            roster_store::AuditAction::Retry,
+            &name,
+            &change,
+        )
+        .await?;
+    Ok(ok(&json!({"due": due})))
 }
 
 async fn app_log(

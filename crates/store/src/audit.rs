@@ -34,11 +34,13 @@ pub enum AuditAction {
     Provision,
     /// The key that seals credentials was replaced.
     SecretRotate,
+    /// Failed objects were made due at once.
+    Retry,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::TokenCreate,
         Self::TokenRevoke,
         Self::AppAdd,
@@ -51,6 +53,7 @@ impl AuditAction {
         Self::Sync,
         Self::Provision,
         Self::SecretRotate,
+        Self::Retry,
     ];
 
     /// The stored name (`app.add`).
@@ -68,6 +71,7 @@ impl AuditAction {
             Self::Sync => "sync",
             Self::Provision => "provision",
             Self::SecretRotate => "secrets.rotate",
+            Self::Retry => "retry",
         }
     }
 

@@ -993,6 +993,30 @@ impl Store {
         })
     }
 
+    /// The directory object an admin's text names: a user's id or `userName`, else a group's id or
+    /// `displayName` (matched as the SCIM filter `eq` matches them). For commands and API calls that take
+    /// "a user or a group".
+    pub async fn find_named(&self, s: &str) -> Result<Option<(ResourceKind, String)>, StoreError> {
+        for (kind, attr) in [
+            (ResourceKind::User, "userName"),
+            (ResourceKind::Group, "displayName"),
+        ] {
+            if let Some(r) = self.get_resource(kind, s).await? {
+                return Ok(Some((kind, r.id)));
+            }
+            let f = Filter::eq_str(attr, s)?;
+            let q = ListQuery {
+                filter: Some(&f),
+                limit: 1,
+                ..ListQuery::default()
+            };
+            if let Some(r) = self.list_resources(kind, &q).await?.resources.into_iter().next() {
+                return Ok(Some((kind, r.id)));
+            }
+        }
+        Ok(None)
+    }
+
     /// The database's plan for the page query of a listing, one line per step (SQLite's `EXPLAIN QUERY PLAN`,
     /// PostgreSQL's `EXPLAIN`): which indexes a filter uses, for diagnosing a slow one.
     pub async fn explain_listing(

@@ -340,6 +340,26 @@ impl Store {
         })
     }
 
+    /// The sync was held back by the app's pause (its `Retry-After`, a halted credential): not an attempt. The
+    /// object is due again at `run_at` with its attempts and last failure as they were.
+    pub async fn postpone_queue_item(
+        &self,
+        item: &QueueItem,
+        holder: &str,
+        run_at: i64,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            sqlx::query(
+                "UPDATE sync_queue SET run_at = $1, lease_until = NULL, lease_holder = NULL \
+                 WHERE app = $2 AND resource_type = $3 AND source_id = $4 AND lease_holder = $5",
+            )
+            .bind(run_at).bind(&item.app).bind(item.kind.as_str()).bind(&item.source_id).bind(holder)
+            .execute(pool).await?;
+            Ok(())
+        })
+    }
+
     /// The guard holds a synced object's deprovision: the row stays (released, not counted as an attempt) with
     /// hold [`Hold::Check`] until the guard decides.
     pub async fn hold_queue_item(
@@ -366,6 +386,46 @@ impl Store {
         on_db!(self, pool => {
             let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sync_queue WHERE app = $1 AND hold IN (0, 2)")
                 .bind(app).fetch_one(pool).await?;
+            Ok(n.0)
+        })
+    }
+
+    /// Makes an app's failed objects due at `now` with their attempts counted afresh (an admin fixed the cause:
+    /// `roster retry`, or the app's settings changed). Only those whose last failure had `code`, or only the
+    /// object `source_id`, when given; an object that is not queued is queued (`roster retry NAME --object`
+    /// syncs it whatever its state). Held deprovisions are not touched. Returns how many objects are due now.
+    pub async fn retry_now(
+        &self,
+        app: &str,
+        code: Option<&str>,
+        object: Option<(ResourceKind, &str)>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        if let Some((kind, id)) = object
+            && code.is_none()
+        {
+            self.enqueue(app, &[(kind, id.to_owned())], now).await?;
+        }
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            let n = sqlx::query(
+                "UPDATE sync_queue SET run_at = $1, attempts = 0 WHERE app = $2 AND hold IN (0, 2) \
+                 AND (($3 IS NULL AND last_code IS NOT NULL) OR last_code = $3 OR ($3 IS NULL AND source_id = $4)) \
+                 AND ($4 IS NULL OR source_id = $4) AND ($5 IS NULL OR resource_type = $5)",
+            )
+            .bind(now).bind(app).bind(code).bind(object.map(|o| o.1)).bind(object.map(|o| o.0.as_str()))
+            .execute(pool).await?.rows_affected();
+            Ok(n)
+        })
+    }
+
+    /// How many of an app's queued objects wait for a retry after a failure (held deprovisions not counted).
+    pub async fn count_failing(&self, app: &str) -> Result<i64, StoreError> {
+        on_db!(self, pool => {
+            let n: (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM sync_queue WHERE app = $1 AND hold IN (0, 2) AND last_code IS NOT NULL",
+            )
+            .bind(app).fetch_one(pool).await?;
             Ok(n.0)
         })
     }
@@ -454,10 +514,11 @@ impl Store {
         })
     }
 
-    /// The earliest time any object of the app is due, if any is queued.
+    /// The earliest time any object of the app is due, if any waits to be synced (held deprovisions wait for the
+    /// guard or an admin, not for a time, and are not counted).
     pub async fn next_due(&self, app: &str) -> Result<Option<i64>, StoreError> {
         on_db!(self, pool => {
-            let row: (Option<i64>,) = sqlx::query_as("SELECT MIN(run_at) FROM sync_queue WHERE app = $1")
+            let row: (Option<i64>,) = sqlx::query_as("SELECT MIN(run_at) FROM sync_queue WHERE app = $1 AND hold IN (0, 2)")
                 .bind(app).fetch_one(pool).await?;
             Ok(row.0)
         })

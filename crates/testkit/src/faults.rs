@@ -86,6 +86,55 @@ impl Fault {
     }
 }
 
+/// Faults at random, for requests no [`Fault`] rule takes: each request draws one number from a seeded generator
+/// (the same seed gives the same sequence of draws), so a storm of rate limits, server errors and dropped
+/// connections hits whatever roster happens to send. Rates are per thousand requests.
+#[derive(Debug, Clone)]
+pub struct Storm {
+    /// The generator's seed.
+    pub seed: u64,
+    /// 429 answers with `Retry-After: retry_after`.
+    pub rate_limited: u32,
+    /// The `Retry-After` of those 429s, as sent (seconds or an HTTP date).
+    pub retry_after: String,
+    /// 503 answers without `Retry-After` (a passing server error).
+    pub server_errors: u32,
+    /// Connections closed before the request reaches the target.
+    pub resets: u32,
+    /// Requests forwarded to the target whose answer is then lost (the classic source of duplicates).
+    pub lost_answers: u32,
+}
+
+impl Storm {
+    /// The fault for a draw in `0..1000`, if any.
+    fn pick(&self, draw: u32) -> Option<FaultKind> {
+        let mut edge = self.rate_limited;
+        if draw < edge {
+            return Some(FaultKind::Status {
+                status: 429,
+                body: r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"slow down"}"#
+                    .to_owned(),
+                retry_after: Some(self.retry_after.clone()),
+            });
+        }
+        edge += self.server_errors;
+        if draw < edge {
+            return Some(FaultKind::Status {
+                status: 503,
+                body: r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"503","detail":"busy"}"#
+                    .to_owned(),
+                retry_after: None,
+            });
+        }
+        edge += self.resets;
+        if draw < edge {
+            return Some(FaultKind::Reset);
+        }
+        edge += self.lost_answers;
+        (draw < edge).then_some(FaultKind::ForwardThenReset)
+    }
+}
+
 /// One request the proxy saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
@@ -97,11 +146,15 @@ pub struct Seen {
     pub at: i64,
     /// Whether a fault answered it (`None`: the target did).
     pub fault: Option<String>,
+    /// The `Retry-After` a fault answered with, in microseconds (seconds form only).
+    pub retry_after: Option<i64>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     faults: Vec<Fault>,
+    /// Random faults, with the generator's state (xorshift64*).
+    storm: Option<(Storm, u64)>,
     seen: Vec<Seen>,
     /// Requests being forwarded to the target now, and the most there ever were.
     forwarding: usize,
@@ -179,9 +232,17 @@ impl FaultTarget {
         self.lock().faults.push(fault);
     }
 
-    /// Removes every fault.
+    /// Removes every fault, the storm's too.
     pub fn clear(&self) {
-        self.lock().faults.clear();
+        let mut st = self.lock();
+        st.faults.clear();
+        st.storm = None;
+    }
+
+    /// Starts a storm of random faults (see [`Storm`]).
+    pub fn storm(&self, storm: Storm) {
+        let state = storm.seed.max(1);
+        self.lock().storm = Some((storm, state));
     }
 
     /// Every request seen so far.
@@ -193,6 +254,28 @@ impl FaultTarget {
     /// a request until the target's answer is read, while the client is still waiting for it).
     pub fn most_in_flight(&self) -> usize {
         self.lock().most_forwarding
+    }
+
+    /// Requests that arrived while a `Retry-After` the proxy sent earlier still ran: arrived after the answer
+    /// that asked for the wait and more than `grace` microseconds after it (requests already on their way when the
+    /// answer went out arrive within the grace), but before the wait ended. Must be none.
+    pub fn retry_after_violations(&self, grace: i64) -> Vec<Seen> {
+        let seen = self.seen();
+        let mut until = i64::MIN;
+        let mut asked_at = i64::MIN;
+        let mut out = Vec::new();
+        for s in seen {
+            if s.at >= asked_at.saturating_add(grace) && s.at < until {
+                out.push(s.clone());
+            }
+            if let Some(w) = s.retry_after
+                && s.at + w > until
+            {
+                until = s.at + w;
+                asked_at = s.at;
+            }
+        }
+        out
     }
 
     /// How many requests were seen so far.
@@ -291,15 +374,31 @@ async fn serve(
             .faults
             .iter_mut()
             .find(|f| f.times > 0 && f.method.is_none_or(|m| m == req.method) && path.starts_with(&f.path));
-        let kind = hit.map(|f| {
+        let mut kind = hit.map(|f| {
             f.times = f.times.saturating_sub(1);
             f.kind.clone()
         });
+        if kind.is_none()
+            && let Some((storm, x)) = &mut st.storm
+        {
+            // xorshift64*: small, seeded, and good enough to spread faults evenly.
+            *x ^= *x >> 12;
+            *x ^= *x << 25;
+            *x ^= *x >> 27;
+            let draw = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
+            kind = storm.pick(u32::try_from(draw % 1000).unwrap_or(0));
+        }
         st.seen.push(Seen {
             method: req.method.clone(),
             path: path.clone(),
             at: clock(),
             fault: kind.as_ref().map(|k| format!("{k:?}")),
+            retry_after: match &kind {
+                Some(FaultKind::Status {
+                    retry_after: Some(r), ..
+                }) => r.trim().parse::<i64>().ok().map(|s| s * 1_000_000),
+                _ => None,
+            },
         });
         kind
     };

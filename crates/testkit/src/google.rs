@@ -446,6 +446,10 @@ async fn gate(
             path: full,
             at: (sh.clock)(),
             fault: answer.as_ref().map(|(s, _, _)| s.to_string()),
+            retry_after: answer
+                .as_ref()
+                .and_then(|(_, _, r)| r.as_deref()?.trim().parse::<i64>().ok())
+                .map(|s| s * 1_000_000),
         });
         answer
     };

@@ -4,7 +4,7 @@
 
 pub mod faults;
 pub mod google;
-pub use faults::{Fault, FaultKind, FaultTarget, Seen};
+pub use faults::{Fault, FaultKind, FaultTarget, Seen, Storm};
 pub use google::GoogleTarget;
 
 use roster_server::{AppState, ServerConfig};

@@ -130,3 +130,33 @@ pub fn token(db: &str) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// The database URLs to run on: a SQLite file in `dir`, and a fresh PostgreSQL schema when PostgreSQL is there
+/// (required under `CI=true`). The schemas are dropped by [`drop_schemas`].
+pub fn databases(dir: &tempfile::TempDir) -> (Vec<(&'static str, String)>, Vec<String>) {
+    let mut dbs = vec![(
+        "sqlite",
+        format!("sqlite://{}", dir.path().join("roster.db").display()),
+    )];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut schemas = Vec::new();
+    if let Some((url, schema)) = rt.block_on(roster_testkit::pg_schema_url()) {
+        dbs.push(("postgres", url));
+        schemas.push(schema);
+    }
+    (dbs, schemas)
+}
+
+/// Drops the PostgreSQL schemas [`databases`] made.
+pub fn drop_schemas(schemas: Vec<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for s in schemas {
+        rt.block_on(roster_testkit::drop_schema(&s));
+    }
+}

@@ -15,7 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use common::{Served, http, roster};
+use common::{Served, databases, drop_schemas, http, roster};
 use serde_json::Value;
 
 mod audit;
@@ -24,35 +24,6 @@ mod filters;
 mod outbound;
 mod secrets;
 mod writes;
-
-/// The database URLs to run on: a SQLite file in `dir`, and a fresh PostgreSQL schema when PostgreSQL is there
-/// (required under `CI=true`). The schemas are dropped by [`drop_schemas`].
-fn databases(dir: &tempfile::TempDir) -> (Vec<(&'static str, String)>, Vec<String>) {
-    let mut dbs = vec![(
-        "sqlite",
-        format!("sqlite://{}", dir.path().join("roster.db").display()),
-    )];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut schemas = Vec::new();
-    if let Some((url, schema)) = rt.block_on(roster_testkit::pg_schema_url()) {
-        dbs.push(("postgres", url));
-        schemas.push(schema);
-    }
-    (dbs, schemas)
-}
-
-fn drop_schemas(schemas: Vec<String>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    for s in schemas {
-        rt.block_on(roster_testkit::drop_schema(&s));
-    }
-}
 
 /// Runs `body` once per database with a write token and a running `roster serve` (given `extra` flags) on it.
 fn on_every_database(extra: &[&str], mut body: impl FnMut(&str, &str, &mut Served)) {

@@ -656,6 +656,7 @@ fn bad_body(what: &str, status: u16) -> TargetError {
         status: Some(status),
         message: format!("{what} answered {status} without the Directory API resource it should return"),
         retry_after: None,
+        held_back: false,
     }
 }
 
@@ -665,6 +666,7 @@ fn refused(message: String) -> TargetError {
         status: None,
         message: format!("not sent: {message}"),
         retry_after: None,
+        held_back: false,
     }
 }
 
@@ -734,6 +736,7 @@ impl Connector {
             status: None,
             message: m,
             retry_after: None,
+            held_back: false,
         })?;
         let path = format!("/{}", google_endpoint(kind));
         let max = limit.clamp(1, 500).to_string();
