@@ -200,10 +200,14 @@ pub struct GuardDecision {
 /// for their kind (a count — `max_deprovisions` for users, `max_group_deprovisions` for groups — and a share of
 /// the app's linked objects of that kind above a floor), they run; otherwise all of that kind wait for
 /// `roster approve`.
+///
+/// Each deprovision held for approval gets one provisioning log entry (`skipped`, `R-GUARD-DEPROVISIONS`) when it
+/// is held; the check itself logs nothing, so a deprovision the guard lets through logs only its result.
 pub async fn apply_guard(
     store: &Store,
     app: &str,
     g: &Guards,
+    user_deprovision: crate::config::Deprovision,
     now: i64,
 ) -> Result<GuardDecision, StoreError> {
     let mut decision = GuardDecision::default();
@@ -227,13 +231,37 @@ pub async fn apply_guard(
             && pending > u64::from(g.percent_floor)
             && pending * 100 > u64::from(g.max_deprovision_percent) * linked;
         if waiting > 0 || over_count || over_share {
-            let held = store
-                .set_holds_of(app, Some(kind), &[Hold::Check], Hold::AwaitingApproval, now)
-                .await?;
-            let what = match kind {
-                ResourceKind::User => "user deprovisions",
-                ResourceKind::Group => "group deletions",
+            let moved = store.hold_for_approval(app, kind, now).await?;
+            let held = u64::try_from(moved.len()).unwrap_or(u64::MAX);
+            let (what, action) = match kind {
+                ResourceKind::User => ("user deprovisions", user_deprovision.as_str()),
+                ResourceKind::Group => ("group deletions", "delete"),
             };
+            let message = format!(
+                "{action} held for approval: {pending} {what} in an hour exceed the guard (at most {max} or {} % of \
+                 {linked}); roster approve {app} runs them, roster approve {app} --discard drops them",
+                g.max_deprovision_percent
+            );
+            for id in moved {
+                store
+                    .append_log(&roster_store::LogEntry {
+                        id: 0,
+                        at: OffsetDateTime::now_utc(),
+                        app: app.to_owned(),
+                        kind,
+                        source_id: id,
+                        target_id: None,
+                        action: action.to_owned(),
+                        outcome: Outcome::Skipped,
+                        attempt: 1,
+                        http_status: None,
+                        code: Some(codes::GUARD_DEPROVISIONS.code.to_owned()),
+                        message: message.clone(),
+                        duration_ms: 0,
+                        exchanges: None,
+                    })
+                    .await?;
+            }
             tracing::warn!(
                 app,
                 code = codes::GUARD_DEPROVISIONS.code,

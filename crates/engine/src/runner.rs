@@ -187,6 +187,7 @@ pub async fn drain_queue(
     }
     let probation = health.on_probation(now);
     let limit = if probation { 1 } else { limit };
+    app.refresh_discards(store).await?;
     app.claim_share(store, now).await;
     let items = store
         .lease_queue(&app.name, holder, now, LEASE_MICROS, limit)
@@ -387,6 +388,7 @@ pub async fn full_sync(
 ) -> Result<SyncReport, StoreError> {
     let mut report = SyncReport::default();
     app.client.resume();
+    app.refresh_discards(store).await?;
     let snapshot = target_snapshot(app).await;
     if !dry_run {
         // Known before the first page, so the page is synced wide enough to fill bulk requests.
@@ -952,7 +954,14 @@ pub async fn sync_round(
     clock: &Clock,
 ) -> Result<DrainReport, StoreError> {
     let mut total = drain_all(store, app, holder, clock).await?;
-    let decision = crate::health::apply_guard(store, &app.name, &app.config.guards, clock()).await?;
+    let decision = crate::health::apply_guard(
+        store,
+        &app.name,
+        &app.config.guards,
+        app.config.deprovision,
+        clock(),
+    )
+    .await?;
     if decision.approved > 0 {
         let more = drain_all(store, app, holder, clock).await?;
         total.done += more.done;

@@ -62,6 +62,8 @@ pub struct AppRuntime {
     share: std::sync::atomic::AtomicUsize,
     /// When [`AppRuntime::renew_share`] last claimed it (microseconds since the epoch).
     claimed: std::sync::atomic::AtomicI64,
+    /// Whether the app has deprovisions an admin discarded (see [`AppRuntime::refresh_discards`]).
+    discards: std::sync::atomic::AtomicBool,
 }
 
 impl AppRuntime {
@@ -133,7 +135,21 @@ impl AppRuntime {
             participant: uuid::Uuid::now_v7().simple().to_string(),
             share: std::sync::atomic::AtomicUsize::new(share),
             claimed: std::sync::atomic::AtomicI64::new(0),
+            discards: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Reads whether the app has discarded deprovisions; a drain and a reconcile start with it, so a sync looks
+    /// discards up only when there are some.
+    pub async fn refresh_discards(&self, store: &Store) -> Result<(), roster_store::StoreError> {
+        let any = store.has_discards(&self.name).await?;
+        self.discards.store(any, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the app may have discarded deprovisions.
+    pub fn has_discards(&self) -> bool {
+        self.discards.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The app reading time from `clock` (tests control it).

@@ -75,6 +75,8 @@ struct Run<'a> {
     id: &'a str,
     opts: SyncOptions<'a>,
     steps: Vec<Step>,
+    /// The directory object's version (-1: deleted), which a discarded deprovision is bound to.
+    version: i64,
 }
 
 impl Run<'_> {
@@ -133,6 +135,7 @@ async fn sync_traced(
         id,
         opts,
         steps: Vec::new(),
+        version: resource.as_ref().map_or(-1, |r| r.version),
     };
     let resource = match resource {
         Some(r) => {
@@ -171,6 +174,10 @@ async fn sync_traced(
             held_back: false,
             steps: Vec::new(),
         });
+    }
+    if matches!(source, Source::InScope { .. }) && app.has_discards() && !opts.dry_run {
+        // Back in scope: a deprovision discarded earlier is over; a later one is a new one.
+        store.end_discard(&app.name, kind, id).await?;
     }
     run.step(
         "scope",
@@ -250,8 +257,10 @@ async fn sync_traced(
     );
     let (mut outcome, mut code, mut message) = (outcome, code, message);
     let interesting = !matches!(action, Action::Nothing { .. }) || code.is_some() || !run.changes.is_empty();
-    if !opts.dry_run && held_back {
-        // Not an attempt: no log entry. What was established before the pause (a link found by matching) stays.
+    if !opts.dry_run && (held_back || held) {
+        // Held back by a pause: not an attempt. Held for the guard's check: the guard logs the deprovisions it
+        // holds for approval, and one it lets through logs its result. Neither writes an entry here; what was
+        // established before (a link found by matching) stays.
         // Another object took the account meanwhile: the next attempt matches again.
         if !run.changes.is_empty() {
             match store.record_sync(&run.changes, None).await {
@@ -436,6 +445,14 @@ async fn decide_and_execute(
             }
             action if run.opts.dry_run => return Ok(action),
             action @ (Action::Disable { .. } | Action::Delete { .. }) if run.opts.guard => {
+                if app.has_discards()
+                    && run.store.discarded_at(&app.name, kind, run.id).await? == Some(run.version)
+                {
+                    let why = "an admin discarded this deprovision (roster approve --discard); it stays undone \
+                               until the object changes in the directory";
+                    run.step("guard", why);
+                    return Ok(Action::Nothing { why: why.into() });
+                }
                 run.step("guard", "deprovisions wait for the deprovision guard's check");
                 return Err(Failure::Held(action));
             }

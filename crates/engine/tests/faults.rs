@@ -579,6 +579,20 @@ async fn inactive_accounts_are_reactivated_and_clashes_named() {
     });
 }
 
+/// The provisioning log's `R-GUARD-DEPROVISIONS` entries.
+async fn guard_entries(store: &Store) -> usize {
+    store
+        .list_log(&LogQuery {
+            app: Some("crm"),
+            code: Some("R-GUARD-DEPROVISIONS"),
+            limit: 10_000,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
 #[tokio::test]
 async fn mass_deprovisions_are_held_until_approved() {
     on_every_backend!(|store, _backend| {
@@ -599,6 +613,8 @@ async fn mass_deprovisions_are_held_until_approved() {
         }
         round(store, &app, &time).await;
         assert_eq!(active(&target_accounts(&ft).await), 27);
+        // The guard's check logs nothing: each routine disable logs its result only.
+        assert_eq!(guard_entries(store).await, 0);
 
         // Ten more in the same hour: 13 > 5, so all ten are held; nothing is sent.
         for id in &ids[3..13] {
@@ -608,10 +624,12 @@ async fn mass_deprovisions_are_held_until_approved() {
         assert_eq!(r.held, 10);
         assert_eq!(active(&target_accounts(&ft).await), 27);
         assert_eq!(store.count_held("crm").await.unwrap(), (0, 10));
-        // Held rows wait: later rounds leave them alone.
+        // Held rows wait: later rounds leave them alone. One log entry per held object, however many rounds.
+        assert_eq!(guard_entries(store).await, 10);
         time.advance(7200);
         round(store, &app, &time).await;
         assert_eq!(active(&target_accounts(&ft).await), 27);
+        assert_eq!(guard_entries(store).await, 10);
 
         // Approved: they run.
         let n = store
@@ -662,6 +680,28 @@ async fn mass_deprovisions_are_held_until_approved() {
         assert_eq!(store.discard_held("crm").await.unwrap(), 16);
         assert_eq!(store.count_held("crm").await.unwrap(), (0, 0));
         assert_eq!(active(&target_accounts(&ft).await), 17);
+        let logged = guard_entries(store).await;
+        assert_eq!(logged, 26);
+
+        // Discarded stays discarded: another reconcile plans nothing for them, holds nothing, logs nothing.
+        time.advance(60);
+        let report = full_sync(store, &narrow, false, |_, _| {}).await.unwrap();
+        assert_eq!(report.count("disable"), 0, "{report:?}");
+        let r = round(store, &narrow, &time).await;
+        assert_eq!(r.held, 0);
+        assert_eq!(guard_entries(store).await, logged);
+        // Until the directory changes for one of them: that one is a deprovision again, here within the guard.
+        let changed = &ids[20];
+        let mut data = user("d20");
+        data.insert("title".into(), json!("Moved"));
+        store
+            .replace_resource(ResourceKind::User, changed, data, None)
+            .await
+            .unwrap();
+        let r = round(store, &narrow, &time).await;
+        assert_eq!((r.done, r.held), (1, 0), "{r:?}");
+        assert_eq!(active(&target_accounts(&ft).await), 16);
+        assert_eq!(guard_entries(store).await, logged);
         ft.stop().await;
     });
 }

@@ -483,12 +483,81 @@ impl Store {
         })
     }
 
-    /// Drops an app's rows held for approval (`roster approve --discard`); returns how many.
+    /// Drops an app's held deprovisions (`roster approve --discard`), remembering each object's directory version
+    /// (-1 for an object deleted from the directory) in `deprovision_discards`: the same deprovision is not held
+    /// again while the object stays as it was. Returns how many were dropped.
     pub async fn discard_held(&self, app: &str) -> Result<u64, StoreError> {
         let _writer = self.writer().await;
         on_db!(self, pool => {
-            Ok(sqlx::query("DELETE FROM sync_queue WHERE app = $1 AND hold IN (1, 3)")
-                .bind(app).execute(pool).await?.rows_affected())
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            sqlx::query(
+                "INSERT INTO deprovision_discards (app, resource_type, source_id, version) \
+                 SELECT q.app, q.resource_type, q.source_id, COALESCE(r.version, -1) FROM sync_queue q \
+                 LEFT JOIN resources r ON r.id = q.source_id AND r.resource_type = q.resource_type \
+                 WHERE q.app = $1 AND q.hold IN (1, 3) \
+                 ON CONFLICT (app, resource_type, source_id) DO UPDATE SET version = excluded.version",
+            )
+            .bind(app).execute(&mut *tx).await?;
+            let n = sqlx::query("DELETE FROM sync_queue WHERE app = $1 AND hold IN (1, 3)")
+                .bind(app).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// Whether an app has discarded deprovisions (the engine looks them up only then).
+    pub async fn has_discards(&self, app: &str) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let row: (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM deprovision_discards WHERE app = $1 LIMIT 1) AS any_discard",
+            )
+            .bind(app).fetch_one(pool).await?;
+            Ok(row.0 > 0)
+        })
+    }
+
+    /// The directory version at which an admin discarded a deprovision of this object, if one was.
+    pub async fn discarded_at(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        on_db!(self, pool => {
+            let row: Option<(i64,)> = sqlx::query_as(
+                "SELECT version FROM deprovision_discards WHERE app = $1 AND resource_type = $2 AND source_id = $3",
+            )
+            .bind(app).bind(kind.as_str()).bind(id).fetch_optional(pool).await?;
+            Ok(row.map(|r| r.0))
+        })
+    }
+
+    /// Ends a discard: the object is back in the app's scope, so a later deprovision is a new one.
+    pub async fn end_discard(&self, app: &str, kind: ResourceKind, id: &str) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            sqlx::query("DELETE FROM deprovision_discards WHERE app = $1 AND resource_type = $2 AND source_id = $3")
+                .bind(app).bind(kind.as_str()).bind(id).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// Moves an app's deprovisions of `kind` waiting for the guard's check to waiting for approval; returns the
+    /// objects moved (each gets one log entry from the guard).
+    pub async fn hold_for_approval(
+        &self,
+        app: &str,
+        kind: ResourceKind,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "UPDATE sync_queue SET hold = 3, run_at = $1 WHERE app = $2 AND resource_type = $3 AND hold = 1 \
+                 RETURNING source_id",
+            )
+            .bind(now).bind(app).bind(kind.as_str()).fetch_all(pool).await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
 
