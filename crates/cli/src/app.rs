@@ -90,14 +90,21 @@ pub struct AppSettings {
     /// Every user (clears the scope groups, filter and org units).
     #[arg(long, conflicts_with_all = ["scope_groups", "scope_filter", "scope_org_units"])]
     scope_all: bool,
-    /// A mapping rule TARGET=EXPRESSION (repeat; replaces the mapping; the default maps the core attributes).
+    /// A mapping rule TARGET=EXPRESSION (repeat): added to the app's mapping, or replacing its rule for TARGET
+    /// (the default maps the core attributes; roster app show lists the rules).
     #[arg(long = "map")]
     map: Vec<String>,
-    /// A mapping rule applied only when the account is created.
+    /// A mapping rule applied only when the account is created (added or replaced like --map).
     #[arg(long = "map-on-create")]
     map_on_create: Vec<String>,
+    /// Remove the mapping rule for this target attribute (repeat).
+    #[arg(long = "unmap")]
+    unmap: Vec<String>,
+    /// The --map and --map-on-create rules replace the whole mapping instead of changing it.
+    #[arg(long, requires = "map")]
+    replace_mapping: bool,
     /// Go back to the default mapping.
-    #[arg(long, conflicts_with_all = ["map", "map_on_create"])]
+    #[arg(long, conflicts_with_all = ["map", "map_on_create", "unmap"])]
     default_mapping: bool,
     /// Target attributes tried in order to find an existing account (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -321,7 +328,7 @@ fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<(), String> {
     if s.default_mapping {
         cfg.mapping.clear();
     }
-    if !s.map.is_empty() || !s.map_on_create.is_empty() {
+    if !s.map.is_empty() || !s.map_on_create.is_empty() || !s.unmap.is_empty() {
         let mut rules = Vec::new();
         for m in &s.map {
             rules.push(MappingRule::parse(m, false)?);
@@ -329,8 +336,13 @@ fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<(), String> {
         for m in &s.map_on_create {
             rules.push(MappingRule::parse(m, true)?);
         }
-        cfg.mapping = rules;
+        cfg.mapping = if s.replace_mapping {
+            rules
+        } else {
+            roster_engine::mapping::merge_rules(cfg.effective_mapping(), rules, &s.unmap)
+        };
     }
+    check_mapping_sources(cfg)?;
     if let Some(m) = &s.matching {
         cfg.matching = m.clone();
     }
@@ -756,6 +768,13 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 }
             }
             eprintln!("plan: {}", r.action);
+            let problems = mapping_problems(&app.config.effective_mapping(), &[]);
+            for p in &problems {
+                eprintln!("FAIL  {}: {p}", codes::MAPPING_INVALID.code);
+            }
+            if !problems.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -831,16 +850,57 @@ pub async fn find_object(
     Ok(page.resources.into_iter().next().map(|r| r.id))
 }
 
-fn check_mapping(cfg: &AppConfig, d: &roster_engine::connector::Discovery, ok: &mut bool) {
-    if d.definitions.is_empty() {
-        println!("note  the app serves no schema definitions: mappings cannot be checked against them");
-        return;
+/// Refuses a mapping that reads attributes the directory does not have, or maps nothing to `userName` (RFC 7643
+/// requires it of every user; `roster app test` checks what the app's own schemas require).
+fn check_mapping_sources(cfg: &AppConfig) -> Result<(), String> {
+    let rules = cfg.effective_mapping();
+    let mut problems = mapping_problems(&rules, &[]);
+    if let Some(first) = problems.first_mut() {
+        first.insert_str(0, &format!("{}: ", codes::MAPPING_INVALID.code));
+        return Err(format!(
+            "{}. Fix the rule: --map 'TARGET=EXPRESSION' adds or replaces one, --unmap TARGET removes one",
+            problems.join("; ")
+        ));
     }
-    let problems = roster_engine::mapping::check_targets(
-        &cfg.effective_mapping(),
-        roster_engine::mapping::USER_SCHEMA,
-        &d.definitions,
-    );
+    Ok(())
+}
+
+/// What is wrong with a user mapping: sources the directory does not have, and attributes the app requires
+/// (from its schemas `definitions`; RFC 7643's `userName` when it serves none) that no rule maps.
+fn mapping_problems(rules: &[MappingRule], definitions: &[roster_scim::Schema]) -> Vec<String> {
+    let registry = roster_scim::SchemaRegistry::new();
+    let mut problems = registry
+        .resource("User")
+        .map(|users| roster_engine::mapping::check_sources(rules, &users))
+        .unwrap_or_default();
+    for attr in
+        roster_engine::mapping::missing_required(rules, roster_engine::mapping::USER_SCHEMA, definitions)
+    {
+        problems.push(format!(
+            "the app requires '{attr}' and no rule maps it (every create would fail): add one, for example \
+             --map '{attr}={attr}'"
+        ));
+    }
+    problems
+}
+
+fn check_mapping(cfg: &AppConfig, d: &roster_engine::connector::Discovery, ok: &mut bool) {
+    let rules = cfg.effective_mapping();
+    let mut problems = Vec::new();
+    if d.definitions.is_empty() {
+        println!(
+            "note  the app serves no schema definitions: mapped attributes cannot be checked against them"
+        );
+    } else {
+        problems = roster_engine::mapping::check_targets(
+            &rules,
+            roster_engine::mapping::USER_SCHEMA,
+            &d.definitions,
+        );
+    }
+    if cfg.google.is_none() {
+        problems.extend(mapping_problems(&rules, &d.definitions));
+    }
     if problems.is_empty() {
         println!("ok    every mapped attribute exists in the app's schemas");
     }

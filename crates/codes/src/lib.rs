@@ -157,7 +157,7 @@ codes! {
     TARGET_MISSING_VALUE = "R-TARGET-MISSING-VALUE", Rejected, false,
         "A value the app requires is missing",
         "The app requires an attribute (or an entitlement) that roster did not send because the directory has no value or no mapping for it.",
-        "Fill the attribute in the directory or add a mapping with a default: roster app edit NAME --map 'ATTR=default(source, \"value\")'.";
+        "Fill the attribute in the directory, or map it: roster app edit NAME --map 'ATTR=SOURCE' adds the rule to the app's mapping (default(SOURCE, \"value\") for users without one). roster app test NAME lists what the app requires that no rule maps; then roster retry NAME --code R-TARGET-MISSING-VALUE.";
     TARGET_ORG_UNIT = "R-TARGET-ORG-UNIT", Rejected, false,
         "The org unit does not exist in the app",
         "The account is placed in an org unit (or group path) the app does not have: the directory's and the app's org structures differ.",

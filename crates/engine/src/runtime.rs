@@ -80,6 +80,11 @@ impl AppRuntime {
         let rules = mapping::compile(&config.effective_mapping())
             .map_err(|m| app_error(&codes::MAPPING_INVALID, m))?;
         let registry = SchemaRegistry::new();
+        if let Some(users) = registry.resource("User")
+            && let Some(problem) = mapping::check_sources(&config.effective_mapping(), &users).first()
+        {
+            return Err(app_error(&codes::MAPPING_INVALID, problem.clone()));
+        }
         let scope_filter = match &config.scope.filter {
             None => None,
             Some(text) => {

@@ -4,6 +4,7 @@
 //!
 //! | module | covers |
 //! |---|---|
+//! | `mapping` | `--map` changes the default mapping; bad sources and a missing userName are refused |
 //! | `retry` | an edited app retries what failed at once; `roster retry` and its API call |
 //! | `sync` | `roster sync` waits out an app's pause and says so; pauses are not attempts |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
@@ -15,6 +16,7 @@ use common::{ROSTER, databases, drop_schemas};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod mapping;
 mod retry;
 mod sync;
 

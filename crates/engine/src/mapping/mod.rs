@@ -126,6 +126,15 @@ impl Expr {
             Self::Call(_, args) => args.iter().any(|a| a.reads(name)),
         }
     }
+
+    /// Every source attribute the expression reads, in order.
+    pub fn attributes(&self) -> Vec<&PatchPath> {
+        match self {
+            Self::Const(_) => Vec::new(),
+            Self::Attr(p) => vec![p],
+            Self::Call(_, args) => args.iter().flat_map(Self::attributes).collect(),
+        }
+    }
 }
 
 /// The mapping used when an app configures none: the core User attributes as they are, and the directory id
@@ -702,6 +711,121 @@ pub fn check_targets(
         }
     }
     problems
+}
+
+/// `base` changed by `changes`: a rule of `changes` replaces the rule of `base` for the same target (compared
+/// case-insensitively) where it stood, or is added at the end; rules for a target in `removed` are dropped.
+/// `roster app add/edit --map` adds to the app's mapping this way; `--replace-mapping` replaces it.
+pub fn merge_rules(
+    base: Vec<MappingRule>,
+    changes: Vec<MappingRule>,
+    removed: &[String],
+) -> Vec<MappingRule> {
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    let mut rules: Vec<MappingRule> = base
+        .into_iter()
+        .filter(|r| !removed.iter().any(|t| same(t, &r.target)))
+        .collect();
+    for change in changes {
+        match rules.iter_mut().find(|r| same(&r.target, &change.target)) {
+            Some(r) => *r = change,
+            None => rules.push(change),
+        }
+    }
+    rules
+}
+
+/// Source attributes the directory does not have: each attribute a rule reads must be one of the directory's
+/// `resource` schema (core, common or extension attributes, or a whole extension), or `groups`. A typo such as
+/// `usrName` otherwise maps nothing, silently.
+pub fn check_sources(rules: &[MappingRule], resource: &roster_scim::ResourceSchema<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for rule in rules {
+        let Ok(expr) = parse_expr(&rule.source) else {
+            continue;
+        };
+        for p in expr.attributes() {
+            if let Some(urn) = whole_extension(p) {
+                if !resource.knows_schema(&urn) {
+                    problems.push(format!(
+                        "{}={}: the directory has no schema {urn}",
+                        rule.target, rule.source
+                    ));
+                }
+                continue;
+            }
+            let Some((_, attr)) = resource.resolve(p.attr.uri.as_deref(), &p.attr.name) else {
+                problems.push(format!(
+                    "{}={}: the directory has no attribute '{}'{}",
+                    rule.target,
+                    rule.source,
+                    p.attr.name,
+                    resource
+                        .top_level()
+                        .find(|a| close(&a.name, &p.attr.name))
+                        .map(|a| format!(" (did you mean {}?)", a.name))
+                        .unwrap_or_default()
+                ));
+                continue;
+            };
+            if let Some(sub) = p.attr.sub.as_deref().or(p.sub_after_filter.as_deref())
+                && attr.sub_attribute(sub).is_none()
+            {
+                problems.push(format!(
+                    "{}={}: the directory's '{}' has no sub-attribute '{sub}'",
+                    rule.target, rule.source, attr.name
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Whether two names differ by at most one letter (inserted, removed or changed), case aside.
+fn close(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (
+        a.to_lowercase().chars().collect(),
+        b.to_lowercase().chars().collect(),
+    );
+    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    if long.len() - short.len() > 1 {
+        return false;
+    }
+    let prefix = short.iter().zip(long.iter()).take_while(|(x, y)| x == y).count();
+    let skip = usize::from(long.len() > short.len());
+    let same_tail = |i: usize| short.get(i..) == long.get(i + skip..);
+    same_tail(prefix) || (skip == 0 && short.get(prefix + 1..) == long.get(prefix + 1..))
+}
+
+/// Attributes the target requires that no rule maps: the `required` top-level attributes of its core schema
+/// `core` among `schemas` (what its `/Schemas` serves), or RFC 7643's `userName` when it serves none. A create
+/// without them fails at the target (`R-TARGET-MISSING-VALUE`) for every user.
+pub fn missing_required(
+    rules: &[MappingRule],
+    core: &str,
+    schemas: &[roster_scim::schema::Schema],
+) -> Vec<String> {
+    let required: Vec<String> = match schemas.iter().find(|s| s.id.eq_ignore_ascii_case(core)) {
+        Some(schema) => schema
+            .attributes
+            .iter()
+            .filter(|a| a.required && a.mutability != roster_scim::schema::Mutability::ReadOnly)
+            .map(|a| a.name.clone())
+            .collect(),
+        None if core == USER_SCHEMA => vec!["userName".to_owned()],
+        None => Vec::new(),
+    };
+    required
+        .into_iter()
+        .filter(|name| {
+            !rules.iter().any(|r| {
+                PatchPath::parse(&r.target).is_ok_and(|p| {
+                    p.attr.name.eq_ignore_ascii_case(name)
+                        && p.attr.uri.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(core))
+                })
+            })
+        })
+        .collect()
 }
 
 /// Checks a filter text for scoping, naming the problem in SCIM terms.

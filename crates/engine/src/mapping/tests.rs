@@ -204,3 +204,92 @@ fn values_cannot_grow_without_bound() {
         "bjensen"
     );
 }
+
+fn rule(text: &str) -> MappingRule {
+    MappingRule::parse(text, false).unwrap()
+}
+
+#[test]
+fn map_changes_the_default_mapping_rule_by_rule() {
+    let merged = merge_rules(
+        default_user_mapping(),
+        vec![
+            rule(r#"displayName=concat(name.givenName, " ", name.familyName)"#),
+            rule("urn:example:params:scim:schemas:extension:crm:2.0:User:team=title"),
+        ],
+        &["phoneNumbers".to_owned()],
+    );
+    let targets: Vec<&str> = merged.iter().map(|r| r.target.as_str()).collect();
+    // The default's rules stay (userName, emails, active); displayName is replaced where it stood; the new rule
+    // comes last; phoneNumbers is gone.
+    assert_eq!(
+        targets.len(),
+        default_user_mapping().len(),
+        "one rule added, one removed"
+    );
+    assert!(targets.contains(&"userName") && targets.contains(&"emails") && targets.contains(&"active"));
+    assert!(!targets.contains(&"phoneNumbers"));
+    let display = merged.iter().find(|r| r.target == "displayName").unwrap();
+    assert!(display.source.starts_with("concat("));
+    assert_eq!(targets.iter().position(|t| *t == "displayName"), Some(3));
+    assert!(targets.last().unwrap().ends_with(":team"));
+    // Targets compare case-insensitively.
+    let merged = merge_rules(
+        default_user_mapping(),
+        vec![rule("USERNAME=lower(userName)")],
+        &[],
+    );
+    assert_eq!(merged.len(), default_user_mapping().len());
+    assert_eq!(merged[0].source, "lower(userName)");
+}
+
+#[test]
+fn sources_the_directory_does_not_have_are_named() {
+    let registry = roster_scim::SchemaRegistry::new();
+    let users = registry.resource("User").unwrap();
+    assert!(check_sources(&default_user_mapping(), &users).is_empty());
+    let problems = check_sources(
+        &[
+            rule("userName=usrName"),
+            rule(r#"displayName=concat(name.givenNme, " ", name.familyName)"#),
+            rule("title=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+            rule("nickName=urn:example:nothing:2.0:User:x"),
+            rule("externalId=id"),
+            rule(r#"active=default(active, true)"#),
+            rule("x=groups"),
+        ],
+        &users,
+    );
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems[0].contains("'usrName'") && problems[0].contains("did you mean userName?"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("no sub-attribute 'givenNme'"),
+        "{problems:?}"
+    );
+    assert!(problems[2].contains("nickName="), "{problems:?}");
+}
+
+#[test]
+fn attributes_the_app_requires_must_be_mapped() {
+    let without = [rule("displayName=displayName")];
+    // An app that serves no schemas: RFC 7643's userName.
+    assert_eq!(missing_required(&without, USER_SCHEMA, &[]), ["userName"]);
+    assert!(missing_required(&default_user_mapping(), USER_SCHEMA, &[]).is_empty());
+    // An app whose schema requires more.
+    let registry = roster_scim::SchemaRegistry::new();
+    let mut core = registry.resource("User").unwrap().core.clone();
+    for a in &mut core.attributes {
+        if a.name == "displayName" || a.name == "emails" {
+            a.required = true;
+        }
+    }
+    let missing = missing_required(
+        &[rule("userName=userName"), rule("displayName=displayName")],
+        USER_SCHEMA,
+        &[core],
+    );
+    assert_eq!(missing, ["emails"]);
+}

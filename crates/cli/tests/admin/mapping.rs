@@ -1,0 +1,93 @@
+//! The mapping cannot silently break creates: `--map` changes the default mapping rule by rule (the README's
+//! example keeps userName, emails and active), and a rule that reads an attribute the directory does not have,
+//! or a mapping without the userName every create needs, is refused with `R-MAPPING-INVALID`.
+
+use crate::{Db, add_app, on_every_database, runtime, texts};
+
+#[test]
+fn map_adds_to_the_default_and_bad_rules_are_refused() {
+    let rt = runtime();
+    on_every_database(|db: &Db| {
+        let target = rt.block_on(roster_testkit::Target::spawn());
+        let csv = db.file(
+            "people.csv",
+            "userName,name.givenName,name.familyName,title\nann@example.com,Ann,Lee,Engineer\n",
+        );
+        db.ok(&["import", csv.to_str().unwrap()]);
+        // The README's example.
+        let out = add_app(
+            db,
+            "crm",
+            &target.url,
+            &target.token,
+            &[
+                "--map",
+                r#"displayName=concat(name.givenName, " ", name.familyName)"#,
+            ],
+        );
+        assert!(out.status.success(), "{:?}", texts(&out));
+        let (payload, _) = db.ok(&["app", "preview", "crm", "--user", "ann@example.com"]);
+        let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(payload["userName"], "ann@example.com", "{payload}");
+        assert_eq!(payload["displayName"], "Ann Lee", "{payload}");
+        assert_eq!(payload["active"], true, "{payload}");
+        assert_eq!(payload["title"], "Engineer", "{payload}");
+
+        // A typo in a source is refused at add and at edit, naming the rule and the likely attribute.
+        for args in [
+            vec!["--map", "userName=usrName"],
+            vec![
+                "--map",
+                r#"displayName=concat(name.givenNme, " ", name.familyName)"#,
+            ],
+        ] {
+            let out = add_app(db, "bad", &target.url, &target.token, &args);
+            let (_, stderr) = texts(&out);
+            assert!(!out.status.success(), "{args:?}");
+            assert!(stderr.contains("R-MAPPING-INVALID"), "{stderr}");
+        }
+        let out = add_app(
+            db,
+            "bad",
+            &target.url,
+            &target.token,
+            &["--map", "userName=usrName"],
+        );
+        assert!(
+            texts(&out).1.contains("did you mean userName?"),
+            "{:?}",
+            texts(&out)
+        );
+        let out = db.roster(&["app", "edit", "crm", "--map", "title=titel"]);
+        assert!(!out.status.success());
+        assert!(texts(&out).1.contains("'titel'"), "{:?}", texts(&out));
+        // A mapping without userName: every create would fail at the app.
+        let out = add_app(
+            db,
+            "bad",
+            &target.url,
+            &target.token,
+            &["--replace-mapping", "--map", "displayName=displayName"],
+        );
+        assert!(!out.status.success());
+        assert!(texts(&out).1.contains("requires 'userName'"), "{:?}", texts(&out));
+        let out = db.roster(&["app", "edit", "crm", "--unmap", "userName"]);
+        assert!(!out.status.success());
+        assert!(texts(&out).1.contains("requires 'userName'"), "{:?}", texts(&out));
+        // Nothing refused was stored.
+        let (list, _) = db.ok(&["app", "list"]);
+        assert!(!list.contains("bad"), "{list}");
+        // A rule is removed by --unmap, and app test checks the rest against the app's schemas.
+        let (show, _) = db.ok(&["app", "show", "crm"]);
+        assert!(show.contains("title = title"), "{show}");
+        db.ok(&["app", "edit", "crm", "--unmap", "title"]);
+        let (show, _) = db.ok(&["app", "show", "crm"]);
+        assert!(
+            show.contains("displayName") && !show.contains("title = title"),
+            "{show}"
+        );
+        let (test, _) = db.ok(&["app", "test", "crm"]);
+        assert!(test.contains("every mapped attribute exists"), "{test}");
+        rt.block_on(target.stop());
+    });
+}
