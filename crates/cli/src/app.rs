@@ -429,6 +429,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             let secret = apply_settings(&mut cfg, &settings)?;
             Connector::new(&cfg, secret.clone())?;
             let store = open(&db).await?;
+            resolve_scope_groups(&store, &mut cfg).await?;
             store
                 .create_app(&name, &cfg.to_json(), secret.as_ref())
                 .await
@@ -604,7 +605,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             } else {
                 let mut parts = Vec::new();
                 if !cfg.scope.groups.is_empty() {
-                    parts.push(format!("members of {}", cfg.scope.groups.join(", ")));
+                    parts.push(format!("members of {}", scope_group_names(&store, &cfg).await?));
                 }
                 if let Some(f) = &cfg.scope.filter {
                     parts.push(format!("matching {f}"));
@@ -685,6 +686,9 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             let a = find(&store, &name).await?;
             let mut cfg = config_of(&a)?;
             let secret = apply_settings(&mut cfg, &settings)?;
+            if !settings.scope_groups.is_empty() {
+                resolve_scope_groups(&store, &mut cfg).await?;
+            }
             let expected = if_version.unwrap_or(a.version);
             let before = audited(&config_of(&a)?);
             let updated = store
@@ -848,6 +852,56 @@ pub async fn find_object(
     };
     let page = store.list_resources(kind, &q).await.map_err(|e| e.to_string())?;
     Ok(page.resources.into_iter().next().map(|r| r.id))
+}
+
+/// Stores the scope groups by id: each is given by id or displayName, and must exist, so a rename in the
+/// directory keeps the scope and a typo is refused now rather than stopping the app later.
+async fn resolve_scope_groups(store: &Store, cfg: &mut AppConfig) -> Result<(), String> {
+    let mut ids = Vec::with_capacity(cfg.scope.groups.len());
+    for g in &cfg.scope.groups {
+        match store.resolve_group(g).await {
+            Ok(Some(id)) => ids.push(id),
+            Ok(None) => {
+                return Err(format!(
+                    "{}: no group '{g}' in the directory. Name an existing group (by displayName or id), or create \
+                     it first (roster import, or your identity provider)",
+                    codes::SCOPE_GROUP_MISSING.code
+                ));
+            }
+            Err(roster_store::StoreError::Scim(e)) => {
+                return Err(format!("{}: {}", codes::SCOPE_GROUP_MISSING.code, e.detail));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    cfg.scope.groups = ids;
+    Ok(())
+}
+
+/// The scope groups as an admin knows them: each group's current displayName (and id), or a deleted group's id
+/// marked as missing. Scopes stored by name (before groups were stored by id) are shown as stored.
+async fn scope_group_names(store: &Store, cfg: &AppConfig) -> Result<String, String> {
+    let mut names = Vec::new();
+    for g in &cfg.scope.groups {
+        let found = store
+            .get_resource(ResourceKind::Group, g)
+            .await
+            .map_err(|e| e.to_string())?;
+        names.push(match found {
+            Some(r) => format!(
+                "{} ({g})",
+                r.data
+                    .get("displayName")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?")
+            ),
+            None => match store.resolve_group(g).await {
+                Ok(Some(_)) => g.clone(),
+                _ => format!("{g} (not in the directory: {})", codes::SCOPE_GROUP_MISSING.code),
+            },
+        });
+    }
+    Ok(names.join(", "))
 }
 
 /// Refuses a mapping that reads attributes the directory does not have, or maps nothing to `userName` (RFC 7643

@@ -96,8 +96,8 @@ codes! {
         "Install or enable the app for the organisation in its admin console, then run roster app test NAME.";
     SCOPE_GROUP_MISSING = "R-SCOPE-GROUP-MISSING", Configuration, false,
         "A scope group does not exist",
-        "The app's scope names a group that is not in the directory (deleted or renamed).",
-        "Fix the scope: roster app edit NAME --scope-group GROUP. Nobody is deprovisioned until it is fixed.";
+        "The app's scope names a group that is not in the directory: it was deleted (scopes keep a group's id, so a rename does not matter).",
+        "Fix the scope: roster app edit NAME --scope-group GROUP (a displayName or an id). Nobody is deprovisioned until it is fixed.";
     SCOPE_INVALID = "R-SCOPE-INVALID", Configuration, false,
         "The scope filter is not valid",
         "The app's scope filter is not a valid SCIM filter for Users.",

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `mapping` | `--map` changes the default mapping; bad sources and a missing userName are refused |
 //! | `retry` | an edited app retries what failed at once; `roster retry` and its API call |
+//! | `scope` | scope groups stored by id: a rename keeps the scope, a missing group is refused |
 //! | `sync` | `roster sync` waits out an app's pause and says so; pauses are not attempts |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
@@ -18,6 +19,7 @@ use std::process::{Command, Output};
 
 mod mapping;
 mod retry;
+mod scope;
 mod sync;
 
 /// One database to run the CLI on, with a folder for the files a test writes.
