@@ -99,25 +99,65 @@ pub struct LogArgs {
 pub struct ImportArgs {
     /// A CSV file (header of SCIM attribute paths, optional `groups` column) or a JSON file of SCIM resources.
     file: std::path::PathBuf,
+    /// Print what would be created and updated, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     db: DatabaseArg,
 }
 
 pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
-    let r = roster_engine::import::import_file(&store, &args.file).await?;
+    let opts = roster_engine::import::ImportOptions {
+        dry_run: args.dry_run,
+    };
+    let r = roster_engine::import::import_file(&store, &args.file, opts).await?;
+    if !r.errors.is_empty() {
+        for (at, why) in r.errors.iter().take(50) {
+            eprintln!("error {at}: {why}");
+        }
+        if r.errors.len() > 50 {
+            eprintln!("… and {} more", r.errors.len() - 50);
+        }
+        eprintln!(
+            "Nothing was imported from {}: fix the {} line(s) above and import it again.",
+            args.file.display(),
+            r.errors.len()
+        );
+        return Ok(ExitCode::from(1));
+    }
     for (at, why) in &r.skipped {
         eprintln!("skipped {at}: {why}");
     }
+    for line in &r.plan {
+        println!("{line}");
+    }
     eprintln!(
-        "Imported {}: {} created, {} updated, {} unchanged, {} memberships added, {} skipped.",
+        "{} {}: {} {}, {} {}, {} unchanged, {} memberships {}, {} skipped{}",
+        if args.dry_run { "Dry run of" } else { "Imported" },
         args.file.display(),
         r.created,
+        if args.dry_run { "to create" } else { "created" },
         r.updated,
+        if args.dry_run { "to update" } else { "updated" },
         r.unchanged,
         r.memberships,
-        r.skipped.len()
+        if args.dry_run { "to add" } else { "added" },
+        r.skipped.len(),
+        if args.dry_run {
+            "; nothing was written."
+        } else {
+            "."
+        }
     );
+    let code = if r.skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    };
+    if args.dry_run {
+        return Ok(code);
+    }
     let change = serde_json::json!({"created": r.created, "updated": r.updated, "unchanged": r.unchanged,
         "memberships": r.memberships, "skipped": r.skipped.len()});
     crate::actor::record(
@@ -127,11 +167,7 @@ pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
         change,
     )
     .await?;
-    Ok(if r.skipped.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(code)
 }
 
 fn plan_line(id: &str, r: &ObjectResult) -> String {

@@ -1,8 +1,14 @@
 //! `roster import`: users and groups from CSV or JSON files into the directory, as an HR export would deliver
 //! them. Idempotent: a record updates the resource with the same `externalId`, else the same `userName` (a
-//! group's `displayName`), else creates one; an unchanged record writes nothing. A bad record is reported with
-//! its line (CSV) or position (JSON) and skipped; the rest is imported. Every write goes through the directory,
-//! so the journal carries it to the apps.
+//! group's `displayName`), else creates one; an unchanged record writes nothing. Every write goes through the
+//! directory, so the journal carries it to the apps.
+//!
+//! A broken file writes nothing: the whole file is checked first, and a header that is not attribute paths, a
+//! row that is not CSV, a row with the wrong number of fields, a quoted field running over several lines (an
+//! unclosed quote would otherwise swallow the rows after it) and two records with one key (`userName`
+//! compared without case, `externalId`, a group's `displayName`) are [`ImportReport::errors`] with their lines.
+//! A well-formed record the directory refuses (a value of the wrong type) is reported with its line and
+//! skipped; the rest is imported. A dry run ([`ImportOptions::dry_run`]) reads and compares but writes nothing.
 //!
 //! - CSV: a header of SCIM attribute paths (`userName`, `name.givenName`, `emails[type eq "work"].value`,
 //!   `active`, `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`, …) and one user per row.
@@ -30,6 +36,17 @@ pub struct ImportReport {
     pub memberships: usize,
     /// Records skipped: (where, why).
     pub skipped: Vec<(String, String)>,
+    /// What makes the file unfit to import: (where, why). When there are any, nothing was written.
+    pub errors: Vec<(String, String)>,
+    /// A dry run's plan, one line per record that would change something (`create line 2: ann@example.com`).
+    pub plan: Vec<String>,
+}
+
+/// How to import.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Read and compare, write nothing; [`ImportReport::plan`] says what would change.
+    pub dry_run: bool,
 }
 
 /// One record to import.
@@ -40,31 +57,109 @@ struct Record {
     groups: Vec<String>,
 }
 
-/// Imports a file; its name decides the format (`.csv`, else JSON). A CSV file is read row by row, so memory
-/// stays flat however long it is.
-pub async fn import_file(store: &Store, path: &std::path::Path) -> Result<ImportReport, String> {
+/// Imports a file; its name decides the format (`.csv`, else JSON). A CSV file is read row by row, twice (checked
+/// whole, then imported), so memory stays flat however long it is (but for one key per record, to find
+/// duplicates).
+pub async fn import_file(
+    store: &Store,
+    path: &std::path::Path,
+    opts: ImportOptions,
+) -> Result<ImportReport, String> {
     let name = path.to_string_lossy().to_ascii_lowercase();
+    let open = || std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
     if name.ends_with(".csv") {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        import_csv(store, std::io::BufReader::new(file))
+        let errors = check_csv(std::io::BufReader::new(open()?));
+        if !errors.is_empty() {
+            return Ok(ImportReport {
+                errors,
+                ..ImportReport::default()
+            });
+        }
+        import_csv(store, std::io::BufReader::new(open()?), opts)
             .await
             .map_err(|e| e.to_string())
     } else {
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        import(store, &name, &text).await.map_err(|e| e.to_string())
+        import_with(store, &name, &text, opts)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
-/// Imports CSV rows from a reader.
-pub async fn import_csv(store: &Store, reader: impl std::io::Read) -> Result<ImportReport, StoreError> {
+/// Checks a whole CSV file without writing: the errors that make it unfit to import (see the module's doc).
+pub fn check_csv(reader: impl std::io::Read) -> Vec<(String, String)> {
+    let mut report = ImportReport::default();
+    let mut keys = Keys::default();
+    let mut errors = Vec::new();
+    for r in csv_records(reader, &mut report) {
+        match r {
+            Ok(r) => keys.check(&r, &mut errors),
+            Err(e) => errors.push(e),
+        }
+    }
+    report.skipped.extend(errors);
+    report.skipped
+}
+
+/// The keys seen so far in a file, to find two records for one resource.
+#[derive(Default)]
+struct Keys {
+    /// (kind, key name, value) → where it was first seen.
+    seen: std::collections::HashMap<(ResourceKind, &'static str, String), String>,
+}
+
+impl Keys {
+    fn check(&mut self, r: &Record, errors: &mut Vec<(String, String)>) {
+        let name_attr = match r.kind {
+            ResourceKind::User => "userName",
+            ResourceKind::Group => "displayName",
+        };
+        let name = roster_scim::value::get_ci(&r.data, name_attr)
+            .and_then(Value::as_str)
+            .map(|v| (name_attr, v.to_lowercase(), v));
+        let ext = r
+            .data
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(|v| ("externalId", v.to_owned(), v));
+        for (attr, key, shown) in name.into_iter().chain(ext) {
+            match self.seen.entry((r.kind, attr, key)) {
+                std::collections::hash_map::Entry::Occupied(first) => errors.push((
+                    r.at.clone(),
+                    format!(
+                        "{attr} '{shown}' is already in {}{}: one record per {}",
+                        first.get(),
+                        if attr == "externalId" {
+                            ""
+                        } else {
+                            " (compared without case)"
+                        },
+                        r.kind.as_str().to_lowercase()
+                    ),
+                )),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(r.at.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Imports CSV rows from a reader (checked as the rows come: call [`check_csv`] first so that a broken file
+/// writes nothing).
+pub async fn import_csv(
+    store: &Store,
+    reader: impl std::io::Read,
+    opts: ImportOptions,
+) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport::default();
     let registry = SchemaRegistry::new();
     let mut memberships: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let mut users = Vec::with_capacity(CHUNK);
     for r in csv_records(reader, &mut report) {
         let other = match r {
-            Ok(r) if r.kind == ResourceKind::User => {
+            Ok(r) if r.kind == ResourceKind::User && !opts.dry_run => {
                 users.push(r);
                 if users.len() < CHUNK {
                     continue;
@@ -83,13 +178,13 @@ pub async fn import_csv(store: &Store, reader: impl std::io::Read) -> Result<Imp
         )
         .await?;
         match other {
-            Some(Ok(r)) => apply(store, &registry, r, &mut report, &mut memberships).await?,
+            Some(Ok(r)) => apply(store, &registry, r, &mut report, &mut memberships, opts).await?,
             Some(Err(skip)) => report.skipped.push(skip),
             None => {}
         }
     }
     apply_users(store, &registry, users, &mut report, &mut memberships).await?;
-    add_all_members(store, memberships, &mut report).await?;
+    add_all_members(store, memberships, &mut report, opts).await?;
     Ok(report)
 }
 
@@ -97,9 +192,10 @@ async fn add_all_members(
     store: &Store,
     memberships: std::collections::BTreeMap<String, Vec<String>>,
     report: &mut ImportReport,
+    opts: ImportOptions,
 ) -> Result<(), StoreError> {
     for (group, users) in memberships {
-        match add_members(store, &group, &users).await {
+        match add_members(store, &group, &users, opts.dry_run).await {
             Ok(n) => report.memberships += n,
             Err(StoreError::Scim(e)) => report.skipped.push((format!("group '{group}'"), e.detail)),
             Err(e) => return Err(e),
@@ -110,25 +206,55 @@ async fn add_all_members(
 
 /// Imports a file's text; `name` decides the format (`.csv`, else JSON).
 pub async fn import(store: &Store, name: &str, text: &str) -> Result<ImportReport, StoreError> {
+    import_with(store, name, text, ImportOptions::default()).await
+}
+
+/// [`import`] with options.
+pub async fn import_with(
+    store: &Store,
+    name: &str,
+    text: &str,
+    opts: ImportOptions,
+) -> Result<ImportReport, StoreError> {
     if name.to_ascii_lowercase().ends_with(".csv") {
-        return import_csv(store, text.as_bytes()).await;
+        let errors = check_csv(text.as_bytes());
+        if !errors.is_empty() {
+            return Ok(ImportReport {
+                errors,
+                ..ImportReport::default()
+            });
+        }
+        return import_csv(store, text.as_bytes(), opts).await;
     }
     let mut report = ImportReport::default();
     let registry = SchemaRegistry::new();
     // Group name → users to add, applied at the end with one write per group.
     let mut memberships: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let records = parse_json(text, &mut report);
+    let mut keys = Keys::default();
+    for r in &records {
+        keys.check(r, &mut report.errors);
+    }
+    if !report.errors.is_empty() {
+        return Ok(report);
+    }
     // Users first, so groups can name them.
     let (users, groups): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.kind == ResourceKind::User);
-    let mut users = users.into_iter().peekable();
-    while users.peek().is_some() {
-        let chunk: Vec<Record> = users.by_ref().take(CHUNK).collect();
-        apply_users(store, &registry, chunk, &mut report, &mut memberships).await?;
+    if opts.dry_run {
+        for r in users {
+            apply(store, &registry, r, &mut report, &mut memberships, opts).await?;
+        }
+    } else {
+        let mut users = users.into_iter().peekable();
+        while users.peek().is_some() {
+            let chunk: Vec<Record> = users.by_ref().take(CHUNK).collect();
+            apply_users(store, &registry, chunk, &mut report, &mut memberships).await?;
+        }
     }
     for r in groups {
-        apply(store, &registry, r, &mut report, &mut memberships).await?;
+        apply(store, &registry, r, &mut report, &mut memberships, opts).await?;
     }
-    add_all_members(store, memberships, &mut report).await?;
+    add_all_members(store, memberships, &mut report, opts).await?;
     Ok(report)
 }
 
@@ -265,7 +391,7 @@ async fn apply_users(
     for (r, outcome) in records.into_iter().zip(outcomes) {
         let outcome = match outcome {
             Some(o) => o,
-            None => upsert(store, registry, &r).await,
+            None => upsert(store, registry, &r, false).await,
         };
         settle(r, outcome, report, memberships)?;
     }
@@ -278,8 +404,25 @@ async fn apply(
     r: Record,
     report: &mut ImportReport,
     memberships: &mut std::collections::BTreeMap<String, Vec<String>>,
+    opts: ImportOptions,
 ) -> Result<(), StoreError> {
-    let outcome = upsert(store, registry, &r).await;
+    let outcome = upsert(store, registry, &r, opts.dry_run).await;
+    if opts.dry_run
+        && let Ok((_, change @ (Upsert::Created | Upsert::Updated))) = &outcome
+    {
+        let name = ["userName", "displayName"]
+            .iter()
+            .find_map(|a| roster_scim::value::get_ci(&r.data, a).and_then(Value::as_str))
+            .unwrap_or("?");
+        let verb = if *change == Upsert::Created {
+            "create"
+        } else {
+            "update"
+        };
+        report
+            .plan
+            .push(format!("{verb} {}: {} {name}", r.at, r.kind.as_str()));
+    }
     settle(r, outcome, report, memberships)
 }
 
@@ -353,6 +496,18 @@ fn csv_records<'t>(
             (format!("line {line}"), format!("not valid CSV: {e}"))
         })?;
         let line = row.position().map_or(0, |p| p.line());
+        if let Some((i, cell)) = row.iter().enumerate().find(|(_, c)| c.contains(['\n', '\r'])) {
+            let lines = cell.lines().count().max(2);
+            return Err((
+                format!("line {line}"),
+                format!(
+                    "the quoted field in column {} runs over {lines} lines, to line {}: a quote left open? A value \
+                     cannot span lines",
+                    i + 1,
+                    line + u64::try_from(lines).unwrap_or(1) - 1
+                ),
+            ));
+        }
         if row.len() != columns.len() {
             return Err((
                 format!("line {line}"),
@@ -435,6 +590,7 @@ fn parse_json(text: &str, report: &mut ImportReport) -> Vec<Record> {
         .collect()
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Upsert {
     Created,
     Updated,
@@ -467,10 +623,13 @@ async fn find_by(
     Ok(ids.into_iter().next())
 }
 
+/// Creates or updates the resource a record stands for; with `dry_run`, only says which it would do (a create
+/// then has no id).
 async fn upsert(
     store: &Store,
     registry: &SchemaRegistry,
     r: &Record,
+    dry_run: bool,
 ) -> Result<(String, Upsert), StoreError> {
     let schema = registry
         .resource(r.kind.as_str())
@@ -490,6 +649,9 @@ async fn upsert(
     };
     let Some(id) = existing else {
         let valid = schema.validate(&data, None, ValidateOptions::default())?;
+        if dry_run {
+            return Ok((String::new(), Upsert::Created));
+        }
         let created = store.create_resource(r.kind, valid).await?;
         return Ok((created.id, Upsert::Created));
     };
@@ -500,6 +662,9 @@ async fn upsert(
     let Some(valid) = changes(&schema, r.kind, &data, &id, current)? else {
         return Ok((id, Upsert::Unchanged));
     };
+    if dry_run {
+        return Ok((id, Upsert::Updated));
+    }
     store.replace_resource(r.kind, &id, valid, Some(version)).await?;
     Ok((id, Upsert::Updated))
 }
@@ -569,13 +734,31 @@ async fn resolve_member_names(store: &Store, data: &mut Value) -> Result<(), Sto
 }
 
 /// Adds users to a group by name (creating the group when missing), in one write. Returns how many were new.
-async fn add_members(store: &Store, group: &str, user_ids: &[String]) -> Result<usize, StoreError> {
+/// Adds users to a group by name (created, as a complete SCIM Group, when missing); with `dry_run`, counts what
+/// it would add (users not created yet, with an empty id, count as new members). Returns how many.
+async fn add_members(
+    store: &Store,
+    group: &str,
+    user_ids: &[String],
+    dry_run: bool,
+) -> Result<usize, StoreError> {
     let gid = match store.resolve_group(group).await? {
         Some(id) => id,
+        None if dry_run => {
+            let distinct: std::collections::HashSet<&String> = user_ids.iter().collect();
+            return Ok(distinct.len() + user_ids.iter().filter(|u| u.is_empty()).count().saturating_sub(1));
+        }
         None => {
-            let mut data = Map::new();
-            data.insert("displayName".into(), Value::String(group.to_owned()));
-            store.create_resource(ResourceKind::Group, data).await?.id
+            let data = serde_json::json!({
+                "schemas": [mapping::GROUP_SCHEMA],
+                "displayName": group,
+            });
+            let schema = SchemaRegistry::new();
+            let valid = schema
+                .resource("Group")
+                .ok_or_else(|| StoreError::Corrupt("no schema for Group".into()))?
+                .validate(&data, None, ValidateOptions::default())?;
+            store.create_resource(ResourceKind::Group, valid).await?.id
         }
     };
     let current = store.get_resource(ResourceKind::Group, &gid).await?;
@@ -599,6 +782,10 @@ async fn add_members(store: &Store, group: &str, user_ids: &[String]) -> Result<
             })
         })
         .collect();
+    let new_users = user_ids.iter().filter(|u| u.is_empty()).count();
+    if dry_run {
+        return Ok(changes.len() + new_users.saturating_sub(1));
+    }
     if !changes.is_empty() {
         store.patch_members(&gid, &changes, None).await?;
     }

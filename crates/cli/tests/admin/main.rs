@@ -4,6 +4,7 @@
 //!
 //! | module | covers |
 //! |---|---|
+//! | `import` | a broken CSV is refused whole with its lines; `--dry-run` writes nothing |
 //! | `mapping` | `--map` changes the default mapping; bad sources and a missing userName are refused |
 //! | `retry` | an edited app retries what failed at once; `roster retry` and its API call |
 //! | `scope` | scope groups stored by id: a rename keeps the scope, a missing group is refused |
@@ -17,6 +18,7 @@ use common::{ROSTER, databases, drop_schemas};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod import;
 mod mapping;
 mod retry;
 mod scope;
