@@ -453,9 +453,13 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             if apps.is_empty() {
                 eprintln!("No apps. Connect one with: roster app add NAME --scim-url URL --token-file FILE");
             }
-            println!(
+            out!(
                 "{:<20} {:<8} {:<9} {:>7} {:>8} SCIM URL",
-                "NAME", "ENABLED", "VERSION", "LINKED", "PENDING"
+                "NAME",
+                "ENABLED",
+                "VERSION",
+                "LINKED",
+                "PENDING"
             );
             for a in apps {
                 let cfg = config_of(&a)?;
@@ -468,7 +472,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     .await
                     .map_err(|e| e.to_string())?
                     .len();
-                println!(
+                out!(
                     "{:<20} {:<8} {:<9} {:>7} {:>8} {}",
                     a.name,
                     cfg.enabled,
@@ -483,16 +487,17 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             let store = open(&db).await?;
             let a = find(&store, &name).await?;
             let cfg = config_of(&a)?;
-            println!("name:         {}", a.name);
-            println!(
+            out!("name:         {}", a.name);
+            out!(
                 "version:      {}  (pass --if-version {} to roster app edit to refuse concurrent changes)",
-                a.version, a.version
+                a.version,
+                a.version
             );
             match &cfg.google {
                 Some(g) => {
-                    println!("connector:    Google Workspace Directory API");
-                    println!("api url:      {}", redact_url(&cfg.scim_url));
-                    println!(
+                    out!("connector:    Google Workspace Directory API");
+                    out!("api url:      {}", redact_url(&cfg.scim_url));
+                    out!(
                         "auth:         service account key, acting as {} (protected); customer {}; group addresses @{}",
                         g.admin,
                         g.customer,
@@ -500,9 +505,9 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     );
                 }
                 None => {
-                    println!("connector:    SCIM 2.0");
-                    println!("scim url:     {}", redact_url(&cfg.scim_url));
-                    println!(
+                    out!("connector:    SCIM 2.0");
+                    out!("scim url:     {}", redact_url(&cfg.scim_url));
+                    out!(
                         "auth:         {}",
                         match &cfg.auth {
                             Auth::Bearer => "bearer token".to_owned(),
@@ -513,7 +518,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     );
                 }
             }
-            println!(
+            out!(
                 "credential:   {}",
                 if a.secret.is_some() {
                     "set (never shown)"
@@ -521,8 +526,8 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     "missing"
                 }
             );
-            println!("enabled:      {}", cfg.enabled);
-            println!(
+            out!("enabled:      {}", cfg.enabled);
+            out!(
                 "concurrency:  {} requests at once across all processes{}",
                 cfg.concurrency,
                 if cfg.rate_limit > 0 {
@@ -532,7 +537,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 }
             );
             if cfg.google.is_none() {
-                println!(
+                out!(
                     "creates:      {}",
                     if cfg.bulk {
                         "together in /Bulk requests when the app supports Bulk"
@@ -542,7 +547,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 );
             }
             let g = &cfg.guards;
-            println!(
+            out!(
                 "guards:       hold deprovisions beyond {} users or {} groups an hour, or {} % of the accounts or \
                  groups (above {}); quarantine at {} % failed requests over {} s (at least {}) or {} credential \
                  refusals in a row",
@@ -577,17 +582,17 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 ),
                 None => "healthy".to_owned(),
             };
-            println!("health:       {state}");
+            out!("health:       {state}");
             let (checking, waiting) = store.count_held(&a.name).await.map_err(|e| e.to_string())?;
             if checking + waiting > 0 {
-                println!(
+                out!(
                     "held:         {waiting} deprovision(s) awaiting approval, {checking} being checked \
                      (roster approve {} --list)",
                     a.name
                 );
             }
             let last = store.last_reconcile(&a.name).await.map_err(|e| e.to_string())?;
-            println!(
+            out!(
                 "reconcile:    every {} h; last {}",
                 cfg.reconcile_every_hours,
                 last.map_or_else(
@@ -595,8 +600,8 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     roster_store_time
                 )
             );
-            println!("deprovision:  {}", cfg.deprovision.as_str());
-            println!("stale links:  {:?}", cfg.stale_link);
+            out!("deprovision:  {}", cfg.deprovision.as_str());
+            out!("stale links:  {:?}", cfg.stale_link);
             let scope = if cfg.scope.groups.is_empty()
                 && cfg.scope.filter.is_none()
                 && cfg.scope.org_units.is_empty()
@@ -619,9 +624,9 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 }
                 parts.join("; ")
             };
-            println!("scope:        {scope}");
-            println!("matching:     {}", cfg.matching.join(", then "));
-            println!(
+            out!("scope:        {scope}");
+            out!("matching:     {}", cfg.matching.join(", then "));
+            out!(
                 "groups:       {}",
                 if cfg.push_groups {
                     "pushed with their members"
@@ -629,7 +634,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     "not pushed"
                 }
             );
-            println!(
+            out!(
                 "protected:    {}",
                 if cfg.protected.is_empty() {
                     "-".to_owned()
@@ -637,23 +642,23 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     cfg.protected.join(", ")
                 }
             );
-            println!(
+            out!(
                 "mapping{}:",
                 if cfg.mapping.is_empty() { " (default)" } else { "" }
             );
             for r in cfg.effective_mapping() {
-                println!("  {r}");
+                out!("  {r}");
             }
             let (active, disabled) = store
                 .count_links(&a.name, ResourceKind::User)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("accounts:     {active} active, {disabled} disabled");
+            out!("accounts:     {active} active, {disabled} disabled");
             let queue = store.list_queue(&a.name, 20).await.map_err(|e| e.to_string())?;
-            println!("pending:      {}", queue.len());
+            out!("pending:      {}", queue.len());
             for q in queue {
                 let at = roster_store_time(q.run_at);
-                println!(
+                out!(
                     "  {} {} attempts={} next={} {}",
                     q.kind.as_str(),
                     q.source_id,
@@ -741,11 +746,12 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
         AppCommand::Test { name, db } => return test(&name, &db).await,
         AppCommand::Preview { name, user, db } => {
             let store = open(&db).await?;
+            find(&store, &name).await?;
             let app = AppRuntime::load(&store, &name).await.map_err(|e| e.to_string())?;
             let id = find_user(&store, &user).await?;
             let r = crate::sync::sync_user(&store, &app, &id, false, true).await?;
             match &r.action {
-                roster_engine::plan::Action::Create { payload } => println!("{}", wire(&app, payload)?),
+                roster_engine::plan::Action::Create { payload } => out!("{}", wire(&app, payload)?),
                 _ => {
                     let resource = store
                         .get_resource(ResourceKind::User, &id)
@@ -761,7 +767,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                             .as_ref(),
                     ) {
                         roster_engine::plan::Source::InScope { create, .. } => {
-                            println!("{}", wire(&app, &create)?)
+                            out!("{}", wire(&app, &create)?)
                         }
                         _ => {
                             return Err(format!(
@@ -942,9 +948,7 @@ fn check_mapping(cfg: &AppConfig, d: &roster_engine::connector::Discovery, ok: &
     let rules = cfg.effective_mapping();
     let mut problems = Vec::new();
     if d.definitions.is_empty() {
-        println!(
-            "note  the app serves no schema definitions: mapped attributes cannot be checked against them"
-        );
+        out!("note  the app serves no schema definitions: mapped attributes cannot be checked against them");
     } else {
         problems = roster_engine::mapping::check_targets(
             &rules,
@@ -956,11 +960,11 @@ fn check_mapping(cfg: &AppConfig, d: &roster_engine::connector::Discovery, ok: &
         problems.extend(mapping_problems(&rules, &d.definitions));
     }
     if problems.is_empty() {
-        println!("ok    every mapped attribute exists in the app's schemas");
+        out!("ok    every mapped attribute exists in the app's schemas");
     }
     for p in problems {
         *ok = false;
-        println!("FAIL  {}: {p}", codes::MAPPING_INVALID.code);
+        out!("FAIL  {}: {p}", codes::MAPPING_INVALID.code);
     }
 }
 
@@ -972,22 +976,22 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
     let client = match Connector::new(&cfg, secret) {
         Ok(c) => c,
         Err(m) => {
-            println!("FAIL  configuration: {m}");
+            out!("FAIL  configuration: {m}");
             return Ok(ExitCode::from(1));
         }
     };
-    println!("app {name}: {}", redact_url(client.base()));
+    out!("app {name}: {}", redact_url(client.base()));
     let mut ok = true;
     match client.discover().await {
         Ok(d) if cfg.google.is_some() => {
-            println!("ok    Google issued a token to the service account (domain-wide delegation works)");
-            println!("ok    Directory API: users and groups of the customer can be read");
-            println!("ok    attributes Google keeps: {}", d.schemas.join(", "));
+            out!("ok    Google issued a token to the service account (domain-wide delegation works)");
+            out!("ok    Directory API: users and groups of the customer can be read");
+            out!("ok    attributes Google keeps: {}", d.schemas.join(", "));
             check_mapping(&cfg, &d, &mut ok);
         }
         Ok(d) => {
-            println!("ok    reachable, credential accepted");
-            println!(
+            out!("ok    reachable, credential accepted");
+            out!(
                 "ok    ServiceProviderConfig: PATCH {}",
                 if d.patch {
                     "supported"
@@ -995,11 +999,11 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
                     "not supported (roster uses PUT)"
                 }
             );
-            println!("ok    Schemas: {}", d.schemas.join(", "));
-            println!("ok    ResourceTypes: {}", d.resource_types.join(", "));
+            out!("ok    Schemas: {}", d.schemas.join(", "));
+            out!("ok    ResourceTypes: {}", d.resource_types.join(", "));
             check_mapping(&cfg, &d, &mut ok);
             if !d.resource_types.iter().any(|r| r.eq_ignore_ascii_case("User")) {
-                println!(
+                out!(
                     "FAIL  {}: the app lists no User resource type",
                     codes::TARGET_SCHEMA.code
                 );
@@ -1008,17 +1012,17 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
         }
         Err(e) => {
             ok = false;
-            println!("FAIL  {}: {}", e.code.code, e.code.title);
-            println!("      what happened: {}", e.message);
-            println!("      cause: {}", e.code.cause);
-            println!("      fix:   {}", e.code.fix);
+            out!("FAIL  {}: {}", e.code.code, e.code.title);
+            out!("      what happened: {}", e.message);
+            out!("      cause: {}", e.code.cause);
+            out!("      fix:   {}", e.code.fix);
         }
     }
     match AppRuntime::load(&store, name).await {
-        Ok(_) => println!("ok    scope and mapping are valid"),
+        Ok(_) => out!("ok    scope and mapping are valid"),
         Err(e) => {
             ok = false;
-            println!("FAIL  {e}");
+            out!("FAIL  {e}");
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -30,12 +30,15 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode, String> {
     let time = |t: time::OffsetDateTime| roster_scim::value::format_datetime(t);
     match args.format {
         Format::Table => {
-            println!(
+            out!(
                 "{:<27} {:<16} {:<15} {:<20} CHANGE",
-                "TIME", "WHO", "ACTION", "TARGET"
+                "TIME",
+                "WHO",
+                "ACTION",
+                "TARGET"
             );
             for e in &entries {
-                println!(
+                out!(
                     "{:<27} {:<16} {:<15} {:<20} {}",
                     time(e.at),
                     e.actor,
@@ -46,9 +49,9 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode, String> {
             }
         }
         Format::Csv => {
-            println!("time,who,action,target,change");
+            out!("time,who,action,target,change");
             for e in &entries {
-                println!(
+                out!(
                     "{},{},{},{},{}",
                     time(e.at),
                     csv_field(&e.actor),
@@ -60,7 +63,7 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode, String> {
         }
         Format::Json => {
             for e in &entries {
-                println!(
+                out!(
                     "{}",
                     json!({"seq": e.seq, "time": time(e.at), "who": e.actor, "action": e.action.as_str(),
                            "target": e.target, "change": e.change})

@@ -25,10 +25,10 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
     if args.list {
         if args.format == "json" {
             let all: Vec<_> = codes::ALL.iter().map(|c| c.to_json()).collect();
-            println!("{}", serde_json::Value::Array(all));
+            out!("{}", serde_json::Value::Array(all));
         } else {
             for c in codes::ALL {
-                println!("{:<26} {:<19} {}", c.code, c.category.name(), c.title);
+                out!("{:<26} {:<19} {}", c.code, c.category.name(), c.title);
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -46,12 +46,12 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
     let found = codes::explain(&text);
     if args.format == "json" {
         let items: Vec<_> = found.iter().map(codes::Explanation::to_json).collect();
-        println!(
+        out!(
             "{}",
             json!({ "recognised": !found.is_empty(), "explanations": items })
         );
     } else if found.is_empty() {
-        println!(
+        out!(
             "roster does not recognise this text, so it will not guess at a cause.\n\
              If it came from an app, roster log APP --failures shows roster's own code for each failure; \
              roster explain --list lists every code."
@@ -59,26 +59,26 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
     } else {
         for (i, e) in found.iter().enumerate() {
             if i > 0 {
-                println!();
+                out!();
             }
             let c = e.code;
-            println!("{}  {}", c.code, c.title);
+            out!("{}  {}", c.code, c.title);
             match &e.source {
                 Source::Known { system, note } => {
-                    println!("  recognised as: a message of {system}");
-                    println!("  meaning:       {note}");
+                    out!("  recognised as: a message of {system}");
+                    out!("  meaning:       {note}");
                 }
                 Source::ErrorBody { status, reason } => {
                     let mut what = format!("an error answer, status {status}");
                     if let Some(r) = reason {
                         what.push_str(&format!(", reason {r}"));
                     }
-                    println!("  recognised as: {what}");
+                    out!("  recognised as: {what}");
                 }
-                Source::Status(s) => println!("  recognised as: HTTP status {s}"),
+                Source::Status(s) => out!("  recognised as: HTTP status {s}"),
                 Source::RosterCode => {}
             }
-            println!(
+            out!(
                 "  category:      {}{}",
                 c.category.name(),
                 if c.retryable {
@@ -87,8 +87,8 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
                     ""
                 }
             );
-            println!("  cause:         {}", c.cause);
-            println!("  fix:           {}", c.fix);
+            out!("  cause:         {}", c.cause);
+            out!("  fix:           {}", c.fix);
         }
     }
     Ok(if found.is_empty() {

@@ -7,7 +7,28 @@
 //!   provisioning engine by hand and read its log.
 //! - `roster explain TEXT` says what an error means: its roster code, cause and fix.
 //!
-//! Errors go to stderr as `error: …` with exit code 2.
+//! Errors go to stderr as `error: …` with exit code 2. Command output goes through [`out!`]: a reader that
+//! stops early (`roster approve crm --list | head`) ends the command quietly.
+
+/// `println!` for command output: a closed pipe ends the process quietly (exit 0) instead of panicking; any
+/// other failure to write is an error (exit 2).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::output_failed(&e);
+        }
+    }};
+}
+
+/// Ends the process after stdout could not be written: quietly when the reader went away.
+pub(crate) fn output_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write the output: {e}");
+    std::process::exit(2);
+}
 
 mod actor;
 mod app;

@@ -112,7 +112,7 @@ fn read_json(path: &PathBuf) -> Result<Value, String> {
 
 fn print_json(v: &Value) -> Result<(), String> {
     let s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    println!("{s}");
+    out!("{s}");
     Ok(())
 }
 
@@ -129,12 +129,12 @@ pub fn run(cmd: ScimCommand) -> Result<ExitCode, String> {
             f.check(&rs).map_err(|e| e.to_string())?;
             match resource {
                 None => {
-                    println!("{f}");
+                    out!("{f}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(path) => {
                     let hit = filter::matches(&f, &read_json(&path)?, Some(&rs));
-                    println!("{hit}");
+                    out!("{hit}");
                     Ok(if hit { ExitCode::SUCCESS } else { ExitCode::from(1) })
                 }
             }

@@ -19,7 +19,7 @@ pub async fn run(cmd: SecretsCommand) -> Result<ExitCode, String> {
         SecretsCommand::Rotate { db } => {
             let store = open(&db).await?;
             let r = store.rotate_secret_key().await.map_err(|e| e.to_string())?;
-            println!(
+            out!(
                 "{} credential(s) sealed under key {} (was {}); the key file {} now holds the new key{}",
                 r.resealed,
                 r.new_id,

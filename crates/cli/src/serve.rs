@@ -83,6 +83,9 @@ pub enum TokenCommand {
     },
     /// List tokens (names, scopes, last use; never the secrets).
     List {
+        /// Output format (json: one object per line, for scripts).
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::sync::Format,
         #[command(flatten)]
         db: DatabaseArg,
     },
@@ -122,7 +125,14 @@ fn run_on(
 pub async fn open(db: &DatabaseArg) -> Result<Store, String> {
     Store::connect_with_key(&db.database, db.secret_key_file.as_deref())
         .await
-        .map_err(|e| format!("cannot open the database {}: {e}", redact_url(&db.database)))
+        .map_err(|e| {
+            let why = match e {
+                // A bad URL is the admin's to fix, not a SCIM request's: its detail alone.
+                roster_store::StoreError::Scim(e) => e.detail,
+                other => other.to_string(),
+            };
+            format!("cannot open the database {}: {why}", redact_url(&db.database))
+        })
 }
 
 /// Logs to stderr at `ROSTER_LOG`'s levels, `default` when it is not set.
@@ -229,10 +239,12 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
                 .create_token(&name, scope)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{secret}");
+            out!("{secret}");
             eprintln!(
-                "Token '{name}' ({}) created. It is shown only now: store it in your IdP.",
-                scope.as_str()
+                "Token '{name}' ({}) created in {}. It is shown only now: store it in your IdP. Only a roster serve \
+                 on this database accepts it.",
+                scope.as_str(),
+                redact_url(&db.database)
             );
             crate::actor::record(
                 &store,
@@ -242,21 +254,48 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
             )
             .await?;
         }
-        TokenCommand::List { db } => {
+        TokenCommand::List { format, db } => {
             let store = open(&db).await?;
             let tokens = store.list_tokens().await.map_err(|e| e.to_string())?;
-            if tokens.is_empty() {
-                eprintln!("No tokens. Create one with: roster token create --name NAME");
-            }
-            println!("{:<24} {:<6} {:<26} LAST USED", "NAME", "SCOPE", "CREATED");
-            for t in tokens {
-                let last = t.last_used.map_or_else(|| "never".to_owned(), |t| t.to_string());
-                println!(
-                    "{:<24} {:<6} {:<26} {last}",
-                    t.name,
-                    t.scope.as_str(),
-                    t.created.to_string()
-                );
+            let time = |t: time::OffsetDateTime| roster_scim::value::format_datetime(t);
+            match format {
+                crate::sync::Format::Json => {
+                    for t in tokens {
+                        let line = serde_json::json!({"name": t.name, "scope": t.scope.as_str(),
+                            "created": time(t.created), "lastUsed": t.last_used.map(time)});
+                        out!("{line}");
+                    }
+                }
+                crate::sync::Format::Csv => {
+                    out!("name,scope,created,last_used");
+                    for t in tokens {
+                        out!(
+                            "{},{},{},{}",
+                            crate::sync::csv_field(&t.name),
+                            t.scope.as_str(),
+                            time(t.created),
+                            t.last_used.map(time).unwrap_or_default()
+                        );
+                    }
+                }
+                crate::sync::Format::Table => {
+                    if tokens.is_empty() {
+                        eprintln!(
+                            "No tokens in {}. Create one with: roster token create --name NAME",
+                            redact_url(&db.database)
+                        );
+                    }
+                    out!("{:<24} {:<6} {:<28} LAST USED", "NAME", "SCOPE", "CREATED");
+                    for t in tokens {
+                        let last = t.last_used.map_or_else(|| "never".to_owned(), time);
+                        out!(
+                            "{:<24} {:<6} {:<28} {last}",
+                            t.name,
+                            t.scope.as_str(),
+                            time(t.created)
+                        );
+                    }
+                }
             }
         }
         TokenCommand::Revoke { name, db } => {

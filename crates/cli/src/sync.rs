@@ -130,7 +130,7 @@ pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
         eprintln!("skipped {at}: {why}");
     }
     for line in &r.plan {
-        println!("{line}");
+        out!("{line}");
     }
     eprintln!(
         "{} {}: {} {}, {} {}, {} unchanged, {} memberships {}, {} skipped{}",
@@ -196,7 +196,9 @@ pub async fn sync_user(
         .map_err(|e| e.to_string())
 }
 
+/// The app ready to sync; an unknown name is said as such (not as a scope or mapping problem).
 async fn runtime(store: &Store, name: &str) -> Result<AppRuntime, String> {
+    crate::app::find(store, name).await?;
     AppRuntime::load(store, name).await.map_err(|e| e.to_string())
 }
 
@@ -345,7 +347,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
                 if tty {
                     eprint!("\r\x1b[K");
                 }
-                println!("{}", plan_line(id, r));
+                out!("{}", plan_line(id, r));
             }
             if tty && (n.is_multiple_of(50) || n == total) {
                 let pct = (n * 100).checked_div(total).unwrap_or(100);
@@ -433,7 +435,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             if is_change(&r.action) || r.code.is_some() {
                 changes += 1;
-                println!("{}", plan_line(id, &r));
+                out!("{}", plan_line(id, &r));
             }
         }
         let ids = &objects;
@@ -522,11 +524,11 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
     crate::actor::record(&store, AuditAction::Provision, &args.name, change).await?;
     let r = sync_user(&store, &app, &id, true, false).await?;
     for s in &r.steps {
-        println!("{:<8} {}", s.stage, s.text);
+        out!("{:<8} {}", s.stage, s.text);
     }
     if let Some(c) = r.code {
-        println!("cause    {}", c.cause);
-        println!("fix      {}", c.fix);
+        out!("cause    {}", c.cause);
+        out!("fix      {}", c.fix);
     }
     Ok(match (&r.action, r.outcome) {
         (_, roster_store::Outcome::Failed) => ExitCode::from(1),
@@ -602,12 +604,17 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
     let time = |t: time::OffsetDateTime| roster_scim::value::format_datetime(t);
     match args.format {
         Format::Table => {
-            println!(
+            out!(
                 "{:<27} {:<9} {:<7} {:<36} {:<4} {:<22} MESSAGE",
-                "TIME", "ACTION", "OUTCOME", "OBJECT", "HTTP", "CODE"
+                "TIME",
+                "ACTION",
+                "OUTCOME",
+                "OBJECT",
+                "HTTP",
+                "CODE"
             );
             for e in &entries {
-                println!(
+                out!(
                     "{:<27} {:<9} {:<7} {:<36} {:<4} {:<22} {}",
                     time(e.at),
                     e.action,
@@ -623,17 +630,17 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                         let body = x.get("body").map(|b| format!(" {b}")).unwrap_or_default();
                         let status = x.get("status").and_then(serde_json::Value::as_u64);
                         let answer = x.get("response").map(|r| format!(" {r}")).unwrap_or_default();
-                        println!("    → {}{body}", x["request"].as_str().unwrap_or("?"));
+                        out!("    → {}{body}", x["request"].as_str().unwrap_or("?"));
                         match status {
-                            Some(st) => println!("    ← {st}{answer}"),
-                            None => println!("    ← no answer{answer}"),
+                            Some(st) => out!("    ← {st}{answer}"),
+                            None => out!("    ← no answer{answer}"),
                         }
                     }
                 }
             }
         }
         Format::Csv => {
-            println!(
+            out!(
                 "time,app,type,object,target,action,outcome,attempt,http_status,code,message,duration_ms,exchanges"
             );
             for e in &entries {
@@ -652,7 +659,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     e.duration_ms.to_string(),
                     e.exchanges.clone().unwrap_or_default(),
                 ];
-                println!(
+                out!(
                     "{}",
                     fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
                 );
@@ -660,7 +667,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
         }
         Format::Json => {
             for e in &entries {
-                println!("{}", e.to_json());
+                out!("{}", e.to_json());
             }
         }
     }
@@ -692,7 +699,7 @@ pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
     if args.list || held.is_empty() {
         for q in &held {
-            println!(
+            out!(
                 "{} {}: {}",
                 q.kind.as_str(),
                 q.source_id,

@@ -86,6 +86,9 @@ pub enum StoreError {
     /// A database file could not be created or protected.
     #[error("{0}")]
     File(String),
+    /// The database server could not be reached when the store was opened.
+    #[error("{0}")]
+    Connect(String),
 }
 
 /// Which database a store runs on.
@@ -139,7 +142,16 @@ fn owner_only(path: &std::path::Path) -> Result<(), StoreError> {
     {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
         let fail = |e: std::io::Error| {
-            StoreError::File(format!("cannot create the database file {}: {e}", path.display()))
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            match folder {
+                Some(dir) if !dir.exists() => StoreError::File(format!(
+                    "cannot create the database file {}: the folder {} does not exist; create it, or give \
+                     another --database",
+                    path.display(),
+                    dir.display()
+                )),
+                _ => StoreError::File(format!("cannot create the database file {}: {e}", path.display())),
+            }
         };
         if !path.exists() {
             std::fs::OpenOptions::new()
@@ -226,7 +238,14 @@ impl Store {
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    sqlx::Error::PoolTimedOut => StoreError::Connect(
+                        "no connection within 10 s: is PostgreSQL running and reachable at that host and port?"
+                            .into(),
+                    ),
+                    other => StoreError::Db(other),
+                })?;
             Db::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `import` | a broken CSV is refused whole with its lines; `--dry-run` writes nothing |
 //! | `mapping` | `--map` changes the default mapping; bad sources and a missing userName are refused |
+//! | `messages` | unknown apps, unopenable databases, token databases, RFC 3339 times, JSON listings, closed pipes |
 //! | `retry` | an edited app retries what failed at once; `roster retry` and its API call |
 //! | `scope` | scope groups stored by id: a rename keeps the scope, a missing group is refused |
 //! | `sync` | `roster sync` waits out an app's pause and says so; pauses are not attempts |
@@ -20,6 +21,7 @@ use std::process::{Command, Output};
 
 mod import;
 mod mapping;
+mod messages;
 mod retry;
 mod scope;
 mod sync;

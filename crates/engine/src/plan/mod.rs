@@ -212,6 +212,9 @@ impl fmt::Display for Action {
             Self::Disable { target_id } => write!(f, "disable {target_id} (active: false)"),
             Self::Delete { target_id } => write!(f, "delete {target_id}"),
             Self::Unlink { target_id, why } => write!(f, "forget the link to {target_id}: {why}"),
+            Self::Rematch { target_id } if target_id.is_empty() => {
+                f.write_str("not linked yet: look for an existing account in the app before creating one")
+            }
             Self::Rematch { target_id } => write!(f, "account {target_id} is gone from the app; match again"),
             Self::Conflict { why, .. } => write!(f, "conflict, nothing created: {why}"),
         }
