@@ -162,8 +162,12 @@ pub enum AppCommand {
         #[command(flatten)]
         db: DatabaseArg,
     },
-    /// List apps.
+    /// List apps with their state (the worst of: quarantined, paused, scope broken, credential refused, waiting
+    /// for a person, deprovisions held, failing; else healthy).
     List {
+        /// Output format (json: one object per line, for scripts).
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::output::Format,
         #[command(flatten)]
         db: DatabaseArg,
     },
@@ -447,40 +451,60 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 }
             );
         }
-        AppCommand::List { db } => {
+        AppCommand::List { format, db } => {
             let store = open(&db).await?;
             let apps = store.list_apps().await.map_err(|e| e.to_string())?;
-            if apps.is_empty() {
+            if apps.is_empty() && matches!(format, crate::output::Format::Table) {
                 eprintln!("No apps. Connect one with: roster app add NAME --scim-url URL --token-file FILE");
             }
-            out!(
-                "{:<20} {:<8} {:<9} {:>7} {:>8} SCIM URL",
-                "NAME",
-                "ENABLED",
-                "VERSION",
-                "LINKED",
-                "PENDING"
-            );
+            match format {
+                crate::output::Format::Table => out!(
+                    "{:<20} {:<8} {:<19} {:>7} {:>8} URL",
+                    "NAME",
+                    "ENABLED",
+                    "STATE",
+                    "LINKED",
+                    "PENDING"
+                ),
+                crate::output::Format::Csv => out!("name,enabled,state,version,linked,pending,url"),
+                crate::output::Format::Json => {}
+            }
+            let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
             for a in apps {
                 let cfg = config_of(&a)?;
                 let (active, disabled) = store
                     .count_links(&a.name, ResourceKind::User)
                     .await
                     .map_err(|e| e.to_string())?;
-                let pending = store
-                    .list_queue(&a.name, 100_000)
+                let pending = store.count_pending(&a.name).await.map_err(|e| e.to_string())?;
+                let state = roster_store::state::app_state(&store, &a.name, &cfg.scope.groups, now)
                     .await
-                    .map_err(|e| e.to_string())?
-                    .len();
-                out!(
-                    "{:<20} {:<8} {:<9} {:>7} {:>8} {}",
-                    a.name,
-                    cfg.enabled,
-                    a.version,
-                    active + disabled,
-                    pending,
-                    redact_url(&cfg.scim_url)
-                );
+                    .map_err(|e| e.to_string())?;
+                let url = redact_url(&cfg.scim_url);
+                match format {
+                    crate::output::Format::Table => out!(
+                        "{:<20} {:<8} {:<19} {:>7} {:>8} {url}",
+                        a.name,
+                        cfg.enabled,
+                        state.kind.as_str(),
+                        active + disabled,
+                        pending,
+                    ),
+                    crate::output::Format::Csv => out!(
+                        "{},{},{},{},{},{pending},{}",
+                        crate::output::csv_field(&a.name),
+                        cfg.enabled,
+                        state.kind.as_str(),
+                        a.version,
+                        active + disabled,
+                        crate::output::csv_field(&url)
+                    ),
+                    crate::output::Format::Json => out!(
+                        "{}",
+                        serde_json::json!({"name": a.name, "enabled": cfg.enabled, "version": a.version,
+                            "state": roster_store::state::state_json(&state), "linked": active + disabled, "pending": pending, "url": url})
+                    ),
+                }
             }
         }
         AppCommand::Show { name, db } => {
@@ -580,9 +604,20 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     "waiting until {} as the app asked (Retry-After)",
                     roster_store_time(health.not_before)
                 ),
-                None => "healthy".to_owned(),
+                None => "no quarantine, no pause".to_owned(),
             };
             out!("health:       {state}");
+            let app_state = roster_store::state::app_state(&store, &a.name, &cfg.scope.groups, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("state:        {}", app_state.kind.as_str());
+            for c in &app_state.conditions {
+                let until = c
+                    .until
+                    .map(|t| format!(" (until {})", roster_store_time(t)))
+                    .unwrap_or_default();
+                out!("  {:<19} {}{until}", c.kind.as_str(), c.detail);
+            }
             let (checking, waiting) = store.count_held(&a.name).await.map_err(|e| e.to_string())?;
             if checking + waiting > 0 {
                 out!(

@@ -34,6 +34,7 @@ mod actor;
 mod app;
 mod audit;
 mod explain;
+mod output;
 mod scim;
 mod secrets;
 mod serve;

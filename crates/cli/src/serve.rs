@@ -85,7 +85,7 @@ pub enum TokenCommand {
     List {
         /// Output format (json: one object per line, for scripts).
         #[arg(long, value_enum, default_value = "table")]
-        format: crate::sync::Format,
+        format: crate::output::Format,
         #[command(flatten)]
         db: DatabaseArg,
     },
@@ -259,26 +259,26 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
             let tokens = store.list_tokens().await.map_err(|e| e.to_string())?;
             let time = |t: time::OffsetDateTime| roster_scim::value::format_datetime(t);
             match format {
-                crate::sync::Format::Json => {
+                crate::output::Format::Json => {
                     for t in tokens {
                         let line = serde_json::json!({"name": t.name, "scope": t.scope.as_str(),
                             "created": time(t.created), "lastUsed": t.last_used.map(time)});
                         out!("{line}");
                     }
                 }
-                crate::sync::Format::Csv => {
+                crate::output::Format::Csv => {
                     out!("name,scope,created,last_used");
                     for t in tokens {
                         out!(
                             "{},{},{},{}",
-                            crate::sync::csv_field(&t.name),
+                            crate::output::csv_field(&t.name),
                             t.scope.as_str(),
                             time(t.created),
                             t.last_used.map(time).unwrap_or_default()
                         );
                     }
                 }
-                crate::sync::Format::Table => {
+                crate::output::Format::Table => {
                     if tokens.is_empty() {
                         eprintln!(
                             "No tokens in {}. Create one with: roster token create --name NAME",

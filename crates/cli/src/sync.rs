@@ -1,8 +1,9 @@
 //! `roster sync`, `roster provision` and `roster log`: run the engine by hand, trace one user, read the log.
 
 use crate::app::find_user;
+use crate::output::{Format, csv_field};
 use crate::serve::{DatabaseArg, open};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use roster_engine::plan::Action;
 use roster_engine::runner::{
     DrainReport, affected_objects, follow_journal, full_sync, is_change, sync_round, system_clock,
@@ -52,16 +53,6 @@ pub struct ProvisionArgs {
     user: String,
     #[command(flatten)]
     db: DatabaseArg,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
-    /// Aligned columns.
-    Table,
-    /// Comma-separated values with a header.
-    Csv,
-    /// One JSON object per line.
-    Json,
 }
 
 #[derive(Debug, Args)]
@@ -535,14 +526,6 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
         (Action::Conflict { .. }, _) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
-}
-
-pub(crate) fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
 }
 
 /// Reads `--since`: an age before now (`90m`, `12h`, `7d`, `30s`) or an RFC 3339 time.

@@ -921,6 +921,7 @@ async fn engine_round(
                     // Say it once per distinct problem, not every round.
                     if reported.get(&record.name) != Some(&e.message) {
                         tracing::error!(app = %record.name, code = e.code.code, "app cannot sync: {e}");
+                        log_app_problem(store, &record, &e).await?;
                         reported.insert(record.name.clone(), e.message.clone());
                     }
                     apps.remove(&record.name);
@@ -931,6 +932,7 @@ async fn engine_round(
         if let Some(e) = runtime.check_scope_groups(store).await? {
             if reported.get(&record.name) != Some(&e.message) {
                 tracing::error!(app = %record.name, code = e.code.code, "app cannot sync: {e}");
+                log_app_problem(store, &record, &e).await?;
                 reported.insert(record.name.clone(), e.message.clone());
             }
             continue;
@@ -941,6 +943,54 @@ async fn engine_round(
             scheduled_reconcile(store, &runtime, clock).await?;
         }
         sync_round(store, &runtime, holder, clock).await?;
+    }
+    Ok(())
+}
+
+/// Writes a problem that stops an app into its provisioning log, once per distinct problem and process (the
+/// caller remembers what it reported): a missing scope group as an entry for each group of the scope that is
+/// gone, so `roster log` shows why nothing moves, not only `roster serve`'s stderr.
+async fn log_app_problem(
+    store: &Store,
+    record: &roster_store::AppRecord,
+    e: &crate::sync::AppError,
+) -> Result<(), StoreError> {
+    if e.code.code != codes::SCOPE_GROUP_MISSING.code {
+        return Ok(());
+    }
+    let groups: Vec<String> = record
+        .config
+        .pointer("/scope/groups")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.as_str().map(str::to_owned))
+        .collect();
+    for g in groups {
+        if store.resolve_group(&g).await.is_ok_and(|found| found.is_some()) {
+            continue;
+        }
+        store
+            .append_log(&roster_store::LogEntry {
+                id: 0,
+                at: OffsetDateTime::now_utc(),
+                app: record.name.clone(),
+                kind: ResourceKind::Group,
+                source_id: g,
+                target_id: None,
+                action: "scope".into(),
+                outcome: Outcome::Failed,
+                attempt: 1,
+                http_status: None,
+                code: Some(e.code.code.to_owned()),
+                message: format!(
+                    "{}; nobody is deprovisioned and nothing is synced until the scope is fixed",
+                    e.message
+                ),
+                duration_ms: 0,
+                exchanges: None,
+            })
+            .await?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! | `GET /codes` | any | every roster error code (code, title, category, retryable, cause, fix) |
 //! | `GET /codes/{code}` | any | one code; 404 if roster has no such code |
 //! | `POST /explain` | any | `{"text": …}` (or a plain-text body) → what `roster explain` says |
-//! | `GET /apps` | admin | each app's health, pending and held work, accounts |
+//! | `GET /apps` | admin | each app's state (worst condition and every condition), health, pending and held work, accounts |
 //! | `GET /apps/{name}/log` | admin | the app's provisioning log: `failures`, `object`, `code`, `since`, `limit` |
 //! | `POST /apps/{name}/retry` | admin | `{"code": …, "object": …}` (both optional) → failed objects due now: `{"due": N}`; audited |
 //!
@@ -143,6 +143,17 @@ fn time_json(micros: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The scope groups (ids) of an app's stored settings.
+fn scope_groups(config: &Value) -> Vec<String> {
+    config
+        .pointer("/scope/groups")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.as_str().map(str::to_owned))
+        .collect()
+}
+
 async fn apps(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<TokenInfo>,
@@ -170,6 +181,9 @@ async fn apps(
             "version": app.version,
             "enabled": app.config.get("enabled").and_then(Value::as_bool).unwrap_or(true),
             "health": health,
+            "state": roster_store::state::state_json(
+                &roster_store::state::app_state(store, &app.name, &scope_groups(&app.config), now).await?,
+            ),
             "pending": store.count_pending(&app.name).await?,
             "held": {"checking": checking, "awaitingApproval": awaiting},
             "accounts": {"active": active, "disabled": disabled},

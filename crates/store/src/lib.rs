@@ -43,6 +43,7 @@ pub mod queue;
 mod readers;
 pub mod scan;
 pub mod seal;
+pub mod state;
 pub mod tokens;
 
 use roster_scim::ScimError;

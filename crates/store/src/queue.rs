@@ -419,6 +419,20 @@ impl Store {
         })
     }
 
+    /// An app's queued failures by code: (code, objects, the earliest next attempt), most objects first (held
+    /// deprovisions not counted).
+    pub async fn failures_by_code(&self, app: &str) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT last_code, COUNT(*), MIN(run_at) FROM sync_queue \
+                 WHERE app = $1 AND hold IN (0, 2) AND last_code IS NOT NULL GROUP BY last_code \
+                 ORDER BY COUNT(*) DESC, last_code",
+            )
+            .bind(app).fetch_all(pool).await?;
+            Ok(rows)
+        })
+    }
+
     /// How many of an app's queued objects wait for a retry after a failure (held deprovisions not counted).
     pub async fn count_failing(&self, app: &str) -> Result<i64, StoreError> {
         on_db!(self, pool => {

@@ -9,6 +9,7 @@
 //! | `messages` | unknown apps, unopenable databases, token databases, RFC 3339 times, JSON listings, closed pipes |
 //! | `retry` | an edited app retries what failed at once; `roster retry` and its API call |
 //! | `scope` | scope groups stored by id: a rename keeps the scope, a missing group is refused |
+//! | `state` | an app's state is its worst condition (list, show, JSON, API); a lost scope group is logged once |
 //! | `sync` | `roster sync` waits out an app's pause and says so; pauses are not attempts |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
@@ -24,6 +25,7 @@ mod mapping;
 mod messages;
 mod retry;
 mod scope;
+mod state;
 mod sync;
 
 /// One database to run the CLI on, with a folder for the files a test writes.
@@ -152,4 +154,28 @@ fn target_names(rt: &tokio::runtime::Runtime, target: &roster_testkit::Target) -
         .collect();
     names.sort();
     names
+}
+
+/// `roster serve` on this database (its key file given on PostgreSQL), with or without the engine.
+fn serve_db(db: &Db, engine: bool) -> common::Served {
+    let mut extra: Vec<&str> = Vec::new();
+    if !engine {
+        extra.push("--no-engine");
+    }
+    let key = db.key.as_ref().map(|k| k.to_str().unwrap().to_owned());
+    if let Some(k) = &key {
+        extra.extend(["--secret-key-file", k.as_str()]);
+    }
+    common::serve(&db.url, &extra)
+}
+
+/// The id of the group named `name`, read through SCIM with `token`.
+fn group_id(addr: &str, token: &str, name: &str) -> String {
+    let path = format!("/scim/v2/Groups?filter=displayName%20eq%20%22{name}%22");
+    let (status, body) = common::http(addr, "GET", &path, Some(token), None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -119,12 +119,7 @@ fn the_api_retries_and_is_audited() {
         let ft = refused_creates(&rt, db, "a", 2);
         ft.clear();
         let (admin, _) = db.ok(&["token", "create", "--name", "console", "--scope", "admin"]);
-        let key = db.key.as_ref().map(|k| k.to_str().unwrap().to_owned());
-        let mut extra = vec!["--no-engine"];
-        if let Some(k) = &key {
-            extra.extend(["--secret-key-file", k.as_str()]);
-        }
-        let served = crate::common::serve(&db.url, &extra);
+        let served = crate::serve_db(db, false);
         let post = |body: &str| {
             crate::common::http(
                 &served.addr,

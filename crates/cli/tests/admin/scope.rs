@@ -1,8 +1,8 @@
 //! Scope groups survive a rename: they are stored by id (given by name or id), shown by their current name, and
 //! a group that does not exist is refused when the scope is set.
 
-use crate::common::{http, serve};
-use crate::{Db, add_app, on_every_database, runtime, target_names, texts};
+use crate::common::http;
+use crate::{Db, add_app, group_id, on_every_database, runtime, serve_db, target_names, texts};
 
 #[test]
 fn a_renamed_scope_group_keeps_the_scope() {
@@ -34,26 +34,9 @@ fn a_renamed_scope_group_keeps_the_scope() {
         assert!(show.contains("members of Sales ("), "{show}");
 
         // The group is renamed through SCIM.
-        let key = db.key.as_ref().map(|k| k.to_str().unwrap().to_owned());
-        let mut extra = vec!["--no-engine"];
-        if let Some(k) = &key {
-            extra.extend(["--secret-key-file", k.as_str()]);
-        }
         let (write, _) = db.ok(&["token", "create", "--name", "idp"]);
-        let served = serve(&db.url, &extra);
-        let (status, body) = http(
-            &served.addr,
-            "GET",
-            "/scim/v2/Groups?filter=displayName%20eq%20%22Sales%22",
-            Some(write.trim()),
-            None,
-        )
-        .unwrap();
-        assert_eq!(status, 200, "{body}");
-        let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Resources"][0]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let served = serve_db(db, false);
+        let id = group_id(&served.addr, write.trim(), "Sales");
         let patch = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations":[{"op":"replace","path":"displayName","value":"Sales Team"}]}"#;
         let (status, body) = http(
