@@ -291,21 +291,21 @@ async fn report_waiting(store: &Store, name: &str) -> Result<i64, String> {
         eprintln!(
             "{failing} object(s) still failing; they are retried later (roster log {name} --failures):"
         );
-        for q in store
-            .list_queue(name, 100)
-            .await
-            .map_err(|e| e.to_string())?
+        let queue = store.list_queue(name, 100).await.map_err(|e| e.to_string())?;
+        let failing: Vec<_> = queue
             .iter()
             .filter(|q| {
                 q.last_code.is_some()
                     && matches!(q.hold, roster_store::Hold::None | roster_store::Hold::Approved)
             })
             .take(10)
-        {
+            .collect();
+        let names = object_names(store, failing.iter().map(|q| (q.kind, q.source_id.as_str()))).await?;
+        for q in failing {
             eprintln!(
                 "  {} {} ({}: {})",
                 q.kind.as_str(),
-                q.source_id,
+                names.get(&(q.kind, q.source_id.clone())).unwrap_or(&q.source_id),
                 q.last_code.as_deref().unwrap_or("-"),
                 q.last_error.as_deref().unwrap_or("")
             );
@@ -584,6 +584,8 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
         limit: args.limit,
     };
     let entries = store.list_log(&q).await.map_err(|e| e.to_string())?;
+    let names = object_names(&store, entries.iter().map(|e| (e.kind, e.source_id.as_str()))).await?;
+    let name_of = |e: &roster_store::LogEntry| names.get(&(e.kind, e.source_id.clone())).cloned();
     let time = |t: time::OffsetDateTime| roster_scim::value::format_datetime(t);
     match args.format {
         Format::Table => {
@@ -602,7 +604,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     time(e.at),
                     e.action,
                     e.outcome.as_str(),
-                    e.source_id,
+                    name_of(e).unwrap_or_else(|| e.source_id.clone()),
                     e.http_status.map(|s| s.to_string()).unwrap_or_default(),
                     e.code.as_deref().unwrap_or("-"),
                     e.message
@@ -624,7 +626,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
         }
         Format::Csv => {
             out!(
-                "time,app,type,object,target,action,outcome,attempt,http_status,code,message,duration_ms,exchanges"
+                "time,app,type,object,name,target,action,outcome,attempt,http_status,code,message,duration_ms,exchanges"
             );
             for e in &entries {
                 let fields = [
@@ -632,6 +634,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     e.app.clone(),
                     e.kind.as_str().to_owned(),
                     e.source_id.clone(),
+                    name_of(e).unwrap_or_default(),
                     e.target_id.clone().unwrap_or_default(),
                     e.action.clone(),
                     e.outcome.as_str().to_owned(),
@@ -650,11 +653,44 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
         }
         Format::Json => {
             for e in &entries {
-                out!("{}", e.to_json());
+                let mut v = e.to_json();
+                v["name"] = name_of(e).map_or(serde_json::Value::Null, serde_json::Value::String);
+                out!("{v}");
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The names the log's objects go by now: a user's userName, a group's displayName (objects deleted from the
+/// directory have none; their id stands).
+async fn object_names<'a>(
+    store: &Store,
+    objects: impl Iterator<Item = (ResourceKind, &'a str)> + Clone,
+) -> Result<std::collections::HashMap<(ResourceKind, String), String>, String> {
+    let mut names = std::collections::HashMap::new();
+    for (kind, attr) in [
+        (ResourceKind::User, "userName"),
+        (ResourceKind::Group, "displayName"),
+    ] {
+        let mut ids: Vec<String> = objects
+            .clone()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, id)| id.to_owned())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for r in store
+            .load_resources(kind, &ids)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            if let Some(n) = r.data.get(attr).and_then(serde_json::Value::as_str) {
+                names.insert((kind, r.id.clone()), n.to_owned());
+            }
+        }
+    }
+    Ok(names)
 }
 
 #[derive(Debug, Args)]
@@ -664,10 +700,13 @@ pub struct ApproveArgs {
     /// Only list the held deprovisions.
     #[arg(long, conflicts_with = "discard")]
     list: bool,
-    /// Drop the held deprovisions instead (the accounts stay; a later reconcile plans them again unless the
-    /// directory or the scope changes).
+    /// Drop the held deprovisions instead (the accounts stay; the same deprovision is not held again until the
+    /// object changes in the directory or comes back into scope).
     #[arg(long)]
     discard: bool,
+    /// Output format of --list (json: one object per line, for scripts).
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
     #[command(flatten)]
     db: DatabaseArg,
 }
@@ -681,13 +720,28 @@ pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| e.to_string())?;
     if args.list || held.is_empty() {
+        let names = object_names(&store, held.iter().map(|q| (q.kind, q.source_id.as_str()))).await?;
+        if matches!(args.format, Format::Csv) {
+            out!("type,object,name,reason");
+        }
         for q in &held {
-            out!(
-                "{} {}: {}",
-                q.kind.as_str(),
-                q.source_id,
-                q.last_error.as_deref().unwrap_or("held")
-            );
+            let name = names.get(&(q.kind, q.source_id.clone()));
+            let why = q.last_error.as_deref().unwrap_or("held");
+            match args.format {
+                Format::Table => out!("{} {}: {why}", q.kind.as_str(), name.unwrap_or(&q.source_id)),
+                Format::Csv => out!(
+                    "{},{},{},{}",
+                    q.kind.as_str(),
+                    q.source_id,
+                    csv_field(name.map_or("", String::as_str)),
+                    csv_field(why)
+                ),
+                Format::Json => out!(
+                    "{}",
+                    serde_json::json!({"type": q.kind.as_str(), "object": q.source_id, "name": name,
+                        "reason": why})
+                ),
+            }
         }
         eprintln!("{} deprovision(s) held for {}.", held.len(), args.name);
         return Ok(ExitCode::SUCCESS);

@@ -361,7 +361,8 @@ impl Store {
     }
 
     /// The guard holds a synced object's deprovision: the row stays (released, not counted as an attempt) with
-    /// hold [`Hold::Check`] until the guard decides.
+    /// hold [`Hold::Check`] until the guard decides; a row already awaiting approval (a reconcile synced it again)
+    /// keeps waiting, so the guard neither decides nor logs it twice.
     pub async fn hold_queue_item(
         &self,
         item: &QueueItem,
@@ -371,7 +372,7 @@ impl Store {
         let _writer = self.writer().await;
         on_db!(self, pool => {
             sqlx::query(
-                "UPDATE sync_queue SET hold = 1, last_code = 'R-GUARD-DEPROVISIONS', last_error = $1, \
+                "UPDATE sync_queue SET hold = CASE WHEN hold = 3 THEN 3 ELSE 1 END, last_code = 'R-GUARD-DEPROVISIONS', last_error = $1, \
                  lease_until = NULL, lease_holder = NULL \
                  WHERE app = $2 AND resource_type = $3 AND source_id = $4 AND lease_holder = $5",
             )

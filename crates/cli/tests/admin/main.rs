@@ -4,6 +4,7 @@
 //!
 //! | module | covers |
 //! |---|---|
+//! | `guard` | held deprovisions logged once, listed by name (JSON), and a discarded hold stays discarded |
 //! | `import` | a broken CSV is refused whole with its lines; `--dry-run` writes nothing |
 //! | `mapping` | `--map` changes the default mapping; bad sources and a missing userName are refused |
 //! | `messages` | unknown apps, unopenable databases, token databases, RFC 3339 times, JSON listings, closed pipes |
@@ -20,6 +21,7 @@ use common::{ROSTER, databases, drop_schemas};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod guard;
 mod import;
 mod mapping;
 mod messages;

@@ -91,6 +91,18 @@ fn retry_runs_what_waited_for_a_person_now() {
         let out = db.roster(&["sync", "crm"]);
         let (_, stderr) = texts(&out);
         assert!(!out.status.success());
+        // What still fails is named by userName, in the sync's summary and in the log.
+        assert!(
+            stderr.contains("User p1@example.com (R-TARGET-MISSING-VALUE"),
+            "{stderr}"
+        );
+        let (log, _) = db.ok(&["log", "crm", "--failures"]);
+        assert!(
+            log.contains("p1@example.com") && log.contains("p2@example.com"),
+            "{log}"
+        );
+        let (json, _) = db.ok(&["log", "crm", "--failures", "--format", "json"]);
+        assert!(json.contains("\"name\":\"p1@example.com\""), "{json}");
         assert!(
             stderr.contains("1 object(s) synced") && stderr.contains("2 object(s) still failing"),
             "{stderr}"
