@@ -102,7 +102,21 @@ pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
     let opts = roster_engine::import::ImportOptions {
         dry_run: args.dry_run,
     };
-    let r = roster_engine::import::import_file(&store, &args.file, opts).await?;
+    let mut progress = Progress::new("import");
+    let r = roster_engine::import::import_file(&store, &args.file, opts, &mut |r| {
+        let rows = r.created + r.updated + r.unchanged + r.skipped.len();
+        progress.tick(rows, || {
+            format!(
+                "{rows} rows: {} created, {} updated, {} unchanged, {} skipped",
+                r.created,
+                r.updated,
+                r.unchanged,
+                r.skipped.len()
+            )
+        });
+    })
+    .await?;
+    progress.done();
     if !r.errors.is_empty() {
         for (at, why) in r.errors.iter().take(50) {
             eprintln!("error {at}: {why}");
@@ -205,6 +219,51 @@ async fn check_health(store: &Store, name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Progress of long work on stderr: on a terminal one line kept current (at most ten times a second); otherwise
+/// a summary line every ten seconds, for logs.
+struct Progress {
+    what: &'static str,
+    tty: bool,
+    started: std::time::Instant,
+    last: Option<std::time::Instant>,
+}
+
+impl Progress {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            tty: std::io::stderr().is_terminal(),
+            started: std::time::Instant::now(),
+            last: None,
+        }
+    }
+
+    /// Shows `line()` with the rate of `count` items, if it is time to.
+    fn tick(&mut self, count: usize, line: impl FnOnce() -> String) {
+        let every = std::time::Duration::from_millis(if self.tty { 100 } else { 10_000 });
+        if self.last.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        #[allow(clippy::cast_precision_loss)]
+        let rate = count as f64 / secs;
+        if self.tty {
+            eprint!("\r\x1b[K{}: {} ({rate:.0}/s)", self.what, line());
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("{}: {} ({rate:.0}/s, {secs:.0} s)", self.what, line());
+        }
+    }
+
+    /// Ends the progress line on a terminal.
+    fn done(&self) {
+        if self.tty && self.last.is_some() {
+            eprintln!();
+        }
+    }
 }
 
 /// Drains the queue as the engine does (the deprovision guard deciding on what was held); says what waits.
@@ -330,30 +389,32 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
             .await
             .map_err(|e| e.to_string())?;
         let mut n = 0_u64;
+        let mut held_back = 0_u64;
         let dry = args.dry_run;
         let started = roster_store::to_micros(time::OffsetDateTime::now_utc());
+        let mut progress = Progress::new(if dry { "plan" } else { "sync" });
         let report = full_sync(&store, &app, dry, |id, r| {
             n += 1;
+            held_back += u64::from(r.held_back);
             if !r.held_back && (dry && is_change(&r.action) || r.code.is_some()) {
                 if tty {
                     eprint!("\r\x1b[K");
                 }
                 out!("{}", plan_line(id, r));
             }
-            if tty && (n.is_multiple_of(50) || n == total) {
+            progress.tick(usize::try_from(n).unwrap_or(usize::MAX), || {
                 let pct = (n * 100).checked_div(total).unwrap_or(100);
-                eprint!(
-                    "\r[{:<40}] {n}/{total} users",
-                    "#".repeat(usize::try_from(pct * 40 / 100).unwrap_or(40).min(40))
-                );
-                let _ = std::io::stderr().flush();
-            }
+                let waiting = if held_back > 0 {
+                    format!(", {held_back} queued behind the app's pause")
+                } else {
+                    String::new()
+                };
+                format!("{n}/{total} users ({pct} %){waiting}")
+            });
         })
         .await
         .map_err(|e| e.to_string())?;
-        if tty {
-            eprintln!();
-        }
+        progress.done();
         let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
         summary.sort();
         let waited = if report.waiting > 0 {

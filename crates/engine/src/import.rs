@@ -60,10 +60,13 @@ struct Record {
 /// Imports a file; its name decides the format (`.csv`, else JSON). A CSV file is read row by row, twice (checked
 /// whole, then imported), so memory stays flat however long it is (but for one key per record, to find
 /// duplicates).
+///
+/// `progress` sees the report after each batch of rows (the CLI shows it as progress).
 pub async fn import_file(
     store: &Store,
     path: &std::path::Path,
     opts: ImportOptions,
+    progress: &mut dyn FnMut(&ImportReport),
 ) -> Result<ImportReport, String> {
     let name = path.to_string_lossy().to_ascii_lowercase();
     let open = || std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
@@ -75,7 +78,7 @@ pub async fn import_file(
                 ..ImportReport::default()
             });
         }
-        import_csv(store, std::io::BufReader::new(open()?), opts)
+        import_csv(store, std::io::BufReader::new(open()?), opts, progress)
             .await
             .map_err(|e| e.to_string())
     } else {
@@ -152,6 +155,7 @@ pub async fn import_csv(
     store: &Store,
     reader: impl std::io::Read,
     opts: ImportOptions,
+    progress: &mut dyn FnMut(&ImportReport),
 ) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport::default();
     let registry = SchemaRegistry::new();
@@ -177,6 +181,7 @@ pub async fn import_csv(
             &mut memberships,
         )
         .await?;
+        progress(&report);
         match other {
             Some(Ok(r)) => apply(store, &registry, r, &mut report, &mut memberships, opts).await?,
             Some(Err(skip)) => report.skipped.push(skip),
@@ -224,7 +229,7 @@ pub async fn import_with(
                 ..ImportReport::default()
             });
         }
-        return import_csv(store, text.as_bytes(), opts).await;
+        return import_csv(store, text.as_bytes(), opts, &mut |_| {}).await;
     }
     let mut report = ImportReport::default();
     let registry = SchemaRegistry::new();

@@ -43,5 +43,15 @@ fn a_broken_file_writes_nothing_and_a_dry_run_writes_nothing() {
         // Nothing was written: the real import still creates both.
         let (_, stderr) = db.ok(&["import", good.to_str().unwrap()]);
         assert!(stderr.contains("2 created"), "{stderr}");
+
+        // A long import says how far it is (off a terminal: a summary line at most every ten seconds).
+        let mut csv = String::from("userName\n");
+        for i in 0..1100 {
+            csv.push_str(&format!("bulk{i}@example.com\n"));
+        }
+        let long = db.file("long.csv", &csv);
+        let (_, stderr) = db.ok(&["import", long.to_str().unwrap()]);
+        assert!(stderr.contains("import: 500 rows: 500 created"), "{stderr}");
+        assert!(stderr.contains("1100 created"), "{stderr}");
     });
 }

@@ -39,6 +39,7 @@ fn sync_waits_out_the_apps_pause_and_says_so() {
         let (stdout, stderr) = texts(&out);
         assert!(out.status.success(), "{stderr}{stdout}");
         assert!(stderr.contains("Every object is in sync."), "{stderr}");
+        assert!(stderr.contains("sync: 1/6 users"), "progress: {stderr}");
         assert!(ft.retry_after_violations(50_000).is_empty());
         assert_eq!(target_names(&rt, &ft.target).len(), 6);
         rt.block_on(ft.stop());
