@@ -175,6 +175,9 @@ pub enum AppCommand {
     Show {
         /// The app.
         name: String,
+        /// Output format (json: one object with the settings, state and pending work, for scripts).
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::output::Format,
         #[command(flatten)]
         db: DatabaseArg,
     },
@@ -507,10 +510,14 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 }
             }
         }
-        AppCommand::Show { name, db } => {
+        AppCommand::Show { name, format, db } => {
             let store = open(&db).await?;
             let a = find(&store, &name).await?;
             let cfg = config_of(&a)?;
+            if !matches!(format, crate::output::Format::Table) {
+                out!("{}", show_json(&store, &a, &cfg).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
             out!("name:         {}", a.name);
             out!(
                 "version:      {}  (pass --if-version {} to roster app edit to refuse concurrent changes)",
@@ -827,6 +834,48 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
 
 /// An app's settings as the audit log keeps them: no credential is in them, and credentials in the URL are
 /// redacted.
+/// `roster app show --format json`: the settings (no credential), the state with every condition, the
+/// mapping in effect, accounts, held deprovisions and the first pending objects.
+async fn show_json(
+    store: &Store,
+    a: &roster_store::AppRecord,
+    cfg: &AppConfig,
+) -> Result<serde_json::Value, String> {
+    let e = |e: roster_store::StoreError| e.to_string();
+    let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
+    let state = roster_store::state::app_state(store, &a.name, &cfg.scope.groups, now)
+        .await
+        .map_err(e)?;
+    let (active, disabled) = store.count_links(&a.name, ResourceKind::User).await.map_err(e)?;
+    let (checking, awaiting) = store.count_held(&a.name).await.map_err(e)?;
+    let time = |t: i64| {
+        roster_store::from_micros(t)
+            .ok()
+            .map(roster_scim::value::format_datetime)
+    };
+    let pending: Vec<serde_json::Value> = store
+        .list_queue(&a.name, 100)
+        .await
+        .map_err(e)?
+        .into_iter()
+        .map(|q| {
+            serde_json::json!({"type": q.kind.as_str(), "object": q.source_id, "attempts": q.attempts,
+                "next": time(q.run_at), "code": q.last_code, "error": q.last_error})
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "name": a.name,
+        "version": a.version,
+        "settings": audited(cfg),
+        "mapping": cfg.effective_mapping().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "state": roster_store::state::state_json(&state),
+        "accounts": {"active": active, "disabled": disabled},
+        "held": {"checking": checking, "awaitingApproval": awaiting},
+        "pending": store.count_pending(&a.name).await.map_err(e)?,
+        "firstPending": pending,
+    }))
+}
+
 fn audited(cfg: &AppConfig) -> serde_json::Value {
     let mut v = cfg.to_json();
     if let Some(u) = v.get_mut("scim_url") {

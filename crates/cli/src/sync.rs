@@ -25,6 +25,10 @@ pub struct SyncArgs {
     /// Print the plan and change nothing, in the app or in roster.
     #[arg(long)]
     dry_run: bool,
+    /// Output format of the plan and results on stdout (json: one object per planned or failed object, then
+    /// one summary object, for scripts).
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
     #[command(flatten)]
     db: DatabaseArg,
 }
@@ -51,6 +55,9 @@ pub struct ProvisionArgs {
     /// The user's userName or id.
     #[arg(long)]
     user: String,
+    /// Output format (json: one object with the steps, the result and, on failure, the code's cause and fix).
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
     #[command(flatten)]
     db: DatabaseArg,
 }
@@ -178,6 +185,32 @@ pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
 fn plan_line(id: &str, r: &ObjectResult) -> String {
     let code = r.code.map(|c| format!(" [{}]", c.code)).unwrap_or_default();
     format!("{:<9} {id}: {}{code}", r.action.name(), r.action)
+}
+
+/// One planned or failed object of a sync, in the chosen format.
+fn emit_plan(format: Format, id: &str, r: &ObjectResult) {
+    match format {
+        Format::Table => out!("{}", plan_line(id, r)),
+        Format::Csv => out!(
+            "{},{},{},{}",
+            csv_field(id),
+            r.action.name(),
+            csv_field(&r.action.to_string()),
+            r.code.map_or("", |c| c.code)
+        ),
+        Format::Json => out!(
+            "{}",
+            serde_json::json!({"object": id, "action": r.action.name(), "detail": r.action.to_string(),
+                "outcome": r.outcome.as_str(), "code": r.code.map(|c| c.code), "message": r.message})
+        ),
+    }
+}
+
+/// A sync's summary on stdout for scripts (`--format json`); the words on stderr say the same.
+fn emit_summary(format: Format, summary: &serde_json::Value) {
+    if matches!(format, Format::Json) {
+        out!("{}", serde_json::json!({ "summary": summary }));
+    }
 }
 
 /// Syncs (or, with `dry_run`, plans) one user now.
@@ -400,7 +433,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
                 if tty {
                     eprint!("\r\x1b[K");
                 }
-                out!("{}", plan_line(id, r));
+                emit_plan(args.format, id, r);
             }
             progress.tick(usize::try_from(n).unwrap_or(usize::MAX), || {
                 let pct = (n * 100).checked_div(total).unwrap_or(100);
@@ -429,8 +462,11 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
             summary.join(", "),
             report.failed,
         );
+        let mut summary = serde_json::json!({"app": args.name, "full": true, "dryRun": dry, "seen": report.seen,
+            "actions": report.actions, "failedFirst": report.failed, "queuedBehindPause": report.waiting});
         if dry {
             app.leave(&store).await;
+            emit_summary(args.format, &summary);
             return Ok(ExitCode::SUCCESS);
         }
         store
@@ -449,6 +485,9 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
             );
         }
         let failing = report_waiting(&store, &args.name).await?;
+        summary["synced"] = done.into();
+        summary["stillFailing"] = failing.into();
+        emit_summary(args.format, &summary);
         return Ok(if failing > 0 {
             ExitCode::from(1)
         } else {
@@ -487,13 +526,18 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             if is_change(&r.action) || r.code.is_some() {
                 changes += 1;
-                out!("{}", plan_line(id, &r));
+                emit_plan(args.format, id, &r);
             }
         }
         let ids = &objects;
         eprintln!(
             "Dry run: {changes} change(s) among {} pending object(s); nothing was written.",
             ids.len()
+        );
+        emit_summary(
+            args.format,
+            &serde_json::json!({"app": args.name, "full": false, "dryRun": true, "pending": ids.len(),
+                "changes": changes}),
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -506,6 +550,11 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
     app.leave(&store).await;
     eprintln!("{queued} change(s) read from the directory; {done} object(s) synced.");
     let failing = report_waiting(&store, &args.name).await?;
+    emit_summary(
+        args.format,
+        &serde_json::json!({"app": args.name, "full": false, "dryRun": false, "changes": queued,
+            "synced": done, "stillFailing": failing}),
+    );
     Ok(if failing > 0 {
         ExitCode::from(1)
     } else {
@@ -575,12 +624,25 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
     let change = serde_json::json!({"user": args.user, "id": id});
     crate::actor::record(&store, AuditAction::Provision, &args.name, change).await?;
     let r = sync_user(&store, &app, &id, true, false).await?;
-    for s in &r.steps {
-        out!("{:<8} {}", s.stage, s.text);
-    }
-    if let Some(c) = r.code {
-        out!("cause    {}", c.cause);
-        out!("fix      {}", c.fix);
+    if matches!(args.format, Format::Table) {
+        for s in &r.steps {
+            out!("{:<8} {}", s.stage, s.text);
+        }
+        if let Some(c) = r.code {
+            out!("cause    {}", c.cause);
+            out!("fix      {}", c.fix);
+        }
+    } else {
+        out!(
+            "{}",
+            serde_json::json!({
+                "user": args.user, "id": id, "action": r.action.name(), "detail": r.action.to_string(),
+                "outcome": r.outcome.as_str(), "code": r.code.map(|c| c.code), "message": r.message,
+                "cause": r.code.map(|c| c.cause), "fix": r.code.map(|c| c.fix),
+                "steps": r.steps.iter().map(|s| serde_json::json!({"stage": s.stage, "text": s.text}))
+                    .collect::<Vec<_>>(),
+            })
+        );
     }
     Ok(match (&r.action, r.outcome) {
         (_, roster_store::Outcome::Failed) => ExitCode::from(1),

@@ -88,6 +88,44 @@ fn map_adds_to_the_default_and_bad_rules_are_refused() {
         );
         let (test, _) = db.ok(&["app", "test", "crm"]);
         assert!(test.contains("every mapped attribute exists"), "{test}");
+
+        // Every listing speaks JSON for scripts.
+        let json = |args: &[&str]| -> Vec<serde_json::Value> {
+            let (out, _) = db.ok(args);
+            out.lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: {e}: {l}")))
+                .collect()
+        };
+        let show = &json(&["app", "show", "crm", "--format", "json"])[0];
+        assert_eq!(show["name"], "crm");
+        assert!(
+            show["mapping"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str().unwrap().starts_with("displayName = concat("))
+        );
+        assert!(show["settings"].get("token").is_none() && !show.to_string().contains(&target.token));
+        let plan = json(&["sync", "crm", "--full", "--dry-run", "--format", "json"]);
+        let (last, lines) = plan.split_last().unwrap();
+        assert_eq!(last["summary"]["seen"], 1, "{plan:?}");
+        assert_eq!(lines[0]["action"], "create", "{plan:?}");
+        let provision = &json(&[
+            "provision",
+            "crm",
+            "--user",
+            "ann@example.com",
+            "--format",
+            "json",
+        ])[0];
+        assert_eq!(
+            (provision["action"].as_str(), provision["outcome"].as_str()),
+            (Some("create"), Some("ok")),
+            "{provision}"
+        );
+        assert!(provision["steps"].as_array().unwrap().len() >= 3);
+        let synced = json(&["sync", "crm", "--format", "json"]);
+        assert_eq!(synced.last().unwrap()["summary"]["stillFailing"], 0, "{synced:?}");
         rt.block_on(target.stop());
     });
 }
