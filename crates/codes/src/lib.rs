@@ -200,6 +200,10 @@ codes! {
         "Several accounts match this identity",
         "More than one account in the app has the matching value, so roster cannot tell which is this identity's (often a duplicate left by an earlier tool).",
         "Remove or rename the extra accounts in the app, then sync again; roster creates nothing meanwhile.";
+    MATCH_SETTING = "R-MATCH-SETTING", Conflict, false,
+        "The app's matching does not look at the value the app found taken",
+        "The app refused the create because an account already has a value (usually the userName), but the app's matching attributes (--matching) do not include it, so roster never found that account to link.",
+        "Add the attribute to the matching, for example: roster app edit NAME --matching userName,emails.value; then roster retry NAME --code R-MATCH-SETTING.";
     ACCOUNT_CLAIMED = "R-ACCOUNT-CLAIMED", Conflict, false,
         "The matching account belongs to another identity",
         "The account that matches this identity is already linked to another directory object.",

@@ -346,6 +346,25 @@ async fn sync_traced(
     })
 }
 
+/// After a create answered 409 and matching found nothing: an account holding the identity's `userName` that the
+/// app's matching attributes do not look at, as (attribute, account id). One request, only on that path.
+async fn outside_matching(run: &Run<'_>, desired: &Map<String, Value>) -> Option<(&'static str, String)> {
+    let app = run.app;
+    if app
+        .config
+        .matching
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case("userName"))
+    {
+        return None;
+    }
+    let name = desired.get("userName").and_then(Value::as_str)?;
+    let filter = format!("userName eq {}", Value::String(name.to_owned()));
+    let found = app.client.find(run.kind, &filter, 2).await.ok()?;
+    let id = found.first()?.get("id").and_then(Value::as_str)?.to_owned();
+    Some(("userName", id))
+}
+
 fn target_of(a: &Action) -> Option<String> {
     match a {
         Action::Link { target_id, .. }
@@ -693,10 +712,22 @@ async fn execute(
                                         account.get("id").and_then(Value::as_str).unwrap_or("?")
                                     ),
                                 ),
-                                MatchView::Nothing => (
-                                    &codes::TARGET_TAKEN_ELSEWHERE,
-                                    "no account the app lists holds the value".to_owned(),
-                                ),
+                                MatchView::Nothing => match outside_matching(run, d).await {
+                                    Some((attr, id)) => (
+                                        &codes::MATCH_SETTING,
+                                        format!(
+                                            "account {id} has this {attr}, but the app's matching ({}) does not \
+                                             look at {attr}: add it (roster app edit {} --matching {attr},{})",
+                                            app.config.matching.join(", "),
+                                            app.name,
+                                            app.config.matching.join(",")
+                                        ),
+                                    ),
+                                    None => (
+                                        &codes::TARGET_TAKEN_ELSEWHERE,
+                                        "no account the app lists holds the value".to_owned(),
+                                    ),
+                                },
                             };
                             let e = TargetError {
                                 code,

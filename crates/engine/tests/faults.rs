@@ -1240,3 +1240,36 @@ async fn group_deletions_have_their_own_threshold() {
         ft.stop().await;
     });
 }
+
+/// A 409 caused by the app's own matching setting names the setting: the target holds the userName, but the
+/// app matches by email only, so roster never found the account to link.
+#[tokio::test]
+async fn a_conflict_the_matching_setting_causes_names_the_setting() {
+    on_every_backend!(|store, _backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let app = add_app(store, &ft, &time, |c| {
+            c.matching = vec!["emails.value".into()];
+        })
+        .await;
+        let existing = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "m0",
+            "emails": [{"value": "old-address@example.com", "primary": true}]});
+        ft.target
+            .store
+            .create_resource(ResourceKind::User, existing.as_object().unwrap().clone())
+            .await
+            .unwrap();
+        add_users(store, ["m0".to_owned()]).await;
+        round(store, &app, &time).await;
+        let failed = store.list_queue("crm", 5).await.unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(
+            failed[0].last_code.as_deref(),
+            Some("R-MATCH-SETTING"),
+            "{failed:?}"
+        );
+        let why = failed[0].last_error.as_deref().unwrap();
+        assert!(why.contains("--matching userName,emails.value"), "{why}");
+        ft.stop().await;
+    });
+}
