@@ -749,7 +749,7 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
         }
         Format::Csv => {
             out!(
-                "time,app,type,object,name,target,action,outcome,attempt,http_status,code,message,duration_ms,exchanges"
+                "time,app,type,object,target,action,outcome,attempt,http_status,code,message,duration_ms,exchanges,name"
             );
             for e in &entries {
                 let fields = [
@@ -757,7 +757,6 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     e.app.clone(),
                     e.kind.as_str().to_owned(),
                     e.source_id.clone(),
-                    name_of(e).unwrap_or_default(),
                     e.target_id.clone().unwrap_or_default(),
                     e.action.clone(),
                     e.outcome.as_str().to_owned(),
@@ -767,6 +766,8 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     e.message.clone(),
                     e.duration_ms.to_string(),
                     e.exchanges.clone().unwrap_or_default(),
+                    // Last, so scripts reading the columns by position keep working.
+                    name_of(e).unwrap_or_default(),
                 ];
                 out!(
                     "{}",

@@ -207,8 +207,8 @@ fn connect_sync_kill_restart_and_change() {
         detail
             .lines()
             .skip(1)
-            .all(|l| l.starts_with("    ") || l.contains(&id)),
-        "only u7's entries: {detail}"
+            .all(|l| l.starts_with("    ") || l.contains("u7@example.com")),
+        "only u7's entries, named by userName: {detail}"
     );
     let future = stdout(&roster(&[
         "log",
