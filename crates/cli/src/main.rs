@@ -7,7 +7,7 @@
 //!   provisioning engine by hand and read its log.
 //! - `roster explain TEXT` says what an error means: its roster code, cause and fix.
 //!
-//! Errors go to stderr as `error: …` with exit code 2. Command output goes through [`out!`]: a reader that
+//! Errors go to stderr as `error: …` with exit code 2. Command output goes through `out!`: a reader that
 //! stops early (`roster approve crm --list | head`) ends the command quietly.
 
 /// `println!` for command output: a closed pipe ends the process quietly (exit 0) instead of panicking; any

@@ -126,7 +126,7 @@ const QUICK_RETRIES: i64 = 8;
 
 /// The delay before attempt `attempts + 1`: exactly the target's `Retry-After` when it gave one (never earlier).
 /// After a passing fault (`transient`: a server error, a dropped connection), 1 s doubling to at most 10 s for
-/// the first [`QUICK_RETRIES`] attempts, so a run through a storm of them converges in seconds; a target that
+/// the first eight attempts, so a run through a storm of them converges in seconds; a target that
 /// fails most requests is quarantined by its health, not slowed object by object. Otherwise (and after those
 /// attempts) 2 s doubling to one hour. ±20 % jitter.
 pub fn backoff(attempts: i64, retry_after: Option<Duration>, transient: bool) -> Duration {
