@@ -20,8 +20,76 @@ use serde_json::Value;
 
 type Params = Query<Vec<(String, String)>>;
 
-/// The `/scim/v2` router; every route requires a token.
+/// The `/scim/v2` router; every route requires a token. An endpoint spelled in another case (`/users`,
+/// `/serviceproviderconfig`) or with a trailing slash (`/Users/`, `/Users/?filter=…`) is answered as its
+/// canonical spelling, as clients and proxies in the wild send them; locations keep the canonical spelling.
 pub fn router(state: AppState) -> Router<AppState> {
+    let canonical = routes(state.clone()).with_state(state.clone());
+    routes(state).fallback(move |req: axum::extract::Request| {
+        let canonical = canonical.clone();
+        async move {
+            match canonical_uri(req.uri()) {
+                Some(uri) => {
+                    let (mut parts, body) = req.into_parts();
+                    parts.uri = uri;
+                    match tower::ServiceExt::oneshot(
+                        canonical,
+                        axum::extract::Request::from_parts(parts, body),
+                    )
+                    .await
+                    {
+                        Ok(resp) => resp,
+                        Err(never) => match never {},
+                    }
+                }
+                None => not_found().await.into_response(),
+            }
+        }
+    })
+}
+
+/// The endpoints whose names a request may spell in any case, canonically spelled.
+const ENDPOINTS: [&str; 8] = [
+    "Users",
+    "Groups",
+    "ServiceProviderConfig",
+    "Schemas",
+    "ResourceTypes",
+    "Bulk",
+    "Me",
+    ".search",
+];
+
+/// The canonical form of a request URI under `/scim/v2` (the part after it, as the nested router sees it): the
+/// endpoint's name in its canonical case, `.search` in lower case, no trailing slash; `None` when it already is
+/// canonical (then nothing answers it).
+fn canonical_uri(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
+    let path = uri.path();
+    let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let mut segments: Vec<String> = trimmed.split('/').map(str::to_owned).collect();
+    if let Some(first) = segments.get_mut(1)
+        && let Some(name) = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(first))
+    {
+        *first = (*name).to_owned();
+    }
+    if let Some(second) = segments.get_mut(2)
+        && second.eq_ignore_ascii_case(".search")
+    {
+        *second = ".search".to_owned();
+    }
+    let canonical = segments.join("/");
+    if canonical == path {
+        return None;
+    }
+    let with_query = match uri.query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical,
+    };
+    with_query.parse().ok()
+}
+
+/// The routes themselves, with the plain not-found fallback.
+fn routes(state: AppState) -> Router<AppState> {
     let all = [ResourceKind::User, ResourceKind::Group];
     let router = Router::new()
         .route("/ServiceProviderConfig", get(service_provider_config))

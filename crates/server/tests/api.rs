@@ -1127,3 +1127,54 @@ async fn cursor_paging_walks_every_resource_once() {
         Some("invalidValue"),
     );
 }
+
+/// Endpoints answer in any case and with a trailing slash, as clients and proxies send them (Microsoft's SCIM
+/// reference tests ask for `/users` and `/Users/`); locations and `meta.resourceType` keep the canonical spelling,
+/// and authentication still applies.
+#[tokio::test]
+async fn endpoints_match_in_any_case_and_with_a_trailing_slash() {
+    let app = app().await;
+    let created = app.w("POST", "/scim/v2/Users/", Some(user("case"))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.body["meta"]["location"],
+        format!("http://roster.test/scim/v2/Users/{id}")
+    );
+    for path in [
+        "/scim/v2/users".to_owned(),
+        "/scim/v2/USERS/".to_owned(),
+        "/scim/v2/users?filter=userName%20eq%20%22case%22".to_owned(),
+        "/scim/v2/Users/?filter=userName%20eq%20%22case%22".to_owned(),
+    ] {
+        let r = app.w("GET", &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        assert_eq!(r.body["totalResults"], 1, "{path}");
+    }
+    let r = app.w("GET", &format!("/scim/v2/users/{id}/"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["meta"]["resourceType"], "User");
+    for path in [
+        "/scim/v2/serviceproviderconfig",
+        "/scim/v2/schemas",
+        "/scim/v2/resourcetypes/",
+        "/scim/v2/groups",
+    ] {
+        let r = app.w("GET", path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+    }
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName eq \"case\""});
+    let r = app.w("POST", "/scim/v2/users/.SEARCH", Some(search)).await;
+    assert_eq!(
+        (r.status, &r.body["totalResults"]),
+        (StatusCode::OK, &json!(1)),
+        "{}",
+        r.body
+    );
+    // Still no such endpoint, and still no answer without a token.
+    assert_scim_error(&app.w("GET", "/scim/v2/people", None).await, 404, None);
+    let r = app.call("GET", "/scim/v2/users", None, None, &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = app.w("DELETE", &format!("/scim/v2/USERS/{id}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
