@@ -74,6 +74,13 @@ impl MappingRule {
 
     /// Checks the rule and turns it into its executable form.
     pub fn compile(&self) -> Result<CompiledRule, String> {
+        if self.source.len() > MAX_RULE_BYTES || self.target.len() > MAX_RULE_BYTES {
+            return Err(format!(
+                "mapping rule for '{}' is {} bytes; the limit is {MAX_RULE_BYTES}",
+                truncate_chars(&self.target, 80),
+                self.source.len() + self.target.len()
+            ));
+        }
         let target = PatchPath::parse(&self.target)
             .map_err(|e| format!("mapping target '{}': {}", self.target, e.detail))?;
         let expr =
@@ -168,7 +175,26 @@ pub fn default_user_mapping() -> Vec<MappingRule> {
 
 /// Compiles every rule, naming the first bad one.
 pub fn compile(rules: &[MappingRule]) -> Result<Vec<CompiledRule>, String> {
+    if rules.len() > MAX_RULES {
+        return Err(format!(
+            "the mapping has {} rules; the limit is {MAX_RULES}",
+            rules.len()
+        ));
+    }
     rules.iter().map(MappingRule::compile).collect()
+}
+
+/// The longest target or expression of one mapping rule, in bytes: far beyond any real rule, and small enough that
+/// parsing and checking one is cheap.
+pub const MAX_RULE_BYTES: usize = 4096;
+/// The most rules one mapping has.
+pub const MAX_RULES: usize = 256;
+
+fn truncate_chars(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
 }
 
 /// The target payload for a source resource (which carries `id` and, for users, `groups`): every rule whose

@@ -194,11 +194,13 @@ fn values_cannot_grow_without_bound() {
     }
     let out = run(&format!("title={expr}"));
     assert!(!out.contains_key("title"), "{out:?}");
+    // concat only grows with the expression's own text, which is bounded: 4,096 copies are refused outright.
     let mut concat = "userName".to_owned();
     for _ in 0..12 {
         concat = format!("concat({concat}, {concat})");
     }
-    assert!(!run(&format!("title={concat}")).contains_key("title"));
+    let err = MappingRule::parse(&format!("title={concat}"), false).unwrap_err();
+    assert!(err.contains("the limit is 4096"), "{err}");
     assert_eq!(
         run(r#"title=replace(userName, "@example.com", "")"#)["title"],
         "bjensen"
@@ -292,4 +294,15 @@ fn attributes_the_app_requires_must_be_mapped() {
         &[core],
     );
     assert_eq!(missing, ["emails"]);
+}
+
+#[test]
+fn rules_and_mappings_have_a_size_limit() {
+    let long = format!("displayName=concat({})", vec!["userName"; 600].join(", "));
+    let err = MappingRule::parse(&long, false).unwrap_err();
+    assert!(err.contains("the limit is 4096"), "{err}");
+    let many: Vec<MappingRule> = (0..=MAX_RULES).map(|i| rule(&format!("title=\"{i}\""))).collect();
+    let err = compile(&many).unwrap_err();
+    assert!(err.contains("257 rules; the limit is 256"), "{err}");
+    assert!(compile(&many[..MAX_RULES]).is_ok());
 }
