@@ -437,6 +437,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             Connector::new(&cfg, secret.clone())?;
             let store = open(&db).await?;
             resolve_scope_groups(&store, &mut cfg).await?;
+            check_required_at_app(&cfg, secret.clone()).await?;
             store
                 .create_app(&name, &cfg.to_json(), secret.as_ref())
                 .await
@@ -736,6 +737,17 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             if !settings.scope_groups.is_empty() {
                 resolve_scope_groups(&store, &mut cfg).await?;
             }
+            let mapping_changed = !settings.map.is_empty()
+                || !settings.map_on_create.is_empty()
+                || !settings.unmap.is_empty()
+                || settings.default_mapping;
+            if mapping_changed {
+                let current = match &secret {
+                    Some(s) => Some(s.clone()),
+                    None => store.open_secret(&a).await.map_err(|e| e.to_string())?,
+                };
+                check_required_at_app(&cfg, current).await?;
+            }
             let expected = if_version.unwrap_or(a.version);
             let before = audited(&config_of(&a)?);
             let updated = store
@@ -942,6 +954,51 @@ pub async fn find_object(
     };
     let page = store.list_resources(kind, &q).await.map_err(|e| e.to_string())?;
     Ok(page.resources.into_iter().next().map(|r| r.id))
+}
+
+/// At `app add` and when `app edit` changes the mapping: every attribute the app's own `/Schemas` marks required
+/// must be mapped, or every create would fail at the app. The app is asked once, for five seconds at most; one
+/// that cannot be asked now is checked by `roster app test` later (said so). Google Workspace apps are checked by
+/// their fixed attributes instead.
+async fn check_required_at_app(cfg: &AppConfig, secret: Option<Secret>) -> Result<(), String> {
+    if cfg.google.is_some() {
+        return Ok(());
+    }
+    let Ok(client) = Connector::new(cfg, secret) else {
+        return Ok(());
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), client.discover()).await {
+        Ok(Ok(d)) => {
+            let missing = roster_engine::mapping::missing_required(
+                &cfg.effective_mapping(),
+                roster_engine::mapping::USER_SCHEMA,
+                &d.definitions,
+            );
+            if let Some(attr) = missing.first() {
+                return Err(format!(
+                    "{}: the app's schema requires '{attr}' and no rule maps it, so every create would fail: add \
+                     one, for example --map '{attr}={attr}'",
+                    codes::MAPPING_INVALID.code
+                ));
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            eprintln!(
+                "note: the app's schemas could not be read now ({}: {}); roster app test checks the mapping against \
+                 them once the app answers",
+                e.code.code, e.message
+            );
+            Ok(())
+        }
+        Err(_) => {
+            eprintln!(
+                "note: the app did not answer within 5 s; roster app test checks the mapping against its schemas \
+                 once it does"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Stores the scope groups by id: each is given by id or displayName, and must exist, so a rename in the

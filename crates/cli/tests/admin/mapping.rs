@@ -129,3 +129,71 @@ fn map_adds_to_the_default_and_bad_rules_are_refused() {
         rt.block_on(target.stop());
     });
 }
+
+/// `app add` and a mapping change at `app edit` ask the app which attributes its schema requires: an app that
+/// requires emails refuses a mapping without them before any create fails.
+#[test]
+fn attributes_the_apps_schema_requires_are_checked_at_add_and_edit() {
+    let rt = runtime();
+    on_every_database(|db: &Db| {
+        let ft = rt.block_on(roster_testkit::FaultTarget::spawn(crate::wall_clock()));
+        // The app's /Schemas as it serves them, with emails required.
+        let schemas: serde_json::Value = rt.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{}/Schemas", ft.target.url))
+                .bearer_auth(&ft.target.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        let mut schemas = schemas;
+        for s in schemas["Resources"].as_array_mut().unwrap() {
+            for a in s["attributes"].as_array_mut().into_iter().flatten() {
+                if a["name"] == "emails" {
+                    a["required"] = serde_json::Value::Bool(true);
+                }
+            }
+        }
+        ft.add(roster_testkit::Fault::status(
+            "GET",
+            "/Schemas",
+            200,
+            &schemas.to_string(),
+            usize::MAX,
+        ));
+        let out = add_app(
+            db,
+            "crm",
+            &ft.url,
+            &ft.target.token,
+            &[
+                "--replace-mapping",
+                "--map",
+                "userName=userName",
+                "--map",
+                "active=active",
+            ],
+        );
+        let (_, stderr) = texts(&out);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("R-MAPPING-INVALID") && stderr.contains("requires 'emails'"),
+            "{stderr}"
+        );
+        // With the default mapping (emails included) the app is added; removing emails is refused at edit.
+        let out = add_app(db, "crm", &ft.url, &ft.target.token, &[]);
+        assert!(out.status.success(), "{:?}", texts(&out));
+        let out = db.roster(&["app", "edit", "crm", "--unmap", "emails"]);
+        assert!(!out.status.success());
+        assert!(texts(&out).1.contains("requires 'emails'"), "{:?}", texts(&out));
+        // An app that cannot be asked now is added with a note.
+        let out = add_app(db, "later", "http://127.0.0.1:9/scim/v2", "t", &[]);
+        let (_, stderr) = texts(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("roster app test checks the mapping"), "{stderr}");
+        rt.block_on(ft.stop());
+    });
+}
