@@ -727,7 +727,12 @@ pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
                     time(e.at),
                     e.action,
                     e.outcome.as_str(),
-                    name_of(e).unwrap_or_else(|| e.source_id.clone()),
+                    match name_of(e) {
+                        Some(name) => name,
+                        // An event of the app as a whole (a quarantine) names no object.
+                        None if e.source_id.is_empty() => "(the app)".to_owned(),
+                        None => e.source_id.clone(),
+                    },
                     e.http_status.map(|s| s.to_string()).unwrap_or_default(),
                     e.code.as_deref().unwrap_or("-"),
                     e.message

@@ -277,6 +277,16 @@ pub async fn drain_queue(
         } else if probe_ok {
             store.release_app(&app.name, clock()).await?;
             tracing::info!(app = %app.name, "probe succeeded; quarantine released");
+            let message = "the probe after the quarantine succeeded; the app is synced again".to_owned();
+            log_app_event(
+                store,
+                app,
+                "release",
+                Outcome::Ok,
+                &codes::APP_QUARANTINED,
+                message,
+            )
+            .await?;
         }
     } else if let Some(v) = verdict {
         quarantine(store, app, &health, &v, clock()).await?;
@@ -305,7 +315,53 @@ async fn quarantine(
         v.code.code,
         v.reason
     );
-    Ok(())
+    let message = format!(
+        "app quarantined for {} s (quarantine {level} in a row) after {}: {}; pending changes are kept; roster \
+         app release {} ends it",
+        length / 1_000_000,
+        v.code.code,
+        v.reason,
+        app.name
+    );
+    log_app_event(
+        store,
+        app,
+        "quarantine",
+        Outcome::Failed,
+        &codes::APP_QUARANTINED,
+        message,
+    )
+    .await
+}
+
+/// Writes an event of the app as a whole (a quarantine entered or ended) into its provisioning log, once per
+/// event: an entry with no directory object, so `roster log NAME` shows why nothing moved.
+async fn log_app_event(
+    store: &Store,
+    app: &AppRuntime,
+    action: &str,
+    outcome: Outcome,
+    code: &'static crate::codes::Code,
+    message: String,
+) -> Result<(), StoreError> {
+    store
+        .append_log(&roster_store::LogEntry {
+            id: 0,
+            at: OffsetDateTime::now_utc(),
+            app: app.name.clone(),
+            kind: ResourceKind::User,
+            source_id: String::new(),
+            target_id: None,
+            action: action.to_owned(),
+            outcome,
+            attempt: 1,
+            http_status: None,
+            code: Some(code.code.to_owned()),
+            message,
+            duration_ms: 0,
+            exchanges: None,
+        })
+        .await
 }
 
 /// Removes a synced object from the queue, or schedules its retry.

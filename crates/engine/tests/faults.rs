@@ -254,6 +254,8 @@ async fn quarantine_is_entered_probed_renewed_and_left() {
         assert!(h.quarantined(t0), "{h:?}");
         assert_eq!((h.level, h.code.as_deref()), (1, Some("R-TARGET-UNAVAILABLE")));
         assert_eq!(h.quarantined_until, Some(t0 + 60 * SECOND));
+        // The quarantine is in the provisioning log, once.
+        assert_eq!(app_events(store).await, ["quarantine failed"]);
 
         // Quarantined: nothing is sent, pending changes stay.
         let sent = ft.count();
@@ -269,6 +271,10 @@ async fn quarantine_is_entered_probed_renewed_and_left() {
         let h = store.app_health("crm").await.unwrap();
         assert_eq!(h.level, 2);
         assert_eq!(h.quarantined_until, Some(time.now() + 120 * SECOND));
+        assert_eq!(
+            app_events(store).await,
+            ["quarantine failed", "quarantine failed"]
+        );
 
         // The app recovers; the next probe succeeds and releases it; everything pending arrives.
         ft.clear();
@@ -276,6 +282,10 @@ async fn quarantine_is_entered_probed_renewed_and_left() {
         round(store, &app, &time).await;
         let h = store.app_health("crm").await.unwrap();
         assert_eq!((h.quarantined_until, h.level), (None, 0));
+        assert_eq!(
+            app_events(store).await,
+            ["quarantine failed", "quarantine failed", "release ok"]
+        );
         converge(store, &app, &time, 3).await;
         assert_eq!(target_accounts(&ft).await.len(), 6);
         ft.stop().await;
@@ -317,8 +327,11 @@ async fn refused_credentials_quarantine_and_release_by_hand() {
             })
             .await
             .unwrap();
-        assert_eq!(log.len(), 3, "one entry per refusal: {log:?}");
-        assert!(log.iter().all(|e| e.http_status == Some(401)), "{log:?}");
+        // One entry per refusal, and the quarantine they led to.
+        let refusals: Vec<_> = log.iter().filter(|e| !e.source_id.is_empty()).collect();
+        assert_eq!(refusals.len(), 3, "{log:?}");
+        assert!(refusals.iter().all(|e| e.http_status == Some(401)), "{log:?}");
+        assert_eq!(app_events(store).await, ["quarantine failed"]);
         // Those tried wait with the refusal's code; the rest wait untried, their attempts uncounted.
         let queue = store.list_queue("crm", 50).await.unwrap();
         assert_eq!(queue.len(), 20);
@@ -577,6 +590,25 @@ async fn inactive_accounts_are_reactivated_and_clashes_named() {
         assert_eq!(target_accounts(&ft).await.len(), 1);
         ft.stop().await;
     });
+}
+
+/// The app-wide events in the provisioning log (entries with no object), oldest first, as "action outcome".
+async fn app_events(store: &Store) -> Vec<String> {
+    let mut events: Vec<String> = store
+        .list_log(&LogQuery {
+            app: Some("crm"),
+            code: Some("R-APP-QUARANTINED"),
+            limit: 100,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.source_id.is_empty())
+        .map(|e| format!("{} {}", e.action, e.outcome.as_str()))
+        .collect();
+    events.reverse();
+    events
 }
 
 /// The provisioning log's `R-GUARD-DEPROVISIONS` entries.
