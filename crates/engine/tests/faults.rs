@@ -459,6 +459,20 @@ async fn a_full_reconcile_in_a_storm_queues_what_a_pause_holds_back() {
         let time = TestTime::new();
         let ft = FaultTarget::spawn(time.clock()).await;
         let app = add_app(store, &ft, &time, |c| c.concurrency = 1).await;
+        // Twenty accounts exist in the app already, with a stale display name: they must be linked and updated.
+        for i in 0..20 {
+            let mut stale = user(&format!("f{i:03}"));
+            stale.insert("displayName".into(), json!("Stale"));
+            stale.insert(
+                "schemas".into(),
+                json!(["urn:ietf:params:scim:schemas:core:2.0:User"]),
+            );
+            ft.target
+                .store
+                .create_resource(ResourceKind::User, stale)
+                .await
+                .unwrap();
+        }
         add_users(store, (0..200).map(|i| format!("f{i:03}"))).await;
         // The journal is read first, so the reconcile is what syncs them.
         follow_journal(store, &app, time.now()).await.unwrap();
@@ -473,6 +487,12 @@ async fn a_full_reconcile_in_a_storm_queues_what_a_pause_holds_back() {
         );
         converge_in_time(store, &app, &time, 400).await;
         assert_storm_weathered(store, &ft, 200).await;
+        let stale = roster_testkit::all(&ft.target.store, ResourceKind::User)
+            .await
+            .into_iter()
+            .filter(|r| r.data["displayName"] != r.data["userName"])
+            .count();
+        assert_eq!(stale, 0, "the pre-existing accounts were linked and updated");
         ft.stop().await;
     });
 }
