@@ -187,7 +187,6 @@ pub async fn drain_queue(
     }
     let probation = health.on_probation(now);
     let limit = if probation { 1 } else { limit };
-    app.refresh_discards(store).await?;
     app.claim_share(store, now).await;
     let items = store
         .lease_queue(&app.name, holder, now, LEASE_MICROS, limit)
@@ -195,6 +194,8 @@ pub async fn drain_queue(
     if items.is_empty() {
         return Ok(report);
     }
+    // Only a drain with work reads whether the app has discarded deprovisions (not every idle round).
+    app.refresh_discards(store).await?;
     // Known before the workers are counted, so that creates fill bulk requests.
     app.client.bulk_limits().await;
     // A failure that halted the app's requests in an earlier drain is tried once more.
@@ -1014,15 +1015,7 @@ async fn log_app_problem(
     if e.code.code != codes::SCOPE_GROUP_MISSING.code {
         return Ok(());
     }
-    let groups: Vec<String> = record
-        .config
-        .pointer("/scope/groups")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|g| g.as_str().map(str::to_owned))
-        .collect();
-    for g in groups {
+    for g in record.scope_groups() {
         if store.resolve_group(&g).await.is_ok_and(|found| found.is_some()) {
             continue;
         }

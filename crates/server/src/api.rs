@@ -143,17 +143,6 @@ fn time_json(micros: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The scope groups (ids) of an app's stored settings.
-fn scope_groups(config: &Value) -> Vec<String> {
-    config
-        .pointer("/scope/groups")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|g| g.as_str().map(str::to_owned))
-        .collect()
-}
-
 async fn apps(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<TokenInfo>,
@@ -182,7 +171,7 @@ async fn apps(
             "enabled": app.config.get("enabled").and_then(Value::as_bool).unwrap_or(true),
             "health": health,
             "state": roster_store::state::state_json(
-                &roster_store::state::app_state(store, &app.name, &scope_groups(&app.config), now).await?,
+                &roster_store::state::app_state(store, &app.name, &app.scope_groups(), now).await?,
             ),
             "pending": store.count_pending(&app.name).await?,
             "held": {"checking": checking, "awaitingApproval": awaiting},

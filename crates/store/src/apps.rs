@@ -76,6 +76,19 @@ pub struct AppRecord {
     pub updated: OffsetDateTime,
 }
 
+impl AppRecord {
+    /// The scope groups its settings name (group ids; names in settings stored before groups were kept by id).
+    pub fn scope_groups(&self) -> Vec<String> {
+        self.config
+            .pointer("/scope/groups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
 type AppRow = (String, String, Option<String>, i64, i64, i64);
 
 fn app_from_row(row: AppRow) -> Result<AppRecord, StoreError> {
