@@ -442,6 +442,10 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 .create_app(&name, &cfg.to_json(), secret.as_ref())
                 .await
                 .map_err(|e| e.to_string())?;
+            store
+                .set_sends_password(&name, cfg.sends_password())
+                .await
+                .map_err(|e| e.to_string())?;
             let change = serde_json::json!({"after": audited(&cfg), "credential": if secret.is_some() { "set" } else { "none" }});
             crate::actor::record(&store, AuditAction::AppAdd, &name, change).await?;
             eprintln!(
@@ -752,6 +756,10 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             let before = audited(&config_of(&a)?);
             let updated = store
                 .update_app(&name, &cfg.to_json(), secret.as_ref(), expected)
+                .await
+                .map_err(|e| e.to_string())?;
+            store
+                .set_sends_password(&name, cfg.sends_password())
                 .await
                 .map_err(|e| e.to_string())?;
             let change = serde_json::json!({

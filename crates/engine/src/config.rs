@@ -257,6 +257,14 @@ impl AppConfig {
         }
     }
 
+    /// Whether the mapping in force sends the user's password (a rule that does not compile sends nothing).
+    pub fn sends_password(&self) -> bool {
+        self.effective_mapping()
+            .iter()
+            .filter_map(|r| r.compile().ok())
+            .any(|r| r.reads("password"))
+    }
+
     /// The mapping in force: the configured rules, or the default ones.
     pub fn effective_mapping(&self) -> Vec<MappingRule> {
         if self.mapping.is_empty() {

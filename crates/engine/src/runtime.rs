@@ -79,6 +79,11 @@ impl AppRuntime {
         let config = AppConfig::from_json(&record.config).map_err(|m| app_error(&codes::INTERNAL, m))?;
         let rules = mapping::compile(&config.effective_mapping())
             .map_err(|m| app_error(&codes::MAPPING_INVALID, m))?;
+        // The directory keeps pushed passwords only for apps that send them (an app saved before the flag
+        // existed gets it here).
+        store
+            .set_sends_password(name, rules.iter().any(|r| r.reads("password")))
+            .await?;
         let registry = SchemaRegistry::new();
         if let Some(users) = registry.resource("User")
             && let Some(problem) = mapping::check_sources(&config.effective_mapping(), &users).first()
@@ -221,6 +226,11 @@ impl AppRuntime {
             });
         }
         true
+    }
+
+    /// The app's mapping rules, compiled.
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
     }
 
     /// Whether the app's mapping sends the user's password.

@@ -137,11 +137,14 @@ async fn sync_traced(
         steps: Vec::new(),
         version: resource.as_ref().map_or(-1, |r| r.version),
     };
+    // The user's pushed password, when this app is to receive it (see the store's `passwords` module).
+    let mut sends_password = false;
     let resource = match resource {
         Some(r) => {
             let mut data = r.data;
             // The stored password is sealed: opened only for an app whose mapping sends it.
             if app.maps_password() {
+                sends_password = data.contains_key("password");
                 store.open_password(&mut data).await;
             } else {
                 data.shift_remove("password");
@@ -304,6 +307,18 @@ async fn sync_traced(
             }
             Err(e) => return Err(e),
         }
+    }
+    if sends_password
+        && !opts.dry_run
+        && outcome == Outcome::Ok
+        && matches!(
+            action,
+            Action::Create { .. } | Action::Update { .. } | Action::Link { .. }
+        )
+        && action.writes()
+    {
+        // The app has the password now: once every app that sends passwords has it, the directory drops it.
+        store.password_delivered(&app.name, id, run.version).await?;
     }
     if !opts.dry_run
         && kind == ResourceKind::User
@@ -644,15 +659,19 @@ async fn execute(
         Source::InScope { desired, .. } => Some(desired),
         _ => None,
     };
-    let save = |target_id: String, state: LinkState, pushed: Map<String, Value>| Link {
-        app: app.name.clone(),
-        kind,
-        source_id: id.to_owned(),
-        target_id,
-        state,
-        pushed_hash: plan::hash(&pushed),
-        pushed,
-        updated: time::OffsetDateTime::now_utc(),
+    let save = |target_id: String, state: LinkState, mut pushed: Map<String, Value>| {
+        // What was pushed is kept, but never a password.
+        crate::mapping::forget_passwords(app.rules(), &mut pushed);
+        Link {
+            app: app.name.clone(),
+            kind,
+            source_id: id.to_owned(),
+            target_id,
+            state,
+            pushed_hash: plan::hash(&pushed),
+            pushed,
+            updated: time::OffsetDateTime::now_utc(),
+        }
     };
     match &action {
         Action::Nothing { .. } | Action::Rematch { .. } | Action::Conflict { .. } => {}

@@ -879,36 +879,63 @@ async fn a_reconcile_over_many_pages_plans_in_order_and_creates_each_account_onc
 }
 
 /// A pushed password is sealed in the directory (never in clear in `data`), opened only for an app whose
-/// mapping sends it, which then receives it as pushed; an app that does not map it never sees it.
+/// mapping sends it, which then receives it as pushed; an app that does not map it never sees it. It is kept only
+/// until every app that sends passwords has it: the link's record of what was pushed never holds it, and a later
+/// sync sends nothing more. A new password is owed afresh.
 #[tokio::test]
-async fn pushed_passwords_are_sealed_and_sent_only_where_mapped() {
+async fn pushed_passwords_are_sealed_sent_only_where_mapped_and_dropped_once_delivered() {
     on_every_backend!(|store, backend| {
         let with_pw = Target::spawn().await;
+        with_pw.keep_passwords().await;
         let without = Target::spawn().await;
         let a = add_app(store, &with_pw, "hr", |c| {
             c.mapping = vec![
                 roster_engine::mapping::MappingRule::parse("userName=userName", false).unwrap(),
-                roster_engine::mapping::MappingRule::parse("password=password", true).unwrap(),
+                roster_engine::mapping::MappingRule::parse("password=password", false).unwrap(),
             ];
         })
         .await;
         let b = add_app(store, &without, "crm", |_| {}).await;
         assert!(a.maps_password() && !b.maps_password(), "{backend}");
+        let stored_password = |id: String| async move {
+            let r = store
+                .get_resource(ResourceKind::User, &id)
+                .await
+                .unwrap()
+                .unwrap();
+            r.data.get("password").and_then(Value::as_str).map(str::to_owned)
+        };
         let mut u = user("ada", "ada@example.com");
         u.insert("password".into(), json!("Pushed-Secret-1"));
         let created = store.create_resource(ResourceKind::User, u).await.unwrap();
-        let stored = store
-            .get_resource(ResourceKind::User, &created.id)
-            .await
-            .unwrap()
-            .unwrap();
-        let sealed = stored.data["password"].as_str().unwrap().to_owned();
+        let sealed = stored_password(created.id.clone()).await.unwrap();
         assert!(
             sealed.starts_with("sealed:v1:") && !sealed.contains("Pushed-Secret-1"),
             "{backend}: {sealed}"
         );
-        sync_now(store, &a).await;
+        assert_eq!(
+            store.owed_password(&created.id).await.unwrap(),
+            ["hr"],
+            "{backend}"
+        );
+        // A PUT that omits the password keeps the sealed one while an app is owed it.
+        let mut again = user("ada", "ada@example.com");
+        again.insert("password".into(), Value::String(sealed.clone()));
+        store
+            .replace_resource(ResourceKind::User, &created.id, again.clone(), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored_password(created.id.clone()).await.as_deref(),
+            Some(sealed.as_str()),
+            "{backend}"
+        );
         sync_now(store, &b).await;
+        assert!(
+            stored_password(created.id.clone()).await.is_some(),
+            "{backend}: an app that does not send passwords owes nothing"
+        );
+        sync_now(store, &a).await;
         let mut got = target_user(&with_pw, "ada").await;
         with_pw.store.open_password(&mut got).await;
         assert_eq!(got["password"], "Pushed-Secret-1", "{backend}");
@@ -916,19 +943,66 @@ async fn pushed_passwords_are_sealed_and_sent_only_where_mapped() {
             !target_user(&without, "ada").await.contains_key("password"),
             "{backend}"
         );
-        // A PUT that omits the password keeps the sealed one.
-        let mut again = user("ada", "ada@example.com");
-        again.insert("password".into(), Value::String(sealed.clone()));
+        // Delivered to the one app that sends passwords: nothing of it is left, in the directory or the link.
+        assert_eq!(stored_password(created.id.clone()).await, None, "{backend}");
+        assert!(
+            store.owed_password(&created.id).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        let link = store
+            .find_link("hr", ResourceKind::User, &created.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !link.pushed.contains_key("password"),
+            "{backend}: {:?}",
+            link.pushed
+        );
+        assert_eq!(link.pushed["userName"], "ada", "{backend}");
+        // A PUT that carries the old sealed value back does not keep it, and the next sync sends nothing.
         store
             .replace_resource(ResourceKind::User, &created.id, again, None)
             .await
             .unwrap();
-        let kept = store
-            .get_resource(ResourceKind::User, &created.id)
+        assert_eq!(stored_password(created.id.clone()).await, None, "{backend}");
+        let actions = || async {
+            let q = roster_store::LogQuery {
+                app: Some("hr"),
+                limit: 100,
+                ..Default::default()
+            };
+            let mut a: Vec<String> = store
+                .list_log(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.action)
+                .collect();
+            a.sort();
+            a
+        };
+        assert_eq!(actions().await, ["create"], "{backend}");
+        sync_now(store, &a).await;
+        assert_eq!(actions().await, ["create"], "{backend}: nothing more was sent");
+        // A new password is owed afresh and delivered as an update.
+        let mut changed = user("ada", "ada@example.com");
+        changed.insert("password".into(), json!("Pushed-Secret-2"));
+        store
+            .replace_resource(ResourceKind::User, &created.id, changed, None)
             .await
-            .unwrap()
             .unwrap();
-        assert_eq!(kept.data["password"], sealed.as_str(), "{backend}");
+        assert_eq!(
+            store.owed_password(&created.id).await.unwrap(),
+            ["hr"],
+            "{backend}"
+        );
+        sync_now(store, &a).await;
+        assert_eq!(actions().await, ["create", "update"], "{backend}");
+        let mut got = target_user(&with_pw, "ada").await;
+        with_pw.store.open_password(&mut got).await;
+        assert_eq!(got["password"], "Pushed-Secret-2", "{backend}");
+        assert_eq!(stored_password(created.id.clone()).await, None, "{backend}");
         with_pw.stop().await;
         without.stop().await;
     });

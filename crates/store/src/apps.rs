@@ -206,13 +206,20 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("app '{name}' vanished after update")))
     }
 
-    /// Removes an app with its links, queue, cursor (cascade) and log. Returns whether it existed.
+    /// Removes an app with its links, queue, cursor (cascade), log and claims on pushed passwords. Returns whether
+    /// it existed.
     pub async fn delete_app(&self, name: &str) -> Result<bool, StoreError> {
         let _writer = self.writer().await;
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             sqlx::query("DELETE FROM provisioning_log WHERE app = $1").bind(name).execute(&mut *tx).await?;
+            let owed: Vec<String> = sqlx::query_scalar("DELETE FROM owed_passwords WHERE app = $1 RETURNING source_id")
+                .bind(name).fetch_all(&mut *tx).await?;
             let n = sqlx::query("DELETE FROM apps WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected();
+            // Passwords only this app was owed have no reason to stay.
+            for id in &owed {
+                sqlx::query(self.drop_unowed_password_sql()).bind(id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(n == 1)
         })

@@ -507,6 +507,9 @@ impl Store {
                 let ready: Vec<&PreparedCreate> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
                 match insert_users!(tx, &ready) {
                     Ok(()) => {
+                        for p in ready.iter().filter(|p| p.data.contains_key("password")) {
+                            sqlx::query(crate::passwords::OWE_PASSWORD).bind(&p.id).bind(1i64).execute(&mut *tx).await?;
+                        }
                         outcomes.extend(ready.iter().map(|p| Ok(p.id.clone())));
                         done = true;
                     }
@@ -533,6 +536,9 @@ impl Store {
                         sqlx::query("SAVEPOINT bulk_item").execute(&mut *tx).await?;
                         match insert_resource!(tx, kind, prepared) {
                             Ok(()) => {
+                                if prepared.data.contains_key("password") {
+                                    sqlx::query(crate::passwords::OWE_PASSWORD).bind(&prepared.id).bind(1i64).execute(&mut *tx).await?;
+                                }
                                 sqlx::query("RELEASE SAVEPOINT bulk_item").execute(&mut *tx).await?;
                                 Ok(prepared.id.clone())
                             }
@@ -747,7 +753,7 @@ impl Store {
         mut data: Map<String, Value>,
         if_version: Option<i64>,
     ) -> Result<StoredResource, StoreError> {
-        self.seal_password(&mut data).await;
+        let new_password = self.seal_password(&mut data).await;
         let _writer = self.writer().await;
         data.shift_remove("id");
         data.shift_remove("meta");
@@ -771,6 +777,12 @@ impl Store {
             .execute(&mut *tx).await.map_err(map_unique)?;
             if updated.rows_affected() != 1 {
                 return Err(ScimError::new(ErrorKind::PreconditionFailed, "the resource changed while this request was applied; read it again and retry").into());
+            }
+            if new_password {
+                sqlx::query(crate::passwords::OWE_PASSWORD).bind(id).bind(current + 1).execute(&mut *tx).await?;
+            } else if data.contains_key("password") {
+                // A kept password stays only while an app is owed it (see the `passwords` module).
+                sqlx::query(self.drop_unowed_password_sql()).bind(id).execute(&mut *tx).await?;
             }
             sqlx::query("DELETE FROM resource_values WHERE resource_id = $1").bind(id).execute(&mut *tx).await?;
             for email in &cols.emails {

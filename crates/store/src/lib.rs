@@ -37,6 +37,7 @@ mod combine;
 pub mod directory;
 pub mod health;
 pub mod links;
+mod passwords;
 pub mod provlog;
 pub mod query;
 pub mod queue;

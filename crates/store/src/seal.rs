@@ -33,7 +33,7 @@ fn app_aad(app: &str) -> String {
 }
 
 /// The associated data a pushed password is sealed with.
-const PASSWORD_AAD: &str = "password";
+pub(crate) const PASSWORD_AAD: &str = "password";
 
 /// The prefix of every sealed value.
 pub(crate) const PREFIX: &str = "sealed:v1:";
@@ -313,52 +313,6 @@ impl crate::Store {
                 .fetch_all(pool)
                 .await?)
         })
-    }
-
-    /// Seals a pushed `password` in a resource's attributes before they are stored, so no password is ever
-    /// in the database in clear. One already sealed (a PUT keeps the stored one) is left as it is. Without a key
-    /// at hand (PostgreSQL without a key file) the password is not kept at all, and the server says so.
-    pub(crate) async fn seal_password(&self, data: &mut serde_json::Map<String, serde_json::Value>) {
-        let Some(serde_json::Value::String(pw)) = data.get("password") else {
-            return;
-        };
-        if pw.starts_with(PREFIX) {
-            return;
-        }
-        let sealed = match self.keys().await {
-            Ok(keys) => keys.current.seal(PASSWORD_AAD, pw),
-            Err(e) => Err(e),
-        };
-        match sealed {
-            Ok(s) => {
-                data.insert("password".into(), serde_json::Value::String(s));
-            }
-            Err(e) => {
-                data.shift_remove("password");
-                tracing::warn!("a pushed password was not kept: {e}");
-            }
-        }
-    }
-
-    /// Opens the sealed `password` of a resource's attributes in place, for an app whose mapping sends it; one
-    /// that does not open is removed (and said), never sent sealed.
-    pub async fn open_password(&self, data: &mut serde_json::Map<String, serde_json::Value>) {
-        let Some(serde_json::Value::String(stored)) = data.get("password") else {
-            return;
-        };
-        let opened = match self.keys().await {
-            Ok(keys) => keys.open(PASSWORD_AAD, stored),
-            Err(e) => Err(e),
-        };
-        match opened {
-            Ok(plain) => {
-                data.insert("password".into(), serde_json::Value::String(plain));
-            }
-            Err(e) => {
-                data.shift_remove("password");
-                tracing::warn!("a stored password could not be opened: {e}");
-            }
-        }
     }
 
     /// Seals a credential for the app `name`.

@@ -530,3 +530,122 @@ async fn links_without_their_object_are_found_page_by_page() {
         );
     });
 }
+
+/// A pushed password is kept, sealed, only while an app that sends passwords is still owed it: nothing when no
+/// app sends passwords; dropped when the last owed app has it, when an app stops sending passwords or is removed;
+/// a newer password stays owed after an older one was delivered; a user's delete takes its claims with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_passwords_are_kept_only_while_an_app_is_owed_them() {
+    on_every_backend!(|store, backend| {
+        let with_password = |name: &str, pw: &str| {
+            let mut m = serde_json::Map::new();
+            m.insert("userName".into(), json!(name));
+            m.insert("password".into(), json!(pw));
+            m
+        };
+        let password_of = |id: String| async move {
+            let r = store
+                .get_resource(ResourceKind::User, &id)
+                .await
+                .unwrap()
+                .unwrap();
+            r.data.get("password").cloned()
+        };
+        let cfg = json!({"scim_url": "https://a.example.com/scim/v2"});
+        let nobody = store
+            .create_resource(ResourceKind::User, with_password("nobody", "P-0"))
+            .await
+            .unwrap();
+        assert_eq!(
+            password_of(nobody.id.clone()).await,
+            None,
+            "{backend}: no app sends passwords"
+        );
+        for app in ["a", "b", "c"] {
+            store.create_app(app, &cfg, None).await.unwrap();
+        }
+        assert!(store.set_sends_password("a", true).await.unwrap(), "{backend}");
+        assert!(store.set_sends_password("b", true).await.unwrap(), "{backend}");
+        assert!(
+            !store.set_sends_password("b", true).await.unwrap(),
+            "{backend}: unchanged"
+        );
+        let ada = store
+            .create_resource(ResourceKind::User, with_password("ada", "P-1"))
+            .await
+            .unwrap();
+        let sealed = password_of(ada.id.clone()).await.unwrap();
+        assert!(
+            sealed.as_str().unwrap().starts_with("sealed:v1:"),
+            "{backend}: {sealed}"
+        );
+        assert_eq!(
+            store.owed_password(&ada.id).await.unwrap(),
+            ["a", "b"],
+            "{backend}"
+        );
+        store.password_delivered("a", &ada.id, 1).await.unwrap();
+        assert!(
+            password_of(ada.id.clone()).await.is_some(),
+            "{backend}: b is still owed it"
+        );
+        // A newer password (version 2) is owed afresh; delivering version 1 to b leaves it owed.
+        let v2 = store
+            .replace_resource(ResourceKind::User, &ada.id, with_password("ada", "P-2"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.owed_password(&ada.id).await.unwrap(),
+            ["a", "b"],
+            "{backend}"
+        );
+        store.password_delivered("b", &ada.id, 1).await.unwrap();
+        assert_eq!(
+            store.owed_password(&ada.id).await.unwrap(),
+            ["a", "b"],
+            "{backend}"
+        );
+        store.password_delivered("b", &ada.id, v2.version).await.unwrap();
+        // b stops sending passwords: only a is owed; a is removed: nobody is, and the password goes.
+        store.set_sends_password("b", false).await.unwrap();
+        store.password_delivered("a", &ada.id, 0).await.unwrap();
+        assert_eq!(store.owed_password(&ada.id).await.unwrap(), ["a"], "{backend}");
+        assert!(password_of(ada.id.clone()).await.is_some(), "{backend}");
+        assert!(store.delete_app("a").await.unwrap(), "{backend}");
+        assert_eq!(
+            password_of(ada.id.clone()).await,
+            None,
+            "{backend}: removing a dropped it"
+        );
+        // c sends passwords, then stops: what it was owed goes.
+        store.set_sends_password("c", true).await.unwrap();
+        let bob = store
+            .create_resource(ResourceKind::User, with_password("bob", "P-3"))
+            .await
+            .unwrap();
+        assert_eq!(store.owed_password(&bob.id).await.unwrap(), ["c"], "{backend}");
+        assert!(store.set_sends_password("c", false).await.unwrap(), "{backend}");
+        assert_eq!(password_of(bob.id.clone()).await, None, "{backend}");
+        assert!(
+            store.owed_password(&bob.id).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        // Bulk creates owe it too; deleting the user takes the claims with it.
+        store.set_sends_password("c", true).await.unwrap();
+        let created = store
+            .create_resources(
+                ResourceKind::User,
+                vec![with_password("cy", "P-4"), with_password("di", "P-5")],
+                None,
+            )
+            .await
+            .unwrap();
+        let cy = created[0].as_ref().unwrap().id.clone();
+        assert_eq!(store.owed_password(&cy).await.unwrap(), ["c"], "{backend}");
+        store
+            .delete_resource(ResourceKind::User, &cy, None)
+            .await
+            .unwrap();
+        assert!(store.owed_password(&cy).await.unwrap().is_empty(), "{backend}");
+    });
+}

@@ -203,6 +203,16 @@ impl Target {
         }
     }
 
+    /// Makes the target keep the passwords pushed to it (as a directory does while an app of its own is owed
+    /// them), so a test can open what arrived.
+    pub async fn keep_passwords(&self) {
+        self.store
+            .create_app("relay", &serde_json::json!({}), None)
+            .await
+            .unwrap();
+        self.store.set_sends_password("relay", true).await.unwrap();
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -211,6 +211,37 @@ pub fn apply(rules: &[CompiledRule], source: &Value, for_create: bool) -> Map<St
     out
 }
 
+/// Takes out of `pushed` (what a link records as last written) every value a rule made from the user's password,
+/// so no password is kept in clear: the directory drops a password once every app that sends it has it (see
+/// `roster_store`'s `passwords` module), and a link must not keep a copy. A value in a filtered element
+/// (`emails[type eq "x"].value`) takes its whole attribute with it: that attribute is compared afresh next time.
+pub fn forget_passwords(rules: &[CompiledRule], pushed: &mut Map<String, Value>) {
+    for rule in rules.iter().filter(|r| r.reads("password")) {
+        let p = &rule.target;
+        if let Some(urn) = whole_extension(p) {
+            pushed.shift_remove(&urn);
+            continue;
+        }
+        let obj = match &p.attr.uri {
+            Some(uri) if !is_core_uri(uri) => match pushed.get_mut(uri).and_then(Value::as_object_mut) {
+                Some(o) => o,
+                None => continue,
+            },
+            _ => &mut *pushed,
+        };
+        match (&p.filter, p.attr.sub.as_deref()) {
+            (None, Some(sub)) => {
+                if let Some(o) = obj.get_mut(&p.attr.name).and_then(Value::as_object_mut) {
+                    o.shift_remove(sub);
+                }
+            }
+            _ => {
+                obj.shift_remove(&p.attr.name);
+            }
+        }
+    }
+}
+
 /// `payload` with its `schemas`: the core schema and every extension URN it carries.
 pub fn with_schemas(mut payload: Map<String, Value>, core: &str) -> Map<String, Value> {
     let mut schemas = vec![Value::String(core.into())];
