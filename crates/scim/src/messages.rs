@@ -377,16 +377,19 @@ pub struct ServiceProviderConfig {
     pub etag: bool,
     /// Whether changing passwords is supported.
     pub change_password: bool,
+    /// What one resource may hold (advertised, with the request limits, in roster's extension).
+    pub limits: crate::resource::Limits,
 }
 
 impl ServiceProviderConfig {
-    /// The JSON resource, advertising bearer-token authentication.
-    pub fn to_resource(&self, base_url: &str) -> Value {
+    /// The JSON resource, advertising bearer-token authentication; with `limits`, roster's extension too (see
+    /// [`crate::schema::limits_schema`]: its attributes are returned on request).
+    pub fn to_resource(&self, base_url: &str, limits: bool) -> Value {
         let (bulk_supported, max_ops, max_payload) = match self.bulk {
             Some((ops, bytes)) => (true, ops, bytes),
             None => (false, 0, 0),
         };
-        json!({
+        let mut spc = json!({
             "schemas": [crate::schema::SERVICE_PROVIDER_CONFIG_SCHEMA],
             "documentationUri": self.documentation_uri,
             "patch": {"supported": true},
@@ -414,7 +417,27 @@ impl ServiceProviderConfig {
                 "resourceType": "ServiceProviderConfig",
                 "location": format!("{}/ServiceProviderConfig", base_url.trim_end_matches('/')),
             }
-        })
+        });
+        if limits && let Value::Object(o) = &mut spc {
+            if let Some(Value::Array(schemas)) = o.get_mut("schemas") {
+                schemas.push(json!(crate::schema::LIMITS_SCHEMA));
+            }
+            o.insert(
+                crate::schema::LIMITS_SCHEMA.into(),
+                json!({
+                    "maxStringLength": self.limits.max_string_chars,
+                    "maxBinaryLength": self.limits.max_binary_chars,
+                    "maxValues": self.limits.max_values,
+                    "maxMembers": self.limits.max_members,
+                    "maxFilterLength": crate::filter::MAX_LEN,
+                    "maxFilterTerms": crate::filter::MAX_TERMS,
+                    "maxFilterDepth": crate::filter::MAX_DEPTH,
+                    "maxPatchOperations": crate::patch::MAX_OPERATIONS,
+                    "maxAttributePaths": crate::projection::MAX_PATHS
+                }),
+            );
+        }
+        spc
     }
 }
 
@@ -544,9 +567,29 @@ mod tests {
             sort: true,
             etag: true,
             change_password: false,
+            limits: crate::resource::Limits::DEFAULT,
         };
-        let v = spc.to_resource("http://localhost/scim/v2");
+        let plain = spc.to_resource("http://localhost/scim/v2", false);
+        assert_eq!(plain["schemas"].as_array().unwrap().len(), 1);
+        assert!(plain.get(crate::schema::LIMITS_SCHEMA).is_none());
+        let v = spc.to_resource("http://localhost/scim/v2", true);
         assert_eq!(v["bulk"]["maxOperations"], 1000);
+        let limits = &v[crate::schema::LIMITS_SCHEMA];
+        assert_eq!(limits["maxStringLength"], 2048);
+        assert_eq!(limits["maxValues"], 100);
+        assert_eq!(limits["maxFilterTerms"], crate::filter::MAX_TERMS);
+        assert_eq!(v["schemas"][1], crate::schema::LIMITS_SCHEMA);
+        // Every limit advertised is an attribute of the extension's schema.
+        let schema = crate::schema::limits_schema();
+        let names: Vec<&str> = limits.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            schema
+                .attributes
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+        );
         assert_eq!(v["filter"]["maxResults"], 200);
         assert_eq!(v["authenticationSchemes"][0]["type"], "oauthbearertoken");
     }

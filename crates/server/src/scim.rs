@@ -167,11 +167,27 @@ fn spc(state: &AppState) -> ServiceProviderConfig {
         sort: true,
         etag: true,
         change_password: false,
+        limits: roster_scim::resource::Limits::DEFAULT,
     }
 }
 
-async fn service_provider_config(State(state): State<AppState>) -> Response {
-    json_response(StatusCode::OK, &spc(&state).to_resource(&state.config.base_url))
+/// The ServiceProviderConfig. roster's limits extension comes when `attributes` names it (or one of its
+/// attributes): its attributes are `returned: request`, so strict clients never meet it unasked.
+async fn service_provider_config(State(state): State<AppState>, Query(params): Params) -> Response {
+    let limits = params.iter().any(|(k, v)| {
+        k == "attributes"
+            && v.split(',').any(|p| {
+                let p = p.trim();
+                p.len() >= roster_scim::schema::LIMITS_SCHEMA.len()
+                    && p.is_char_boundary(roster_scim::schema::LIMITS_SCHEMA.len())
+                    && p[..roster_scim::schema::LIMITS_SCHEMA.len()]
+                        .eq_ignore_ascii_case(roster_scim::schema::LIMITS_SCHEMA)
+            })
+    });
+    json_response(
+        StatusCode::OK,
+        &spc(&state).to_resource(&state.config.base_url, limits),
+    )
 }
 
 /// A ListResponse of `resources` out of `total`, starting at `start_index`.

@@ -350,6 +350,39 @@ async fn listing_paging_and_filters() {
     assert_eq!(r.body["Resources"][0].as_object().unwrap().len(), 3);
     let r = app.w("GET", "/scim/v2/ServiceProviderConfig", None).await;
     assert_eq!(r.body["filter"]["maxResults"], 5);
+    // roster's limits are advertised on request (its extension's attributes are `returned: request`), and what
+    // is advertised is what is enforced.
+    let ext = roster_scim::schema::LIMITS_SCHEMA;
+    assert!(r.body.get(ext).is_none(), "{}", r.body);
+    let r = app
+        .w(
+            "GET",
+            &format!("/scim/v2/ServiceProviderConfig?attributes={ext}"),
+            None,
+        )
+        .await;
+    let max = r.body[ext]["maxStringLength"].as_u64().unwrap();
+    assert_eq!(r.body["schemas"][1], ext);
+    assert_eq!(r.body[ext]["maxFilterTerms"], roster_scim::filter::MAX_TERMS);
+    let long = "x".repeat(usize::try_from(max).unwrap() + 1);
+    let refused = app
+        .w(
+            "POST",
+            "/scim/v2/Users",
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": long})),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&max.to_string()),
+        "{}",
+        refused.body
+    );
+    let r = app.w("GET", &format!("/scim/v2/Schemas/{ext}"), None).await;
+    assert_eq!(r.body["attributes"][0]["returned"], "request", "{}", r.body);
     let r = app.w("GET", "/scim/v2/Schemas", None).await;
     assert!(r.body["totalResults"].as_u64().unwrap() >= 3);
     let r = app.w("GET", "/scim/v2/ResourceTypes/User", None).await;

@@ -6,6 +6,9 @@ use super::{AttrType, Attribute, Mutability, Returned, Schema};
 /// The ServiceProviderConfig schema URN.
 pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+/// roster's extension of the ServiceProviderConfig: the limits on what one request and one resource may hold,
+/// which RFC 7643 has no attribute for.
+pub const LIMITS_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:roster:2.0:ServiceProviderConfig";
 /// The ResourceType schema URN.
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 /// The Schema schema URN.
@@ -57,6 +60,47 @@ pub fn service_provider_config_schema() -> Schema {
                     ro("documentationUri", AttrType::Reference).refs(&["external"]),
                     ro("primary", AttrType::Boolean),
                 ]),
+        ],
+    }
+}
+
+/// [`LIMITS_SCHEMA`]: each limit an integer, beyond which a request is refused with `invalidValue` or
+/// `invalidFilter` naming the limit. Its attributes are returned on request only (`attributes=` naming the
+/// extension), so a client that validates the ServiceProviderConfig strictly never sees an extension it does not
+/// know.
+pub fn limits_schema() -> Schema {
+    let limit = |name: &str, what: &str| {
+        ro(name, AttrType::Integer)
+            .required()
+            .returned(Returned::Request)
+            .describe(what)
+    };
+    Schema {
+        id: LIMITS_SCHEMA.into(),
+        name: "Limits".into(),
+        description: "What one request and one resource may hold on this service provider".into(),
+        attributes: vec![
+            limit(
+                "maxStringLength",
+                "Longest string, reference or dateTime value, in characters",
+            ),
+            limit("maxBinaryLength", "Longest binary value (base64), in characters"),
+            limit(
+                "maxValues",
+                "Most values of one multi-valued attribute (a Group's members excepted)",
+            ),
+            limit("maxMembers", "Most members of one Group"),
+            limit("maxFilterLength", "Longest filter, in bytes"),
+            limit("maxFilterTerms", "Most comparisons in one filter"),
+            limit(
+                "maxFilterDepth",
+                "Deepest nesting of parentheses and value paths in one filter",
+            ),
+            limit("maxPatchOperations", "Most operations in one PATCH request"),
+            limit(
+                "maxAttributePaths",
+                "Most paths in attributes or excludedAttributes",
+            ),
         ],
     }
 }

@@ -16,8 +16,8 @@ pub use core::{
     user_schema,
 };
 pub use meta_schemas::{
-    RESOURCE_TYPE_SCHEMA, SCHEMA_SCHEMA, SERVICE_PROVIDER_CONFIG_SCHEMA, resource_type_schema, schema_schema,
-    service_provider_config_schema,
+    LIMITS_SCHEMA, RESOURCE_TYPE_SCHEMA, SCHEMA_SCHEMA, SERVICE_PROVIDER_CONFIG_SCHEMA, limits_schema,
+    resource_type_schema, schema_schema, service_provider_config_schema,
 };
 
 /// An attribute's data type (RFC 7643 §2.3).
@@ -352,6 +352,7 @@ impl SchemaRegistry {
                 group_schema(),
                 enterprise_user_schema(),
                 service_provider_config_schema(),
+                limits_schema(),
                 resource_type_schema(),
                 schema_schema(),
             ],
