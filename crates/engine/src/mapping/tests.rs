@@ -306,3 +306,149 @@ fn rules_and_mappings_have_a_size_limit() {
     assert!(err.contains("257 rules; the limit is 256"), "{err}");
     assert!(compile(&many[..MAX_RULES]).is_ok());
 }
+
+mod properties {
+    //! The `mapping` fuzz target's property, in the test suite: any rule text either fails to parse or compile
+    //! with a message, or maps a user without panicking and makes no value longer than the limit.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn longest(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::Array(a) => a.iter().map(longest).max().unwrap_or(0),
+            Value::Object(o) => o.values().map(longest).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn literal() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>().prop_map(|s| format!("{s:?}")),
+            proptest::sample::select(vec![
+                "\"\"",
+                "\"e\"",
+                "\"ee\"",
+                "\"@\"",
+                "\"\\\"\"",
+                "0",
+                "1",
+                "-1",
+                "3",
+                "99999999999",
+                "true",
+                "null",
+                "\"É\"",
+                "\"ß\"",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn attr() -> impl Strategy<Value = String> {
+        proptest::sample::select(vec![
+            "userName",
+            "name.givenName",
+            "emails",
+            "emails.value",
+            "emails[type eq \"work\"].value",
+            "groups",
+            "groups.display",
+            "active",
+            "id",
+            "nosuch",
+            "password",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![attr(), literal()];
+        leaf.prop_recursive(5, 64, 4, |inner| {
+            // Mostly the right number of arguments, so most calls compile; now and then a wrong one.
+            let call = proptest::sample::select(vec![
+                ("concat", 1, 4),
+                ("join", 2, 4),
+                ("lower", 1, 1),
+                ("upper", 1, 1),
+                ("trim", 1, 1),
+                ("split", 3, 3),
+                ("substring", 2, 3),
+                ("replace", 3, 3),
+                ("default", 2, 2),
+                ("if", 3, 3),
+                ("eq", 2, 2),
+                ("present", 1, 1),
+                ("not", 1, 1),
+                ("nosuch", 0, 2),
+                ("concat", 0, 0),
+                ("lower", 2, 2),
+            ]);
+            (
+                call,
+                proptest::collection::vec(inner, 4),
+                any::<prop::sample::Index>(),
+            )
+                .prop_map(|((f, min, max), args, n)| {
+                    let n = min + n.index(max - min + 1);
+                    format!("{f}({})", args[..n].join(", "))
+                })
+        })
+    }
+
+    fn rule_text() -> impl Strategy<Value = String> {
+        let target = prop_oneof![
+            4 => proptest::sample::select(vec![
+                "title", "userName", "name.givenName", "emails[type eq \"work\"].value", "displayName",
+                "urn:example:params:scim:schemas:extension:crm:2.0:User:team",
+            ])
+            .prop_map(str::to_owned),
+            1 => attr(),
+            1 => "[a-zA-Z.\\[\\]\" =]{0,12}",
+        ];
+        prop_oneof![
+            8 => (target, expr()).prop_map(|(t, e)| format!("{t}={e}")),
+            // A well-formed rule with a few bytes changed, as a careless edit makes.
+            1 => (expr(), any::<prop::sample::Index>(), any::<char>()).prop_map(|(e, at, c)| {
+                let mut s = format!("title={e}");
+                let i = at.index(s.len() + 1);
+                if s.is_char_boundary(i) {
+                    s.insert(i, c);
+                }
+                s
+            }),
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_rule_text_is_refused_with_a_message_or_maps_within_the_limit(
+            lines in proptest::collection::vec(rule_text(), 1..3)
+        ) {
+            let parsed: Result<Vec<MappingRule>, String> =
+                lines.iter().map(|l| MappingRule::parse(l, false)).collect();
+            let rules = match parsed {
+                Ok(r) => r,
+                Err(m) => {
+                    prop_assert!(!m.is_empty());
+                    return Ok(());
+                }
+            };
+            let compiled = match compile(&rules) {
+                Ok(c) => c,
+                Err(m) => {
+                    prop_assert!(!m.is_empty());
+                    return Ok(());
+                }
+            };
+            for create in [true, false] {
+                let out = Value::Object(apply(&compiled, &bjensen(), create));
+                prop_assert!(longest(&out) <= MAX_VALUE_BYTES, "{lines:?}");
+            }
+        }
+    }
+}
