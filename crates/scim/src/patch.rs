@@ -220,6 +220,56 @@ fn same_value(def: &Attribute, a: &Value, b: &Value) -> bool {
     }
 }
 
+/// What [`same_value`] compares first, as a hashable key: the `value` (lower-cased when it is not case-exact),
+/// `None` for a value without one. Values with different keys are never the same value; values with one key
+/// are compared with [`same_value`] (which also looks at `type`). Merging N values into M (a large group's
+/// members) is then O(N + M), not O(N·M).
+fn value_key(def: &Attribute, v: &Value) -> Option<String> {
+    let x = get_ci(v, "value")?;
+    let case_exact = def.sub_attribute("value").is_none_or(|d| d.case_exact);
+    Some(match x.as_str() {
+        Some(s) if !case_exact => format!("s:{}", s.to_lowercase()),
+        Some(s) => format!("s:{s}"),
+        None => format!("j:{x}"),
+    })
+}
+
+/// Indices of values by [`value_key`]; values without a key are kept apart and compared one by one.
+#[derive(Default)]
+struct ValueIndex {
+    keyed: std::collections::HashMap<String, Vec<usize>>,
+    unkeyed: Vec<usize>,
+}
+
+impl ValueIndex {
+    fn new(def: &Attribute, items: &[Value]) -> Self {
+        let mut index = Self::default();
+        for (i, item) in items.iter().enumerate() {
+            index.insert(def, item, i);
+        }
+        index
+    }
+
+    fn insert(&mut self, def: &Attribute, item: &Value, i: usize) {
+        match value_key(def, item) {
+            Some(k) => self.keyed.entry(k).or_default().push(i),
+            None => self.unkeyed.push(i),
+        }
+    }
+
+    /// The index of the first of `items` that is the same value as `v`.
+    fn find(&self, def: &Attribute, items: &[Value], v: &Value) -> Option<usize> {
+        let candidates = match value_key(def, v) {
+            Some(k) => self.keyed.get(&k).map_or(&[][..], Vec::as_slice),
+            None => self.unkeyed.as_slice(),
+        };
+        candidates
+            .iter()
+            .copied()
+            .find(|&i| same_value(def, &items[i], v))
+    }
+}
+
 /// The most operations one PATCH request may carry (the same as a Bulk request's operations).
 pub const MAX_OPERATIONS: usize = 1000;
 
@@ -450,7 +500,8 @@ impl Target<'_> {
                     // Entra ID: remove the listed values (by `value`), keep the rest.
                     let doomed: Vec<Value> = as_list(v).iter().map(|x| complex_value(def, x)).collect();
                     if let Some(Value::Array(items)) = container.get_mut(&key) {
-                        items.retain(|item| !doomed.iter().any(|d| same_value(def, item, d)));
+                        let index = ValueIndex::new(def, &doomed);
+                        items.retain(|item| index.find(def, &doomed, item).is_none());
                         if items.is_empty() {
                             self.check_removable(container)?;
                             container.shift_remove(&key);
@@ -488,10 +539,14 @@ impl Target<'_> {
                     if new.iter().any(|n| is_true(get_ci(n, "primary"))) {
                         clear_primary(items);
                     }
+                    let mut index = ValueIndex::new(def, items);
                     for n in new {
-                        match items.iter_mut().find(|i| same_value(def, i, &n)) {
-                            Some(existing) => merge(existing, &n),
-                            None => items.push(n),
+                        match index.find(def, items, &n) {
+                            Some(i) => merge(&mut items[i], &n),
+                            None => {
+                                index.insert(def, &n, items.len());
+                                items.push(n);
+                            }
                         }
                     }
                     return Ok(());
@@ -592,7 +647,8 @@ impl Target<'_> {
                 (PatchOp::Remove, None) => {
                     let mut i = 0;
                     items.retain(|_| {
-                        let keep = !hits.contains(&i);
+                        // `hits` is in ascending order: a search, not a scan (a filter may match a million members).
+                        let keep = hits.binary_search(&i).is_err();
                         i += 1;
                         keep
                     });

@@ -465,3 +465,37 @@ fn password_can_be_removed_by_patch() {
     let out = run("User", u, json!([{"op": "remove", "path": "password"}])).unwrap();
     assert!(out.get("password").is_none());
 }
+
+/// A mixed PATCH on a large group (other attributes beside member changes, so the whole group is merged in
+/// memory): adding and removing tens of thousands of members to a group of a hundred thousand keeps each
+/// member once, in order, and takes what a filter names; values are matched by their key, so this is linear
+/// work (comparing each new member with each stored one was 10^10 comparisons here).
+#[test]
+fn large_member_lists_merge_by_key() {
+    let id = |i: usize| format!("m-{i:06}");
+    let mut g = group();
+    g["members"] = Value::Array((0..100_000).map(|i| json!({"value": id(i)})).collect());
+    let added: Vec<Value> = (50_000..150_000)
+        .map(|i| json!({"value": id(i), "display": format!("n{i}")}))
+        .collect();
+    let removed: Vec<Value> = (0..25_000).map(|i| json!({"value": id(i)})).collect();
+    let out = run(
+        "Group",
+        g,
+        json!([
+            {"op": "replace", "path": "displayName", "value": "Everyone"},
+            {"op": "add", "path": "members", "value": added},
+            {"op": "remove", "path": "members", "value": removed},
+            {"op": "remove", "path": "members[value sw \"m-14\"]"},
+        ]),
+    )
+    .unwrap();
+    let got = members(&out);
+    let want: Vec<String> = (25_000..140_000).map(id).collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got.iter().zip(&want).all(|(g, w)| g == w));
+    assert_eq!(out["displayName"], "Everyone");
+    // A member already there took the display the PATCH gave; a stored one without a new value kept none.
+    assert_eq!(out["members"][50_000 - 25_000]["display"], "n50000");
+    assert!(out["members"][0].get("display").is_none());
+}
