@@ -768,7 +768,12 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 "version": updated.version,
                 "credential": if secret.is_some() { "replaced" } else { "unchanged" },
             });
-            crate::actor::record(&store, AuditAction::AppEdit, &name, change).await?;
+            let action = match (config_of(&a)?.enabled, cfg.enabled) {
+                (false, true) => AuditAction::AppEnable,
+                (true, false) => AuditAction::AppDisable,
+                _ => AuditAction::AppEdit,
+            };
+            crate::actor::record(&store, action, &name, change).await?;
             eprintln!("App '{name}' is now at version {}.", updated.version);
             // The change may cure what failed: it is tried again now, not after its backoff.
             let now = roster_store::to_micros(time::OffsetDateTime::now_utc());

@@ -16,8 +16,12 @@ pub enum AuditAction {
     TokenRevoke,
     /// An app was connected.
     AppAdd,
-    /// An app's settings (or credential) changed.
+    /// An app's settings (or credential) changed, its being enabled aside.
     AppEdit,
+    /// An app was enabled (with whatever else the same edit changed).
+    AppEnable,
+    /// An app was disabled (with whatever else the same edit changed).
+    AppDisable,
     /// An app was removed.
     AppRemove,
     /// A quarantined app was released.
@@ -40,11 +44,13 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::TokenCreate,
         Self::TokenRevoke,
         Self::AppAdd,
         Self::AppEdit,
+        Self::AppEnable,
+        Self::AppDisable,
         Self::AppRemove,
         Self::AppRelease,
         Self::Approve,
@@ -63,6 +69,8 @@ impl AuditAction {
             Self::TokenRevoke => "token.revoke",
             Self::AppAdd => "app.add",
             Self::AppEdit => "app.edit",
+            Self::AppEnable => "app.enable",
+            Self::AppDisable => "app.disable",
             Self::AppRemove => "app.remove",
             Self::AppRelease => "app.release",
             Self::Approve => "approve",

@@ -40,6 +40,8 @@ fn admin_actions_are_audited_append_only() {
             tf,
         ]);
         run(&["app", "edit", "crm", "--token-file", tf, "--concurrency", "2"]);
+        run(&["app", "edit", "crm", "--enabled", "false"]);
+        run(&["app", "edit", "crm", "--enabled", "true", "--concurrency", "3"]);
         run(&["import", csv.to_str().unwrap()]);
         run(&["secrets", "rotate"]);
         run(&["app", "remove", "crm"]);
@@ -53,6 +55,8 @@ fn admin_actions_are_audited_append_only() {
                 "token.revoke",
                 "app.add",
                 "app.edit",
+                "app.disable",
+                "app.enable",
                 "import",
                 "secrets.rotate",
                 "app.remove"
@@ -70,7 +74,8 @@ fn admin_actions_are_audited_append_only() {
             edit["change"]["before"]["concurrency"],
             edit["change"]["after"]["concurrency"]
         );
-        assert_eq!(entries[4]["change"]["created"], 1);
+        assert_eq!(entries[5]["change"]["after"]["concurrency"], 3);
+        assert_eq!(entries[6]["change"]["created"], 1);
         assert!(!lines.contains("canary-audit-secret") && !lines.contains(secret.trim()));
         let table = run(&["audit"]);
         assert!(
@@ -83,7 +88,7 @@ fn admin_actions_are_audited_append_only() {
             run(&["audit", "--format", "json", "--since", "2000-01-01T00:00:00Z"])
                 .lines()
                 .count(),
-            7
+            9
         );
 
         // The database refuses to change or remove an entry.
