@@ -33,6 +33,7 @@ pub(crate) fn output_failed(e: &std::io::Error) -> ! {
 mod actor;
 mod app;
 mod audit;
+mod client;
 mod explain;
 mod output;
 mod scim;
@@ -84,6 +85,9 @@ enum Command {
     Secrets(secrets::SecretsCommand),
     /// Read the audit log: every admin action, who did it and when (table, CSV or JSON).
     Audit(audit::AuditArgs),
+    /// The identity providers (API tokens) pushing into roster: list, show and release their quarantine.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
 }
 
 /// mimalloc: the glibc allocator was ~10 % of the server's CPU under load (malloc, free, consolidation).
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Secrets(cmd) => serve::block_on(secrets::run(cmd)),
         Command::Audit(args) => serve::block_on(audit::run(args)),
+        Command::Client(cmd) => serve::block_on(client::run(cmd)),
     };
     match result {
         Ok(code) => code,

@@ -31,10 +31,28 @@ pub struct ServeArgs {
     /// Do not run the provisioning engine in this process (serve SCIM only).
     #[arg(long, env = "ROSTER_NO_ENGINE")]
     no_engine: bool,
-    /// Slow down (429 with Retry-After, 30 s) a client whose requests failed at this rate (percent) over a minute
-    /// of at least 50 requests; 0 turns it off.
-    #[arg(long, env = "ROSTER_CLIENT_ERROR_PERCENT", default_value = "80")]
+    /// Refuse (429 with Retry-After) a client whose requests fail by its own mistake at this rate (percent)
+    /// within --client-window; 0 turns inbound quarantine off. See `roster client list`.
+    #[arg(long, env = "ROSTER_CLIENT_ERROR_PERCENT", default_value = "40")]
     client_error_percent: u32,
+    /// The fewest requests in the window before a client's error rate counts.
+    #[arg(long, env = "ROSTER_CLIENT_MIN_REQUESTS", default_value = "20")]
+    client_min_requests: u32,
+    /// The window a client's error rate is measured over, in seconds.
+    #[arg(long, env = "ROSTER_CLIENT_WINDOW", default_value = "60")]
+    client_window: u32,
+    /// How long a client is refused the first time, in seconds; doubled for each further trip in a row.
+    #[arg(long, env = "ROSTER_CLIENT_REFUSE", default_value = "60")]
+    client_refuse: u32,
+    /// The longest refusal, in seconds.
+    #[arg(long, env = "ROSTER_CLIENT_MAX_REFUSE", default_value = "3600")]
+    client_max_refuse: u32,
+    /// How long a client stays on probation after a refusal, in seconds (times its trips in a row).
+    #[arg(long, env = "ROSTER_CLIENT_PROBATION", default_value = "600")]
+    client_probation: u32,
+    /// The error rate (percent) that refuses a client on probation again.
+    #[arg(long, env = "ROSTER_CLIENT_PROBATION_PERCENT", default_value = "20")]
+    client_probation_percent: u32,
     /// Days the provisioning log keeps its entries (pruned hourly by the engine); 0 keeps them forever.
     #[arg(long, env = "ROSTER_LOG_RETENTION_DAYS", default_value = "90")]
     log_retention_days: u32,
@@ -164,14 +182,36 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let public = args.public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
     let base_url = format!("{}/scim/v2", public.trim_end_matches('/'));
     tracing::info!(%addr, database = %redact_url(&args.db.database), %base_url, "roster is serving SCIM");
-    if args.client_error_percent > 100 {
-        return Err(format!(
-            "--client-error-percent {}: give a percentage from 0 to 100 (0 turns slowing down off)",
-            args.client_error_percent
-        ));
+    for (flag, value) in [
+        ("--client-error-percent", args.client_error_percent),
+        ("--client-probation-percent", args.client_probation_percent),
+    ] {
+        if value > 100 {
+            return Err(format!(
+                "{flag} {value}: give a percentage from 0 to 100 (--client-error-percent 0 turns quarantine off)"
+            ));
+        }
+    }
+    for (flag, value) in [
+        ("--client-window", args.client_window),
+        ("--client-refuse", args.client_refuse),
+        ("--client-max-refuse", args.client_max_refuse),
+    ] {
+        if value == 0 {
+            return Err(format!("{flag} 0: give a number of seconds above 0"));
+        }
     }
     let mut config = ServerConfig::new(base_url);
-    config.slowdown.error_percent = args.client_error_percent;
+    config.quarantine.policy = roster_store::ClientPolicy {
+        error_percent: args.client_error_percent,
+        min_requests: args.client_min_requests,
+        window_secs: args.client_window,
+        refuse_secs: args.client_refuse,
+        max_refuse_secs: args.client_max_refuse,
+        probation_secs: args.client_probation,
+        probation_percent: args.client_probation_percent,
+        probation_min_requests: args.client_min_requests.div_ceil(2),
+    };
     config.header_timeout = std::time::Duration::from_secs(args.header_timeout);
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);

@@ -253,9 +253,9 @@ codes! {
         "The app answered 429 (or a rate or quota limit message), possibly with a Retry-After time.",
         "Nothing to do: roster waits as long as the app asks before sending it anything; lower --rate if it happens often.";
     CLIENT_SLOWED = "R-CLIENT-SLOWED", RateLimit, true,
-        "roster is slowing this client down",
-        "Most of this client's recent requests to roster's SCIM API failed, so roster answers 429 with Retry-After for a while.",
-        "Read the errors the client got (they name the cause), fix them in the client, then let it retry after the time given.";
+        "roster refuses this client for a while (inbound quarantine)",
+        "Too many of this client's recent requests to roster's SCIM API failed by its own mistake (the share and the window are in the message), so every roster process answers its calls 429 with Retry-After until the time given, then accepts them on probation; failing again on probation refuses it for longer.",
+        "Read the errors the client got (they name the cause) and fix them in the client (its mapping, its data). roster client show NAME says why and until when; roster client release NAME ends it at once.";
 
     // Internal.
     INTERNAL = "R-INTERNAL", Internal, true,

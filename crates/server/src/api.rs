@@ -8,6 +8,8 @@
 //! | `GET /apps` | admin | each app's state (worst condition and every condition), health, pending and held work, accounts |
 //! | `GET /apps/{name}/log` | admin | the app's provisioning log: `failures`, `object`, `code`, `since`, `limit` |
 //! | `POST /apps/{name}/retry` | admin | `{"code": …, "object": …}` (both optional) → failed objects due now: `{"due": N}`; audited |
+//! | `GET /clients` | admin | each client (API token): inbound quarantine state, until when, why, the window's counts |
+//! | `POST /clients/{name}/release` | admin | ends the client's refusal and probation → the client as it was; audited |
 //!
 //! Errors are SCIM error bodies, like the rest of the server. The provisioning log is readable by admin tokens
 //! only: it names target accounts, which an identity provider's token has no business reading.
@@ -38,6 +40,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/apps", get(apps))
         .route("/apps/{name}/log", get(app_log))
         .route("/apps/{name}/retry", post(app_retry))
+        .route("/clients", get(clients))
+        .route("/clients/{name}/release", post(client_release))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state,
@@ -48,7 +52,8 @@ pub fn router(state: AppState) -> Router<AppState> {
 async fn not_found() -> ApiError {
     ScimError::new(
         ErrorKind::NotFound,
-        "no such endpoint; the operations API has /codes, /explain, /apps, /apps/{name}/log and /apps/{name}/retry",
+        "no such endpoint; the operations API has /codes, /explain, /apps, /apps/{name}/log, /apps/{name}/retry, \
+         /clients and /clients/{name}/release",
     )
     .into()
 }
@@ -251,6 +256,40 @@ async fn app_retry(
         )
         .await?;
     Ok(ok(&json!({"due": due})))
+}
+
+/// `GET /clients`: what `roster client list --format json` gives, as one array.
+async fn clients(
+    State(state): State<AppState>,
+    axum::Extension(token): axum::Extension<TokenInfo>,
+) -> Result<Response, ApiError> {
+    require_admin(&token)?;
+    let now = now_micros();
+    let all = state.store.list_clients().await?;
+    Ok(ok(&Value::Array(all.iter().map(|c| c.to_json(now)).collect())))
+}
+
+/// `POST /clients/{name}/release`: what `roster client release` does; the audit log names the token.
+async fn client_release(
+    State(state): State<AppState>,
+    axum::Extension(token): axum::Extension<TokenInfo>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&token)?;
+    let now = now_micros();
+    let before = state
+        .store
+        .release_client(&name, now, &format!("token:{}", token.name))
+        .await?
+        .ok_or_else(|| {
+            ScimError::new(
+                ErrorKind::NotFound,
+                format!("client '{name}' has sent no requests, so there is nothing to release"),
+            )
+        })?;
+    Ok(ok(
+        &json!({"name": name, "was": before.state(now).as_str(), "state": "normal"}),
+    ))
 }
 
 async fn app_log(

@@ -1,7 +1,7 @@
 //! Bearer-token authentication for `/scim/v2` and `/api/v1`: every request needs a valid token (401 with
 //! `WWW-Authenticate: Bearer` otherwise); read-scoped tokens may only read (GET, POST `.search` and `explain`),
 //! else 403. The token's facts ([`roster_store::TokenInfo`]) go to the handler as a request extension.
-//! A client (token) that [`crate::slowdown`] slowed gets 429 with `Retry-After` until its pause ends.
+//! A client (token) that [`crate::quarantine`] refuses gets 429 with `Retry-After` until the refusal ends.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -48,15 +48,17 @@ pub async fn require_token(
             ),
         )));
     }
-    if let Some((left, why)) = state.slowdown.check(&info.name) {
+    if let Some(refusal) = state.quarantine.check(&info.name).await {
         let mut resp = crate::error::scim_error_response(&ScimError::new(
             ErrorKind::TooManyRequests,
             format!(
-                "R-CLIENT-SLOWED: most of this client's recent requests failed ({why}); fix what those errors \
-                 name, then retry after {left} s"
+                "R-CLIENT-SLOWED: this client's requests kept failing ({}); every call is refused until {} \
+                 (in {} s), then accepted on probation. Fix what those errors name in the client; an admin can \
+                 end this with roster client release {}",
+                refusal.reason, refusal.until, refusal.secs, info.name
             ),
         ));
-        if let Ok(v) = header::HeaderValue::from_str(&left.to_string()) {
+        if let Ok(v) = header::HeaderValue::from_str(&refusal.secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp.extensions_mut()
@@ -69,17 +71,14 @@ pub async fn require_token(
     resp.extensions_mut()
         .insert(crate::edge::Client(info.name.clone()));
     let status = resp.status().as_u16();
-    if !(400..500).contains(&status) {
-        state.slowdown.record(&info.name, status, String::new);
-        return Ok(resp);
-    }
-    // A client error: its detail is what a slowed client is told about.
+    // A client error's detail is what a refused client is told about.
     let detail = resp
         .extensions()
         .get::<crate::error::ErrorDetail>()
         .map(|d| d.0.clone());
     state
-        .slowdown
-        .record(&info.name, status, || detail.unwrap_or_default());
+        .quarantine
+        .record(&info.name, status, is_read, || detail.unwrap_or_default())
+        .await;
     Ok(resp)
 }

@@ -43,7 +43,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The detail of an error response, as a response extension: what the slowdown records about a client's failed
+/// The detail of an error response, as a response extension: what the quarantine records about a client's failed
 /// request, without reading the body back.
 #[derive(Debug, Clone)]
 pub struct ErrorDetail(pub String);

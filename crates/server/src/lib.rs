@@ -14,7 +14,7 @@
 //! | [`scim`] | the SCIM endpoints |
 //! | [`bulk`] | `/Bulk`: operations in order, `bulkId` references, `failOnErrors` |
 //! | [`api`] | the operations API under `/api/v1`: error codes, explain, app health, the provisioning log |
-//! | [`slowdown`] | slowing a client whose requests keep failing (429 with `Retry-After`) |
+//! | [`quarantine`] | refusing a client whose requests keep failing (429 with `Retry-After`, then probation), shared through the store |
 //! | [`edge`] | around every route: request time limit, failures as SCIM errors, no-store headers, access log |
 //! | [`listen`] | the accept loop: connection cap, header and idle timeout, TLS, hyper's own errors as SCIM errors |
 
@@ -25,8 +25,8 @@ pub mod bulk;
 pub mod edge;
 pub mod error;
 pub mod listen;
+pub mod quarantine;
 pub mod scim;
-pub mod slowdown;
 
 use axum::Router;
 use axum::routing::get;
@@ -48,8 +48,8 @@ pub struct ServerConfig {
     pub max_page_size: u64,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// When a client whose requests keep failing is slowed down with 429.
-    pub slowdown: slowdown::SlowdownConfig,
+    /// When a client whose requests keep failing is refused, and for how long.
+    pub quarantine: quarantine::QuarantineConfig,
     /// Longest wait for a request's header section, on a new connection or an idle keep-alive one.
     pub header_timeout: std::time::Duration,
     /// Longest time from a request's header section to its answer (408 after it).
@@ -66,7 +66,7 @@ impl ServerConfig {
             default_page_size: 100,
             max_page_size: 1000,
             max_body_bytes: 1024 * 1024,
-            slowdown: slowdown::SlowdownConfig::default(),
+            quarantine: quarantine::QuarantineConfig::default(),
             header_timeout: std::time::Duration::from_secs(20),
             request_timeout: edge::EdgeConfig::default().request_timeout,
             max_connections: 1024,
@@ -83,17 +83,18 @@ pub struct AppState {
     pub registry: Arc<SchemaRegistry>,
     /// Settings.
     pub config: Arc<ServerConfig>,
-    /// Clients slowed down for failing too often.
-    pub slowdown: Arc<slowdown::Slowdown>,
+    /// Clients refused for failing too often.
+    pub quarantine: Arc<quarantine::Quarantine>,
 }
 
 impl AppState {
     /// State with the core schemas.
     pub fn new(store: Store, config: ServerConfig) -> Self {
+        let quarantine = Arc::new(quarantine::Quarantine::new(store.clone(), config.quarantine));
         Self {
             store,
             registry: Arc::new(SchemaRegistry::new()),
-            slowdown: Arc::new(slowdown::Slowdown::new(config.slowdown)),
+            quarantine,
             config: Arc::new(config),
         }
     }

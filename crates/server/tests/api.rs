@@ -791,51 +791,66 @@ async fn entra_id_provisioning_flow() {
 }
 
 #[tokio::test]
-async fn a_client_whose_requests_keep_failing_is_slowed_then_let_through() {
-    use roster_server::slowdown::{Slowdown, SlowdownConfig};
+async fn a_client_whose_requests_keep_failing_is_refused_then_on_probation() {
+    use roster_server::quarantine::{Quarantine, QuarantineConfig};
+    use roster_store::ClientPolicy;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, Ordering};
+    use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
         .unwrap();
     let bad = store.create_token("bad", Scope::Write).await.unwrap();
     let good = store.create_token("good", Scope::Write).await.unwrap();
-    let cfg = SlowdownConfig {
-        error_percent: 80,
-        min_requests: 5,
-        window_secs: 60,
-        pause_secs: 30,
+    let config = QuarantineConfig {
+        policy: ClientPolicy {
+            min_requests: 5,
+            probation_min_requests: 4,
+            ..ClientPolicy::default()
+        },
+        // Every answer written and every state read again: the test sees each decision at once.
+        flush_every: Duration::ZERO,
+        state_ttl: Duration::ZERO,
     };
-    let now = Arc::new(AtomicI64::new(1_000_000_000));
+    let now = Arc::new(AtomicI64::new(1_800_000_000_000_000));
     let t = now.clone();
     let mut state = AppState::new(store.clone(), ServerConfig::new("http://roster.test/scim/v2"));
-    state.slowdown = Arc::new(Slowdown::with_clock(
-        cfg,
+    state.quarantine = Arc::new(Quarantine::with_clock(
+        store.clone(),
+        config,
         Arc::new(move || t.load(Ordering::SeqCst)),
     ));
     let app = App {
         router: router(state),
-        store,
+        store: store.clone(),
         write: bad.clone(),
         read: good.clone(),
         admin: String::new(),
         _dir: dir,
     };
-    // Five malformed users in a row from one client.
-    for i in 0..5 {
+    // Reads that find nothing are normal answers and never count.
+    for _ in 0..10 {
+        let r = app.w("GET", "/scim/v2/Users/nope", None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+    // Malformed users in a row from one client: the seventh makes 7 of 17 (41 %), over the 40 % limit.
+    for i in 0..7 {
         let r = app
             .w("POST", "/scim/v2/Users", Some(json!({"userName": i})))
             .await;
         assert_scim_error(&r, 400, Some("invalidValue"));
     }
-    // Its next request, even a good one, is refused with the reason and the time to wait.
+    // Its next request, even a good one, is refused with the code, the rate, the window and when.
     let r = app.w("POST", "/scim/v2/Users", Some(user("fine"))).await;
     assert_scim_error(&r, 429, None);
-    assert_eq!(r.headers[header::RETRY_AFTER], "30");
+    assert_eq!(r.headers[header::RETRY_AFTER], "60");
     let detail = r.body["detail"].as_str().unwrap();
     assert!(
-        detail.contains("R-CLIENT-SLOWED") && detail.contains("5 of 5"),
+        detail.contains("R-CLIENT-SLOWED")
+            && detail.contains("7 of 17 requests failed within 60 s (41%; the limit is 40%)")
+            && detail.contains("until 2027-01-15T08:01:00Z")
+            && detail.contains("roster client release bad"),
         "{detail}"
     );
     // Another client is not affected.
@@ -843,10 +858,27 @@ async fn a_client_whose_requests_keep_failing_is_slowed_then_let_through() {
         .call("POST", "/scim/v2/Users", Some(&good), Some(user("other")), &[])
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    // After the pause the client is let through.
-    now.fetch_add(31_000_000, Ordering::SeqCst);
+    // After the period the client is let through, on probation: one failure in four refuses it for twice as long.
+    now.fetch_add(61_000_000, Ordering::SeqCst);
     let r = app.w("POST", "/scim/v2/Users", Some(user("fine"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for _ in 0..2 {
+        let r = app.w("GET", "/scim/v2/Users", None).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let r = app.w("POST", "/scim/v2/Users", Some(user("fine"))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let r = app.w("GET", "/scim/v2/Users", None).await;
+    assert_scim_error(&r, 429, None);
+    assert_eq!(r.headers[header::RETRY_AFTER], "120");
+    // Released by hand: served at once.
+    store
+        .release_client("bad", now.load(Ordering::SeqCst), "os:admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = app.w("GET", "/scim/v2/Users", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
 #[tokio::test]

@@ -40,11 +40,17 @@ pub enum AuditAction {
     SecretRotate,
     /// Failed objects were made due at once.
     Retry,
+    /// A client (API token) whose requests kept failing was refused for a while (by roster itself).
+    ClientQuarantine,
+    /// A client's probation ended without errors (by roster itself).
+    ClientRecover,
+    /// A client's quarantine was ended by hand.
+    ClientRelease,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 18] = [
         Self::TokenCreate,
         Self::TokenRevoke,
         Self::AppAdd,
@@ -60,6 +66,9 @@ impl AuditAction {
         Self::Provision,
         Self::SecretRotate,
         Self::Retry,
+        Self::ClientQuarantine,
+        Self::ClientRecover,
+        Self::ClientRelease,
     ];
 
     /// The stored name (`app.add`).
@@ -80,6 +89,9 @@ impl AuditAction {
             Self::Provision => "provision",
             Self::SecretRotate => "secrets.rotate",
             Self::Retry => "retry",
+            Self::ClientQuarantine => "client.quarantine",
+            Self::ClientRecover => "client.recover",
+            Self::ClientRelease => "client.release",
         }
     }
 

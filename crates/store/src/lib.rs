@@ -33,6 +33,7 @@ macro_rules! on_db {
 
 pub mod apps;
 pub mod audit;
+pub mod clients;
 mod combine;
 pub mod directory;
 pub mod health;
@@ -57,6 +58,7 @@ use std::time::Duration;
 
 pub use apps::{AppRecord, RotateReport, Sealed, Secret};
 pub use audit::{AuditAction, AuditEntry};
+pub use clients::{ClientCounts, ClientHealth, ClientListing, ClientPolicy, ClientState};
 pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
 pub use health::AppHealth;
 pub use links::{Link, LinkChange, LinkState};

@@ -649,3 +649,121 @@ async fn pushed_passwords_are_kept_only_while_an_app_is_owed_them() {
         assert!(store.owed_password(&cy).await.unwrap().is_empty(), "{backend}");
     });
 }
+
+/// Inbound quarantine, shared through the store: a client whose requests keep failing is refused, let through
+/// on probation when the period ends, refused again for longer when it fails on probation, released by hand;
+/// a client beside it that behaves is never refused; counts from two processes add up to one decision; every
+/// trip and release is in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_quarantined_on_probation_and_released_by_one_shared_judgement() {
+    use roster_store::{AuditAction, ClientCounts, ClientPolicy, ClientState};
+    const S: i64 = 1_000_000;
+    // The defaults: 40 % of 20 requests within 60 s; refused 60 s, doubling; probation 600 s at 20 % of 10.
+    let policy = ClientPolicy::default();
+    let counts = |requests: i64, failures: i64| ClientCounts {
+        requests,
+        failures,
+        last_failure: (failures > 0).then(|| "400: invalidValue: 'userName' is required".to_owned()),
+    };
+    on_every_backend!(|store, backend| {
+        let t0 = 1_800_000_000 * S;
+        // Two processes each saw half of the bad client's requests: 6 of 10 failed each; together 12 of 20.
+        let a = store
+            .record_client_requests("okta", &counts(10, 6), t0, &policy)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.state(t0),
+            ClientState::Normal,
+            "{backend}: 10 requests are under the minimum"
+        );
+        let b = store
+            .record_client_requests("okta", &counts(10, 6), t0 + S, &policy)
+            .await
+            .unwrap();
+        assert_eq!(b.state(t0 + S), ClientState::Refused, "{backend}: {b:?}");
+        assert_eq!(b.refused_for_secs(t0 + S), 60, "{backend}");
+        assert!(
+            b.reason
+                .starts_with("12 of 20 requests failed within 60 s (60%; the limit is 40%)"),
+            "{}",
+            b.reason
+        );
+        // The good client beside it: thousands of requests, a few failures, never refused.
+        for i in 0..20 {
+            let g = store
+                .record_client_requests("entra", &counts(500, 5), t0 + i * S, &policy)
+                .await
+                .unwrap();
+            assert_eq!(g.state(t0 + i * S), ClientState::Normal, "{backend}");
+        }
+        // Read back as any process would.
+        let seen = store.client_health("okta").await.unwrap().unwrap();
+        assert_eq!(seen, b, "{backend}");
+        // The period ends: probation. 2 of 10 failing (20 %) trips it again, for twice as long.
+        let t1 = b.refused_until;
+        assert_eq!(seen.state(t1), ClientState::Probation, "{backend}");
+        let c = store
+            .record_client_requests("okta", &counts(10, 2), t1, &policy)
+            .await
+            .unwrap();
+        assert_eq!((c.state(t1), c.level), (ClientState::Refused, 2), "{backend}");
+        assert_eq!(c.refused_for_secs(t1), 120, "{backend}");
+        assert!(c.probation_until - c.refused_until == 1200 * S, "{backend}");
+        // Released by hand: accepted at once, normal, counts afresh.
+        let before = store
+            .release_client("okta", t1 + S, "os:admin")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(before.state(t1 + S), ClientState::Refused, "{backend}");
+        let after = store.client_health("okta").await.unwrap().unwrap();
+        assert_eq!(
+            (after.state(t1 + S), after.level, after.requests),
+            (ClientState::Normal, 0, 0),
+            "{backend}"
+        );
+        assert_eq!(after.trips, 2, "{backend}: the history stays");
+        assert!(
+            store
+                .release_client("nobody", t1, "os:admin")
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}"
+        );
+        let audit = store.list_audit(None, 100).await.unwrap();
+        let actions: Vec<(AuditAction, &str, &str)> = audit
+            .iter()
+            .map(|e| (e.action, e.actor.as_str(), e.target.as_str()))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                (AuditAction::ClientQuarantine, "roster", "okta"),
+                (AuditAction::ClientQuarantine, "roster", "okta"),
+                (AuditAction::ClientRelease, "os:admin", "okta"),
+            ],
+            "{backend}"
+        );
+        assert_eq!(audit[1].change["trips_in_a_row"], 2, "{backend}");
+        // A probation that ends clean returns the client to normal, and says so once.
+        let d = store
+            .record_client_requests("okta", &counts(20, 20), t1 + 2 * S, &policy)
+            .await
+            .unwrap();
+        let clean = d.probation_until + S;
+        let e = store
+            .record_client_requests("okta", &counts(5, 0), clean, &policy)
+            .await
+            .unwrap();
+        assert_eq!((e.state(clean), e.level), (ClientState::Normal, 0), "{backend}");
+        let last = store.list_audit(None, 100).await.unwrap();
+        assert_eq!(
+            last.last().unwrap().action,
+            AuditAction::ClientRecover,
+            "{backend}"
+        );
+        assert_eq!(store.list_client_health().await.unwrap().len(), 2, "{backend}");
+    });
+}

@@ -4,6 +4,7 @@
 //!
 //! | module | covers |
 //! |---|---|
+//! | `clients` | inbound quarantine: refused by every process, shown, released by hand; a good client untouched |
 //! | `guard` | held deprovisions logged once, listed by name (JSON), and a discarded hold stays discarded |
 //! | `import` | a broken CSV is refused whole with its lines; `--dry-run` writes nothing |
 //! | `mapping` | `--map` changes the default mapping; bad sources and a missing userName are refused |
@@ -21,6 +22,7 @@ use common::{ROSTER, databases, drop_schemas};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod clients;
 mod guard;
 mod import;
 mod mapping;
