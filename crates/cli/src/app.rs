@@ -1166,10 +1166,11 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
         }
         Err(e) => {
             ok = false;
-            out!("FAIL  {}: {}", e.code.code, e.code.title);
+            let t = e.code.texts(crate::lang());
+            out!("FAIL  {}: {}", e.code.code, t.title);
             out!("      what happened: {}", e.message);
-            out!("      cause: {}", e.code.cause);
-            out!("      fix:   {}", e.code.fix);
+            out!("      cause: {}", t.cause);
+            out!("      fix:   {}", t.fix);
         }
     }
     match AppRuntime::load(&store, name).await {

@@ -21,14 +21,72 @@ pub struct ExplainArgs {
 }
 
 /// Runs `roster explain`. Exit code 0 when the text was recognised, 1 when it was not.
+/// The words `roster explain` frames a code with, per language (labels padded to one display width).
+struct Labels {
+    recognised_as: &'static str,
+    a_message_of: &'static str,
+    meaning: &'static str,
+    error_answer: &'static str,
+    reason: &'static str,
+    http_status: &'static str,
+    category: &'static str,
+    retries: &'static str,
+    cause: &'static str,
+    fix: &'static str,
+    not_recognised: &'static str,
+}
+
+const EN: Labels = Labels {
+    recognised_as: "recognised as:",
+    a_message_of: "a message of {system}",
+    meaning: "meaning:      ",
+    error_answer: "an error answer, status",
+    reason: ", reason",
+    http_status: "HTTP status",
+    category: "category:     ",
+    retries: " (roster retries by itself)",
+    cause: "cause:        ",
+    fix: "fix:          ",
+    not_recognised: "roster does not recognise this text, so it will not guess at a cause.\n\
+         If it came from an app, roster log APP --failures shows roster's own code for each failure; \
+         roster explain --list lists every code.",
+};
+
+const JA: Labels = Labels {
+    recognised_as: "認識した内容:",
+    a_message_of: "{system} のメッセージ",
+    meaning: "意味:        ",
+    error_answer: "エラー応答、ステータス",
+    reason: "、理由",
+    http_status: "HTTP ステータス",
+    category: "分類:        ",
+    retries: "(roster が自動で再試行します)",
+    cause: "原因:        ",
+    fix: "対処:        ",
+    not_recognised: "roster はこのテキストを認識できないため、原因を推測しません。\n\
+         アプリから出たものであれば、roster log APP --failures で失敗ごとの roster のコードを確認できます。\
+         roster explain --list ですべてのコードを一覧できます。",
+};
+
+/// Runs `roster explain`. Exit code 0 when the text was recognised, 1 when it was not.
 pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
+    let lang = crate::lang();
+    let words = match lang {
+        codes::Lang::En => &EN,
+        codes::Lang::Ja => &JA,
+    };
     if args.list {
         if args.format == "json" {
-            let all: Vec<_> = codes::ALL.iter().map(|c| c.to_json()).collect();
+            let all: Vec<_> = codes::ALL.iter().map(|c| c.to_json_in(lang)).collect();
             out!("{}", serde_json::Value::Array(all));
         } else {
             for c in codes::ALL {
-                out!("{:<26} {:<19} {}", c.code, c.category.name(), c.title);
+                out!(
+                    "{:<26} {:<19} {}",
+                    c.code,
+                    c.category.name_in(lang),
+                    c.texts(lang).title
+                );
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -45,50 +103,45 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
     }
     let found = codes::explain(&text);
     if args.format == "json" {
-        let items: Vec<_> = found.iter().map(codes::Explanation::to_json).collect();
+        let items: Vec<_> = found.iter().map(|e| e.to_json_in(lang)).collect();
         out!(
             "{}",
             json!({ "recognised": !found.is_empty(), "explanations": items })
         );
     } else if found.is_empty() {
-        out!(
-            "roster does not recognise this text, so it will not guess at a cause.\n\
-             If it came from an app, roster log APP --failures shows roster's own code for each failure; \
-             roster explain --list lists every code."
-        );
+        out!("{}", words.not_recognised);
     } else {
         for (i, e) in found.iter().enumerate() {
             if i > 0 {
                 out!();
             }
             let c = e.code;
-            out!("{}  {}", c.code, c.title);
+            let t = c.texts(lang);
+            let w = words;
+            out!("{}  {}", c.code, t.title);
             match &e.source {
-                Source::Known { system, note } => {
-                    out!("  recognised as: a message of {system}");
-                    out!("  meaning:       {note}");
+                Source::Known { system, .. } => {
+                    out!("  {} {}", w.recognised_as, w.a_message_of.replace("{system}", system));
+                    out!("  {} {}", w.meaning, e.note_in(lang).unwrap_or_default());
                 }
                 Source::ErrorBody { status, reason } => {
-                    let mut what = format!("an error answer, status {status}");
+                    let mut what = format!("{} {status}", w.error_answer);
                     if let Some(r) = reason {
-                        what.push_str(&format!(", reason {r}"));
+                        what.push_str(&format!("{} {r}", w.reason));
                     }
-                    out!("  recognised as: {what}");
+                    out!("  {} {what}", w.recognised_as);
                 }
-                Source::Status(s) => out!("  recognised as: HTTP status {s}"),
+                Source::Status(s) => out!("  {} {} {s}", w.recognised_as, w.http_status),
                 Source::RosterCode => {}
             }
             out!(
-                "  category:      {}{}",
-                c.category.name(),
-                if c.retryable {
-                    " (roster retries by itself)"
-                } else {
-                    ""
-                }
+                "  {} {}{}",
+                w.category,
+                c.category.name_in(lang),
+                if c.retryable { w.retries } else { "" }
             );
-            out!("  cause:         {}", c.cause);
-            out!("  fix:           {}", c.fix);
+            out!("  {} {}", w.cause, t.cause);
+            out!("  {} {}", w.fix, t.fix);
         }
     }
     Ok(if found.is_empty() {

@@ -49,8 +49,18 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "roster", version, about, long_about = None)]
 struct Cli {
+    /// The language of error causes and fixes (en, ja); by default from ROSTER_LANG, LC_ALL, LC_MESSAGES or LANG.
+    #[arg(long, global = true, value_parser = ["en", "ja"])]
+    lang: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+static LANG: std::sync::OnceLock<roster_engine::codes::Lang> = std::sync::OnceLock::new();
+
+/// The language error causes and fixes are written in: `--lang`, else the environment's.
+pub(crate) fn lang() -> roster_engine::codes::Lang {
+    *LANG.get_or_init(|| roster_engine::codes::Lang::from_env(|k| std::env::var(k).ok()))
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +106,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(l) = cli.lang.as_deref().and_then(roster_engine::codes::Lang::parse) {
+        let _ = LANG.set(l);
+    }
     let result = match cli.command {
         Command::Scim(cmd) => scim::run(cmd),
         Command::Serve(args) => serve::block_on_server(serve::serve(args)),

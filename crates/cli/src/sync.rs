@@ -629,8 +629,9 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
             out!("{:<8} {}", s.stage, s.text);
         }
         if let Some(c) = r.code {
-            out!("cause    {}", c.cause);
-            out!("fix      {}", c.fix);
+            let t = c.texts(crate::lang());
+            out!("cause    {}", t.cause);
+            out!("fix      {}", t.fix);
         }
     } else {
         out!(
@@ -638,7 +639,7 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
             serde_json::json!({
                 "user": args.user, "id": id, "action": r.action.name(), "detail": r.action.to_string(),
                 "outcome": r.outcome.as_str(), "code": r.code.map(|c| c.code), "message": r.message,
-                "cause": r.code.map(|c| c.cause), "fix": r.code.map(|c| c.fix),
+                "cause": r.code.map(|c| c.texts(crate::lang()).cause), "fix": r.code.map(|c| c.texts(crate::lang()).fix),
                 "steps": r.steps.iter().map(|s| serde_json::json!({"stage": s.stage, "text": s.text}))
                     .collect::<Vec<_>>(),
             })

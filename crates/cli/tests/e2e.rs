@@ -138,9 +138,63 @@ fn import_reports_bad_rows_and_is_idempotent() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent.csv"));
 }
 
+/// Japanese admins read causes and fixes in Japanese: from the locale, or `--lang ja`; commands stay typeable.
+#[test]
+fn explain_speaks_japanese_from_the_locale_or_when_asked() {
+    let out = Command::new(ROSTER)
+        .args(["explain", "R-TARGET-LIMIT"])
+        .env_remove("ROSTER_LANG")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "ja_JP.UTF-8")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert!(
+        text.starts_with("R-TARGET-LIMIT  アプリのライセンスまたはクォータが足りません")
+            && text.contains("分類:")
+            && text.contains("原因:")
+            && text.contains("対処:"),
+        "{text}"
+    );
+    // A Japanese message from Google's admin console (seed 000), explained in Japanese when asked.
+    let out = common::roster(&[
+        "explain",
+        "--lang",
+        "ja",
+        "利用可能サービスのアカウントプロビジョニングに失敗しました",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("R-TARGET-NOT-FOUND")
+            && text.contains("意味:")
+            && text.contains("完了として扱います"),
+        "{text}"
+    );
+    let out = common::roster(&["explain", "--lang", "ja", "--list"]);
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert!(list.contains("一時的") && list.contains("承認待ち"), "{list}");
+    let out = common::roster(&["explain", "--lang", "ja", "the printer is on fire"]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("認識できない"));
+    // The same words in English when the locale says so.
+    let out = Command::new(ROSTER)
+        .args(["explain", "R-TARGET-LIMIT"])
+        .env("ROSTER_LANG", "en")
+        .env("LANG", "ja_JP.UTF-8")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("out of licences"));
+}
+
 #[test]
 fn explain_names_code_cause_and_fix_or_says_it_does_not_know() {
-    let out = common::roster(&["explain", "invalid (400) Invalid Input: INVALID_OU_ID"]);
+    let out = common::roster(&[
+        "explain",
+        "--lang",
+        "en",
+        "invalid (400) Invalid Input: INVALID_OU_ID",
+    ]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
     assert!(text.starts_with("R-TARGET-ORG-UNIT"), "{text}");

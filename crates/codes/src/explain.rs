@@ -4,7 +4,7 @@
 //! message needs it, a note in roster's words saying what that message means. Text that matches nothing is
 //! reported as not recognised; nothing is guessed.
 
-use crate::{ALL, Answer, Code};
+use crate::{ALL, Answer, Code, Lang};
 
 /// How a signature recognises a text.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +22,8 @@ struct Signature {
     pattern: Pattern,
     code: &'static Code,
     note: &'static str,
+    /// The note in Japanese.
+    note_ja: &'static str,
 }
 
 const GOOGLE: &str = "Google Workspace Directory API";
@@ -34,12 +36,13 @@ const ADOBE: &str = "Adobe Admin Console";
 use Pattern::{All, Number};
 
 macro_rules! sig {
-    ($system:expr, $pattern:expr, $code:ident, $note:literal) => {
+    ($system:expr, $pattern:expr, $code:ident, $note:literal, $note_ja:literal) => {
         Signature {
             system: $system,
             pattern: $pattern,
             code: &crate::$code,
             note: $note,
+            note_ja: $note_ja,
         }
     };
 }
@@ -50,219 +53,255 @@ const SIGNATURES: &[Signature] = &[
         GOOGLE,
         All(&["type not supported", "userkey"]),
         TARGET_UNSUPPORTED,
-        "Google did not accept the key that named the user: it must be the account's primary address or its immutable id. roster addresses linked accounts by their id."
+        "Google did not accept the key that named the user: it must be the account's primary address or its immutable id. roster addresses linked accounts by their id.",
+        "Google はユーザーを指定したキーを受け付けませんでした。キーはアカウントのプライマリアドレスか、変わらない ID でなければなりません。roster はリンク済みのアカウントを ID で指定します。"
     ),
     sig!(
         GOOGLE,
         All(&["entity already exists"]),
         TARGET_TAKEN_ELSEWHERE,
-        "Google already uses the address: as another user's alias, as a group's address, or for a conflicting account outside the organisation. roster first looks for a user with that primary address and links it; when none exists the address is taken by something else."
+        "Google already uses the address: as another user's alias, as a group's address, or for a conflicting account outside the organisation. roster first looks for a user with that primary address and links it; when none exists the address is taken by something else.",
+        "Google ではこのアドレスが既に使われています。別のユーザーのエイリアス、グループのアドレス、または組織外の競合するアカウントです。roster はまずそのプライマリアドレスを持つユーザーを探してリンクし、見つからなければ別のものがアドレスを使っていると判断します。"
     ),
     sig!(
         GOOGLE,
         All(&["domain user limit"]),
         TARGET_LIMIT,
-        "The Google Workspace subscription has as many users as it allows."
+        "The Google Workspace subscription has as many users as it allows.",
+        "Google Workspace のサブスクリプションで許可されているユーザー数に達しています。"
     ),
     sig!(
         GOOGLE,
         All(&["insufficient licenses"]),
         TARGET_LIMIT,
-        "A product that is assigned to new users automatically has no free licence. Suspended users still hold their licences: delete the ones no longer needed, or buy more."
+        "A product that is assigned to new users automatically has no free licence. Suspended users still hold their licences: delete the ones no longer needed, or buy more.",
+        "新しいユーザーに自動で割り当てられるプロダクトに、空きライセンスがありません。停止中のユーザーもライセンスを保持したままです。不要になったユーザーを削除するか、ライセンスを追加購入してください。"
     ),
     sig!(
         GOOGLE,
         All(&["invalid_ou_id"]),
         TARGET_ORG_UNIT,
-        "The org unit path sent for the user does not exist in Google Workspace: the directory's org structure and Google's differ."
+        "The org unit path sent for the user does not exist in Google Workspace: the directory's org structure and Google's differ.",
+        "ユーザーに指定した組織部門のパスが Google Workspace に存在しません。ディレクトリと Google の組織構造が一致していません。"
     ),
     sig!(
         GOOGLE,
         All(&["primary_user_email"]),
         TARGET_INVALID_VALUE,
-        "The primary address sent for the account is not a full email address (name@domain) of one of the organisation's domains."
+        "The primary address sent for the account is not a full email address (name@domain) of one of the organisation's domains.",
+        "アカウントに送ったプライマリアドレスが、組織のいずれかのドメインの完全なメールアドレス(name@domain)ではありません。"
     ),
     sig!(
         GOOGLE,
         All(&["resource not found", "userkey"]),
         TARGET_NOT_FOUND,
-        "The account (or a group with that name) is not in Google Workspace. On a delete it is already gone, which roster counts as done."
+        "The account (or a group with that name) is not in Google Workspace. On a delete it is already gone, which roster counts as done.",
+        "アカウント(またはその名前のグループ)が Google Workspace にありません。削除の場合は既に消えているので、roster は完了として扱います。"
     ),
     sig!(
         GOOGLE,
         All(&["利用可能サービスのアカウントプロビジョニング"]),
         TARGET_NOT_FOUND,
-        "The account is already deleted in Google Workspace, or the id belongs to a group. roster counts a delete of a missing account as done."
+        "The account is already deleted in Google Workspace, or the id belongs to a group. roster counts a delete of a missing account as done.",
+        "アカウントは Google Workspace で既に削除されているか、その ID はグループのものです。roster は存在しないアカウントの削除を完了として扱います。"
     ),
     sig!(
         GOOGLE,
         All(&["admin cannot suspend self"]),
         PROTECTED,
-        "The account to suspend or delete is the admin account the API connection acts as. roster never deprovisions the account it connects with; to retire it, connect with another super admin first."
+        "The account to suspend or delete is the admin account the API connection acts as. roster never deprovisions the account it connects with; to retire it, connect with another super admin first.",
+        "停止または削除しようとしたアカウントは、API 接続が操作に使っている管理者アカウントです。roster は接続に使うアカウントのプロビジョニングを解除しません。このアカウントを退役させるには、先に別の特権管理者で接続し直してください。"
     ),
     sig!(
         GOOGLE,
         All(&["error_executing_provisioning_request"]),
         TARGET_UNREACHABLE,
-        "The request to Google did not complete. It is usually passing; roster retries with growing delays."
+        "The request to Google did not complete. It is usually passing; roster retries with growing delays.",
+        "Google へのリクエストが完了しませんでした。通常は一時的なものです。roster は間隔を広げながら再試行します。"
     ),
     sig!(
         GOOGLE,
         All(&["invalid_grant"]),
         TARGET_OAUTH_GRANT,
-        "The admin account the service account acts as (its email or user id) is wrong or no longer exists."
+        "The admin account the service account acts as (its email or user id) is wrong or no longer exists.",
+        "サービスアカウントが操作に使う管理者アカウント(メールアドレスまたはユーザー ID)が間違っているか、もう存在しません。"
     ),
     sig!(
         GOOGLE,
         All(&["not authorized to access this resource"]),
         TARGET_FORBIDDEN,
-        "The admin account the API connection acts as was deleted, suspended, or is no longer a super admin."
+        "The admin account the API connection acts as was deleted, suspended, or is no longer a super admin.",
+        "API 接続が操作に使う管理者アカウントが削除・停止されたか、特権管理者ではなくなりました。"
     ),
     sig!(
         GOOGLE,
         All(&["domain cannot use apis"]),
         TARGET_API_DISABLED,
-        "The domain's edition or settings do not allow API access."
+        "The domain's edition or settings do not allow API access.",
+        "ドメインのエディションまたは設定で、API の利用が許可されていません。"
     ),
     sig!(
         GOOGLE,
         All(&["has not been used in project"]),
         TARGET_API_DISABLED,
-        "The API (for example the Admin SDK API) is not enabled in the Google Cloud project that owns the credentials, or was disabled."
+        "The API (for example the Admin SDK API) is not enabled in the Google Cloud project that owns the credentials, or was disabled.",
+        "認証情報を所有する Google Cloud プロジェクトで、API(たとえば Admin SDK API)が有効になっていないか、無効にされました。"
     ),
     sig!(
         GOOGLE,
         All(&["unauthorized_client"]),
         TARGET_OAUTH_SCOPE,
-        "The client id lacks the API scopes: add them under domain-wide delegation in the Google Admin console."
+        "The client id lacks the API scopes: add them under domain-wide delegation in the Google Admin console.",
+        "クライアント ID に API のスコープがありません。Google 管理コンソールのドメイン全体の委任で追加してください。"
     ),
     sig!(
         GOOGLE,
         All(&["deleted_client"]),
         TARGET_CLIENT_DELETED,
-        "The OAuth client the connection used was deleted in the Google Cloud console."
+        "The OAuth client the connection used was deleted in the Google Cloud console.",
+        "接続に使っていた OAuth クライアントが Google Cloud コンソールで削除されました。"
     ),
     sig!(
         GOOGLE,
         All(&["project", "has been deleted"]),
         TARGET_CLIENT_DELETED,
-        "The Google Cloud project that owned the connection's credentials was deleted."
+        "The Google Cloud project that owned the connection's credentials was deleted.",
+        "接続の認証情報を所有していた Google Cloud プロジェクトが削除されました。"
     ),
     // Google Workspace auto-provisioning to SAML apps: configuration time.
     sig!(
         GOOGLE_AP,
         All(&["authorization token could not be generated"]),
         TARGET_OAUTH_GRANT,
-        "The authorisation code could not be exchanged for a refresh token: it was wrong or expired before the setup was saved. Authorise again and save at once."
+        "The authorisation code could not be exchanged for a refresh token: it was wrong or expired before the setup was saved. Authorise again and save at once.",
+        "認可コードをリフレッシュトークンに交換できませんでした。コードが間違っていたか、設定を保存する前に期限切れになりました。もう一度認可して、すぐに保存してください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["your page is stale"]),
         APP_STALE,
-        "The provisioning setup changed in another window or by another admin since the page was loaded. roster rejects such edits the same way (roster app edit --if-version) instead of overwriting them."
+        "The provisioning setup changed in another window or by another admin since the page was loaded. roster rejects such edits the same way (roster app edit --if-version) instead of overwriting them.",
+        "ページを読み込んだ後に、別のウィンドウまたは別の管理者がプロビジョニング設定を変更しました。roster も同じように、上書きせずにそのような編集を拒否します(roster app edit --if-version)。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["couldn't fetch provisioning"]),
         TARGET_UNAVAILABLE,
-        "A passing failure of the admin console; reload and try again."
+        "A passing failure of the admin console; reload and try again.",
+        "管理コンソールの一時的な失敗です。再読み込みしてもう一度試してください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["provisioning activation failed"]),
         TARGET_UNAVAILABLE,
-        "A passing failure of the admin console; activate again."
+        "A passing failure of the admin console; activate again.",
+        "管理コンソールの一時的な失敗です。もう一度有効化してください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["provisioning setup couldn't be"]),
         TARGET_UNAVAILABLE,
-        "A passing failure of the admin console; save the setup again."
+        "A passing failure of the admin console; save the setup again.",
+        "管理コンソールの一時的な失敗です。設定をもう一度保存してください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["error deleting provisioning setup"]),
         TARGET_UNAVAILABLE,
-        "A passing failure of the admin console; delete the setup again."
+        "A passing failure of the admin console; delete the setup again.",
+        "管理コンソールの一時的な失敗です。設定をもう一度削除してください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["couldn't fetch custom attributes"]),
         TARGET_UNAVAILABLE,
-        "A passing failure of the admin console; save the custom attributes again."
+        "A passing failure of the admin console; save the custom attributes again.",
+        "管理コンソールの一時的な失敗です。カスタム属性をもう一度保存してください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["couldn't update"]),
         TARGET_UNAVAILABLE,
-        "A passing failure of the admin console while saving the mapping, group or deprovisioning settings; save them again."
+        "A passing failure of the admin console while saving the mapping, group or deprovisioning settings; save them again.",
+        "マッピング、グループ、プロビジョニング解除の設定を保存する際の、管理コンソールの一時的な失敗です。もう一度保存してください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["error while updating provisioning configuration"]),
         TARGET_UNAVAILABLE,
-        "A passing failure of the admin console; reload and try again."
+        "A passing failure of the admin console; reload and try again.",
+        "管理コンソールの一時的な失敗です。再読み込みしてもう一度試してください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["error enabling provisioning"]),
         TARGET_UNAVAILABLE,
-        "A passing failure of the admin console; switch provisioning on again."
+        "A passing failure of the admin console; switch provisioning on again.",
+        "管理コンソールの一時的な失敗です。プロビジョニングをもう一度オンにしてください。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["couldn't revoke api client access"]),
         TARGET_OAUTH_SCOPE,
-        "The setup was deleted but the app's access to Google's directory was not revoked: remove its client by hand under Security, API controls. roster drops an app's credential with roster app remove."
+        "The setup was deleted but the app's access to Google's directory was not revoked: remove its client by hand under Security, API controls. roster drops an app's credential with roster app remove.",
+        "設定は削除されましたが、Google のディレクトリへのアプリのアクセスが取り消されていません。セキュリティ > API の制御 で、そのクライアントを手動で削除してください。roster では roster app remove でアプリの認証情報が削除されます。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["scim endpoint url provided is invalid"]),
         TARGET_ENDPOINT,
-        "The SCIM endpoint URL entered for the app is wrong."
+        "The SCIM endpoint URL entered for the app is wrong.",
+        "アプリに入力した SCIM エンドポイント URL が間違っています。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["couldn't fetch attributes from your target"]),
         TARGET_SCHEMA,
-        "The app's attributes could not be read from its SCIM endpoint."
+        "The app's attributes could not be read from its SCIM endpoint.",
+        "アプリの SCIM エンドポイントから属性を読み取れませんでした。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["couldn't fetch your target resource schema"]),
         TARGET_SCHEMA,
-        "The app's resource schema could not be read: usually the endpoint URL is wrong."
+        "The app's resource schema could not be read: usually the endpoint URL is wrong.",
+        "アプリのリソーススキーマを読み取れませんでした。通常はエンドポイント URL が間違っています。"
     ),
     sig!(
         GOOGLE_AP,
         All(&["authentication failed"]),
         TARGET_AUTH_FAILED,
-        "The credentials entered for the app (such as its bearer token) are wrong."
+        "The credentials entered for the app (such as its bearer token) are wrong.",
+        "アプリに入力した認証情報(ベアラートークンなど)が間違っています。"
     ),
     // Google Workspace auto-provisioning: runtime codes.
     sig!(
         GOOGLE_AP,
         Number(&["17003", "17006", "17007", "17008"]),
         TARGET_OAUTH_SCOPE,
-        "Google's provisioning client lost its permission to read Google's directory (users, user schemas, group members). Grant its client id those read-only scopes again under domain-wide delegation, or remove and add the app again."
+        "Google's provisioning client lost its permission to read Google's directory (users, user schemas, group members). Grant its client id those read-only scopes again under domain-wide delegation, or remove and add the app again.",
+        "Google のプロビジョニングクライアントが、Google のディレクトリ(ユーザー、ユーザースキーマ、グループのメンバー)を読む権限を失いました。ドメイン全体の委任で、そのクライアント ID に読み取り専用のスコープを再度付与するか、アプリを削除して追加し直してください。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["17010", "17013"]),
         TARGET_AUTH_FAILED,
-        "The token for the app's SCIM endpoint was revoked. Authorise again in the app's provisioning settings."
+        "The token for the app's SCIM endpoint was revoked. Authorise again in the app's provisioning settings.",
+        "アプリの SCIM エンドポイント用のトークンが取り消されました。アプリのプロビジョニング設定でもう一度認可してください。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["17002", "17011"]),
         TARGET_UNAVAILABLE,
-        "Google could not issue an access token because one of its services was down; it clears by itself."
+        "Google could not issue an access token because one of its services was down; it clears by itself.",
+        "Google のサービスの一つが停止していたため、アクセストークンを発行できませんでした。自動的に解消します。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["17009"]),
         TARGET_OAUTH_GRANT,
-        "No access token could be made from the stored refresh token. Authorise again."
+        "No access token could be made from the stored refresh token. Authorise again.",
+        "保存されたリフレッシュトークンからアクセストークンを作成できませんでした。もう一度認可してください。"
     ),
     sig!(
         GOOGLE_AP,
@@ -270,112 +309,130 @@ const SIGNATURES: &[Signature] = &[
             "1200x", "12000", "12001", "12002", "12003", "12004", "12005", "12006", "12007", "12008", "12009"
         ]),
         TARGET_UNAVAILABLE,
-        "An internal error of Google's provisioning service; it clears by itself."
+        "An internal error of Google's provisioning service; it clears by itself.",
+        "Google のプロビジョニングサービスの内部エラーです。自動的に解消します。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["25001", "25016"]),
         TARGET_UNAVAILABLE,
-        "Google's provisioning backend failed for this app; set up auto-provisioning again if it persists."
+        "Google's provisioning backend failed for this app; set up auto-provisioning again if it persists.",
+        "このアプリについて Google のプロビジョニングのバックエンドが失敗しました。続く場合は自動プロビジョニングを設定し直してください。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["25005", "50001", "50003", "50006"]),
         TARGET_UNAVAILABLE,
-        "An internal error of Google's provisioning service; it clears by itself."
+        "An internal error of Google's provisioning service; it clears by itself.",
+        "Google のプロビジョニングサービスの内部エラーです。自動的に解消します。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["25002"]),
         TARGET_NOT_INSTALLED,
-        "The app is not installed for the organisation; install it, then set up provisioning again."
+        "The app is not installed for the organisation; install it, then set up provisioning again.",
+        "アプリが組織にインストールされていません。インストールしてから、プロビジョニングを設定し直してください。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["50005"]),
         SCOPE_GROUP_MISSING,
-        "A group in the provisioning scope was deleted. roster reports this the same way and deprovisions nobody until the scope is fixed."
+        "A group in the provisioning scope was deleted. roster reports this the same way and deprovisions nobody until the scope is fixed.",
+        "プロビジョニングのスコープにあるグループが削除されました。roster も同じように報告し、スコープが修正されるまで誰のプロビジョニングも解除しません。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["45003"]),
         TARGET_REJECTED,
-        "The app refused one create, update or delete. The detail says which: licence limit (R-TARGET-LIMIT), value too long (R-TARGET-INVALID-VALUE), missing entitlement (R-TARGET-MISSING-VALUE), user name taken (R-TARGET-UNIQUENESS), user not found (R-TARGET-NOT-FOUND) or an invalid SCIM id."
+        "The app refused one create, update or delete. The detail says which: licence limit (R-TARGET-LIMIT), value too long (R-TARGET-INVALID-VALUE), missing entitlement (R-TARGET-MISSING-VALUE), user name taken (R-TARGET-UNIQUENESS), user not found (R-TARGET-NOT-FOUND) or an invalid SCIM id.",
+        "アプリが作成、更新、削除のいずれかを拒否しました。詳細にどれかが示されています: ライセンスの上限(R-TARGET-LIMIT)、長すぎる値(R-TARGET-INVALID-VALUE)、不足している権利(R-TARGET-MISSING-VALUE)、使用済みのユーザー名(R-TARGET-UNIQUENESS)、見つからないユーザー(R-TARGET-NOT-FOUND)、または無効な SCIM ID。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["45004"]),
         TARGET_UNAVAILABLE,
-        "The app failed or is down (its message may say \"Quota Exceeded\"); contact its vendor if it lasts."
+        "The app failed or is down (its message may say \"Quota Exceeded\"); contact its vendor if it lasts.",
+        "アプリが失敗したか停止しています(メッセージに \"Quota Exceeded\" とあることがあります)。続く場合はベンダーに連絡してください。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["45005"]),
         TARGET_UNREACHABLE,
-        "The app's SCIM endpoint cannot be reached; check the URL."
+        "The app's SCIM endpoint cannot be reached; check the URL.",
+        "アプリの SCIM エンドポイントに接続できません。URL を確認してください。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["45006"]),
         TARGET_INVALID_VALUE,
-        "The app refused a value: too long, insufficient or invalid licence, or an entitlement it does not have."
+        "The app refused a value: too long, insufficient or invalid licence, or an entitlement it does not have.",
+        "アプリが値を拒否しました。長すぎる、ライセンスが不足または無効、またはアプリにない権利です。"
     ),
     sig!(
         GOOGLE_AP,
         Number(&["45016"]),
         TARGET_MISSING_VALUE,
-        "The app requires a field that was not sent."
+        "The app requires a field that was not sent.",
+        "アプリが必須とするフィールドが送られていません。"
     ),
     // Okta pushing to a SaaS app (Slack as the example).
     sig!(
         OKTA,
         All(&["no user returned for user"]),
         TARGET_NOT_FOUND,
-        "The IdP still holds the app's account id (its \"external ID\") but the account was deleted in the app. roster keeps links the same way and repairs this by itself: it matches the identity to an existing account or creates a new one, as --stale-link says, and logs it."
+        "The IdP still holds the app's account id (its \"external ID\") but the account was deleted in the app. roster keeps links the same way and repairs this by itself: it matches the identity to an existing account or creates a new one, as --stale-link says, and logs it.",
+        "IdP はアプリのアカウント ID(\"外部 ID\")を保持したままですが、アカウントはアプリで削除されています。roster も同じようにリンクを保持し、自動で修復します。--stale-link の設定に従って、ID を既存のアカウントに照合するか新しいアカウントを作成し、ログに記録します。"
     ),
     sig!(
         OKTA,
         All(&["user account is inactive"]),
         TARGET_INACTIVE,
-        "The account was deactivated in the app while the identity is still assigned. roster reactivates the linked account (active: true) when the identity is in scope, so no one has to edit ids by hand."
+        "The account was deactivated in the app while the identity is still assigned. roster reactivates the linked account (active: true) when the identity is in scope, so no one has to edit ids by hand.",
+        "ID が割り当てられたままなのに、アカウントがアプリで無効化されました。ID がスコープ内にあれば、roster はリンク済みのアカウントを再び有効化(active: true)するので、誰も ID を手で編集する必要はありません。"
     ),
     // Microsoft Entra ID to Atlassian Cloud.
     sig!(
         ENTRA,
         All(&["systemforcrossdomainidentitymanagementserviceincompatiblefiltering"]),
         TARGET_UNIQUENESS,
-        "Entra's label for an app's 409 answer: the app already has another account with the value being written (often the new email address)."
+        "Entra's label for an app's 409 answer: the app already has another account with the value being written (often the new email address).",
+        "アプリが返した 409 に対する Entra のラベルです。書き込もうとした値(多くは新しいメールアドレス)を、アプリの別のアカウントが既に持っています。"
     ),
     sig!(
         ATLASSIAN,
         All(&["with email", "already exists"]),
         TARGET_UNIQUENESS,
-        "Another Atlassian account already has this email. If it is the same person, roster links it (matching by userName, then email); otherwise change the other account's address in Atlassian (Directory, Managed accounts)."
+        "Another Atlassian account already has this email. If it is the same person, roster links it (matching by userName, then email); otherwise change the other account's address in Atlassian (Directory, Managed accounts).",
+        "別の Atlassian アカウントが既にこのメールアドレスを持っています。同じ人であれば roster がリンクします(userName、次にメールアドレスで照合)。そうでなければ、Atlassian(ディレクトリ > 管理対象アカウント)で別のアカウントのアドレスを変更してください。"
     ),
     sig!(
         ATLASSIAN,
         All(&["duplicate", "account"]),
         MATCH_AMBIGUOUS,
-        "Re-syncing a user that was deleted in the IdP made a second, empty account. roster keeps the link of a deleted identity, so an identity that comes back gets its old account again; if an app already holds two, roster reports R-MATCH-AMBIGUOUS and creates nothing."
+        "Re-syncing a user that was deleted in the IdP made a second, empty account. roster keeps the link of a deleted identity, so an identity that comes back gets its old account again; if an app already holds two, roster reports R-MATCH-AMBIGUOUS and creates nothing.",
+        "IdP で削除されたユーザーを再同期したため、空の 2 つ目のアカウントができました。roster は削除された ID のリンクを保持するので、戻ってきた ID は以前のアカウントを再び使います。アプリに既に 2 つある場合は R-MATCH-AMBIGUOUS を報告し、何も作成しません。"
     ),
     // Adobe Admin Console with Google Sync.
     sig!(
         ADOBE,
         All(&["quarantin"]),
         APP_QUARANTINED,
-        "The sync's error rate crossed a threshold, so calls are refused for a while, then accepted on probation. roster quarantines an app the same way on its side (so it stops feeding the app's error count) and resumes by itself when probes succeed."
+        "The sync's error rate crossed a threshold, so calls are refused for a while, then accepted on probation. roster quarantines an app the same way on its side (so it stops feeding the app's error count) and resumes by itself when probes succeed.",
+        "同期のエラー率がしきい値を超えたため、しばらく呼び出しが拒否され、その後は保護観察として受け付けられます。roster も自分の側で同じようにアプリを強制隔離し(アプリのエラー数を増やさないため)、確認が成功すると自動で再開します。"
     ),
     sig!(
         ADOBE,
         All(&["強制隔離"]),
         APP_QUARANTINED,
-        "The sync's error rate crossed a threshold, so calls are refused for a while, then accepted on probation. roster quarantines an app the same way on its side and resumes by itself when probes succeed."
+        "The sync's error rate crossed a threshold, so calls are refused for a while, then accepted on probation. roster quarantines an app the same way on its side and resumes by itself when probes succeed.",
+        "同期のエラー率がしきい値を超えたため、しばらく呼び出しが拒否され、その後は保護観察として受け付けられます。roster も自分の側で同じようにアプリを強制隔離し、確認が成功すると自動で再開します。"
     ),
     sig!(
         ADOBE,
         All(&["adobe:2.0:user.organizationalunit"]),
         TARGET_ORG_UNIT,
-        "Adobe makes one group per org unit from this extension attribute. Map it from the directory's org unit: roster app edit NAME --map 'urn:ietf:params:scim:schemas:extension:Adobe:2.0:User.organizationalUnit=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department'."
+        "Adobe makes one group per org unit from this extension attribute. Map it from the directory's org unit: roster app edit NAME --map 'urn:ietf:params:scim:schemas:extension:Adobe:2.0:User.organizationalUnit=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department'.",
+        "Adobe はこの拡張属性から組織部門ごとにグループを作ります。ディレクトリの組織部門からマッピングしてください: roster app edit NAME --map 'urn:ietf:params:scim:schemas:extension:Adobe:2.0:User.organizationalUnit=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department'。"
     ),
 ];
 
@@ -388,6 +445,8 @@ pub enum Source {
         system: &'static str,
         /// What that system's message means, in roster's words.
         note: &'static str,
+        /// The same in Japanese.
+        note_ja: &'static str,
     },
     /// A roster code named in the text.
     RosterCode,
@@ -412,16 +471,29 @@ pub struct Explanation {
 }
 
 impl Explanation {
-    /// The explanation as JSON: the code's fields plus `recognised_as` (the system whose message it is) and
-    /// `meaning` (that message in roster's words), both null unless another system's message was recognised.
+    /// As JSON in English: the code's JSON with `recognised_as` and `meaning`.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut v = self.code.to_json();
-        let (system, note) = match &self.source {
-            Source::Known { system, note } => (Some(*system), Some(*note)),
-            _ => (None, None),
+        self.to_json_in(Lang::En)
+    }
+
+    /// What another system's message means, in `lang`; `None` when the text was not such a message.
+    pub fn note_in(&self, lang: Lang) -> Option<&'static str> {
+        match (&self.source, lang) {
+            (Source::Known { note, .. }, Lang::En) => Some(note),
+            (Source::Known { note_ja, .. }, Lang::Ja) => Some(note_ja),
+            _ => None,
+        }
+    }
+
+    /// As JSON in `lang`.
+    pub fn to_json_in(&self, lang: Lang) -> serde_json::Value {
+        let mut v = self.code.to_json_in(lang);
+        let system = match &self.source {
+            Source::Known { system, .. } => Some(*system),
+            _ => None,
         };
         v["recognised_as"] = serde_json::json!(system);
-        v["meaning"] = serde_json::json!(note);
+        v["meaning"] = serde_json::json!(self.note_in(lang));
         v
     }
 }
@@ -462,6 +534,7 @@ pub fn explain(text: &str) -> Vec<Explanation> {
                 source: Source::Known {
                     system: s.system,
                     note: s.note,
+                    note_ja: s.note_ja,
                 },
             },
             &mut found,
@@ -577,6 +650,48 @@ mod tests {
 
     /// Braces without JSON between them (which cost a parse per pair of braces before) are read once each,
     /// and a JSON answer after them is still found when it is among the first braces.
+    /// Every known message is explained in Japanese too, naming the same roster codes and commands.
+    #[test]
+    fn every_known_message_is_explained_in_japanese() {
+        let japanese = |s: &str| s.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c));
+        for sig in SIGNATURES {
+            assert!(
+                japanese(sig.note_ja) && sig.note_ja.ends_with('。'),
+                "{}",
+                sig.note
+            );
+            for w in sig
+                .note
+                .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | ';'))
+            {
+                let w = w.trim_end_matches(['.', ':']);
+                if w.starts_with("R-") || w.starts_with("--") {
+                    assert!(sig.note_ja.contains(w), "{w} missing from: {}", sig.note_ja);
+                }
+            }
+            for cmd in ["roster app edit", "roster app remove", "roster app release"] {
+                assert_eq!(
+                    sig.note.contains(cmd),
+                    sig.note_ja.contains(cmd),
+                    "{cmd}: {}",
+                    sig.note_ja
+                );
+            }
+        }
+        let found = explain("Admin cannot suspend self");
+        assert_eq!(
+            found[0].note_in(Lang::Ja),
+            Some(
+                SIGNATURES
+                    .iter()
+                    .find(|s| s.code.code == "R-PROTECTED")
+                    .unwrap()
+                    .note_ja
+            )
+        );
+        assert_eq!(found[0].to_json_in(Lang::Ja)["lang"], "ja");
+    }
+
     #[test]
     fn brace_storms_are_read_in_linear_time() {
         let storm = format!("{}{}", "{".repeat(32 * 1024), "}".repeat(32 * 1024));

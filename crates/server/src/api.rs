@@ -5,6 +5,12 @@
 //! | `GET /codes` | any | every roster error code (code, title, category, retryable, cause, fix) |
 //! | `GET /codes/{code}` | any | one code; 404 if roster has no such code |
 //! | `POST /explain` | any | `{"text": …}` (or a plain-text body) → what `roster explain` says |
+//!
+//! The codes' words (title, category, cause, fix, and what another system's message means) come in English or
+//! Japanese: `?lang=ja`, or an `Accept-Language` that prefers Japanese.
+//!
+//! | endpoint | token | answers |
+//! |---|---|---|
 //! | `GET /apps` | admin | each app's state (worst condition and every condition), health, pending and held work, accounts |
 //! | `GET /apps/{name}/log` | admin | the app's provisioning log: `failures`, `object`, `code`, `since`, `limit` |
 //! | `POST /apps/{name}/retry` | admin | `{"code": …, "object": …}` (both optional) → failed objects due now: `{"due": N}`; audited |
@@ -62,26 +68,50 @@ fn ok(body: &Value) -> Response {
     json_response(StatusCode::OK, body)
 }
 
-async fn list_codes() -> Response {
+/// The language of codes' titles, causes and fixes: `?lang=en|ja`, else the request's `Accept-Language`.
+fn lang(headers: &HeaderMap, params: &HashMap<String, String>) -> codes::Lang {
+    params
+        .get("lang")
+        .and_then(|l| codes::Lang::parse(l))
+        .unwrap_or_else(|| {
+            codes::Lang::from_accept_language(
+                headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default(),
+            )
+        })
+}
+
+async fn list_codes(headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
+    let lang = lang(&headers, &params);
     ok(&Value::Array(
-        codes::ALL.iter().map(codes::Code::to_json).collect(),
+        codes::ALL.iter().map(|c| c.to_json_in(lang)).collect(),
     ))
 }
 
-async fn one_code(Path(code): Path<String>) -> Result<Response, ApiError> {
+async fn one_code(
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
     let c = codes::find(&code).ok_or_else(|| {
         ScimError::new(
             ErrorKind::NotFound,
             format!("roster has no error code '{code}'; GET /api/v1/codes lists them"),
         )
     })?;
-    Ok(ok(&c.to_json()))
+    Ok(ok(&c.to_json_in(lang(&headers, &params))))
 }
 
 /// The longest text `POST /explain` reads: an error message with its answer, pasted.
 pub const MAX_EXPLAIN_BYTES: usize = 64 * 1024;
 
-async fn explain(headers: HeaderMap, body: axum::body::Body) -> Result<Response, ApiError> {
+async fn explain(
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
     let body = axum::body::to_bytes(body, MAX_EXPLAIN_BYTES).await.map_err(|_| {
         ScimError::new(
             ErrorKind::PayloadTooLarge,
@@ -120,7 +150,7 @@ async fn explain(headers: HeaderMap, body: axum::body::Body) -> Result<Response,
     let found = codes::explain(&text);
     Ok(ok(&json!({
         "recognised": !found.is_empty(),
-        "explanations": found.iter().map(codes::Explanation::to_json).collect::<Vec<_>>(),
+        "explanations": found.iter().map(|e| e.to_json_in(lang(&headers, &params))).collect::<Vec<_>>(),
     })))
 }
 

@@ -906,6 +906,49 @@ async fn the_operations_api_explains_codes_and_serves_the_log_to_admins() {
         (one.status.as_u16(), one.body["category"].as_str()),
         (200, Some("rejected by target"))
     );
+    // In Japanese: asked for, or preferred by the client's Accept-Language.
+    let ja = app
+        .call(
+            "GET",
+            "/api/v1/codes/R-TARGET-ORG-UNIT?lang=ja",
+            Some(&app.read),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(ja.body["title"], "アプリに組織部門が存在しません", "{}", ja.body);
+    assert_eq!(
+        (ja.body["lang"].as_str(), ja.body["category"].as_str()),
+        (Some("ja"), Some("送信先が拒否"))
+    );
+    let preferred = app
+        .call(
+            "GET",
+            "/api/v1/codes",
+            Some(&app.read),
+            None,
+            &[("accept-language", "ja-JP,ja;q=0.9,en;q=0.8")],
+        )
+        .await;
+    assert!(
+        preferred
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["lang"] == "ja")
+    );
+    let explained = app
+        .call(
+            "POST",
+            "/api/v1/explain?lang=ja",
+            Some(&app.read),
+            Some(json!({"text": "Admin cannot suspend self"})),
+            &[],
+        )
+        .await;
+    let meaning = explained.body["explanations"][0]["meaning"].as_str().unwrap();
+    assert!(meaning.contains("特権管理者"), "{meaning}");
     assert_scim_error(
         &app.call("GET", "/api/v1/codes/R-NOPE", Some(&app.read), None, &[])
             .await,

@@ -457,7 +457,11 @@ mod tests {
         assert_eq!((h.state(t0), e), (ClientState::Normal, None));
         // 4 of 10 is 40 %: refused for 60 s.
         let (h, e) = judge(h, &counts(1, 1), t0 + SECOND, &P);
-        assert_eq!((h.requests, h.failures), (0, 0), "a trip starts the window afresh");
+        assert_eq!(
+            (h.requests, h.failures),
+            (0, 0),
+            "a trip starts the window afresh"
+        );
         assert_eq!(
             (h.state(t0 + SECOND), e),
             (ClientState::Refused, Some(ClientEvent::Tripped))
