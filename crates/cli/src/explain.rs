@@ -121,7 +121,11 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
             out!("{}  {}", c.code, t.title);
             match &e.source {
                 Source::Known { system, .. } => {
-                    out!("  {} {}", w.recognised_as, w.a_message_of.replace("{system}", system));
+                    out!(
+                        "  {} {}",
+                        w.recognised_as,
+                        w.a_message_of.replace("{system}", system)
+                    );
                     out!("  {} {}", w.meaning, e.note_in(lang).unwrap_or_default());
                 }
                 Source::ErrorBody { status, reason } => {

@@ -691,11 +691,11 @@ impl Connector {
         let code = answer.code();
         // 429, a 503 with Retry-After, and answers that say "rate limit" in other words (Google's 403
         // rateLimitExceeded, userRateLimitExceeded, quotaExceeded) stop every request to the app for a while.
-        if status == 429
+        let pause = (status == 429
             || (status == 503 && retry_after.is_some())
-            || code.code == codes::TARGET_RATE_LIMITED.code
-        {
-            let wait = retry_after.unwrap_or(DEFAULT_WAIT);
+            || code.code == codes::TARGET_RATE_LIMITED.code)
+            .then(|| retry_after.unwrap_or(DEFAULT_WAIT));
+        if let Some(wait) = pause {
             self.defer_until((self.clock)() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2));
         }
         let scim_type = answer.scim_type.as_deref().or(answer.reason.as_deref());
@@ -706,6 +706,18 @@ impl Connector {
         }
         if !detail.is_empty() {
             message.push_str(&format!(": {detail}"));
+        }
+        if let Some(wait) = pause {
+            // This entry is the log's record of the pause: what waits behind it is not an attempt and logs nothing.
+            message.push_str(&format!(
+                "; every request to the app waits {} s ({})",
+                wait.as_secs_f64().ceil(),
+                if retry_after.is_some() {
+                    "its Retry-After"
+                } else {
+                    "no Retry-After given"
+                }
+            ));
         }
         TargetError {
             code,

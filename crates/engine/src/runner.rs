@@ -820,10 +820,27 @@ fn reconcile_item(app: &AppRuntime, kind: ResourceKind, id: &str) -> roster_stor
     }
 }
 
+/// How often one page of a reconcile's listing is asked for before matching falls back to a request per identity.
+const LISTING_TRIES: u32 = 6;
+
+/// Whether a listing page that failed is worth asking for again: the app paused roster, or the failure passes.
+fn listing_retryable(e: &crate::connector::TargetError) -> bool {
+    e.held_back || e.code.retryable
+}
+
+/// Waits before asking for a listing page again: as long as the app asked, else 1 s doubling (at most 8 s).
+async fn listing_pause(e: &crate::connector::TargetError, tries: u32) {
+    let wait = e
+        .retry_after
+        .unwrap_or_else(|| Duration::from_secs(1 << tries.saturating_sub(1).min(3)));
+    tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+}
+
 /// Reads the matching values of every user account in the target (pages of 1000 by cursor where the target
 /// knows cursors, else by index; two attributes each), so the
 /// initial sync of an empty or small target skips the matching request for identities nothing can match.
-/// `None` when the target cannot be listed; matching then asks the target for each identity.
+/// A page that fails for a passing cause (a pause, a 5xx, a reset) is asked for again, up to [`LISTING_TRIES`]
+/// times. `None` when the target cannot be listed; matching then asks the target for each identity.
 async fn target_snapshot(app: &AppRuntime) -> Option<TargetSnapshot> {
     let mut snap = TargetSnapshot::default();
     let attrs: Vec<&str> = app
@@ -839,11 +856,21 @@ async fn target_snapshot(app: &AppRuntime) -> Option<TargetSnapshot> {
     let mut cursor = String::new();
     loop {
         let first = cursor.is_empty();
-        match app
-            .client
-            .list_page_cursor(ResourceKind::User, &cursor, 1000, &attrs)
-            .await
-        {
+        let mut tries = 0;
+        let page = loop {
+            let page = app
+                .client
+                .list_page_cursor(ResourceKind::User, &cursor, 1000, &attrs)
+                .await;
+            match &page {
+                Some(Err(e)) if tries < LISTING_TRIES && listing_retryable(e) => {
+                    tries += 1;
+                    listing_pause(e, tries).await;
+                }
+                _ => break page,
+            }
+        };
+        match page {
             None => break,
             Some(Ok((page, total, next))) => {
                 for account in &page {
@@ -878,13 +905,19 @@ async fn target_snapshot(app: &AppRuntime) -> Option<TargetSnapshot> {
             }
         }
     }
+    let mut tries = 0;
     loop {
         match app
             .client
             .list_page(ResourceKind::User, start, 1000, &attrs)
             .await
         {
+            Err(e) if tries < LISTING_TRIES && listing_retryable(&e) => {
+                tries += 1;
+                listing_pause(&e, tries).await;
+            }
             Ok((page, total)) => {
+                tries = 0;
                 let n = page.len() as u64;
                 for account in &page {
                     snap.add_account(account, &app.config.matching);

@@ -32,6 +32,11 @@ fn sync_waits_out_the_apps_pause_and_says_so() {
         let failures: Vec<&str> = log.lines().collect();
         assert_eq!(failures.len(), 1, "{log}");
         assert!(failures[0].contains("\"httpStatus\":429"), "{log}");
+        // That entry is the pause's record: it says every request waits, and for how long.
+        assert!(
+            failures[0].contains("every request to the app waits 1 s (its Retry-After)"),
+            "{log}"
+        );
 
         // A full reconcile waits the same way, and ends with everything in sync.
         ft.add(Fault::scim("GET", "/Users", 429, None, "slow down", 2).retry_after("1"));
