@@ -9,7 +9,7 @@ use roster_engine::runner::{
     Clock, DrainReport, drain_queue, follow_journal, full_sync, lease_size, sync_round,
 };
 use roster_engine::sync::AppRuntime;
-use roster_store::{Hold, LinkState, LogQuery, ResourceKind, Secret, Store};
+use roster_store::{Hold, Link, LinkChange, LinkState, LogQuery, ResourceKind, Secret, Store};
 use roster_testkit::{Fault, FaultKind, FaultTarget, Storm, on_every_backend};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -756,6 +756,116 @@ async fn mass_deprovisions_are_held_until_approved() {
         assert_eq!((r.done, r.held), (1, 0), "{r:?}");
         assert_eq!(active(&target_accounts(&ft).await), 16);
         assert_eq!(guard_entries(store).await, logged);
+        ft.stop().await;
+    });
+}
+
+/// The guard at the scale it was first met: a scope group emptied by mistake leaves 5,005 accounts to disable.
+/// They are held with one log entry each, discarded, and stay discarded through later membership changes
+/// (once, one unrelated change held all 5,005 again and the log grew five entries a user).
+#[tokio::test]
+async fn thousands_of_held_deprovisions_are_logged_once_and_stay_discarded() {
+    const N: usize = 5_005;
+    on_every_backend!(|store, backend| {
+        let time = TestTime::new();
+        let ft = FaultTarget::spawn(time.clock()).await;
+        let group = |name: &str, ids: &[String]| {
+            let mut g = Map::new();
+            g.insert("displayName".into(), json!(name));
+            g.insert(
+                "members".into(),
+                Value::Array(ids.iter().map(|id| json!({"value": id})).collect()),
+            );
+            g
+        };
+        // 5,010 people in the directory, in the scope group, each with an account in the app that roster made
+        // (set up directly: provisioning them is what the other tests cover).
+        let names: Vec<String> = (0..N + 5).map(|i| format!("g{i:05}")).collect();
+        let (mut ids, mut accounts) = (Vec::with_capacity(N + 5), Vec::with_capacity(N + 5));
+        for chunk in names.chunks(1000) {
+            let batch: Vec<_> = chunk.iter().map(|n| user(n)).collect();
+            for (side, into) in [(store, &mut ids), (&ft.target.store, &mut accounts)] {
+                let created = side
+                    .create_resources(ResourceKind::User, batch.clone(), None)
+                    .await
+                    .unwrap();
+                into.extend(created.into_iter().map(|c| c.unwrap().id));
+            }
+        }
+        let staff = store
+            .create_resource(ResourceKind::Group, group("Staff", &ids))
+            .await
+            .unwrap();
+        let other = store
+            .create_resource(ResourceKind::Group, group("Other", &[]))
+            .await
+            .unwrap();
+        let app = add_app(store, &ft, &time, |c| c.scope.groups = vec![staff.id.clone()]).await;
+        let links: Vec<LinkChange> = ids
+            .iter()
+            .zip(&accounts)
+            .zip(&names)
+            .map(|((id, account), name)| {
+                let pushed = user(name);
+                LinkChange::Save(Link {
+                    app: "crm".into(),
+                    kind: ResourceKind::User,
+                    source_id: id.clone(),
+                    target_id: account.clone(),
+                    state: LinkState::Active,
+                    pushed_hash: roster_engine::plan::hash(&pushed),
+                    pushed,
+                    updated: time::OffsetDateTime::now_utc(),
+                })
+            })
+            .collect();
+        store.record_sync(&links, None).await.unwrap();
+        let active = |a: &[(String, bool)]| a.iter().filter(|(_, on)| *on).count();
+
+        // The scope group is replaced by five of its members: 5,005 would be disabled, so all are held.
+        store
+            .replace_resource(ResourceKind::Group, &staff.id, group("Staff", &ids[..5]), None)
+            .await
+            .unwrap();
+        let mut held = 0;
+        for _ in 0..10 {
+            held += round(store, &app, &time).await.held;
+            if held >= N {
+                break;
+            }
+        }
+        assert_eq!(held, N, "{backend}");
+        assert_eq!(store.count_held("crm").await.unwrap(), (0, N as i64), "{backend}");
+        assert_eq!(
+            guard_entries(store).await,
+            N,
+            "{backend}: one entry per held object"
+        );
+        time.advance(7200);
+        assert_eq!(round(store, &app, &time).await.held, 0, "{backend}");
+        assert_eq!(
+            guard_entries(store).await,
+            N,
+            "{backend}: not again in a later round"
+        );
+
+        // Discarded; then memberships change elsewhere, some of them the discarded users': nothing is held or
+        // logged again, nothing is sent.
+        assert_eq!(store.discard_held("crm").await.unwrap(), N as u64, "{backend}");
+        store
+            .replace_resource(
+                ResourceKind::Group,
+                &other.id,
+                group("Other", &ids[100..200]),
+                None,
+            )
+            .await
+            .unwrap();
+        let r = round(store, &app, &time).await;
+        assert_eq!(r.held, 0, "{backend}: {r:?}");
+        assert_eq!(store.count_held("crm").await.unwrap(), (0, 0), "{backend}");
+        assert_eq!(guard_entries(store).await, N, "{backend}");
+        assert_eq!(active(&target_accounts(&ft).await), N + 5, "{backend}");
         ft.stop().await;
     });
 }
