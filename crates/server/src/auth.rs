@@ -48,6 +48,13 @@ pub async fn require_token(
             ),
         )));
     }
+    let request = if is_read {
+        crate::quarantine::Request::Read
+    } else if req.method() == Method::DELETE {
+        crate::quarantine::Request::Delete
+    } else {
+        crate::quarantine::Request::Write
+    };
     if let Some(refusal) = state.quarantine.check(&info.name).await {
         let mut resp = crate::error::scim_error_response(&ScimError::new(
             ErrorKind::TooManyRequests,
@@ -78,7 +85,7 @@ pub async fn require_token(
         .map(|d| d.0.clone());
     state
         .quarantine
-        .record(&info.name, status, is_read, || detail.unwrap_or_default())
+        .record(&info.name, status, request, || detail.unwrap_or_default())
         .await;
     Ok(resp)
 }

@@ -11,8 +11,8 @@
 //! - counts are written at most every `flush_every` (1 s) for a client whose requests succeed, and after every
 //!   [`FAILURE_BATCH`] requests for one that is failing, so a failing client is judged within a few requests.
 //!
-//! What counts against a client: a 4xx other than 401 (no client to blame), 429 (roster's own refusal) and 404 on
-//! a read (a lookup that finds nothing is a normal answer). Server errors never count. A database error while
+//! What counts against a client: a 4xx other than 401 (no client to blame), 429 (roster's own refusal) and 404 to
+//! a read or a DELETE ([`counts_against`]). Server errors never count. A database error while
 //! judging is logged and the request served: quarantine protects roster, it must not take it down.
 
 use roster_store::{ClientCounts, ClientHealth, ClientPolicy, ClientState, Store};
@@ -94,9 +94,24 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// Whether an answer counts against the client that got it.
-pub fn counts_against(status: u16, read: bool) -> bool {
-    (400..500).contains(&status) && !matches!(status, 401 | 429) && !(status == 404 && read)
+/// What a request asked for, as far as judging its answer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// A GET, HEAD or search.
+    Read,
+    /// A DELETE.
+    Delete,
+    /// Any other write.
+    Write,
+}
+
+/// Whether an answer counts against the client that got it: a 404 to a read (a lookup that finds nothing) or to
+/// a DELETE (what was to go is gone: identity providers repeat deletes, and testers clean up twice) is a normal
+/// answer.
+pub fn counts_against(status: u16, request: Request) -> bool {
+    (400..500).contains(&status)
+        && !matches!(status, 401 | 429)
+        && !(status == 404 && matches!(request, Request::Read | Request::Delete))
 }
 
 impl Quarantine {
@@ -158,12 +173,12 @@ impl Quarantine {
         })
     }
 
-    /// Counts one answer to `client` (`read`: the request only read), with the SCIM detail of a failure.
-    pub async fn record(&self, client: &str, status: u16, read: bool, detail: impl FnOnce() -> String) {
+    /// Counts one answer to `client`'s `request`, with the SCIM detail of a failure.
+    pub async fn record(&self, client: &str, status: u16, request: Request, detail: impl FnOnce() -> String) {
         if self.off() {
             return;
         }
-        let failed = counts_against(status, read);
+        let failed = counts_against(status, request);
         let now = (self.clock)();
         let due = {
             let mut clients = self.clients();
@@ -198,6 +213,32 @@ impl Quarantine {
                 client,
                 "could not record the client's requests for its quarantine: {e}"
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_clients_own_mistakes_count() {
+        use Request::{Delete, Read, Write};
+        for (status, request, counts) in [
+            (400, Write, true),
+            (409, Write, true),
+            (412, Write, true),
+            (404, Write, true),
+            (404, Read, false),
+            (404, Delete, false),
+            (400, Read, true),
+            (401, Write, false),
+            (429, Write, false),
+            (500, Write, false),
+            (503, Read, false),
+            (200, Write, false),
+        ] {
+            assert_eq!(counts_against(status, request), counts, "{status} {request:?}");
         }
     }
 }

@@ -435,7 +435,7 @@ async fn groups_members_patch_and_derived_groups() {
     let r = app.w("PATCH", &guri, Some(json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}]}))).await;
     assert_eq!(
         r.body["members"],
-        json!([{"value": ids[2], "type": "User", "$ref": format!("http://roster.test/scim/v2/Users/{}", ids[2])}])
+        json!([{"value": ids[2], "type": "User", "display": "u3", "$ref": format!("http://roster.test/scim/v2/Users/{}", ids[2])}])
     );
     let r = app
         .w(

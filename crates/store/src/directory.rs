@@ -23,11 +23,15 @@ macro_rules! insert_member {
             if let Some(d) = declared.filter(|d| d.as_str() != actual) {
                 return Err(ScimError::invalid_value(format!("member '{member}' is a {actual}, not a {}", d.as_str())).into());
             }
-            sqlx::query("INSERT INTO memberships (group_id, member_id, member_type, display) VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, member_id) DO NOTHING")
+            // A `display` the client gave is kept as given (RFC 7643 §4.2: members' sub-attributes are immutable);
+            // without one, a member's display is derived when the group is read (its displayName, else a user's
+            // userName), so it follows renames.
+            sqlx::query("INSERT INTO memberships (group_id, member_id, member_type, display, display_lc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id, member_id) DO NOTHING")
                 .bind(group_id)
                 .bind(member)
                 .bind(&actual)
                 .bind(&m.display)
+                .bind(m.display.as_deref().map(str::to_lowercase))
                 .execute(&mut *$tx)
                 .await?;
             Ok::<(), StoreError>(())
@@ -94,7 +98,8 @@ pub struct Member {
     pub value: String,
     /// User or Group, when the client said; checked against the member's real type.
     pub kind: Option<ResourceKind>,
-    /// The display name the client gave, returned as it was sent.
+    /// The display name the client gave, returned as it was sent (members' sub-attributes are immutable). A
+    /// member added without one is shown with its current `displayName`, or a user's `userName`.
     pub display: Option<String>,
 }
 
@@ -611,10 +616,10 @@ impl Store {
                 "(SELECT json_agg(json_build_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth))::text FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
             }
             (ResourceKind::Group, Db::Sqlite(_)) => {
-                "(SELECT json_group_array(json_object('value', member_id, 'type', member_type, 'display', display, 'depth', 0)) FROM memberships WHERE group_id = $2)"
+                "(SELECT json_group_array(json_object('value', m.member_id, 'type', m.member_type, 'display', COALESCE(m.display, x.display_name, json_extract(x.data, '$.userName')), 'depth', 0)) FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id = $2)"
             }
             (ResourceKind::Group, Db::Postgres(_)) => {
-                "(SELECT json_agg(json_build_object('value', member_id, 'type', member_type, 'display', display, 'depth', 0))::text FROM memberships WHERE group_id = $2)"
+                "(SELECT json_agg(json_build_object('value', m.member_id, 'type', m.member_type, 'display', COALESCE(m.display, x.display_name, x.data->>'userName'), 'depth', 0))::text FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id = $2)"
             }
         };
         let sql = format!(
@@ -703,9 +708,16 @@ impl Store {
                 };
                 by_id.insert(id, r);
             }
+            let members_sql = match &self.db {
+                Db::Sqlite(_) => "SELECT m.group_id AS owner, m.member_id AS value, m.member_type AS type, \
+                     COALESCE(m.display, x.display_name, json_extract(x.data, '$.userName')) AS display, 0 AS depth \
+                     FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id IN (",
+                Db::Postgres(_) => "SELECT m.group_id AS owner, m.member_id AS value, m.member_type AS type, \
+                     COALESCE(m.display, x.display_name, x.data->>'userName') AS display, 0 AS depth \
+                     FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id IN (",
+            };
             let (attr, sql) = match kind {
-                ResourceKind::Group => ("members", "SELECT group_id AS owner, member_id AS value, member_type AS type, display, 0 AS depth \
-                     FROM memberships WHERE group_id IN ("),
+                ResourceKind::Group => ("members", members_sql),
                 ResourceKind::User => ("groups", "WITH RECURSIVE anc(owner, group_id, depth) AS ( \
                          SELECT member_id, group_id, 0 FROM memberships WHERE member_id IN ("),
             };
@@ -715,7 +727,7 @@ impl Store {
                 sep.push_bind(id.as_str());
             }
             q.push(match kind {
-                ResourceKind::Group => ") ORDER BY group_id, member_id",
+                ResourceKind::Group => ") ORDER BY m.group_id, m.member_id",
                 ResourceKind::User => ") UNION SELECT a.owner, m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
                      SELECT a.owner, a.group_id AS value, 'Group' AS type, r.display_name AS display, MIN(a.depth) AS depth \
                      FROM anc a JOIN resources r ON r.id = a.group_id \

@@ -83,8 +83,9 @@ enum Col {
     Micros(&'static str),
     /// Rows of resource_values for an attribute (lower-cased).
     Values(&'static str),
-    /// Rows of memberships (a Group's `members.value`).
-    Members,
+    /// Rows of memberships: a Group's `members.value` (the member's id), or `members.display` (as the client gave
+    /// it, else derived from the member: its displayName, else a user's userName; compared case-insensitively).
+    Members { display: bool },
     /// A User's derived `groups` (direct and through nested groups): `value` (the group's id) or `display` (its
     /// displayName, compared case-insensitively).
     Groups { display: bool },
@@ -152,7 +153,8 @@ fn column(cx: &Cx<'_>, path: &AttrPath) -> Result<Col, ScimError> {
             ("username", None, ResourceKind::User) => Some(Col::Lower("r.user_name_lc")),
             ("displayname", None, _) => Some(Col::Lower("r.display_name_lc")),
             ("emails", None | Some("value"), ResourceKind::User) => Some(Col::Values("emails.value")),
-            ("members", None | Some("value"), ResourceKind::Group) => Some(Col::Members),
+            ("members", None | Some("value"), ResourceKind::Group) => Some(Col::Members { display: false }),
+            ("members", Some("display"), ResourceKind::Group) => Some(Col::Members { display: true }),
             ("groups", None | Some("value"), ResourceKind::User) => Some(Col::Groups { display: false }),
             ("groups", Some("display"), ResourceKind::User) => Some(Col::Groups { display: true }),
             ("meta", Some("created"), _) => Some(Col::Micros("r.created")),
@@ -624,7 +626,7 @@ where
             Col::Values(attr) => {
                 qb.push(format!("EXISTS (SELECT 1 FROM resource_values v WHERE v.resource_id = r.id AND v.attr = '{attr}')"));
             }
-            Col::Members => {
+            Col::Members { .. } => {
                 qb.push("EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = r.id)");
             }
             Col::Groups { .. } => {
@@ -721,10 +723,27 @@ where
                     push_str_cmp(qb, cx, "v.value_lc", *op, v);
                     qb.push("))");
                 }
-                Col::Members => {
+                Col::Members { display: false } => {
                     let v = string_literal(path, value)?;
                     qb.push("EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = r.id AND ");
                     push_str_cmp(qb, cx, "m.member_id", *op, v);
+                    qb.push(")");
+                }
+                Col::Members { display: true } => {
+                    // A member's display: the one the client gave, else derived from the member (its displayName,
+                    // else a user's userName); compared without case like the evaluator does.
+                    let v = string_literal(path, value)?.to_lowercase();
+                    qb.push(
+                        "EXISTS (SELECT 1 FROM memberships m JOIN resources x ON x.id = m.member_id \
+                         WHERE m.group_id = r.id AND ",
+                    );
+                    push_str_cmp(
+                        qb,
+                        cx,
+                        "COALESCE(m.display_lc, x.display_name_lc, x.user_name_lc)",
+                        *op,
+                        v,
+                    );
                     qb.push(")");
                 }
                 Col::Groups { display } => {
@@ -884,7 +903,7 @@ fn sort_column(cx: &Cx<'_>, path: Option<&AttrPath>) -> Result<(String, bool), S
             AttrType::Integer | AttrType::Decimal => Ok((cx.number(src, &keys), false)),
             _ => Ok((json_text(*cx, src, &keys), true)),
         },
-        Col::Values(_) | Col::Members | Col::Groups { .. } | Col::Each { .. } => Err(cannot()),
+        Col::Values(_) | Col::Members { .. } | Col::Groups { .. } | Col::Each { .. } => Err(cannot()),
     }
 }
 

@@ -1723,3 +1723,121 @@ async fn any_filter_that_passes_the_check_is_answered_like_the_evaluator() {
         );
     });
 }
+
+/// A member's `display`: one the client gave is returned as given (members' sub-attributes are immutable, and
+/// third-party testers check it); a member added without one is shown with its current displayName, or a user's
+/// userName, derived when the group is read, so a rename shows at once. `members.display` filters compare the
+/// display returned, without case. A user's `groups.display` follows a group's rename.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_display_is_kept_as_given_or_derived_at_read_time() {
+    use roster_scim::{SchemaRegistry, filter};
+    use roster_store::ListQuery;
+    on_every_backend!(|store, backend| {
+        let ada = store
+            .create_resource(ResourceKind::User, user("ada"))
+            .await
+            .unwrap();
+        let mut bare = Map::new();
+        bare.insert("userName".into(), json!("Bob.Jones"));
+        let bob = store.create_resource(ResourceKind::User, bare).await.unwrap();
+        let inner = store
+            .create_resource(ResourceKind::Group, group("Inner", &[]))
+            .await
+            .unwrap();
+        let mut g = group("Team", &[]);
+        g.insert(
+            "members".into(),
+            json!([{"value": ada.id}, {"value": bob.id}, {"value": inner.id, "display": "Inner (as sent)"}]),
+        );
+        let team = store.create_resource(ResourceKind::Group, g).await.unwrap();
+        let displays = |r: &roster_store::StoredResource| -> Vec<(String, String)> {
+            let mut d: Vec<(String, String)> = r.data["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m["value"].as_str().unwrap().to_owned(),
+                        m["display"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            d.sort();
+            d
+        };
+        let mut want = vec![
+            (ada.id.clone(), "ada".to_owned()),
+            (bob.id.clone(), "Bob.Jones".to_owned()),
+            (inner.id.clone(), "Inner (as sent)".to_owned()),
+        ];
+        want.sort();
+        assert_eq!(displays(&team), want, "{backend}: the create's answer");
+        // Renames show at once where the display is derived, in the group read by id and in a listing; the one
+        // the client gave stays.
+        let mut renamed = user("ada");
+        renamed.insert("displayName".into(), json!("Ada Lovelace"));
+        store
+            .replace_resource(ResourceKind::User, &ada.id, renamed, None)
+            .await
+            .unwrap();
+        store
+            .replace_resource(ResourceKind::Group, &inner.id, group("Inner Circle", &[]), None)
+            .await
+            .unwrap();
+        let read = store
+            .get_resource(ResourceKind::Group, &team.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let d = displays(&read);
+        assert!(
+            d.contains(&(ada.id.clone(), "Ada Lovelace".to_owned())),
+            "{backend}: {d:?}"
+        );
+        assert!(
+            d.contains(&(inner.id.clone(), "Inner (as sent)".to_owned())),
+            "{backend}: {d:?}"
+        );
+        let listed = roster_testkit::all(store, ResourceKind::Group).await;
+        let t = listed.iter().find(|r| r.id == team.id).unwrap();
+        assert_eq!(displays(t), d, "{backend}: a listing shows the same");
+        // Filters on members.display compare the display returned, without case.
+        let reg = SchemaRegistry::new();
+        let groups = reg.resource("Group").unwrap();
+        for (text, hit) in [
+            (r#"members.display eq "ada lovelace""#, true),
+            (r#"members.display eq "ada""#, false),
+            (r#"members.display sw "BOB""#, true),
+            (r#"members.display eq "INNER (AS SENT)""#, true),
+            (r#"members.display co "circle""#, false),
+            (r#"members.display pr"#, true),
+        ] {
+            let f = filter::parse(text).unwrap();
+            f.check(&groups).unwrap();
+            let q = ListQuery {
+                filter: Some(&f),
+                limit: 10,
+                schema: Some(&groups),
+                ..Default::default()
+            };
+            let page = store.list_resources(ResourceKind::Group, &q).await.unwrap();
+            let found = page.resources.iter().any(|r| r.id == team.id);
+            assert_eq!(found, hit, "{backend}: {text}");
+            // The evaluator, on the group as read, agrees.
+            let mut v = read.data.clone();
+            v.insert("id".into(), json!(read.id));
+            assert_eq!(
+                filter::matches(&f, &Value::Object(v), Some(&groups)),
+                hit,
+                "{backend}: evaluator, {text}"
+            );
+        }
+        // A user's groups[].display follows the group's rename.
+        let bob_read = store
+            .get_resource(ResourceKind::User, &bob.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(bob_read.data["groups"][0]["display"], "Team", "{backend}");
+    });
+}
