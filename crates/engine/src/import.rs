@@ -120,7 +120,7 @@ impl Keys {
         };
         let name = roster_scim::value::get_ci(&r.data, name_attr)
             .and_then(Value::as_str)
-            .map(|v| (name_attr, v.to_lowercase(), v));
+            .map(|v| (name_attr, roster_store::name_key(r.kind, v), v));
         let ext = r
             .data
             .get("externalId")
@@ -293,7 +293,7 @@ async fn apply_users(
                 .map(str::to_owned);
             let name = roster_scim::value::get_ci(&r.data, "userName")
                 .and_then(Value::as_str)
-                .map(str::to_lowercase);
+                .map(|n| roster_store::name_key(kind, n));
             (ext, name)
         })
         .collect();

@@ -381,7 +381,7 @@ impl AppRuntime {
     }
 }
 
-/// The matching values (lower-cased `userName`s and emails, hashed) of every account a target held when a full
+/// The matching values (`userName`s and emails in their identity form, hashed) of every account a target held when a full
 /// reconcile began. A value not in it cannot match, so the matching request is skipped; a value in it (or a
 /// hash collision) falls back to asking the target.
 #[derive(Debug, Default)]
@@ -392,7 +392,7 @@ pub struct TargetSnapshot {
 impl TargetSnapshot {
     fn key(value: &str) -> u64 {
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        BuildHasherDefault::<DefaultHasher>::default().hash_one(value.to_lowercase())
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(roster_scim::value::identity_key(value))
     }
     /// Records an account's matching values.
     pub fn add_account(&mut self, account: &Map<String, Value>, matching: &[String]) {

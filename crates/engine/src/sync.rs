@@ -11,6 +11,7 @@ use crate::mapping;
 use crate::plan::{self, Action, MatchView, Owner, PatchOp, PlanInput, Source, TargetView};
 pub use crate::runtime::{AppError, AppRuntime, SyncError, TargetSnapshot};
 use roster_scim::PatchPath;
+use roster_scim::value::identity_key;
 use roster_store::{Link, LinkChange, LinkState, LogEntry, Outcome, ResourceKind, Store, StoreError};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
@@ -524,7 +525,8 @@ async fn decide_and_execute(
     })
 }
 
-/// Finds an existing account for an identity on the app's matching attributes, in order.
+/// Finds an existing account for an identity on the app's matching attributes, in order. Values match as
+/// identities: width, case and Unicode composition aside (`roster_scim::value::identity_key`).
 async fn match_account(
     run: &mut Run<'_>,
     desired: &Map<String, Value>,
@@ -546,7 +548,15 @@ async fn match_account(
             Some((attr, path, value))
         })
         .collect();
-    let filter_of = |t: &(&String, PatchPath, String)| format!("{} eq {}", t.0, Value::String(t.2.clone()));
+    // A non-ASCII value is asked for in its composed and decomposed spellings too: a target that does not
+    // normalise Unicode may hold either (RFC 8265; `émile` typed on a Mac is `e` + U+0301).
+    let filter_of = |t: &(&String, PatchPath, String)| {
+        roster_scim::value::unicode_spellings(&t.2)
+            .into_iter()
+            .map(|v| format!("{} eq {}", t.0, Value::String(v)))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
     let all = terms.iter().map(filter_of).collect::<Vec<_>>().join(" or ");
     if terms.is_empty() {
         run.step("match", "no matching attribute has a value: nothing to look for");
@@ -586,11 +596,11 @@ async fn match_account(
         let mut hits: Vec<&Map<String, Value>> = found
             .iter()
             .filter(|a| match mapping::get_path(&Value::Object((*a).clone()), path) {
-                Value::String(s) => s.to_lowercase() == value.to_lowercase(),
+                Value::String(s) => identity_key(&s) == identity_key(value),
                 Value::Array(items) => items.iter().any(|i| {
                     i.get("value")
                         .and_then(Value::as_str)
-                        .is_some_and(|s| s.eq_ignore_ascii_case(value))
+                        .is_some_and(|s| identity_key(s) == identity_key(value))
                 }),
                 _ => false,
             })

@@ -556,7 +556,12 @@ async fn groups_and_memberships_are_pushed_with_minimal_changes() {
             .unwrap()
             .unwrap()
             .target_id;
-        assert_eq!(g[0].data["members"], json!([{"value": ann_t, "type": "User"}]));
+        // The target (roster) shows the member with its account's name, as it derives one for members pushed
+        // without a display.
+        assert_eq!(
+            g[0].data["members"],
+            json!([{"value": ann_t, "type": "User", "display": "ann"}])
+        );
         assert_eq!(g[0].data["externalId"], json!(sales.id));
 
         // ben joins Sales: his account is created, then the group gains him with one small PATCH.
@@ -611,7 +616,7 @@ async fn groups_and_memberships_are_pushed_with_minimal_changes() {
         sync_now(store, &app).await;
         assert_eq!(
             roster_testkit::all(&target.store, ResourceKind::Group).await[0].data["members"],
-            json!([{"value": ben_t, "type": "User"}])
+            json!([{"value": ben_t, "type": "User", "display": "ben"}])
         );
         assert_eq!(target_user(&target, "ann").await["active"], false);
         target.stop().await;
@@ -1005,5 +1010,62 @@ async fn pushed_passwords_are_sealed_sent_only_where_mapped_and_dropped_once_del
         assert_eq!(stored_password(created.id.clone()).await, None, "{backend}");
         with_pw.stop().await;
         without.stop().await;
+    });
+}
+
+/// Matching treats look-alike spellings as one identity (RFC 8265): an account the app holds as `e` + U+0301
+/// (typed on a Mac) is the directory's precomposed `émile`, linked rather than duplicated, by a full reconcile
+/// and by the journal alike.
+#[tokio::test]
+async fn accounts_in_another_unicode_spelling_are_linked_not_duplicated() {
+    on_every_backend!(|store, backend| {
+        let target = Target::spawn().await;
+        for name in ["e\u{301}mile@example.com", "\u{ff2b}\u{ff45}\u{ff4e}@example.com"] {
+            target
+                .store
+                .create_resource(ResourceKind::User, user(name, name))
+                .await
+                .unwrap();
+        }
+        let app = add_app(store, &target, "crm", |_| {}).await;
+        let emile = store
+            .create_resource(
+                ResourceKind::User,
+                user("\u{e9}mile@example.com", "emile@example.com"),
+            )
+            .await
+            .unwrap();
+        let report = full_sync(store, &app, false, |_, _| {}).await.unwrap();
+        assert_eq!(
+            (report.count("link"), report.count("create")),
+            (1, 0),
+            "{backend}: {report:?}"
+        );
+        let link = store
+            .find_link("crm", ResourceKind::User, &emile.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(link.state, LinkState::Active, "{backend}");
+        // Through the journal: fullwidth letters in the app, ordinary ones in the directory.
+        let ken = store
+            .create_resource(ResourceKind::User, user("Ken@example.com", "ken@example.com"))
+            .await
+            .unwrap();
+        sync_now(store, &app).await;
+        assert!(
+            store
+                .find_link("crm", ResourceKind::User, &ken.id)
+                .await
+                .unwrap()
+                .is_some(),
+            "{backend}"
+        );
+        assert_eq!(
+            target_users(&target).await.len(),
+            2,
+            "{backend}: nothing duplicated"
+        );
+        target.stop().await;
     });
 }

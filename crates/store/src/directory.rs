@@ -222,8 +222,12 @@ fn columns(kind: ResourceKind, data: &Map<String, Value>) -> Columns {
     emails.sort();
     emails.dedup();
     Columns {
+        // userName in its identity form (width, case and composition aside: RFC 8265), so look-alike spellings
+        // are one user to the unique index and to filters.
         user_name_lc: if kind == ResourceKind::User {
-            lower(data.get("userName"))
+            data.get("userName")
+                .and_then(Value::as_str)
+                .map(roster_scim::value::identity_key)
         } else {
             None
         },

@@ -297,6 +297,7 @@ impl Store {
             )),
         };
         store.migrate().await?;
+        store.rekey_user_names().await?;
         store.seal_plain_secrets().await?;
         if let Db::Postgres(pool) = &store.db {
             let task = listen_for_changes(url, pool, store.changes.clone()).await?;
@@ -312,6 +313,60 @@ impl Store {
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
         }
         .map_err(|e| StoreError::Db(e.into()))
+    }
+
+    /// Once per database: recomputes `user_name_lc` of users whose userName is not ASCII in its identity form
+    /// ([`name_key`]; it used to be plain lower case). Two stored users that are one identity under the new form
+    /// cannot both have it: the later keeps its old key, and the pair is said on stderr so an admin can merge them.
+    async fn rekey_user_names(&self) -> Result<(), StoreError> {
+        const MARK: &str = "user_name_identity_key";
+        let _writer = self.writer().await;
+        on_db!(self, pool => {
+            let done: Option<(String,)> = sqlx::query_as("SELECT name FROM store_marks WHERE name = $1")
+                .bind(MARK).fetch_optional(pool).await?;
+            if done.is_some() {
+                return Ok(());
+            }
+            let non_ascii = match &self.db {
+                Db::Sqlite(_) => "SELECT id, user_name_lc FROM resources WHERE resource_type = 'User' \
+                                  AND user_name_lc GLOB '*[^ -~]*' ORDER BY created, id",
+                Db::Postgres(_) => "SELECT id, user_name_lc FROM resources WHERE resource_type = 'User' \
+                                    AND user_name_lc ~ '[^ -~]' ORDER BY created, id",
+            };
+            let rows: Vec<(String, String)> = sqlx::query_as(non_ascii).fetch_all(pool).await?;
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            for (id, old) in rows {
+                let data: Option<(String,)> = sqlx::query_as("SELECT CAST(data AS TEXT) FROM resources WHERE id = $1")
+                    .bind(&id).fetch_optional(&mut *tx).await?;
+                let Some(user_name) = data
+                    .and_then(|(d,)| serde_json::from_str::<serde_json::Value>(&d).ok())
+                    .and_then(|d| d.get("userName").and_then(serde_json::Value::as_str).map(str::to_owned))
+                else {
+                    continue;
+                };
+                let key = name_key(ResourceKind::User, &user_name);
+                if key == old {
+                    continue;
+                }
+                let taken: Option<(String,)> = sqlx::query_as(
+                    "SELECT id FROM resources WHERE resource_type = 'User' AND user_name_lc = $1 AND id <> $2",
+                )
+                .bind(&key).bind(&id).fetch_optional(&mut *tx).await?;
+                if let Some((other,)) = taken {
+                    eprintln!(
+                        "roster: users {other} and {id} are one identity ('{user_name}' in another Unicode spelling); \
+                         {id} keeps matching apart until one of them is renamed or removed"
+                    );
+                    continue;
+                }
+                sqlx::query("UPDATE resources SET user_name_lc = $1 WHERE id = $2")
+                    .bind(&key).bind(&id).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO store_marks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+                .bind(MARK).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Notified after every directory write this process commits, and on PostgreSQL after every directory write
@@ -357,6 +412,16 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         on_db!(self, p => p.close().await)
+    }
+}
+
+/// The form a resource's name is compared in: a User's `userName` as an identity (width, case and Unicode
+/// composition aside: `roster_scim::value::identity_key`), a Group's `displayName` lower-cased. What the
+/// `user_name_lc` and `display_name_lc` columns hold.
+pub fn name_key(kind: ResourceKind, name: &str) -> String {
+    match kind {
+        ResourceKind::User => roster_scim::value::identity_key(name),
+        ResourceKind::Group => name.to_lowercase(),
     }
 }
 

@@ -121,6 +121,16 @@ fn safe_key(k: &str) -> Result<String, ScimError> {
     }
 }
 
+/// A literal in the form the lower-cased column `c` holds: `user_name_lc` holds userNames' identity form
+/// (`roster_scim::value::identity_key`), the others Unicode lower case.
+fn fold(c: &str, v: &str) -> String {
+    if c.ends_with("user_name_lc") {
+        roster_scim::value::identity_key(v)
+    } else {
+        v.to_lowercase()
+    }
+}
+
 fn column(cx: &Cx<'_>, path: &AttrPath) -> Result<Col, ScimError> {
     if let Some(parent) = cx.elem {
         // Inside a value filter: names are sub-attributes of one element.
@@ -384,7 +394,7 @@ where
         }
         Col::Lower(c) | Col::Exact(c) => {
             let v = if matches!(col, Col::Lower(_)) {
-                v.to_lowercase()
+                fold(c, &v)
             } else {
                 v
             };
@@ -415,7 +425,7 @@ fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
             op,
             value: CompValue::Str(v),
         } => match column(&cx, path) {
-            Ok(Col::Lower(c)) => trigram_attr(c).is_some() && uses_trigram(cx, *op, &v.to_lowercase()),
+            Ok(Col::Lower(c)) => trigram_attr(c).is_some() && uses_trigram(cx, *op, &fold(c, v)),
             Ok(Col::Values(_)) => *op == CompareOp::Eq || uses_trigram(cx, *op, &v.to_lowercase()),
             Ok(Col::Json { src, path, .. }) => *op == CompareOp::Eq && has_expression_index(src, &path),
             _ => false,
@@ -682,7 +692,7 @@ where
                 Col::Lower(c) | Col::Exact(c) => {
                     let v = string_literal(path, value)?;
                     let v = if matches!(col, Col::Lower(_)) {
-                        v.to_lowercase()
+                        fold(c, &v)
                     } else {
                         v
                     };

@@ -98,7 +98,7 @@ impl Store {
     }
 
     /// The resources of a type holding these `externalId`s and names (a User's `userName`, a Group's
-    /// `displayName`, compared case-insensitively; keyed lower-cased): key → ids, for an import that checks a
+    /// `displayName`, compared case-insensitively; keyed by [`crate::name_key`]): key → ids, for an import that checks a
     /// batch of records at once. Two queries per 500 values.
     pub async fn ids_by_keys(
         &self,
@@ -110,7 +110,7 @@ impl Store {
             ResourceKind::User => "user_name_lc",
             ResourceKind::Group => "display_name_lc",
         };
-        let names: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        let names: Vec<String> = names.iter().map(|n| crate::name_key(kind, n)).collect();
         let mut held = (KeyIds::new(), KeyIds::new());
         for (column, values, found) in [
             ("external_id", external_ids, &mut held.0),
@@ -148,7 +148,7 @@ impl Store {
         );
         on_db!(self, pool => {
             let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(kind.as_str()).bind(name.to_lowercase()).fetch_all(pool).await?;
+                .bind(kind.as_str()).bind(crate::name_key(kind, name)).fetch_all(pool).await?;
             Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }

@@ -1841,3 +1841,131 @@ async fn member_display_is_kept_as_given_or_derived_at_read_time() {
         assert_eq!(bob_read.data["groups"][0]["display"], "Team", "{backend}");
     });
 }
+
+/// One identity, one userName, whatever the Unicode spelling (RFC 8265 UsernameCaseMapped): a precomposed and a
+/// decomposed `émile`, `ガ` and `カ` + U+3099, fullwidth and ordinary letters are refused as duplicates (409
+/// uniqueness) like case differences are, and found by each other's spelling; the stored value stays as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_names_are_one_identity_whatever_the_unicode_spelling() {
+    use roster_scim::{SchemaRegistry, filter};
+    use roster_store::ListQuery;
+    let reg = SchemaRegistry::new();
+    let users = reg.resource("User").unwrap();
+    on_every_backend!(|store, backend| {
+        let composed = "\u{e9}mile@example.com";
+        let decomposed = "e\u{301}mile@example.com";
+        let first = store
+            .create_resource(ResourceKind::User, user(composed))
+            .await
+            .unwrap();
+        assert_eq!(first.data["userName"], composed, "{backend}: stored as sent");
+        for look_alike in [
+            decomposed,
+            "\u{c9}MILE@example.com",
+            "\u{e9}mile@\u{ff45}xample.com",
+        ] {
+            let r = store.create_resource(ResourceKind::User, user(look_alike)).await;
+            assert_eq!(scim_kind(r), ErrorKind::Uniqueness, "{backend}: {look_alike:?}");
+        }
+        let kana = store
+            .create_resource(ResourceKind::User, user("\u{30ac}\u{30c3}\u{30c4}"))
+            .await
+            .unwrap();
+        let r = store
+            .create_resource(ResourceKind::User, user("\u{30ab}\u{3099}\u{30c3}\u{30c4}"))
+            .await;
+        assert_eq!(scim_kind(r), ErrorKind::Uniqueness, "{backend}: dakuten");
+        let r = store
+            .create_resource(ResourceKind::User, user("\u{ff76}\u{ff9e}\u{ff6f}\u{ff82}"))
+            .await;
+        assert_eq!(
+            scim_kind(r),
+            ErrorKind::Uniqueness,
+            "{backend}: halfwidth katakana"
+        );
+        // A rename into another user's identity is refused the same way.
+        let other = store
+            .create_resource(ResourceKind::User, user("other"))
+            .await
+            .unwrap();
+        let r = store
+            .replace_resource(ResourceKind::User, &other.id, user(decomposed), None)
+            .await;
+        assert_eq!(scim_kind(r), ErrorKind::Uniqueness, "{backend}: rename");
+        // Filters find a user by any spelling, as the evaluator does.
+        for (text, want) in [
+            (format!("userName eq \"{decomposed}\""), Some(&first.id)),
+            (
+                "userName eq \"\u{c9}MILE@EXAMPLE.COM\"".to_owned(),
+                Some(&first.id),
+            ),
+            ("userName sw \"e\u{301}mi\"".to_owned(), Some(&first.id)),
+            (
+                "userName eq \"\u{30ab}\u{3099}\u{30c3}\u{30c4}\"".to_owned(),
+                Some(&kana.id),
+            ),
+            ("userName eq \"emile@example.com\"".to_owned(), None),
+        ] {
+            let f = filter::parse(&text).unwrap();
+            let q = ListQuery {
+                filter: Some(&f),
+                limit: 10,
+                schema: Some(&users),
+                ..Default::default()
+            };
+            let page = store.list_resources(ResourceKind::User, &q).await.unwrap();
+            let got: Vec<&String> = page.resources.iter().map(|r| &r.id).collect();
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{backend}: {text}");
+            let mut v = first.data.clone();
+            v.insert("id".into(), json!(first.id));
+            let evaluated = filter::matches(&f, &Value::Object(v), Some(&users));
+            assert_eq!(evaluated, want == Some(&first.id), "{backend}: evaluator, {text}");
+        }
+        assert_eq!(
+            store
+                .ids_by_name(ResourceKind::User, "E\u{301}MILE@example.com")
+                .await
+                .unwrap(),
+            std::slice::from_ref(&first.id),
+            "{backend}"
+        );
+    });
+}
+
+/// A database written before userNames were compared as identities is re-keyed once when it is opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_user_names_are_rekeyed_once_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let decomposed = "e\u{301}mile@example.com";
+    {
+        let store = Store::connect(&url).await.unwrap();
+        store
+            .create_resource(ResourceKind::User, user(decomposed))
+            .await
+            .unwrap();
+    }
+    // What an older roster wrote: the userName lower-cased, not composed; no mark.
+    {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE resources SET user_name_lc = $1")
+            .bind(decomposed)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM store_marks")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let store = Store::connect(&url).await.unwrap();
+    let r = store
+        .create_resource(ResourceKind::User, user("\u{e9}mile@example.com"))
+        .await;
+    assert_eq!(
+        scim_kind(r),
+        ErrorKind::Uniqueness,
+        "the stored user now has its identity key"
+    );
+}

@@ -186,6 +186,16 @@ fn compare(leaf: &Value, op: CompareOp, lit: &CompValue, def: Option<&Attribute>
             {
                 return op == CompareOp::Eq && a == b;
             }
+            if !case_exact && def.is_some_and(|d| d.uniqueness != crate::schema::Uniqueness::None) {
+                // An attribute roster keeps unique (userName) compares as an identity: width, case and Unicode
+                // composition aside (RFC 8265), as its uniqueness does.
+                return compare_str(
+                    &crate::value::identity_key(s),
+                    &crate::value::identity_key(l),
+                    op,
+                    true,
+                );
+            }
             compare_str(s, l, op, case_exact)
         }
         (Value::Bool(b), CompValue::Bool(l)) => op == CompareOp::Eq && b == l,
