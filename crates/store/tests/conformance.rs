@@ -195,7 +195,7 @@ async fn groups_members_and_derived_user_groups() {
             .unwrap();
         assert_eq!(
             team.data["members"],
-            json!([{"value": alice.id, "type": "User"}]),
+            json!([{"value": alice.id, "type": "User", "display": "alice"}]),
             "{backend}"
         );
         let dept_members = dept.data["members"].as_array().unwrap();
@@ -274,7 +274,7 @@ async fn groups_members_and_derived_user_groups() {
         assert_eq!(dept_now.version, before + 1, "{backend}");
         assert_eq!(
             dept_now.data["members"],
-            json!([{"value": team.id, "type": "Group"}])
+            json!([{"value": team.id, "type": "Group", "display": "Team"}])
         );
         let last = store.journal_since(0, 1000).await.unwrap();
         let tail: Vec<(&str, JournalOp)> = last.iter().rev().take(2).map(|j| (j.id.as_str(), j.op)).collect();
