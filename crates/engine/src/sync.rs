@@ -230,9 +230,7 @@ async fn sync_traced(
                         &codes::ACCOUNT_CLAIMED
                     }),
                 ),
-                Action::Nothing { why } if why.contains("protected") => {
-                    (Outcome::Skipped, Some(&codes::PROTECTED))
-                }
+                Action::Protected { .. } => (Outcome::Skipped, Some(&codes::PROTECTED)),
                 Action::Nothing { .. } => (Outcome::Skipped, None),
                 _ if held => (Outcome::Skipped, Some(&codes::GUARD_DEPROVISIONS)),
                 _ => (Outcome::Ok, None),
@@ -388,7 +386,8 @@ fn target_of(a: &Action) -> Option<String> {
         | Action::Disable { target_id }
         | Action::Delete { target_id }
         | Action::Unlink { target_id, .. }
-        | Action::Rematch { target_id } => Some(target_id.clone()).filter(|t| !t.is_empty()),
+        | Action::Rematch { target_id }
+        | Action::Protected { target_id, .. } => Some(target_id.clone()).filter(|t| !t.is_empty()),
         Action::Conflict { target_ids, .. } => Some(target_ids.join(",")),
         Action::Create { .. } | Action::Nothing { .. } => None,
     }
@@ -684,7 +683,10 @@ async fn execute(
         }
     };
     match &action {
-        Action::Nothing { .. } | Action::Rematch { .. } | Action::Conflict { .. } => {}
+        Action::Nothing { .. }
+        | Action::Protected { .. }
+        | Action::Rematch { .. }
+        | Action::Conflict { .. } => {}
         Action::Create { payload } => {
             match app.client.create(kind, payload).await {
                 Ok(created) => {

@@ -101,6 +101,13 @@ pub enum Action {
         /// Why (shown in plans and traces).
         why: String,
     },
+    /// The identity left the app's scope, but its account is protected (`R-PROTECTED`): nothing is sent.
+    Protected {
+        /// The account.
+        target_id: String,
+        /// Why it would have been deprovisioned.
+        why: String,
+    },
     /// Create an account.
     Create {
         /// The payload.
@@ -157,7 +164,7 @@ impl Action {
     /// A short name for logs and plans.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Nothing { .. } => "none",
+            Self::Nothing { .. } | Self::Protected { .. } => "none",
             Self::Create { .. } => "create",
             Self::Link { .. } => "link",
             Self::Update { .. } => "update",
@@ -174,9 +181,11 @@ impl Action {
         match self {
             Self::Create { .. } | Self::Disable { .. } | Self::Delete { .. } => true,
             Self::Update { ops, .. } | Self::Link { ops, .. } => !ops.is_empty(),
-            Self::Nothing { .. } | Self::Unlink { .. } | Self::Rematch { .. } | Self::Conflict { .. } => {
-                false
-            }
+            Self::Nothing { .. }
+            | Self::Protected { .. }
+            | Self::Unlink { .. }
+            | Self::Rematch { .. }
+            | Self::Conflict { .. } => false,
         }
     }
 }
@@ -186,6 +195,10 @@ impl fmt::Display for Action {
         let changed = |ops: &[PatchOp]| ops.iter().map(|o| o.path.as_str()).collect::<Vec<_>>().join(", ");
         match self {
             Self::Nothing { why } => write!(f, "nothing to do: {why}"),
+            Self::Protected { why, .. } => write!(
+                f,
+                "nothing to do: {why}, but the account is protected: roster never disables or deletes it"
+            ),
             Self::Create { payload } => write!(
                 f,
                 "create account {}",
@@ -301,8 +314,9 @@ fn plan_leaving(input: PlanInput<'_>, link: &Link) -> Action {
         };
     }
     if input.protected && input.deprovision != Deprovision::None {
-        return Action::Nothing {
-            why: format!("{why}, but the account is protected: roster never disables or deletes it"),
+        return Action::Protected {
+            target_id,
+            why: why.to_owned(),
         };
     }
     match input.deprovision {

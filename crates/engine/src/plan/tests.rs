@@ -234,7 +234,7 @@ fn protected_accounts_are_never_disabled_or_deleted() {
         i.protected = true;
         let a = plan(i);
         assert!(
-            matches!(&a, Action::Nothing { why } if why.contains("protected")),
+            matches!(&a, Action::Protected { target_id, .. } if target_id == &l.target_id),
             "{a:?}"
         );
     }
