@@ -22,7 +22,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::scim::json_response;
+use crate::response::json_response;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};

@@ -8,7 +8,8 @@
 use crate::AppState;
 use crate::body::ScimBody;
 use crate::error::ApiError;
-use crate::scim::{do_create, do_delete, do_patch, do_replace, json_response, schema_of};
+use crate::resources::{do_create, do_delete, do_patch, do_replace, schema_of};
+use crate::response::json_response;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -26,6 +26,8 @@ pub mod edge;
 pub mod error;
 pub mod listen;
 pub mod quarantine;
+mod resources;
+mod response;
 pub mod scim;
 
 use axum::Router;

@@ -3,7 +3,9 @@
 //! lands in the store together with its journal entry; nothing here talks to other systems.
 
 use crate::body::ScimBody;
-use crate::error::{ApiError, SCIM_JSON};
+use crate::error::ApiError;
+use crate::resources::{do_create, do_delete, do_patch, do_replace, load, render, schema_of, tag_versions};
+use crate::response::json_response;
 use crate::{AppState, auth};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -11,11 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use roster_scim::filter::{CompValue, CompareOp, Filter};
 use roster_scim::messages::{ListResponse, SearchRequest, ServiceProviderConfig};
-use roster_scim::resource::with_id_and_meta;
-use roster_scim::{ErrorKind, PatchOp, PatchRequest, Projection, ResourceSchema, ScimError, ValidateOptions};
-use roster_store::{ListQuery, Member, MemberChange, Position, ResourceKind, StoredResource};
+use roster_scim::{ErrorKind, Projection, ScimError};
+use roster_store::{ListQuery, Position, ResourceKind, StoredResource};
 use serde_json::Value;
 
 type Params = Query<Vec<(String, String)>>;
@@ -126,13 +126,6 @@ fn resource_routes(router: Router<AppState>, kind: ResourceKind) -> Router<AppSt
                 .patch(move |s, p, h, b| patch(s, kind, p, h, b))
                 .delete(move |s, p, h| delete(s, kind, p, h)),
         )
-}
-
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut resp = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-    resp
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -248,34 +241,6 @@ async fn resource_type(State(state): State<AppState>, Path(id): Path<String>) ->
     ))
 }
 
-pub(crate) fn schema_of(state: &AppState, kind: ResourceKind) -> Result<ResourceSchema<'_>, ApiError> {
-    state
-        .registry
-        .resource(kind.as_str())
-        .ok_or_else(|| ScimError::new(ErrorKind::Internal, "resource type missing from the registry").into())
-}
-
-/// The full representation: attributes, `id`, `meta`, and `$ref`s for members and groups.
-fn render(state: &AppState, r: &StoredResource) -> Value {
-    let base = &state.config.base_url;
-    let mut data = r.data.clone();
-    for (attr, default_ep) in [("members", "Users"), ("groups", "Groups")] {
-        if let Some(Value::Array(items)) = data.get_mut(attr) {
-            for item in items {
-                let ep = if item.get("type").and_then(Value::as_str) == Some("Group") {
-                    "Groups"
-                } else {
-                    default_ep
-                };
-                if let Some(id) = item.get("value").and_then(Value::as_str).map(str::to_owned) {
-                    item["$ref"] = Value::String(format!("{base}/{ep}/{id}"));
-                }
-            }
-        }
-    }
-    Value::Object(with_id_and_meta(data, &r.id, &r.meta(base)))
-}
-
 fn resource_response(
     state: &AppState,
     kind: ResourceKind,
@@ -316,49 +281,11 @@ fn header_versions(headers: &HeaderMap, name: header::HeaderName) -> Option<Opti
     tag_versions(headers.get(name)?.to_str().unwrap_or_default())
 }
 
-fn tag_versions(raw: &str) -> Option<Option<Vec<i64>>> {
-    if raw.trim() == "*" {
-        return Some(None);
-    }
-    let versions = raw
-        .split(',')
-        .map(|t| {
-            t.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .parse::<i64>()
-                .unwrap_or(-1)
-        })
-        .collect();
-    Some(Some(versions))
-}
-
 fn raw_if_match(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-/// The version a write must find, from an `If-Match` value; 412 when it names none that `current` is.
-fn if_match(raw: Option<&str>, current: i64) -> Result<Option<i64>, ApiError> {
-    match raw.and_then(tag_versions) {
-        None | Some(None) => Ok(Some(current)),
-        Some(Some(vs)) if vs.contains(&current) => Ok(Some(current)),
-        Some(Some(_)) => Err(ScimError::new(
-            ErrorKind::PreconditionFailed,
-            format!("If-Match does not match the current version W/\"{current}\"; read the resource again"),
-        )
-        .into()),
-    }
-}
-
-async fn load(state: &AppState, kind: ResourceKind, id: &str) -> Result<StoredResource, ApiError> {
-    state
-        .store
-        .get_resource(kind, id)
-        .await?
-        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())).into())
 }
 
 async fn read(
@@ -411,135 +338,6 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(crate) async fn do_create(
-    state: &AppState,
-    kind: ResourceKind,
-    body: &Value,
-) -> Result<StoredResource, ApiError> {
-    let rs = schema_of(state, kind)?;
-    let data = rs.validate(body, None, ValidateOptions::default())?;
-    Ok(state.store.create_resource(kind, data).await?)
-}
-
-pub(crate) async fn do_replace(
-    state: &AppState,
-    kind: ResourceKind,
-    id: &str,
-    body: &Value,
-    if_match_raw: Option<&str>,
-) -> Result<StoredResource, ApiError> {
-    let rs = schema_of(state, kind)?;
-    unconditional_retries(if_match_raw, || async {
-        let existing = load(state, kind, id).await?;
-        let expected = if_match(if_match_raw, existing.version)?;
-        let data = rs.validate(body, Some(&render(state, &existing)), ValidateOptions::default())?;
-        Ok(state.store.replace_resource(kind, id, data, expected).await?)
-    })
-    .await
-}
-
-/// How often a write without `If-Match` is applied again after another write changed the resource between its
-/// read and its write.
-const UNCONDITIONAL_ATTEMPTS: usize = 16;
-
-/// Runs a read-apply-write `attempt`. Each attempt writes only over the version it read, so no update is lost;
-/// when another write came in between, a client that sent `If-Match` gets the 412 it asked for, and a client
-/// that sent none has its write applied again to the new version (last writer wins), since it set no
-/// precondition and identity providers do not retry a 412.
-async fn unconditional_retries<T, F, Fut>(if_match_raw: Option<&str>, mut attempt: F) -> Result<T, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
-{
-    let conditional = matches!(if_match_raw.and_then(tag_versions), Some(Some(_)));
-    for _ in 1..UNCONDITIONAL_ATTEMPTS {
-        match attempt().await {
-            Err(e) if !conditional && e.0.kind == ErrorKind::PreconditionFailed => {}
-            done => return done,
-        }
-    }
-    attempt().await.map_err(|e| {
-        if !conditional && e.0.kind == ErrorKind::PreconditionFailed {
-            ScimError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "the resource changed under each of {UNCONDITIONAL_ATTEMPTS} attempts to apply this request; retry it"
-                ),
-            )
-            .into()
-        } else {
-            e
-        }
-    })
-}
-
-pub(crate) async fn do_delete(
-    state: &AppState,
-    kind: ResourceKind,
-    id: &str,
-    if_match_raw: Option<&str>,
-) -> Result<(), ApiError> {
-    unconditional_retries(if_match_raw, || async {
-        let existing = load(state, kind, id).await?;
-        let expected = if_match(if_match_raw, existing.version)?;
-        Ok(state.store.delete_resource(kind, id, expected).await?)
-    })
-    .await
-}
-
-/// A PATCH of a group that only adds or removes members, as member row changes (a 100k-member group is not
-/// rewritten): `add members [...]`, `remove members [...]` (Entra), `remove members[value eq "id"]`.
-fn member_changes(req: &PatchRequest) -> Option<Vec<MemberChange>> {
-    let mut out = Vec::new();
-    for op in &req.operations {
-        let path = op.path.as_ref()?;
-        if !path.attr.name.eq_ignore_ascii_case("members")
-            || path.attr.uri.is_some()
-            || path.attr.sub.is_some()
-        {
-            return None;
-        }
-        match (op.op, &path.filter, &path.sub_after_filter, &op.value) {
-            (PatchOp::Add, None, None, Some(v)) => {
-                for m in v
-                    .as_array()
-                    .map_or_else(|| std::slice::from_ref(v), Vec::as_slice)
-                {
-                    let value = m.get("value")?.as_str()?.to_owned();
-                    let kind = match m.get("type") {
-                        None => None,
-                        Some(t) => Some(ResourceKind::from_name(t.as_str()?)?),
-                    };
-                    let display = m.get("display").and_then(Value::as_str).map(str::to_owned);
-                    out.push(MemberChange::Add(Member { value, kind, display }));
-                }
-            }
-            (PatchOp::Remove, None, None, Some(v)) => {
-                for m in v
-                    .as_array()
-                    .map_or_else(|| std::slice::from_ref(v), Vec::as_slice)
-                {
-                    out.push(MemberChange::Remove(m.get("value")?.as_str()?.to_owned()));
-                }
-            }
-            (
-                PatchOp::Remove,
-                Some(Filter::Compare {
-                    path,
-                    op: CompareOp::Eq,
-                    value: CompValue::Str(id),
-                }),
-                None,
-                _,
-            ) if path.uri.is_none() && path.sub.is_none() && path.name.eq_ignore_ascii_case("value") => {
-                out.push(MemberChange::Remove(id.clone()));
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
 async fn patch(
     State(state): State<AppState>,
     kind: ResourceKind,
@@ -549,41 +347,6 @@ async fn patch(
 ) -> Result<Response, ApiError> {
     let r = do_patch(&state, kind, &id, &body, raw_if_match(&headers).as_deref()).await?;
     resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
-}
-
-pub(crate) async fn do_patch(
-    state: &AppState,
-    kind: ResourceKind,
-    id: &str,
-    body: &Value,
-    if_match_raw: Option<&str>,
-) -> Result<StoredResource, ApiError> {
-    let req = PatchRequest::from_json(body)?;
-    if kind == ResourceKind::Group
-        && let Some(changes) = member_changes(&req)
-    {
-        let expected = match if_match_raw.and_then(tag_versions) {
-            None | Some(None) => None,
-            Some(Some(vs)) if vs.len() == 1 => vs.first().copied(),
-            Some(Some(_)) => Some(-1),
-        };
-        state.store.patch_members(id, &changes, expected).await?;
-        return load(state, kind, id).await;
-    }
-    let rs = schema_of(state, kind)?;
-    unconditional_retries(if_match_raw, || async {
-        let existing = load(state, kind, id).await?;
-        let expected = if_match(if_match_raw, existing.version)?;
-        let outcome = rs.apply_patch(&render(state, &existing), &req)?;
-        if !outcome.changed {
-            return Ok(existing);
-        }
-        let Value::Object(data) = outcome.resource else {
-            return Err(ScimError::new(ErrorKind::Internal, "PATCH produced a non-object").into());
-        };
-        Ok(state.store.replace_resource(kind, id, data, expected).await?)
-    })
-    .await
 }
 
 async fn list(

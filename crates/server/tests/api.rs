@@ -825,7 +825,7 @@ async fn microsoft_reference_collection_shapes() {
     assert_eq!(r.body["Resources"], json!([]), "{}", r.body);
     // Where roster answers otherwise (docs/ARCHITECTURE.md): an unquoted literal (#63–#65) is invalidFilter; a
     // filter inside `attributes` (#40) is invalidValue; a misspelled attribute (#54) is refused, not dropped; a
-    // member that names no resource (#67) is invalidValue; a member's `displayName` (#27) is not kept.
+    // member that names no resource (#67) is invalidValue; a member's `displayName` (#27) is refused.
     assert_scim_error(
         &app.w("GET", "/scim/v2/Users?filter=userName+sw+O", None).await,
         400,
@@ -864,12 +864,17 @@ async fn microsoft_reference_collection_shapes() {
     assert_scim_error(&r, 400, Some("invalidValue"));
     let r = app.w("PATCH", &format!("/scim/v2/Groups/{gid}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"name": "addMember", "op": "add", "path": "members", "value": [{"displayName": "new User", "value": id2}]}]}))).await;
-    // The member is added; its `displayName` (not a member sub-attribute) is not kept, so the display shown is
-    // the user's own name, not "new User".
-    assert_eq!(r.status, 200, "{}", r.body);
-    let mut want = vec![(id1.clone(), "VP".to_owned()), (id2.clone(), "lennay".to_owned())];
-    want.sort();
-    assert_eq!(members(&r.body), want);
+    // `displayName` is not a member sub-attribute: named in a 400, nothing changed.
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("displayName"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        members(&app.w("GET", &format!("/scim/v2/Groups/{gid}"), None).await.body),
+        [(id1.clone(), "VP".to_owned())]
+    );
 }
 
 #[tokio::test]
