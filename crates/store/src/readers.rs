@@ -69,6 +69,30 @@ impl Readers {
     }
 }
 
+/// A reader's failure: a stored value that does not convert is corrupt data; anything else (the database busy or
+/// locked, an I/O error, a statement SQLite refused) is a failed read, which a retry may cure.
 fn reader_error(e: rusqlite::Error) -> StoreError {
-    StoreError::Corrupt(format!("reading the SQLite database: {e}"))
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(..) => StoreError::Corrupt(format!("reading the SQLite database: {e}")),
+        other => StoreError::Read(format!("reading the SQLite database: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_is_a_failed_read_and_bad_values_are_corrupt() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        assert!(matches!(reader_error(busy), StoreError::Read(m) if m.contains("locked")));
+        let bad = rusqlite::Error::InvalidColumnType(0, "data".into(), rusqlite::types::Type::Integer);
+        assert!(matches!(reader_error(bad), StoreError::Corrupt(_)));
+    }
 }
