@@ -439,14 +439,14 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             resolve_scope_groups(&store, &mut cfg).await?;
             check_required_at_app(&cfg, secret.clone()).await?;
             store
-                .create_app(&name, &cfg.to_json(), secret.as_ref())
+                .create_app(&name, &cfg.to_json()?, secret.as_ref())
                 .await
                 .map_err(|e| e.to_string())?;
             store
                 .set_sends_password(&name, cfg.sends_password())
                 .await
                 .map_err(|e| e.to_string())?;
-            let change = serde_json::json!({"after": audited(&cfg), "credential": if secret.is_some() { "set" } else { "none" }});
+            let change = serde_json::json!({"after": audited(&cfg)?, "credential": if secret.is_some() { "set" } else { "none" }});
             crate::actor::record(&store, AuditAction::AppAdd, &name, change).await?;
             eprintln!(
                 "App '{name}' added. Check it with: roster app test {name}; see the plan with: roster sync {name} --full --dry-run. {}",
@@ -753,9 +753,9 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 check_required_at_app(&cfg, current).await?;
             }
             let expected = if_version.unwrap_or(a.version);
-            let before = audited(&config_of(&a)?);
+            let before = audited(&config_of(&a)?)?;
             let updated = store
-                .update_app(&name, &cfg.to_json(), secret.as_ref(), expected)
+                .update_app(&name, &cfg.to_json()?, secret.as_ref(), expected)
                 .await
                 .map_err(|e| e.to_string())?;
             store
@@ -764,7 +764,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             let change = serde_json::json!({
                 "before": before,
-                "after": audited(&cfg),
+                "after": audited(&cfg)?,
                 "version": updated.version,
                 "credential": if secret.is_some() { "replaced" } else { "unchanged" },
             });
@@ -800,7 +800,11 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             if !store.delete_app(&name).await.map_err(|e| e.to_string())? {
                 return Err(format!("no app named '{name}'; see roster app list"));
             }
-            let before = before.as_ref().map_or(serde_json::Value::Null, audited);
+            let before = before
+                .as_ref()
+                .map(audited)
+                .transpose()?
+                .unwrap_or(serde_json::Value::Null);
             crate::actor::record(
                 &store,
                 AuditAction::AppRemove,
@@ -891,7 +895,7 @@ async fn show_json(
     Ok(serde_json::json!({
         "name": a.name,
         "version": a.version,
-        "settings": audited(cfg),
+        "settings": audited(cfg)?,
         "mapping": cfg.effective_mapping().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "state": roster_store::state::state_json(&state),
         "accounts": {"active": active, "disabled": disabled},
@@ -901,12 +905,13 @@ async fn show_json(
     }))
 }
 
-fn audited(cfg: &AppConfig) -> serde_json::Value {
-    let mut v = cfg.to_json();
+/// The settings as the audit log and `app show` give them: the URL's credentials redacted.
+fn audited(cfg: &AppConfig) -> Result<serde_json::Value, String> {
+    let mut v = cfg.to_json()?;
     if let Some(u) = v.get_mut("scim_url") {
         *u = serde_json::Value::String(redact_url(&cfg.scim_url));
     }
-    v
+    Ok(v)
 }
 
 /// The body roster would send to create the account, as shown to a person: secret-named values (a mapped
@@ -916,7 +921,7 @@ fn wire(app: &AppRuntime, payload: &serde_json::Map<String, serde_json::Value>) 
     use roster_engine::trace::hide_secrets;
     use serde_json::Value;
     if app.config.google.is_none() {
-        return Ok(pretty(&hide_secrets(&Value::Object(payload.clone()))));
+        return pretty(&hide_secrets(&Value::Object(payload.clone())));
     }
     let body = roster_engine::google::user_to_google(payload, true)
         .map_err(|e| format!("Google would not be sent this user: {e}"))?;
@@ -929,11 +934,11 @@ fn wire(app: &AppRuntime, payload: &serde_json::Map<String, serde_json::Value>) 
             Value::String("[random, made at create]".into()),
         );
     }
-    Ok(pretty(&shown))
+    pretty(&shown)
 }
 
-fn pretty(v: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
+fn pretty(v: &serde_json::Value) -> Result<String, String> {
+    serde_json::to_string_pretty(v).map_err(|e| format!("the payload cannot be printed: {e}"))
 }
 
 fn roster_store_time(micros: i64) -> String {

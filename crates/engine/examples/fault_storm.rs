@@ -64,7 +64,11 @@ async fn storm(backend: &str, store: &Store, users: usize) {
     }
     let cfg = AppConfig::new(&ft.url);
     store
-        .create_app("crm", &cfg.to_json(), Some(&Secret::new(&ft.target.token)))
+        .create_app(
+            "crm",
+            &cfg.to_json().unwrap(),
+            Some(&Secret::new(&ft.target.token)),
+        )
         .await
         .unwrap();
     let started = Instant::now();

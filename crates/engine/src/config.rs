@@ -291,8 +291,8 @@ impl AppConfig {
     }
 
     /// The settings as JSON, for storing.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    pub fn to_json(&self) -> Result<serde_json::Value, String> {
+        serde_json::to_value(self).map_err(|e| format!("the app's settings cannot be written as JSON: {e}"))
     }
 }
 

@@ -64,7 +64,11 @@ async fn add_app(
     cfg.bulk = false;
     edit(&mut cfg);
     store
-        .create_app("crm", &cfg.to_json(), Some(&Secret::new(&ft.target.token)))
+        .create_app(
+            "crm",
+            &cfg.to_json().unwrap(),
+            Some(&Secret::new(&ft.target.token)),
+        )
         .await
         .unwrap();
     AppRuntime::load(store, "crm")
@@ -715,7 +719,7 @@ async fn mass_deprovisions_are_held_until_approved() {
                 &{
                     let mut c = app.config.clone();
                     c.scope.filter = Some(r#"userName eq "d29""#.into());
-                    c.to_json()
+                    c.to_json().unwrap()
                 },
                 None,
                 1,
@@ -988,7 +992,11 @@ async fn the_rate_limit_is_one_budget_for_every_process() {
         cfg.concurrency = 4;
         cfg.bulk = false;
         store
-            .create_app("crm", &cfg.to_json(), Some(&Secret::new(&ft.target.token)))
+            .create_app(
+                "crm",
+                &cfg.to_json().unwrap(),
+                Some(&Secret::new(&ft.target.token)),
+            )
             .await
             .unwrap();
         let a = AppRuntime::load(store, "crm").await.unwrap();

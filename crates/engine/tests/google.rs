@@ -61,7 +61,7 @@ async fn add_app(
         .push(MappingRule::parse(&format!("{OU}=concat(\"/\", {ENTERPRISE}:department)"), false).unwrap());
     edit(&mut cfg);
     store
-        .create_app("gws", &cfg.to_json(), Some(&Secret::new(gt.key_json())))
+        .create_app("gws", &cfg.to_json().unwrap(), Some(&Secret::new(gt.key_json())))
         .await
         .unwrap();
     AppRuntime::load(store, "gws")

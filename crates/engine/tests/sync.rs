@@ -32,7 +32,7 @@ async fn add_app(
     let mut cfg = AppConfig::new(&target.url);
     edit(&mut cfg);
     store
-        .create_app(name, &cfg.to_json(), Some(&Secret::new(&target.token)))
+        .create_app(name, &cfg.to_json().unwrap(), Some(&Secret::new(&target.token)))
         .await
         .unwrap();
     AppRuntime::load(store, name).await.unwrap()
@@ -729,7 +729,7 @@ async fn scope_filters_and_org_units_choose_who_is_provisioned() {
         let mut cfg = AppConfig::new(&target.url);
         cfg.scope.filter = Some("title eq".into());
         store
-            .create_app("bad", &cfg.to_json(), Some(&Secret::new("x")))
+            .create_app("bad", &cfg.to_json().unwrap(), Some(&Secret::new("x")))
             .await
             .unwrap();
         let err = AppRuntime::load(store, "bad").await.unwrap_err().to_string();
@@ -801,7 +801,11 @@ async fn oauth2_client_credentials_get_a_token_once_and_a_refusal_is_coded() {
         let mut cfg = AppConfig::new(&target.url);
         oauth(&mut cfg);
         store
-            .create_app("crm", &cfg.to_json(), Some(&Secret::new("client-secret")))
+            .create_app(
+                "crm",
+                &cfg.to_json().unwrap(),
+                Some(&Secret::new("client-secret")),
+            )
             .await
             .unwrap();
         let app = AppRuntime::load(store, "crm").await.unwrap();
@@ -814,7 +818,11 @@ async fn oauth2_client_credentials_get_a_token_once_and_a_refusal_is_coded() {
         );
 
         store
-            .create_app("wrong", &cfg.to_json(), Some(&Secret::new("not-the-secret")))
+            .create_app(
+                "wrong",
+                &cfg.to_json().unwrap(),
+                Some(&Secret::new("not-the-secret")),
+            )
             .await
             .unwrap();
         let wrong = AppRuntime::load(store, "wrong").await.unwrap();
