@@ -238,6 +238,13 @@ impl AppRuntime {
         self.rules.iter().any(|r| r.reads("password"))
     }
 
+    /// Whether the app's mapping sends the user's password to an account that exists (not on create only).
+    pub fn maps_password_on_update(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.reads("password") && !r.on_create_only())
+    }
+
     /// The directory side of a user: gone, out of scope, or the mapped payloads.
     pub fn source(&self, resource: Option<&Value>) -> Source {
         let Some(r) = resource else { return Source::Gone };

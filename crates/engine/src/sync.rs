@@ -207,6 +207,7 @@ async fn sync_traced(
             None => "no account linked yet".to_owned(),
         },
     );
+    let (was_linked, in_scope) = (link.is_some(), matches!(source, Source::InScope { .. }));
     let result = decide_and_execute(&mut run, &source, link).await;
     let mut held = false;
     let held_back = matches!(&result, Err(Failure::Target(_, e)) if e.held_back);
@@ -307,16 +308,20 @@ async fn sync_traced(
             Err(e) => return Err(e),
         }
     }
-    if sends_password
-        && !opts.dry_run
-        && outcome == Outcome::Ok
-        && matches!(
-            action,
-            Action::Create { .. } | Action::Update { .. } | Action::Link { .. }
-        )
-        && action.writes()
-    {
-        // The app has the password now: once every app that sends passwords has it, the directory drops it.
+    // The app has the password now (a create or an update carried it), or never will (its mapping sends it on
+    // create only, and the account exists): once no app that sends passwords is owed it, the directory drops it.
+    let carried = matches!(
+        action,
+        Action::Create { .. } | Action::Update { .. } | Action::Link { .. }
+    ) && action.writes();
+    let never_sent = was_linked && in_scope && !app.maps_password_on_update();
+    let settled = match outcome {
+        Outcome::Ok => carried || never_sent,
+        // Nothing to send to an account that exists: it was never going to receive the password.
+        Outcome::Skipped => never_sent && matches!(action, Action::Nothing { .. }),
+        Outcome::Failed => false,
+    };
+    if sends_password && !opts.dry_run && settled {
         store.password_delivered(&app.name, id, run.version).await?;
     }
     if !opts.dry_run

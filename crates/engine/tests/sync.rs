@@ -1077,3 +1077,53 @@ async fn accounts_in_another_unicode_spelling_are_linked_not_duplicated() {
         target.stop().await;
     });
 }
+
+/// An app that is sent the password on create only is never sent a later one: the directory does not keep it for
+/// that app (it would be owed forever).
+#[tokio::test]
+async fn a_password_sent_on_create_only_is_not_kept_for_later() {
+    on_every_backend!(|store, backend| {
+        let target = Target::spawn().await;
+        let app = add_app(store, &target, "oc", |c| {
+            c.mapping = vec![
+                roster_engine::mapping::MappingRule::parse("userName=userName", false).unwrap(),
+                roster_engine::mapping::MappingRule::parse("password=password", true).unwrap(),
+            ];
+        })
+        .await;
+        let mut u = user("ada", "ada@example.com");
+        u.insert("password".into(), json!("First-1"));
+        let ada = store.create_resource(ResourceKind::User, u).await.unwrap();
+        sync_now(store, &app).await;
+        let stored = |id: String| async move {
+            store
+                .get_resource(ResourceKind::User, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .data
+                .contains_key("password")
+        };
+        assert!(
+            !stored(ada.id.clone()).await,
+            "{backend}: delivered with the create"
+        );
+        let mut changed = user("ada", "ada@example.com");
+        changed.insert("password".into(), json!("Second-2"));
+        store
+            .replace_resource(ResourceKind::User, &ada.id, changed, None)
+            .await
+            .unwrap();
+        assert_eq!(store.owed_password(&ada.id).await.unwrap(), ["oc"], "{backend}");
+        sync_now(store, &app).await;
+        assert!(
+            !stored(ada.id.clone()).await,
+            "{backend}: an account that exists is never sent it"
+        );
+        assert!(
+            store.owed_password(&ada.id).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        target.stop().await;
+    });
+}

@@ -116,6 +116,11 @@ impl CompiledRule {
     pub fn reads(&self, name: &str) -> bool {
         self.expr.reads(name)
     }
+
+    /// Whether the rule is applied when an account is created only.
+    pub fn on_create_only(&self) -> bool {
+        self.on_create_only
+    }
 }
 
 impl Expr {
