@@ -1,5 +1,6 @@
 //! `roster app …`: connect, inspect, change, check and remove apps (provisioning targets).
 
+use crate::lookup::{find, find_user, sync_user};
 use crate::serve::{DatabaseArg, open};
 use clap::{Args, Subcommand, ValueEnum};
 use roster_engine::codes;
@@ -401,15 +402,6 @@ fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<(), String> {
 
 fn config_of(record: &roster_store::AppRecord) -> Result<AppConfig, String> {
     AppConfig::from_json(&record.config)
-}
-
-/// An app's record, or an error that names `roster app list`.
-pub async fn find(store: &Store, name: &str) -> Result<roster_store::AppRecord, String> {
-    store
-        .find_app(name)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no app named '{name}'; see roster app list"))
 }
 
 pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
@@ -820,7 +812,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
             find(&store, &name).await?;
             let app = AppRuntime::load(&store, &name).await.map_err(|e| e.to_string())?;
             let id = find_user(&store, &user).await?;
-            let r = crate::sync::sync_user(&store, &app, &id, false, true).await?;
+            let r = sync_user(&store, &app, &id, false, true).await?;
             match &r.action {
                 roster_engine::plan::Action::Create { payload } => out!("{}", wire(&app, payload)?),
                 _ => {
@@ -945,33 +937,6 @@ fn roster_store_time(micros: i64) -> String {
     roster_store::from_micros(micros)
         .map(roster_scim::value::format_datetime)
         .unwrap_or_else(|_| "later".into())
-}
-
-/// A user's id from its userName or id.
-pub async fn find_user(store: &Store, user: &str) -> Result<String, String> {
-    find_object(store, ResourceKind::User, "userName", user)
-        .await?
-        .ok_or_else(|| format!("no user with userName or id '{user}' in the directory"))
-}
-
-/// The id of the directory object of `kind` whose id is `s`, or else whose `attr` equals `s`.
-pub async fn find_object(
-    store: &Store,
-    kind: ResourceKind,
-    attr: &str,
-    s: &str,
-) -> Result<Option<String>, String> {
-    if let Some(r) = store.get_resource(kind, s).await.map_err(|e| e.to_string())? {
-        return Ok(Some(r.id));
-    }
-    let f = roster_scim::Filter::eq_str(attr, s).map_err(|e| e.detail)?;
-    let q = roster_store::ListQuery {
-        filter: Some(&f),
-        limit: 1,
-        ..Default::default()
-    };
-    let page = store.list_resources(kind, &q).await.map_err(|e| e.to_string())?;
-    Ok(page.resources.into_iter().next().map(|r| r.id))
 }
 
 /// At `app add` and when `app edit` changes the mapping: every attribute the app's own `/Schemas` marks required

@@ -35,6 +35,7 @@ mod app;
 mod audit;
 mod client;
 mod explain;
+mod lookup;
 mod output;
 mod scim;
 mod secrets;

@@ -1,6 +1,6 @@
 //! `roster sync`, `roster provision` and `roster log`: run the engine by hand, trace one user, read the log.
 
-use crate::app::find_user;
+use crate::lookup::{find, find_user, sync_user};
 use crate::output::{Format, csv_field};
 use crate::serve::{DatabaseArg, open};
 use clap::Args;
@@ -8,7 +8,7 @@ use roster_engine::plan::Action;
 use roster_engine::runner::{
     DrainReport, affected_objects, follow_journal, full_sync, is_change, sync_round, system_clock,
 };
-use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions, sync_object};
+use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions};
 use roster_store::AuditAction;
 use roster_store::{LogQuery, ResourceKind, Store};
 use std::io::{IsTerminal, Write};
@@ -213,30 +213,9 @@ fn emit_summary(format: Format, summary: &serde_json::Value) {
     }
 }
 
-/// Syncs (or, with `dry_run`, plans) one user now.
-pub async fn sync_user(
-    store: &Store,
-    app: &AppRuntime,
-    id: &str,
-    read_target: bool,
-    dry_run: bool,
-) -> Result<ObjectResult, String> {
-    let opts = SyncOptions {
-        snapshot: None,
-        read_target,
-        dry_run,
-        attempt: 1,
-        // One user on an admin's request: the guard is for mass changes.
-        guard: false,
-    };
-    sync_object(store, app, ResourceKind::User, id, opts)
-        .await
-        .map_err(|e| e.to_string())
-}
-
 /// The app ready to sync; an unknown name is said as such (not as a scope or mapping problem).
 async fn runtime(store: &Store, name: &str) -> Result<AppRuntime, String> {
-    crate::app::find(store, name).await?;
+    find(store, name).await?;
     AppRuntime::load(store, name).await.map_err(|e| e.to_string())
 }
 
@@ -566,7 +545,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
 /// running `roster serve` syncs them within a second. Quarantine is left to `roster app release`.
 pub async fn retry(args: RetryArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
-    crate::app::find(&store, &args.name).await?;
+    find(&store, &args.name).await?;
     if let Some(c) = &args.code
         && roster_engine::codes::find(c).is_none()
     {
@@ -694,7 +673,7 @@ async fn object_id(store: &Store, s: &str) -> Result<String, String> {
 
 pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
-    crate::app::find(&store, &args.name).await?;
+    find(&store, &args.name).await?;
     let object = match &args.object {
         Some(o) => Some(object_id(&store, o).await?),
         None => None,
@@ -844,7 +823,7 @@ pub struct ApproveArgs {
 /// `roster approve`: runs (or drops) the deprovisions the guard held.
 pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
-    crate::app::find(&store, &args.name).await?;
+    find(&store, &args.name).await?;
     let held = store
         .list_held(&args.name, 1_000_000)
         .await
