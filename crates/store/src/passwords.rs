@@ -107,6 +107,13 @@ impl Store {
     /// Records whether the app's mapping sends the user's password. An app that stops sending passwords is owed
     /// none any more, and passwords nobody is owed are dropped. Returns whether the setting changed.
     pub async fn set_sends_password(&self, app: &str, sends: bool) -> Result<bool, StoreError> {
+        // Called whenever an app is loaded: a read answers the usual case (nothing to change) without a write.
+        let current: Option<bool> = on_db!(self, pool => {
+            sqlx::query_scalar("SELECT sends_password FROM apps WHERE name = $1").bind(app).fetch_optional(pool).await?
+        });
+        if current.is_none_or(|c| c == sends) {
+            return Ok(false);
+        }
         let _writer = self.writer().await;
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;

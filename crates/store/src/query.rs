@@ -77,6 +77,8 @@ impl Position {
 enum Col {
     /// A text column holding lower-cased values.
     Lower(&'static str),
+    /// A text column holding identity keys (`roster_scim::value::identity_key`): a User's userName.
+    Key(&'static str),
     /// A text column compared exactly.
     Exact(&'static str),
     /// A time column (microseconds).
@@ -121,13 +123,14 @@ fn safe_key(k: &str) -> Result<String, ScimError> {
     }
 }
 
-/// A literal in the form the lower-cased column `c` holds: `user_name_lc` holds userNames' identity form
-/// (`roster_scim::value::identity_key`), the others Unicode lower case.
-fn fold(c: &str, v: &str) -> String {
-    if c.ends_with("user_name_lc") {
-        roster_scim::value::identity_key(v)
-    } else {
-        v.to_lowercase()
+impl Col {
+    /// A string literal in the form the column holds it: an identity key, lower case, or as given.
+    fn literal(&self, v: &str) -> String {
+        match self {
+            Self::Key(_) => roster_scim::value::identity_key(v),
+            Self::Lower(_) => v.to_lowercase(),
+            _ => v.to_owned(),
+        }
     }
 }
 
@@ -160,7 +163,7 @@ fn column(cx: &Cx<'_>, path: &AttrPath) -> Result<Col, ScimError> {
         let indexed = match (name.as_str(), sub.as_deref(), cx.kind) {
             ("id", None, _) => Some(Col::Exact("r.id")),
             ("externalid", None, _) => Some(Col::Exact("r.external_id")),
-            ("username", None, ResourceKind::User) => Some(Col::Lower("r.user_name_lc")),
+            ("username", None, ResourceKind::User) => Some(Col::Key("r.user_name_lc")),
             ("displayname", None, _) => Some(Col::Lower("r.display_name_lc")),
             ("emails", None | Some("value"), ResourceKind::User) => Some(Col::Values("emails.value")),
             ("members", None | Some("value"), ResourceKind::Group) => Some(Col::Members { display: false }),
@@ -338,7 +341,7 @@ fn lookup_column(cx: &Cx<'_>, f: &Filter) -> Option<Col> {
     }
     column(cx, path)
         .ok()
-        .filter(|c| matches!(c, Col::Lower(_) | Col::Exact(_) | Col::Values(_)))
+        .filter(|c| matches!(c, Col::Lower(_) | Col::Key(_) | Col::Exact(_) | Col::Values(_)))
 }
 
 /// Whether `f` is an `or` of index lookups only (`userName eq "a" or emails.value eq "a"`, matching's usual
@@ -392,12 +395,8 @@ where
             ));
             push_str_cmp(qb, cx, "v.value_lc", CompareOp::Eq, v.to_lowercase());
         }
-        Col::Lower(c) | Col::Exact(c) => {
-            let v = if matches!(col, Col::Lower(_)) {
-                fold(c, &v)
-            } else {
-                v
-            };
+        Col::Lower(c) | Col::Key(c) | Col::Exact(c) => {
+            let v = col.literal(&v);
             let c = c.strip_prefix("r.").unwrap_or(c);
             qb.push(format!(
                 "SELECT s.id FROM resources s WHERE s.resource_type = '{}' AND ",
@@ -425,7 +424,9 @@ fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
             op,
             value: CompValue::Str(v),
         } => match column(&cx, path) {
-            Ok(Col::Lower(c)) => trigram_attr(c).is_some() && uses_trigram(cx, *op, &fold(c, v)),
+            Ok(ref col @ (Col::Lower(c) | Col::Key(c))) => {
+                trigram_attr(c).is_some() && uses_trigram(cx, *op, &col.literal(v))
+            }
             Ok(Col::Values(_)) => *op == CompareOp::Eq || uses_trigram(cx, *op, &v.to_lowercase()),
             Ok(Col::Json { src, path, .. }) => *op == CompareOp::Eq && has_expression_index(src, &path),
             _ => false,
@@ -627,7 +628,7 @@ where
             qb.push(")");
         }
         Filter::Present(path) => match column(&cx, path)? {
-            Col::Lower(c) | Col::Exact(c) => {
+            Col::Lower(c) | Col::Key(c) | Col::Exact(c) => {
                 qb.push(format!("({c} IS NOT NULL AND {c} <> '')"));
             }
             Col::Micros(_) => {
@@ -689,13 +690,8 @@ where
                     qb.push(format!("{c} {} ", sql_op(*op)));
                     qb.push_bind(to_micros(t));
                 }
-                Col::Lower(c) | Col::Exact(c) => {
-                    let v = string_literal(path, value)?;
-                    let v = if matches!(col, Col::Lower(_)) {
-                        fold(c, &v)
-                    } else {
-                        v
-                    };
+                Col::Lower(c) | Col::Key(c) | Col::Exact(c) => {
+                    let v = col.literal(&string_literal(path, value)?);
                     // `c IS NOT NULL AND …` makes an absent value compare false, so `not (…)` of it is true as
                     // in the evaluator, and unlike COALESCE(…) it leaves `c = $v` free to use the index.
                     match trigram_attr(c).filter(|_| uses_trigram(cx, *op, &v)) {
@@ -902,7 +898,7 @@ fn sort_column(cx: &Cx<'_>, path: Option<&AttrPath>) -> Result<(String, bool), S
         ))
     };
     match column(cx, path).map_err(|_| cannot())? {
-        Col::Lower(c) | Col::Exact(c) => Ok((c.into(), true)),
+        Col::Lower(c) | Col::Key(c) | Col::Exact(c) => Ok((c.into(), true)),
         Col::Micros(c) => Ok((c.into(), false)),
         Col::Json {
             src,
