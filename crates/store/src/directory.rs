@@ -23,7 +23,8 @@ macro_rules! insert_member {
             if let Some(d) = declared.filter(|d| d.as_str() != actual) {
                 return Err(ScimError::invalid_value(format!("member '{member}' is a {actual}, not a {}", d.as_str())).into());
             }
-            // A `display` the client gave is kept as given (RFC 7643 §4.2: members' sub-attributes are immutable);
+            // A `display` the client gave is kept as given (RFC 7643 §4.2: members' sub-attributes are immutable)
+            // until the member is renamed, when it would be stale and is dropped (`Store::replace_resource`);
             // without one, a member's display is derived when the group is read (its displayName, else a user's
             // userName), so it follows renames.
             sqlx::query("INSERT INTO memberships (group_id, member_id, member_type, display, display_lc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id, member_id) DO NOTHING")
@@ -98,8 +99,9 @@ pub struct Member {
     pub value: String,
     /// User or Group, when the client said; checked against the member's real type.
     pub kind: Option<ResourceKind>,
-    /// The display name the client gave, returned as it was sent (members' sub-attributes are immutable). A
-    /// member added without one is shown with its current `displayName`, or a user's `userName`.
+    /// The display name the client gave, returned as it was sent (members' sub-attributes are immutable) until
+    /// the member is renamed. A member added without one, or renamed since, is shown with its current
+    /// `displayName`, or a user's `userName`.
     pub display: Option<String>,
 }
 
@@ -604,6 +606,21 @@ impl Store {
             .collect())
     }
 
+    /// $1 a resource's id, $2 the name it will show as a member (its new displayName, else its userName): drops
+    /// the displays clients gave for it as a member if that name differs from the one it has now.
+    fn drop_stale_member_displays_sql(&self) -> &'static str {
+        match &self.db {
+            Db::Sqlite(_) => {
+                "UPDATE memberships SET display = NULL, display_lc = NULL WHERE member_id = $1 AND display IS NOT NULL \
+                 AND (SELECT COALESCE(x.display_name, json_extract(x.data, '$.userName')) FROM resources x WHERE x.id = $1) IS NOT $2"
+            }
+            Db::Postgres(_) => {
+                "UPDATE memberships SET display = NULL, display_lc = NULL WHERE member_id = $1 AND display IS NOT NULL \
+                 AND (SELECT COALESCE(x.display_name, x.data->>'userName') FROM resources x WHERE x.id = $1) IS DISTINCT FROM $2"
+            }
+        }
+    }
+
     /// Reads a resource: a Group with its `members`, a User with its derived `groups` (direct and indirect). One
     /// statement: the members or groups come back as one JSON array beside the resource.
     pub async fn get_resource(
@@ -781,9 +798,17 @@ impl Store {
         };
         let micros = to_micros(OffsetDateTime::now_utc());
         let cols = columns(kind, &data);
+        // The name a group shows for this resource as a member when no display was given.
+        let name = cols
+            .display_name
+            .clone()
+            .or_else(|| data.get("userName").and_then(Value::as_str).map(str::to_owned));
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             let current = current_version!(tx, kind, id, if_version);
+            // A display a client gave for this resource as a member becomes stale when it is renamed: dropped, so
+            // groups show the new name at once (derived at read).
+            sqlx::query(self.drop_stale_member_displays_sql()).bind(id).bind(&name).execute(&mut *tx).await?;
             let updated = sqlx::query(
                 "UPDATE resources SET user_name_lc = $1, display_name = $2, display_name_lc = $3, external_id = $4, data = $5, \
                  search = $9, version = version + 1, last_modified = $6 WHERE id = $7 AND version = $8",
