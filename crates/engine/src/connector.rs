@@ -869,7 +869,12 @@ impl Connector {
             reqwest::Method::PATCH,
             &path,
             &[],
-            Some(&PatchOp::to_request(ops)),
+            Some(
+                &roster_scim::PatchRequest {
+                    operations: ops.to_vec(),
+                }
+                .to_json(),
+            ),
             &[],
         )
         .await?;

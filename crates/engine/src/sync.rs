@@ -10,8 +10,8 @@ use crate::connector::TargetError;
 use crate::mapping;
 use crate::plan::{self, Action, MatchView, Owner, PatchOp, PlanInput, Source, TargetView};
 pub use crate::runtime::{AppError, AppRuntime, SyncError, TargetSnapshot};
-use roster_scim::PatchPath;
 use roster_scim::value::identity_key;
+use roster_scim::{PatchOp as PatchOpKind, PatchPath};
 use roster_store::{Link, LinkChange, LinkState, LogEntry, Outcome, ResourceKind, Store, StoreError};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
@@ -812,11 +812,7 @@ async fn execute(
             Err(e) => return Err(fail(&action, e)),
         },
         Action::Disable { target_id } => {
-            let ops = [PatchOp {
-                op: "replace",
-                path: "active".into(),
-                value: Some(json!(false)),
-            }];
+            let ops = [plan::set_active(false)];
             match apply_ops(run, target_id, &ops).await {
                 Ok(()) => {
                     if let Some(l) = link {
@@ -863,13 +859,8 @@ async fn update_reactivating(run: &mut Run<'_>, target_id: &str, ops: &[PatchOp]
                 "action",
                 format!("the app says account {target_id} is inactive; reactivating it"),
             );
-            let reactivate = [PatchOp {
-                op: "replace",
-                path: "active".into(),
-                value: Some(json!(true)),
-            }];
-            apply_ops(run, target_id, &reactivate).await?;
-            let rest: Vec<PatchOp> = ops.iter().filter(|o| o.path != "active").cloned().collect();
+            apply_ops(run, target_id, &[plan::set_active(true)]).await?;
+            let rest: Vec<PatchOp> = ops.iter().filter(|o| !plan::sets_active(o)).cloned().collect();
             if rest.is_empty() {
                 Ok(())
             } else {
@@ -901,15 +892,49 @@ async fn apply_ops(run: &mut Run<'_>, target_id: &str, ops: &[PatchOp]) -> Resul
     };
     current.shift_remove("meta");
     for op in ops {
-        let Ok(path) = PatchPath::parse(&op.path) else {
-            continue;
-        };
-        match &op.value {
-            Some(v) => mapping::set_path(&mut current, &path, v.clone()),
-            None => remove_path(&mut current, &path),
-        }
+        apply_locally(&mut current, op).map_err(|message| TargetError {
+            code: &codes::TARGET_UNSUPPORTED,
+            status: None,
+            message: format!("not sent: {message}"),
+            retry_after: None,
+            held_back: false,
+        })?;
     }
     app.client.replace(kind, target_id, &current).await
+}
+
+/// Applies one operation to an account read from a target that takes no PATCH, before it is sent back whole; an
+/// operation that cannot be applied is refused by name, never dropped.
+fn apply_locally(obj: &mut Map<String, Value>, op: &PatchOp) -> Result<(), String> {
+    match (op.op, &op.path, &op.value) {
+        (PatchOpKind::Remove, Some(path), _) => remove_path(obj, path),
+        // Added values join the ones there (the planner adds a group's new members this way).
+        (PatchOpKind::Add, Some(path), Some(Value::Array(added)))
+            if path.filter.is_none() && path.attr.uri.is_none() && path.attr.sub.is_none() =>
+        {
+            match obj.get_mut(&path.attr.name) {
+                Some(Value::Array(items)) => items.extend(added.iter().cloned()),
+                _ => {
+                    obj.insert(path.attr.name.clone(), Value::Array(added.clone()));
+                }
+            }
+        }
+        (_, Some(path), Some(v)) => mapping::set_path(obj, path, v.clone()),
+        (_, None, Some(Value::Object(values))) => {
+            for (k, v) in values {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        (kind, path, _) => {
+            return Err(format!(
+                "the PATCH operation '{}'{} cannot be applied to the account read for a PUT",
+                kind.as_str(),
+                path.as_ref()
+                    .map_or_else(|| " without a path".to_owned(), |p| format!(" of '{p}'"))
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn remove_path(obj: &mut Map<String, Value>, p: &PatchPath) {

@@ -150,6 +150,17 @@ impl PatchPath {
     }
 }
 
+impl From<AttrPath> for PatchPath {
+    /// The path to an attribute, without a value filter.
+    fn from(attr: AttrPath) -> Self {
+        Self {
+            attr,
+            filter: None,
+            sub_after_filter: None,
+        }
+    }
+}
+
 impl fmt::Display for PatchPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.attr)?;

@@ -26,6 +26,7 @@ use crate::connector::{Connector, Discovery, TargetError};
 use crate::mapping;
 use crate::plan::PatchOp;
 use base64::Engine as _;
+use roster_scim::PatchOp as Op;
 use roster_scim::filter::{CompValue, CompareOp, Filter};
 use roster_scim::path::PatchPath;
 use roster_store::ResourceKind;
@@ -660,6 +661,23 @@ fn bad_body(what: &str, status: u16) -> TargetError {
     }
 }
 
+/// An operation the Directory API has no request for: refused by name, never dropped.
+fn unsupported(op: &PatchOp) -> TargetError {
+    TargetError {
+        code: &codes::TARGET_UNSUPPORTED,
+        status: None,
+        message: format!(
+            "not sent: Google's directory has no request for the PATCH operation '{}'{}",
+            op.op.as_str(),
+            op.path
+                .as_ref()
+                .map_or_else(|| " without a path".to_owned(), |p| format!(" of '{p}'"))
+        ),
+        retry_after: None,
+        held_back: false,
+    }
+}
+
 fn refused(message: String) -> TargetError {
     TargetError {
         code: &codes::TARGET_INVALID_VALUE,
@@ -885,29 +903,29 @@ impl Connector {
         let mut partial = Map::new();
         let mut removed = Vec::new();
         for op in ops {
-            match (kind, op.op, op.path.as_str()) {
-                (ResourceKind::Group, "add", "members") => {
+            let members = op
+                .path
+                .as_ref()
+                .is_some_and(|p| p.attr.uri.is_none() && p.attr.name.eq_ignore_ascii_case("members"));
+            match (kind, op.op, &op.path, &op.value) {
+                (ResourceKind::Group, Op::Add, Some(p), _) if members && p.filter.is_none() => {
                     for m in member_values(op.value.as_ref()) {
                         self.add_member(id, &m).await?;
                     }
                 }
-                (ResourceKind::Group, "remove", p) if p.starts_with("members[") => {
-                    let f = PatchPath::parse(p).ok().and_then(|pp| pp.filter);
-                    if let Some(Filter::Compare {
+                (ResourceKind::Group, Op::Remove, Some(p), _) if members => match &p.filter {
+                    Some(Filter::Compare {
+                        path,
+                        op: CompareOp::Eq,
                         value: CompValue::Str(v),
-                        ..
-                    }) = f.as_ref()
-                    {
-                        self.remove_member(id, v).await?;
-                    }
+                    }) if path.name.eq_ignore_ascii_case("value") => self.remove_member(id, v).await?,
+                    _ => return Err(unsupported(op)),
+                },
+                (_, Op::Remove, Some(p), _) if p.filter.is_none() && !members => removed.push(p.clone()),
+                (_, Op::Add | Op::Replace, Some(p), Some(v)) if p.filter.is_none() && !members => {
+                    mapping::set_path(&mut partial, p, v.clone());
                 }
-                (_, _, p) => {
-                    let Ok(path) = PatchPath::parse(p) else { continue };
-                    match &op.value {
-                        Some(v) => mapping::set_path(&mut partial, &path, v.clone()),
-                        None => removed.push(path),
-                    }
-                }
+                _ => return Err(unsupported(op)),
             }
         }
         let mut body = match kind {
@@ -922,9 +940,13 @@ impl Connector {
             }
         };
         for p in removed {
-            if let Some((k, v)) = cleared(kind, &p) {
-                body.insert(k.into(), v);
-            }
+            let (k, v) = cleared(kind, &p).ok_or_else(|| {
+                refused(format!(
+                    "Google's directory cannot clear '{p}' (it is required, or shares its field with an attribute \
+                     roster keeps); map it again, or map it to a value that says it is empty"
+                ))
+            })?;
+            body.insert(k.into(), v);
         }
         if body.is_empty() {
             return Ok(());
@@ -948,15 +970,19 @@ impl Connector {
         body: &Map<String, Value>,
     ) -> Result<(), TargetError> {
         // The Directory API takes PATCH, so replace is a patch of every attribute the view holds.
-        let ops: Vec<PatchOp> = body
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "id" | "meta" | "schemas" | "members"))
-            .map(|(k, v)| PatchOp {
-                op: "replace",
-                path: k.clone(),
+        let mut ops = Vec::new();
+        for (k, v) in body {
+            if matches!(k.as_str(), "id" | "meta" | "schemas" | "members") {
+                continue;
+            }
+            // Keys are whole attributes; an extension's is its URN, which parses with `name` empty.
+            let path = PatchPath::parse(k).map_err(|e| refused(e.detail))?;
+            ops.push(PatchOp {
+                op: Op::Replace,
+                path: Some(path),
                 value: Some(v.clone()),
-            })
-            .collect();
+            });
+        }
         self.google_patch(kind, id, &ops).await
     }
 
@@ -1008,6 +1034,13 @@ fn cleared(kind: ResourceKind, p: &PatchPath) -> Option<(&'static str, Value)> {
         (ResourceKind::User, _, "phonenumbers") => ("phones", json!([])),
         (ResourceKind::User, _, "title" | "department" | "costcenter") => ("organizations", json!([])),
         (ResourceKind::User, u, "orgunitpath") if u == USER_EXT => ("orgUnitPath", json!("/")),
+        // Google's defaults for an account that never set them.
+        (ResourceKind::User, u, "includeinglobaladdresslist") if u == USER_EXT => {
+            ("includeInGlobalAddressList", json!(true))
+        }
+        (ResourceKind::User, u, "changepasswordatnextlogin") if u == USER_EXT => {
+            ("changePasswordAtNextLogin", json!(false))
+        }
         (ResourceKind::Group, u, "description") if u == GROUP_EXT => ("description", json!("")),
         _ => return None,
     })

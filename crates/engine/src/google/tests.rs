@@ -252,3 +252,41 @@ fn the_definitions_hold_what_google_keeps() {
         "{names:?}"
     );
 }
+
+/// An operation the Directory API has no request for is refused by name before anything is sent, never dropped.
+#[tokio::test]
+async fn operations_google_cannot_carry_out_are_refused_not_dropped() {
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let mut cfg = crate::config::AppConfig::google("admin@example.com");
+    // Nothing listens here: a request that went out would fail as unreachable, not as unsupported.
+    cfg.scim_url = "http://127.0.0.1:9".into();
+    let client = Connector::new(&cfg, Some(roster_store::Secret::new(key_json(&key)))).unwrap();
+    let op = |kind, path: &str, value| crate::plan::PatchOp {
+        op: kind,
+        path: Some(PatchPath::parse(path).unwrap()),
+        value,
+    };
+    for (kind, ops) in [
+        (
+            ResourceKind::Group,
+            vec![op(Op::Remove, r#"members[display eq "Ann"]"#, None)],
+        ),
+        (ResourceKind::User, vec![op(Op::Remove, "userName", None)]),
+        (
+            ResourceKind::User,
+            vec![op(
+                Op::Replace,
+                r#"emails[type eq "work"].value"#,
+                Some(json!("a@x.test")),
+            )],
+        ),
+    ] {
+        let e = client.google_patch(kind, "id-1", &ops).await.unwrap_err();
+        assert!(
+            e.code.code == codes::TARGET_UNSUPPORTED.code || e.code.code == codes::TARGET_INVALID_VALUE.code,
+            "{ops:?}: {e}"
+        );
+        assert!(e.message.starts_with("not sent:"), "{e}");
+        assert!(e.status.is_none(), "nothing was sent: {e}");
+    }
+}

@@ -6,6 +6,7 @@
 //! needed) and carries the action out.
 
 use crate::config::{Deprovision, StaleLinkPolicy};
+use roster_scim::{AttrPath, CompValue, CompareOp, Filter, PatchOp as Op, PatchPath};
 use roster_store::{Link, LinkState};
 use serde_json::{Map, Value, json};
 use std::fmt;
@@ -68,29 +69,55 @@ pub enum Owner {
     Gone(String),
 }
 
-/// One PATCH operation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PatchOp {
-    /// `replace` or `remove`.
-    pub op: &'static str,
-    /// The attribute path.
-    pub path: String,
-    /// The value, for `replace`.
-    pub value: Option<Value>,
+/// A change to an account: a SCIM PATCH operation, typed (`roster_scim`), which every kind of target carries out
+/// or refuses by name.
+pub type PatchOp = roster_scim::PatchOperation;
+
+/// `replace` at `path`.
+fn replace(path: AttrPath, value: Value) -> PatchOp {
+    PatchOp {
+        op: Op::Replace,
+        path: Some(path.into()),
+        value: Some(value),
+    }
 }
 
-impl PatchOp {
-    /// The wire form of a list of operations.
-    pub fn to_request(ops: &[PatchOp]) -> Value {
-        let ops: Vec<Value> = ops
-            .iter()
-            .map(|o| match &o.value {
-                Some(v) => json!({"op": o.op, "path": o.path, "value": v}),
-                None => json!({"op": o.op, "path": o.path}),
-            })
-            .collect();
-        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+/// `remove` at `path`.
+fn remove(path: PatchPath) -> PatchOp {
+    PatchOp {
+        op: Op::Remove,
+        path: Some(path),
+        value: None,
     }
+}
+
+/// The path to an attribute of the core schema (`name`) or, with `uri`, of an extension (`urn:…:department`).
+fn attr(uri: Option<&str>, name: &str) -> AttrPath {
+    AttrPath {
+        uri: uri.map(str::to_owned),
+        name: name.to_owned(),
+        sub: None,
+    }
+}
+
+/// `replace` of `active`: how an account is disabled (`false`) or reactivated (`true`).
+pub fn set_active(active: bool) -> PatchOp {
+    replace(attr(None, "active"), json!(active))
+}
+
+/// Whether `op` sets `active`.
+pub fn sets_active(op: &PatchOp) -> bool {
+    op.path.as_ref().is_some_and(|p| {
+        p.filter.is_none() && p.attr.uri.is_none() && p.attr.sub.is_none() && p.attr.name == "active"
+    })
+}
+
+/// The paths an operation list changes, for messages.
+pub fn changed_paths(ops: &[PatchOp]) -> String {
+    ops.iter()
+        .map(|o| o.path.as_ref().map_or_else(String::new, ToString::to_string))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What the planner decided.
@@ -192,7 +219,7 @@ impl Action {
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let changed = |ops: &[PatchOp]| ops.iter().map(|o| o.path.as_str()).collect::<Vec<_>>().join(", ");
+        let changed = changed_paths;
         match self {
             Self::Nothing { why } => write!(f, "nothing to do: {why}"),
             Self::Protected { why, .. } => write!(
@@ -410,21 +437,13 @@ pub fn diff(
             for (sub, v) in want_ext {
                 let h = have_ext.and_then(|o| roster_scim::value::find_key(o, sub).and_then(|k| o.get(&k)));
                 if !h.is_some_and(|h| contains(h, v)) {
-                    ops.push(PatchOp {
-                        op: "replace",
-                        path: format!("{key}:{sub}"),
-                        value: Some(v.clone()),
-                    });
+                    ops.push(replace(attr(Some(key), sub), v.clone()));
                 }
             }
             continue;
         }
         if !have.is_some_and(|h| contains(h, want)) {
-            ops.push(PatchOp {
-                op: "replace",
-                path: key.clone(),
-                value: Some(want.clone()),
-            });
+            ops.push(replace(attr(None, key), want.clone()));
         }
     }
     if let Some(pushed) = pushed {
@@ -439,19 +458,11 @@ pub fn diff(
                         .and_then(Value::as_object)
                         .is_some_and(|o| o.contains_key(sub));
                     if !still && have {
-                        ops.push(PatchOp {
-                            op: "remove",
-                            path: format!("{key}:{sub}"),
-                            value: None,
-                        });
+                        ops.push(remove(attr(Some(key), sub).into()));
                     }
                 }
             } else if key != "schemas" && !desired.contains_key(key) && present(key) {
-                ops.push(PatchOp {
-                    op: "remove",
-                    path: key.clone(),
-                    value: None,
-                });
+                ops.push(remove(attr(None, key).into()));
             }
         }
     }
@@ -470,17 +481,21 @@ fn member_ops(want: &[Value], have: &[Value], ops: &mut Vec<PatchOp>) {
     let added: Vec<Value> = want.difference(&have).map(|v| json!({"value": v})).collect();
     if !added.is_empty() {
         ops.push(PatchOp {
-            op: "add",
-            path: "members".into(),
+            op: Op::Add,
+            path: Some(attr(None, "members").into()),
             value: Some(Value::Array(added)),
         });
     }
     for gone in have.difference(&want) {
-        ops.push(PatchOp {
-            op: "remove",
-            path: format!("members[value eq {}]", Value::String(gone.clone())),
-            value: None,
-        });
+        ops.push(remove(PatchPath {
+            attr: attr(None, "members"),
+            filter: Some(Filter::Compare {
+                path: attr(None, "value"),
+                op: CompareOp::Eq,
+                value: CompValue::Str(gone.clone()),
+            }),
+            sub_after_filter: None,
+        }));
     }
 }
 

@@ -3,6 +3,19 @@
 use super::*;
 use roster_store::ResourceKind;
 
+/// An operation as its wire form reads: typed paths equal the parse of what the target is sent.
+fn op(kind: &str, path: &str, value: Option<Value>) -> PatchOp {
+    PatchOp {
+        op: match kind {
+            "add" => Op::Add,
+            "remove" => Op::Remove,
+            _ => Op::Replace,
+        },
+        path: Some(PatchPath::parse(path).unwrap()),
+        value,
+    }
+}
+
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
@@ -78,7 +91,7 @@ fn one_match_is_linked_and_brought_in_line() {
     };
     assert_eq!(target_id, "t-9");
     assert_eq!(takes_over_from, None);
-    let paths: Vec<_> = ops.iter().map(|o| o.path.as_str()).collect();
+    let paths: Vec<_> = ops.iter().map(|o| o.path.as_ref().unwrap().to_string()).collect();
     // userName differs only in case at the target: kept exact, so it is replaced too.
     assert_eq!(
         paths,
@@ -145,16 +158,8 @@ fn unchanged_objects_cost_nothing_and_changes_are_minimal() {
     assert_eq!(
         ops,
         vec![
-            PatchOp {
-                op: "replace",
-                path: "title".into(),
-                value: Some(json!("Lead"))
-            },
-            PatchOp {
-                op: "replace",
-                path: "nickName".into(),
-                value: Some(json!("A"))
-            },
+            op("replace", "title", Some(json!("Lead"))),
+            op("replace", "nickName", Some(json!("A"))),
         ]
     );
     // An attribute no longer mapped is removed.
@@ -163,14 +168,7 @@ fn unchanged_objects_cost_nothing_and_changes_are_minimal() {
     let Action::Update { ops, .. } = a else {
         panic!("{a:?}")
     };
-    assert_eq!(
-        ops,
-        vec![PatchOp {
-            op: "remove",
-            path: "title".into(),
-            value: None
-        }]
-    );
+    assert_eq!(ops, vec![op("remove", "title", None)]);
 }
 
 #[test]
@@ -185,11 +183,7 @@ fn drift_at_the_target_is_repaired_when_the_target_is_read() {
         a,
         Action::Update {
             target_id: "t-1".into(),
-            ops: vec![PatchOp {
-                op: "replace",
-                path: "title".into(),
-                value: Some(json!("Eng"))
-            }],
+            ops: vec![op("replace", "title", Some(json!("Eng")))],
         }
     );
     let fine = TargetView::Found(obj(
@@ -278,11 +272,7 @@ fn a_disabled_account_is_reactivated_when_the_identity_returns() {
         a,
         Action::Update {
             target_id: "t-1".into(),
-            ops: vec![PatchOp {
-                op: "replace",
-                path: "active".into(),
-                value: Some(json!(true))
-            }],
+            ops: vec![op("replace", "active", Some(json!(true)))],
         }
     );
 }
@@ -294,11 +284,11 @@ fn extension_attributes_are_patched_one_by_one() {
     let current = obj(json!({urn: {"organizationalUnit": "/Eng", "other": 1}}));
     assert_eq!(
         diff(&desired, &current, None),
-        vec![PatchOp {
-            op: "replace",
-            path: format!("{urn}:organizationalUnit"),
-            value: Some(json!("/Sales")),
-        }]
+        vec![op(
+            "replace",
+            &format!("{urn}:organizationalUnit"),
+            Some(json!("/Sales"))
+        )]
     );
 }
 
@@ -325,16 +315,8 @@ fn member_changes_are_minimal_patches() {
     assert_eq!(
         diff(&desired, &current, None),
         vec![
-            PatchOp {
-                op: "add",
-                path: "members".into(),
-                value: Some(json!([{"value": "t-3"}]))
-            },
-            PatchOp {
-                op: "remove",
-                path: r#"members[value eq "t-2"]"#.into(),
-                value: None
-            },
+            op("add", "members", Some(json!([{"value": "t-3"}]))),
+            op("remove", r#"members[value eq "t-2"]"#, None),
         ]
     );
     let same = obj(json!({"displayName": "Sales", "members": [{"value": "t-3"}, {"value": "t-1"}]}));
