@@ -4,8 +4,8 @@ use crate::lookup::{find, find_user, sync_user};
 use crate::serve::{DatabaseArg, open};
 use clap::{Args, Subcommand, ValueEnum};
 use roster_engine::codes;
-use roster_engine::config::{AppConfig, Auth, Deprovision, StaleLinkPolicy};
-use roster_engine::connector::Connector;
+use roster_engine::config::{AppConfig, Auth, Deprovision, StaleLinkPolicy, TargetConfig};
+use roster_engine::connect::{Discovery, google};
 use roster_engine::mapping::MappingRule;
 use roster_engine::sync::AppRuntime;
 use roster_store::redact_url;
@@ -242,8 +242,8 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
         || s.google_customer.is_some()
         || s.google_group_domain.is_some()
         || s.google_url.is_some();
-    match &mut cfg.google {
-        Some(g) => {
+    match &mut cfg.target {
+        TargetConfig::Google { url, google: g } => {
             if s.scim_url.is_some() || s.token_file.is_some() || s.oauth2_token_url.is_some() {
                 return Err("this is a Google Workspace app: --scim-url, --token-file and --oauth2-* apply to SCIM apps; use --google-url and --google-key-file"
                     .into());
@@ -258,19 +258,18 @@ fn apply_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<Option<Secret>
                 g.group_domain = Some(d.trim().trim_start_matches('@').to_lowercase());
             }
             if let Some(u) = &s.google_url {
-                cfg.scim_url = u.trim_end_matches('/').to_owned();
+                *url = u.trim_end_matches('/').to_owned();
             }
         }
-        None if google_options => {
+        TargetConfig::Scim { .. } if google_options => {
             return Err("this is a SCIM app: the --google-* options apply to Google Workspace apps (remove the app and add it again with --google-key-file and --google-admin)"
                 .into());
         }
-        None => {}
+        TargetConfig::Scim { .. } => {}
     }
     if let Some(path) = &s.google_key_file {
         let secret = read_secret(path)?;
-        roster_engine::google::ServiceAccount::from_json(secret.expose())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        google::ServiceAccount::from_json(secret.expose()).map_err(|e| format!("{}: {e}", path.display()))?;
         return finish_settings(cfg, s).map(|()| Some(secret));
     }
     finish_settings(cfg, s)?;
@@ -289,14 +288,16 @@ fn check_admin(a: &str) -> Result<String, String> {
 
 fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<(), String> {
     if let Some(u) = &s.scim_url {
-        cfg.scim_url = u.trim_end_matches('/').to_owned();
+        cfg.target.set_url(u);
     }
     if s.allow_insecure_http {
         cfg.allow_insecure_http = true;
     }
     cfg.check_url()?;
-    if let Some(url) = &s.oauth2_token_url {
-        cfg.auth = Auth::OAuth2 {
+    if let Some(url) = &s.oauth2_token_url
+        && let TargetConfig::Scim { auth, .. } = &mut cfg.target
+    {
+        *auth = Auth::OAuth2 {
             token_url: url.clone(),
             client_id: s.oauth2_client_id.clone().unwrap_or_default(),
             scope: s.oauth2_scope.clone(),
@@ -426,7 +427,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 AppConfig::new(url)
             };
             let secret = apply_settings(&mut cfg, &settings)?;
-            Connector::new(&cfg, secret.clone())?;
+            cfg.connector(secret.clone())?;
             let store = open(&db).await?;
             resolve_scope_groups(&store, &mut cfg).await?;
             check_required_at_app(&cfg, secret.clone()).await?;
@@ -480,7 +481,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 let state = roster_store::state::app_state(&store, &a.name, &cfg.scope.groups, now)
                     .await
                     .map_err(|e| e.to_string())?;
-                let url = redact_url(&cfg.scim_url);
+                let url = redact_url(cfg.target.url());
                 match format {
                     crate::output::Format::Table => out!(
                         "{:<20} {:<8} {:<19} {:>7} {:>8} {url}",
@@ -521,10 +522,10 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                 a.version,
                 a.version
             );
-            match &cfg.google {
-                Some(g) => {
+            match &cfg.target {
+                TargetConfig::Google { url, google: g } => {
                     out!("connector:    Google Workspace Directory API");
-                    out!("api url:      {}", redact_url(&cfg.scim_url));
+                    out!("api url:      {}", redact_url(url));
                     out!(
                         "auth:         service account key, acting as {} (protected); customer {}; group addresses @{}",
                         g.admin,
@@ -532,12 +533,12 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                         g.group_domain()
                     );
                 }
-                None => {
+                TargetConfig::Scim { url, auth } => {
                     out!("connector:    SCIM 2.0");
-                    out!("scim url:     {}", redact_url(&cfg.scim_url));
+                    out!("scim url:     {}", redact_url(url));
                     out!(
                         "auth:         {}",
-                        match &cfg.auth {
+                        match auth {
                             Auth::Bearer => "bearer token".to_owned(),
                             Auth::OAuth2 {
                                 token_url, client_id, ..
@@ -564,7 +565,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, String> {
                     String::new()
                 }
             );
-            if cfg.google.is_none() {
+            if let TargetConfig::Scim { .. } = cfg.target {
                 out!(
                     "creates:      {}",
                     if cfg.bulk {
@@ -900,33 +901,16 @@ async fn show_json(
 /// The settings as the audit log and `app show` give them: the URL's credentials redacted.
 fn audited(cfg: &AppConfig) -> Result<serde_json::Value, String> {
     let mut v = cfg.to_json()?;
-    if let Some(u) = v.get_mut("scim_url") {
-        *u = serde_json::Value::String(redact_url(&cfg.scim_url));
+    if let Some(u) = v.pointer_mut("/target/url") {
+        *u = serde_json::Value::String(redact_url(cfg.target.url()));
     }
     Ok(v)
 }
 
-/// The body roster would send to create the account, as shown to a person: secret-named values (a mapped
-/// password) read `[redacted]`; for Google Workspace, the Directory API user, its password shown only as
-/// whether one is mapped or generated.
+/// The body roster would send to create the account, as shown to a person (see
+/// `Connector::create_body_shown`).
 fn wire(app: &AppRuntime, payload: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
-    use roster_engine::trace::hide_secrets;
-    use serde_json::Value;
-    if app.config.google.is_none() {
-        return pretty(&hide_secrets(&Value::Object(payload.clone())));
-    }
-    let body = roster_engine::google::user_to_google(payload, true)
-        .map_err(|e| format!("Google would not be sent this user: {e}"))?;
-    let mut shown = hide_secrets(&Value::Object(body));
-    if let Value::Object(m) = &mut shown
-        && !payload.keys().any(|k| k.eq_ignore_ascii_case("password"))
-    {
-        m.insert(
-            "password".into(),
-            Value::String("[random, made at create]".into()),
-        );
-    }
-    pretty(&shown)
+    pretty(&app.client.create_body_shown(ResourceKind::User, payload)?)
 }
 
 fn pretty(v: &serde_json::Value) -> Result<String, String> {
@@ -944,10 +928,10 @@ fn roster_store_time(micros: i64) -> String {
 /// that cannot be asked now is checked by `roster app test` later (said so). Google Workspace apps are checked by
 /// their fixed attributes instead.
 async fn check_required_at_app(cfg: &AppConfig, secret: Option<Secret>) -> Result<(), String> {
-    if cfg.google.is_some() {
+    if let TargetConfig::Google { .. } = cfg.target {
         return Ok(());
     }
-    let Ok(client) = Connector::new(cfg, secret) else {
+    let Ok(client) = cfg.connector(secret) else {
         return Ok(());
     };
     match tokio::time::timeout(std::time::Duration::from_secs(5), client.discover()).await {
@@ -1068,7 +1052,7 @@ fn mapping_problems(rules: &[MappingRule], definitions: &[roster_scim::Schema]) 
     problems
 }
 
-fn check_mapping(cfg: &AppConfig, d: &roster_engine::connector::Discovery, ok: &mut bool) {
+fn check_mapping(cfg: &AppConfig, d: &Discovery, ok: &mut bool) {
     let rules = cfg.effective_mapping();
     let mut problems = Vec::new();
     if d.definitions.is_empty() {
@@ -1080,7 +1064,7 @@ fn check_mapping(cfg: &AppConfig, d: &roster_engine::connector::Discovery, ok: &
             &d.definitions,
         );
     }
-    if cfg.google.is_none() {
+    if let TargetConfig::Scim { .. } = cfg.target {
         problems.extend(mapping_problems(&rules, &d.definitions));
     }
     if problems.is_empty() {
@@ -1097,7 +1081,7 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
     let a = find(&store, name).await?;
     let cfg = config_of(&a)?;
     let secret = store.open_secret(&a).await.map_err(|e| e.to_string())?;
-    let client = match Connector::new(&cfg, secret) {
+    let client = match cfg.connector(secret) {
         Ok(c) => c,
         Err(m) => {
             out!("FAIL  configuration: {m}");
@@ -1107,7 +1091,7 @@ async fn test(name: &str, db: &DatabaseArg) -> Result<ExitCode, String> {
     out!("app {name}: {}", redact_url(client.base()));
     let mut ok = true;
     match client.discover().await {
-        Ok(d) if cfg.google.is_some() => {
+        Ok(d) if matches!(cfg.target, TargetConfig::Google { .. }) => {
             out!("ok    Google issued a token to the service account (domain-wide delegation works)");
             out!("ok    Directory API: users and groups of the customer can be read");
             out!("ok    attributes Google keeps: {}", d.schemas.join(", "));

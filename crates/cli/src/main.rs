@@ -9,6 +9,8 @@
 //!
 //! Errors go to stderr as `error: …` with exit code 2. Command output goes through `out!`: a reader that
 //! stops early (`roster approve crm --list | head`) ends the command quietly.
+//!
+//! The binary is the top of the graph: it may use every roster crate, and no crate imports it.
 
 /// `println!` for command output: a closed pipe ends the process quietly (exit 0) instead of panicking; any
 /// other failure to write is an error (exit 2).

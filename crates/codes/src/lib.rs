@@ -5,8 +5,13 @@
 //! OAuth2 errors, message words) into a code; and [`explain()`], which recognises error texts of other provisioning
 //! systems and of roster itself. The provisioning log, queue rows, the CLI and the SCIM server all name these
 //! codes, so an admin can look any of them up (`roster explain CODE`).
+//! [`redact`] holds what never appears in such a message: a credential ([`redact::Secret`]) and the secrets a URL
+//! may carry ([`redact::redact_url`]).
+//!
+//! **Must never import** another roster crate: every crate names codes, so this one depends on none.
 
 pub mod explain;
+pub mod redact;
 pub use explain::{Explanation, Source, explain};
 
 /// What kind of problem a code is.

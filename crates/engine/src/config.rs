@@ -1,9 +1,13 @@
-//! An app's settings: where the target is, how roster authenticates, what is in scope, how attributes map,
-//! how accounts are matched and what happens when someone leaves. Stored as JSON in the app's row; the
-//! credential is stored apart (`roster_store::Secret`) and never appears here.
+//! An app's settings: its target (what kind, where, how roster signs in: `roster_connect::TargetConfig`), what
+//! is in scope, how attributes map, how accounts are matched and what happens when someone leaves. Stored as
+//! JSON in the app's row; the credential is stored apart (`roster_store::Secret`) and never appears here.
 
 use crate::mapping::MappingRule;
+pub use roster_connect::{Auth, TargetConfig};
+use roster_connect::{Connector, Options};
+use roster_store::Secret;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// What happens to an account whose directory object left scope or was deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -40,24 +44,6 @@ pub enum StaleLinkPolicy {
     Recreate,
 }
 
-/// How roster authenticates to the target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Auth {
-    /// A bearer token (the app's secret).
-    Bearer,
-    /// OAuth2 client credentials: the app's secret is the client secret.
-    OAuth2 {
-        /// The token endpoint.
-        token_url: String,
-        /// The client id.
-        client_id: String,
-        /// Requested scope, if the provider needs one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        scope: Option<String>,
-    },
-}
-
 /// Which directory objects the app receives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ScopeConfig {
@@ -84,10 +70,8 @@ fn default_org_unit_attribute() -> String {
 /// Everything about one connected app except its credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppConfig {
-    /// The target's SCIM base URL, such as `https://app.example.com/scim/v2`.
-    pub scim_url: String,
-    /// How to authenticate.
-    pub auth: Auth,
+    /// The target: its kind, its URL and how roster signs in.
+    pub target: TargetConfig,
     /// What happens when someone leaves scope.
     #[serde(default)]
     pub deprovision: Deprovision,
@@ -131,10 +115,6 @@ pub struct AppConfig {
     /// ServiceProviderConfig says it supports Bulk (a target that then refuses `/Bulk` gets single POSTs).
     #[serde(default = "yes")]
     pub bulk: bool,
-    /// Set for a Google Workspace app: `scim_url` is then the Directory API's base URL and the credential is a
-    /// service account key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub google: Option<crate::google::GoogleConfig>,
     /// Whether a plain `http://` URL to a host other than this machine is accepted (the admin's explicit
     /// `--allow-insecure-http`): requests carry the app's credential and people's data.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -205,8 +185,7 @@ impl AppConfig {
     /// Settings for a bearer-token SCIM target with every default.
     pub fn new(scim_url: impl Into<String>) -> Self {
         Self {
-            scim_url: scim_url.into().trim_end_matches('/').to_owned(),
-            auth: Auth::Bearer,
+            target: TargetConfig::scim(scim_url),
             deprovision: Deprovision::default(),
             stale_link: StaleLinkPolicy::default(),
             scope: ScopeConfig {
@@ -223,7 +202,6 @@ impl AppConfig {
             guards: Guards::default(),
             rate_limit: 0,
             bulk: true,
-            google: None,
             allow_insecure_http: false,
         }
     }
@@ -231,30 +209,30 @@ impl AppConfig {
     /// Checks the app's URL: `https://`, or `http://` to this machine (a local test target), or `http://`
     /// anywhere when the admin allowed it.
     pub fn check_url(&self) -> Result<(), String> {
-        let shown = roster_store::redact_url(&self.scim_url);
-        let url = reqwest::Url::parse(&self.scim_url)
-            .map_err(|e| format!("the URL '{shown}' is not valid: {e}"))?;
-        match url.scheme() {
-            "https" => Ok(()),
-            "http" if self.allow_insecure_http || is_loopback(&url) => Ok(()),
-            "http" => Err(format!(
-                "the URL '{shown}' is plain http: the requests would carry the app's credential and people's data \
-                 unencrypted. Use https://, or pass --allow-insecure-http if the network to the app is trusted"
-            )),
-            _ => Err(format!("the URL '{shown}' must start with https://")),
-        }
+        self.target.check_url(self.allow_insecure_http)
     }
 
     /// Settings for a Google Workspace app whose service account acts as `admin`, with every default.
     pub fn google(admin: impl Into<String>) -> Self {
         Self {
-            google: Some(crate::google::GoogleConfig {
-                admin: admin.into(),
-                customer: "my_customer".into(),
-                group_domain: None,
-            }),
-            ..Self::new(crate::google::DEFAULT_URL)
+            target: TargetConfig::google(admin),
+            ..Self::new("https://unused.invalid")
         }
+    }
+
+    /// How hard roster may press the target.
+    pub fn options(&self) -> Options {
+        Options {
+            concurrency: self.concurrency,
+            rate_limit: self.rate_limit,
+            bulk: self.bulk,
+            allow_insecure_http: self.allow_insecure_http,
+        }
+    }
+
+    /// A client for the app's target with its credential.
+    pub fn connector(&self, secret: Option<Secret>) -> Result<Connector, String> {
+        Connector::new(&self.target, &self.options(), secret)
     }
 
     /// Whether the mapping in force sends the user's password (a rule that does not compile sends nothing).
@@ -269,24 +247,17 @@ impl AppConfig {
     pub fn effective_mapping(&self) -> Vec<MappingRule> {
         if self.mapping.is_empty() {
             let mut rules = crate::mapping::default_user_mapping();
-            if self.google.is_some() {
-                // Google keeps no display name, language, locale or time zone on an account.
-                rules.retain(|r| {
-                    !matches!(
-                        r.target.as_str(),
-                        "displayName" | "preferredLanguage" | "locale" | "timezone"
-                    )
-                });
-            }
+            let unkept = self.target.unkept_user_attributes();
+            rules.retain(|r| !unkept.contains(&r.target.as_str()));
             rules
         } else {
             self.mapping.clone()
         }
     }
 
-    /// Reads settings stored as JSON.
-    pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
-        serde_json::from_value(v.clone())
+    /// Reads settings stored as JSON, those stored before targets had kinds included (see [`upgrade`]).
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        serde_json::from_value(upgrade(v.clone()))
             .map_err(|e| format!("the app's stored settings cannot be read: {e}"))
     }
 
@@ -296,13 +267,84 @@ impl AppConfig {
     }
 }
 
-/// Whether the URL names this machine (`localhost`, 127.0.0.0/8, `::1`).
-fn is_loopback(url: &reqwest::Url) -> bool {
-    url.host_str().is_some_and(|h| {
-        h.eq_ignore_ascii_case("localhost")
-            || h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    })
+/// Settings stored before targets had kinds (`scim_url`, `auth` and, for Google Workspace, `google` at the top
+/// level) in today's form (`target: {"kind": …}`); today's settings pass unchanged. Rows are rewritten in the
+/// new form the next time the app is saved.
+pub fn upgrade(mut v: Value) -> Value {
+    let Some(o) = v.as_object_mut() else { return v };
+    if o.contains_key("target") {
+        return v;
+    }
+    let url = o.remove("scim_url");
+    let auth = o.remove("auth");
+    let google = o.remove("google").filter(|g| !g.is_null());
+    let target = match google {
+        Some(Value::Object(mut g)) => {
+            g.insert("kind".into(), "google".into());
+            if let Some(u) = url {
+                g.insert("url".into(), u);
+            }
+            Value::Object(g)
+        }
+        _ => serde_json::json!({
+            "kind": "scim",
+            "url": url.unwrap_or(Value::Null),
+            "auth": auth.unwrap_or_else(|| serde_json::json!({"type": "bearer"})),
+        }),
+    };
+    o.insert("target".into(), target);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    /// Rows saved before targets had kinds read as the same app; saving writes the new form, read alike.
+    #[test]
+    fn settings_stored_before_target_kinds_are_read() {
+        let scim = json!({"scim_url": "https://a.example.com/scim/v2", "concurrency": 3,
+                          "auth": {"type": "o_auth2", "token_url": "https://idp/token", "client_id": "c"}});
+        let cfg = AppConfig::from_json(&scim).unwrap();
+        assert_eq!(
+            cfg.target,
+            TargetConfig::Scim {
+                url: "https://a.example.com/scim/v2".into(),
+                auth: Auth::OAuth2 {
+                    token_url: "https://idp/token".into(),
+                    client_id: "c".into(),
+                    scope: None
+                }
+            }
+        );
+        assert_eq!(cfg.concurrency, 3);
+        let bare = AppConfig::from_json(&json!({"scim_url": "https://b.example.com"})).unwrap();
+        assert_eq!(bare.target, TargetConfig::scim("https://b.example.com"));
+        let google = json!({"scim_url": "http://127.0.0.1:9/directory", "auth": {"type": "bearer"},
+                            "google": {"admin": "admin@example.com", "customer": "C01", "group_domain": "groups.example.com"}});
+        let cfg = AppConfig::from_json(&google).unwrap();
+        let TargetConfig::Google { url, google } = &cfg.target else {
+            panic!("{cfg:?}")
+        };
+        assert_eq!(url, "http://127.0.0.1:9/directory");
+        assert_eq!(
+            (
+                google.admin.as_str(),
+                google.customer.as_str(),
+                google.group_domain()
+            ),
+            ("admin@example.com", "C01", "groups.example.com")
+        );
+        let saved = cfg.to_json().unwrap();
+        assert_eq!(saved["target"]["kind"], "google");
+        assert!(saved.get("scim_url").is_none() && saved.get("google").is_none());
+        assert_eq!(AppConfig::from_json(&saved).unwrap(), cfg);
+        assert!(
+            AppConfig::from_json(&json!({"concurrency": 2}))
+                .unwrap_err()
+                .contains("cannot be read")
+        );
+    }
 }

@@ -8,20 +8,12 @@
 
 use crate::codes::{self, Category, Code};
 use crate::config::Guards;
-use crate::plan::Action;
-use crate::sync::ObjectResult;
-use roster_store::{Hold, Outcome, ResourceKind, Store, StoreError, to_micros};
+use roster_store::{Hold, Outcome, ResourceKind, Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
-/// A clock in microseconds since the epoch; tests pass their own.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| to_micros(OffsetDateTime::now_utc()))
-}
+pub use roster_connect::{Clock, system_clock};
 
 const SECOND: i64 = 1_000_000;
 const BUCKET: i64 = 10 * SECOND;
@@ -41,18 +33,6 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// Reads a sync result (the probe after a quarantine is judged by its object).
-    pub fn of(r: &ObjectResult) -> Self {
-        if r.held || r.held_back {
-            return Self::Neutral;
-        }
-        match (r.outcome, r.code) {
-            (Outcome::Ok, _) if !matches!(r.action, Action::Nothing { .. }) => Self::Success,
-            (Outcome::Failed, Some(c)) => Self::of_failure(c, r.http_status),
-            _ => Self::Neutral,
-        }
-    }
-
     /// Reads one request's failure: its code and the app's HTTP status, if it answered.
     pub fn of_failure(code: &'static Code, status: Option<u16>) -> Self {
         if matches!(
@@ -65,6 +45,27 @@ impl Signal {
         } else {
             Self::Neutral
         }
+    }
+}
+
+/// The window of an app's requests, told each request's outcome by the app's client
+/// (`roster_connect::Observer`) and judged against the app's guards.
+#[derive(Debug)]
+pub struct Watch {
+    /// The window.
+    pub tracker: Arc<Tracker>,
+    /// The app's thresholds.
+    pub guards: Guards,
+}
+
+impl roster_connect::Observer for Watch {
+    fn answered(&self, now: i64, outcome: Result<(), &roster_connect::TargetError>) {
+        let (signal, message) = match outcome {
+            Ok(()) => (Signal::Success, ""),
+            Err(e) if e.held_back => (Signal::Neutral, ""),
+            Err(e) => (Signal::of_failure(e.code, e.status), e.message.as_str()),
+        };
+        self.tracker.record(now, signal, message, &self.guards);
     }
 }
 

@@ -253,14 +253,14 @@ pub async fn drain_queue(
         if r.code.is_some_and(|c| c.category == codes::Category::RateLimit) {
             wait = wait.max(r.retry_after);
         }
-        match crate::health::Signal::of(&r) {
+        match r.signal() {
             crate::health::Signal::Success => probe_ok = true,
             crate::health::Signal::Failure(c) => probe_failed = Some((c, r.message.clone())),
             crate::health::Signal::Neutral => {}
         }
     }
     // The requests of this drain (and of a reconcile before it) judged the app's health.
-    if let Some(v) = app.client.tracker().take_verdict() {
+    if let Some(v) = app.tracker.take_verdict() {
         verdict = Some(v);
     }
     // Every process honours the app's Retry-After, not only this one.
@@ -824,12 +824,12 @@ fn reconcile_item(app: &AppRuntime, kind: ResourceKind, id: &str) -> roster_stor
 const LISTING_TRIES: u32 = 6;
 
 /// Whether a listing page that failed is worth asking for again: the app paused roster, or the failure passes.
-fn listing_retryable(e: &crate::connector::TargetError) -> bool {
+fn listing_retryable(e: &crate::connect::TargetError) -> bool {
     e.held_back || e.code.retryable
 }
 
 /// Waits before asking for a listing page again: as long as the app asked, else 1 s doubling (at most 8 s).
-async fn listing_pause(e: &crate::connector::TargetError, tries: u32) {
+async fn listing_pause(e: &crate::connect::TargetError, tries: u32) {
     let wait = e
         .retry_after
         .unwrap_or_else(|| Duration::from_secs(1 << tries.saturating_sub(1).min(3)));

@@ -4,7 +4,8 @@
 
 use crate::codes::{self, Code};
 use crate::config::AppConfig;
-use crate::connector::Connector;
+use crate::connect::{Connector, RateLease};
+use crate::health::{Tracker, Watch};
 use crate::mapping::{self, CompiledRule, USER_SCHEMA};
 use crate::plan::Source;
 use roster_scim::{Filter, PatchPath, SchemaRegistry};
@@ -41,6 +42,27 @@ fn app_error(code: &'static Code, message: String) -> SyncError {
     SyncError::App(AppError { code, message })
 }
 
+/// An app's rate budget leased from the store, so every roster process on the database shares it.
+struct StoreLease {
+    store: Store,
+    app: String,
+}
+
+impl RateLease for StoreLease {
+    fn lease(
+        &self,
+        now: i64,
+        span: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64, String>> + Send + '_>> {
+        Box::pin(async move {
+            self.store
+                .lease_rate_block(&self.app, now, span)
+                .await
+                .map_err(|e| format!("app {}: {e}", self.app))
+        })
+    }
+}
+
 /// One app, ready to sync: settings checked, mapping compiled, scope groups resolved, client built.
 #[derive(Debug)]
 pub struct AppRuntime {
@@ -51,8 +73,10 @@ pub struct AppRuntime {
     rules: Vec<CompiledRule>,
     scope_filter: Option<Filter>,
     scope_groups: Vec<String>,
-    /// The SCIM client.
+    /// The client for the app's target.
     pub client: Connector,
+    /// The window of the client's request outcomes that decides a quarantine.
+    pub tracker: std::sync::Arc<Tracker>,
     /// Whether the target takes PATCH (`None`: not known, try it).
     pub patch: Option<bool>,
     registry: SchemaRegistry,
@@ -129,9 +153,18 @@ impl AppRuntime {
             Err(StoreError::SecretKey(m)) => return Err(app_error(&codes::SECRET_KEY, m)),
             Err(e) => return Err(e.into()),
         };
-        let mut client =
-            Connector::new(&config, secret).map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
-        client.share_rate_limit(store.clone(), name);
+        let mut client = config
+            .connector(secret)
+            .map_err(|m| app_error(&codes::TARGET_AUTH_FAILED, m))?;
+        client.share_rate_limit(std::sync::Arc::new(StoreLease {
+            store: store.clone(),
+            app: name.to_owned(),
+        }));
+        let tracker = std::sync::Arc::new(Tracker::default());
+        client.observe(std::sync::Arc::new(Watch {
+            tracker: tracker.clone(),
+            guards: config.guards,
+        }));
         let share = usize::from(config.concurrency.max(1));
         Ok(Self {
             name: name.to_owned(),
@@ -140,6 +173,7 @@ impl AppRuntime {
             scope_filter,
             scope_groups,
             client,
+            tracker,
             patch: None,
             registry,
             participant: uuid::Uuid::now_v7().simple().to_string(),
@@ -378,9 +412,9 @@ impl AppRuntime {
     }
 
     pub(crate) fn is_protected(&self, user_name: Option<&str>) -> bool {
-        // A Google app's admin is what the connection acts as: Google refuses to suspend it ("Admin cannot
-        // suspend self"), and deleting it would cut the connection.
-        let admin = self.config.google.as_ref().map(|g| g.admin.as_str());
+        // The account the connection acts as (a Google app's admin): the target refuses to suspend it (Google's
+        // "Admin cannot suspend self"), and deleting it would cut the connection.
+        let admin = self.config.target.acting_account();
         user_name.is_some_and(|u| {
             self.config.protected.iter().any(|p| p.eq_ignore_ascii_case(u))
                 || admin.is_some_and(|a| a.eq_ignore_ascii_case(u))

@@ -6,7 +6,8 @@
 //! it instead of creating a second one.
 
 use crate::codes::{self, Code};
-use crate::connector::TargetError;
+use crate::connect::TargetError;
+use crate::health::Signal;
 use crate::mapping;
 use crate::plan::{self, Action, MatchView, Owner, PatchOp, PlanInput, Source, TargetView};
 pub use crate::runtime::{AppError, AppRuntime, SyncError, TargetSnapshot};
@@ -59,12 +60,26 @@ pub struct ObjectResult {
     pub http_status: Option<u16>,
     /// The deprovision was held for the guard (see [`SyncOptions::guard`]); nothing was sent.
     pub held: bool,
-    /// A request was held back by the app's pause (see [`crate::connector::TargetError::held_back`]): the
+    /// A request was held back by the app's pause (see [`crate::connect::TargetError::held_back`]): the
     /// object waits for the pause to end. Not an attempt, so nothing was logged; `outcome` is `Failed` only so
     /// that nothing takes the object for synced.
     pub held_back: bool,
     /// The trace.
     pub steps: Vec<Step>,
+}
+
+impl ObjectResult {
+    /// What the result says about the app's health (the probe after a quarantine is judged by its object).
+    pub fn signal(&self) -> Signal {
+        if self.held || self.held_back {
+            return Signal::Neutral;
+        }
+        match (self.outcome, self.code) {
+            (Outcome::Ok, _) if !matches!(self.action, Action::Nothing { .. }) => Signal::Success,
+            (Outcome::Failed, Some(c)) => Signal::of_failure(c, self.http_status),
+            _ => Signal::Neutral,
+        }
+    }
 }
 
 struct Run<'a> {
@@ -115,7 +130,7 @@ pub async fn sync_loaded(
 ) -> Result<ObjectResult, StoreError> {
     // Boxed, so that the object's future (moved into a worker pool, thousands at a time) is a pointer, not the
     // whole state of a sync.
-    crate::trace::scope(Box::pin(sync_traced(store, app, kind, id, resource, link, opts))).await
+    crate::connect::trace::scope(Box::pin(sync_traced(store, app, kind, id, resource, link, opts))).await
 }
 
 async fn sync_traced(
@@ -193,11 +208,11 @@ async fn sync_traced(
     );
     if let Source::InScope { desired, create, .. } = &source {
         // A target may echo a mapped password in its error text: its value is scrubbed from what is recorded.
-        crate::trace::remember_secrets(&Value::Object(create.clone()));
-        crate::trace::remember_secrets(&Value::Object(desired.clone()));
+        crate::connect::trace::remember_secrets(&Value::Object(create.clone()));
+        crate::connect::trace::remember_secrets(&Value::Object(desired.clone()));
         run.step(
             "mapping",
-            crate::trace::hide_secrets(&Value::Object(desired.clone())).to_string(),
+            crate::connect::trace::hide_secrets(&Value::Object(desired.clone())).to_string(),
         );
     }
     run.step(
@@ -246,7 +261,7 @@ async fn sync_traced(
         Err(e) => (
             Outcome::Failed,
             Some(e.code),
-            crate::trace::scrub(&e.message),
+            crate::connect::trace::scrub(&e.message),
             e.retry_after,
             e.status,
         ),
@@ -290,7 +305,7 @@ async fn sync_traced(
             code: code.map(|c| c.code.to_owned()),
             message: message.clone(),
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            exchanges: crate::trace::take(),
+            exchanges: crate::connect::trace::take(),
         };
         match store.record_sync(&run.changes, Some(&entry)).await {
             Ok(()) => {}

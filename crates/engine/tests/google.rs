@@ -54,7 +54,7 @@ async fn add_app(
     edit: impl FnOnce(&mut AppConfig),
 ) -> AppRuntime {
     let mut cfg = AppConfig::google(ADMIN);
-    cfg.scim_url = gt.url.clone();
+    cfg.target.set_url(&gt.url);
     cfg.reconcile_every_hours = 0;
     cfg.mapping = roster_engine::mapping::default_user_mapping();
     cfg.mapping

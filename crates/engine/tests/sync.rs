@@ -792,10 +792,13 @@ async fn oauth2_client_credentials_get_a_token_once_and_a_refusal_is_coded() {
                 .unwrap();
         }
         let oauth = |c: &mut AppConfig| {
-            c.auth = roster_engine::config::Auth::OAuth2 {
-                token_url: token_url.clone(),
-                client_id: "roster".into(),
-                scope: None,
+            c.target = roster_engine::config::TargetConfig::Scim {
+                url: c.target.url().to_owned(),
+                auth: roster_engine::config::Auth::OAuth2 {
+                    token_url: token_url.clone(),
+                    client_id: "roster".into(),
+                    scope: None,
+                },
             }
         };
         let mut cfg = AppConfig::new(&target.url);

@@ -3,6 +3,9 @@
 //! The SCIM 2.0 protocol core (RFC 7643, RFC 7644) that every part of roster speaks through, usable alone by any
 //! Rust program that needs a SCIM endpoint or client. It does no I/O.
 //!
+//! **Must never import** another roster crate, a database, an HTTP stack or an async runtime: it is the bottom of
+//! roster's graph and a library SaaS teams use alone.
+//!
 //! Where things live:
 //!
 //! | need | module | entry points |
@@ -42,6 +45,8 @@
 //! # Ok::<(), roster_scim::ScimError>(())
 //! ```
 
+pub mod access;
+pub mod attr;
 pub mod error;
 pub mod filter;
 pub mod messages;
@@ -62,3 +67,35 @@ pub use schema::{
     AttrType, Attribute, Mutability, ResourceSchema, ResourceType, Returned, Schema, SchemaRegistry,
     Uniqueness,
 };
+
+/// The resource types roster serves and provisions: its directory holds them and its targets receive them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceKind {
+    /// `User`.
+    User,
+    /// `Group`.
+    Group,
+}
+
+impl ResourceKind {
+    /// The SCIM resource type name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "User",
+            Self::Group => "Group",
+        }
+    }
+    /// The endpoint (`/Users`).
+    pub const fn endpoint(self) -> &'static str {
+        match self {
+            Self::User => "Users",
+            Self::Group => "Groups",
+        }
+    }
+    /// From a resource type name, case-insensitively.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Self::User, Self::Group]
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+    }
+}

@@ -6,6 +6,9 @@
 //! future completes, finishing requests in flight. No global state: the store, schemas and settings are in
 //! the state.
 //!
+//! **Must never import** `roster-engine` or `roster-connect`: the server receives (inbound SCIM, the
+//! operations API over the store); provisioning outward is the engine's, and the two meet only in the store.
+//!
 //! | module | owns |
 //! |---|---|
 //! | [`error`] | every failure as a SCIM error response; internal text never reaches clients |

@@ -6,32 +6,7 @@ use roster_scim::{ErrorKind, ScimError};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// A credential (bearer token, OAuth2 client secret). Its `Debug` and `Display` never show the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a credential.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The credential itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use roster_codes::redact::Secret;
 
 /// A credential as stored: sealed (module `seal`), opened only by [`Store::open_secret`]. Its `Debug`
 /// shows nothing of it.

@@ -60,37 +60,7 @@ use sqlx::Row;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
-/// The resource types the directory holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ResourceKind {
-    /// `User`.
-    User,
-    /// `Group`.
-    Group,
-}
-
-impl ResourceKind {
-    /// The SCIM resource type name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "User",
-            Self::Group => "Group",
-        }
-    }
-    /// The endpoint (`/Users`).
-    pub const fn endpoint(self) -> &'static str {
-        match self {
-            Self::User => "Users",
-            Self::Group => "Groups",
-        }
-    }
-    /// From a resource type name, case-insensitively.
-    pub fn from_name(s: &str) -> Option<Self> {
-        [Self::User, Self::Group]
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s))
-    }
-}
+pub use roster_scim::ResourceKind;
 
 /// A group member.
 #[derive(Debug, Clone, PartialEq, Eq)]

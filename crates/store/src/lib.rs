@@ -5,6 +5,10 @@
 //! as one row per member, the change journal (appended in the same transaction as every write), and API tokens
 //! (hashed).
 //!
+//! **Must never import** `roster-connect`, `roster-engine`, `roster-server` or the CLI: it stores what they
+//! decide (apps, links, the queue, the provisioning log) without knowing how a target is reached or a request
+//! served. It speaks SCIM through `roster-scim` and names codes through `roster-codes`.
+//!
 //! Both backends run the same code: SQL is written once with `$n` placeholders (which SQLite accepts too) and
 //! the crate-private `on_db!` macro expands each query for the pool type in use. Backend differences live in the two
 //! migration folders (`JSONB`/`BIGSERIAL` on PostgreSQL).
@@ -56,7 +60,7 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use apps::{AppRecord, RotateReport, Sealed, Secret};
+pub use apps::{AppRecord, RotateReport, Sealed};
 pub use audit::{AuditAction, AuditEntry};
 pub use clients::{ClientCounts, ClientHealth, ClientListing, ClientPolicy, ClientState};
 pub use directory::{JournalEntry, JournalOp, Member, MemberChange, ResourceKind, StoredResource};
@@ -65,6 +69,7 @@ pub use links::{Link, LinkChange, LinkState};
 pub use provlog::{LogEntry, LogQuery, Outcome};
 pub use query::{ListQuery, Page, Position};
 pub use queue::{Hold, QueueItem};
+pub use roster_codes::redact::{Secret, redact_url};
 pub use seal::KeySource;
 pub use tokens::{Scope, TokenInfo};
 
@@ -425,62 +430,6 @@ pub fn name_key(kind: ResourceKind, name: &str) -> String {
     }
 }
 
-/// A database URL with any password replaced, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    let (url, fragment) = url.split_once('#').map_or((url, None), |(u, f)| (u, Some(f)));
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let mut out = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme && !base[scheme + 3..at].contains('/') => {
-            let userinfo = &base[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
-                // A lone user part of a web URL may be a token (`https://TOKEN@host`); a database URL's is a
-                // user name.
-                None if base.starts_with("http") => format!("{}***{}", &base[..scheme + 3], &base[at..]),
-                None => base.to_owned(),
-            }
-        }
-        _ => base.to_owned(),
-    };
-    if let Some(q) = query {
-        out.push('?');
-        let pairs: Vec<String> = q
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if is_secret_name(k) => format!("{k}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
-    }
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(f);
-    }
-    out
-}
-
-/// Whether a query parameter's name says its value is a credential.
-fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase().replace(['-', '_'], "");
-    [
-        "apikey",
-        "key",
-        "token",
-        "accesstoken",
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "clientsecret",
-        "sig",
-        "signature",
-        "auth",
-        "code",
-    ]
-    .contains(&n.as_str())
-}
-
 /// Microseconds since the epoch, the stored time unit (also the queue's clock).
 pub fn to_micros(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1000) as i64
@@ -495,25 +444,6 @@ pub fn from_micros(us: i64) -> Result<time::OffsetDateTime, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://roster:s3cret@db:5432/roster"),
-            "postgres://roster:***@db:5432/roster"
-        );
-        assert_eq!(redact_url("postgres://db/roster"), "postgres://db/roster");
-        assert_eq!(redact_url("sqlite://roster.db"), "sqlite://roster.db");
-        assert_eq!(redact_url("postgres://roster@db/x"), "postgres://roster@db/x");
-        assert_eq!(
-            redact_url("https://tok3n@app.example.com/scim?api_key=k&x=1&Access-Token=t#f"),
-            "https://***@app.example.com/scim?api_key=***&x=1&Access-Token=***#f"
-        );
-        assert_eq!(
-            redact_url("postgres://u@db/x?password=p&sslmode=require"),
-            "postgres://u@db/x?password=***&sslmode=require"
-        );
-    }
 
     #[test]
     fn micros_round_trip() {

@@ -1,5 +1,6 @@
 //! Test support shared by roster's crates (dev-only): a store on each backend (SQLite in a temporary directory,
 //! PostgreSQL in a schema of its own) and roster's own SCIM server running on a loopback port as a target.
+//! A dev-dependency only: no crate's library code may import it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: a failed unwrap is a failed test
 
 pub mod faults;

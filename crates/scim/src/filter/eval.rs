@@ -9,8 +9,8 @@
 //!   compare as instants; numbers numerically; a literal of the wrong type never matches.
 
 use super::{CompValue, CompareOp, Filter};
+use crate::attr::AttrPath;
 use crate::error::ScimError;
-use crate::path::AttrPath;
 use crate::schema::{AttrType, Attribute, Location, ResourceSchema};
 use crate::value::{get_ci, parse_bool, parse_datetime};
 use serde_json::Value;

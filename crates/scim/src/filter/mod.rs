@@ -11,7 +11,7 @@
 mod eval;
 mod parser;
 
-use crate::path::AttrPath;
+use crate::attr::AttrPath;
 use serde_json::Number;
 use std::fmt;
 

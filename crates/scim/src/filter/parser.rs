@@ -7,8 +7,8 @@
 //! so the error can say how many there were.
 
 use super::{CompValue, CompareOp, Filter};
+use crate::attr::AttrPath;
 use crate::error::ScimError;
-use crate::path::AttrPath;
 
 /// How deep parentheses, `not` and value paths may nest.
 pub const MAX_DEPTH: usize = 64;

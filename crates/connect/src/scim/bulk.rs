@@ -10,9 +10,12 @@
 //! and the answer to it. A target that refuses `/Bulk` (400, 404, 405, 413, 501 to the whole request) gets single
 //! POSTs from then on, starting with the creates that request carried, which it did not apply.
 
-use crate::codes;
-use crate::connector::{Connector, Request, TargetError};
-use roster_store::ResourceKind;
+use crate::error::TargetError;
+use crate::gate::Slot;
+use crate::http::{Http, Request};
+use crate::scim::ScimTarget;
+use roster_codes as codes;
+use roster_scim::ResourceKind;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -170,13 +173,13 @@ impl Bulk {
     }
 }
 
-impl Connector {
+impl ScimTarget {
     /// The target's bulk limits when creates go in bulk to it: the app allows it, the target advertises Bulk and
     /// has not refused it. The first call reads `/ServiceProviderConfig` (not traced: no object asked for it); a
     /// target that cannot be reached is asked again next time.
-    pub async fn bulk_limits(&self) -> Option<Limits> {
-        let bulk = self.bulk();
-        if !bulk.enabled || self.google().is_some() || bulk.refused.load(Ordering::SeqCst) {
+    pub(crate) async fn bulk_limits(&self, http: &Http) -> Option<Limits> {
+        let bulk = &self.bulk;
+        if !bulk.enabled || bulk.refused.load(Ordering::SeqCst) {
             return None;
         }
         let read = bulk.limits.get_or_try_init(|| async {
@@ -188,8 +191,8 @@ impl Connector {
                 query: &[],
                 body: None,
             };
-            let slot = self.slot().await;
-            match Box::pin(self.exchange(slot, request, &[], |_, _, _| {})).await {
+            let slot = http.gate.slot().await;
+            match Box::pin(http.exchange(slot, request, &[], |_, _, _| {})).await {
                 Ok((_, config)) => Ok(config.as_ref().and_then(Limits::advertised)),
                 // The target answered, and has no configuration to read.
                 Err(e) if matches!(e.status, Some(404 | 405 | 501)) => Ok(None),
@@ -203,16 +206,17 @@ impl Connector {
     /// request, or the target refused `/Bulk`).
     pub(crate) async fn create_in_bulk(
         &self,
+        http: &Http,
         kind: ResourceKind,
         payload: &Map<String, Value>,
         limits: Limits,
     ) -> Option<Result<Map<String, Value>, TargetError>> {
         let path = format!("/{}", kind.endpoint());
         let what = format!("POST {path}");
-        if let Err(e) = self.check_deferred(&what) {
+        if let Err(e) = http.gate.check_deferred(&what) {
             return Some(Err(e));
         }
-        let bulk = self.bulk();
+        let bulk = &self.bulk;
         let bulk_id = bulk.next_id.fetch_add(1, Ordering::SeqCst).to_string();
         let text = json!({"method": "POST", "path": path, "bulkId": bulk_id, "data": payload}).to_string();
         if text.len() + ENVELOPE > limits.payload {
@@ -242,7 +246,7 @@ impl Connector {
             tokio::select! {
                 biased;
                 answer = &mut rx => break answer,
-                slot = self.slot() => {
+                slot = http.gate.slot() => {
                     if bulk.refused.load(Ordering::SeqCst) {
                         // Refused while this create waited: none of the waiting creates goes in bulk.
                         drop(slot);
@@ -259,7 +263,7 @@ impl Connector {
                         break rx.await;
                     }
                     let _sending = Sending::start(bulk);
-                    Box::pin(self.send_bulk(slot, batch)).await;
+                    Box::pin(self.send_bulk(http, slot, batch)).await;
                 }
             }
         };
@@ -295,13 +299,13 @@ impl Connector {
     }
 
     /// Sends `batch` as one bulk request in `slot` and answers each of its creates.
-    async fn send_bulk(&self, slot: crate::connector::Slot<'_>, batch: Vec<Waiting>) {
+    async fn send_bulk(&self, http: &Http, slot: Slot<'_>, batch: Vec<Waiting>) {
         let answer_all = |batch: Vec<Waiting>, answer: &dyn Fn() -> Answer| {
             for w in batch {
                 let _ = w.tx.send(answer());
             }
         };
-        if let Err(e) = self.admit("POST /Bulk").await {
+        if let Err(e) = http.gate.admit("POST /Bulk").await {
             answer_all(batch, &|| done(Err(e.clone())));
             return;
         }
@@ -323,7 +327,7 @@ impl Connector {
             query: &[],
             body: Some(body),
         };
-        match Box::pin(self.exchange(slot, request, &[], |_, _, _| {})).await {
+        match Box::pin(http.exchange(slot, request, &[], |_, _, _| {})).await {
             Ok((_, Some(answer))) => {
                 let results: HashMap<&str, &Value> = answer
                     .get("Operations")
@@ -334,7 +338,7 @@ impl Connector {
                     .collect();
                 for w in batch {
                     let answer = match results.get(w.bulk_id.as_str()) {
-                        Some(op) => self.operation_answer(&w.what, op),
+                        Some(op) => Self::operation_answer(http, &w.what, op),
                         None => done(Err(TargetError {
                             code: &codes::TARGET_BAD_ANSWER,
                             status: Some(200),
@@ -360,7 +364,7 @@ impl Connector {
                 }))
             }),
             Err(e) if matches!(e.status, Some(400 | 404 | 405 | 413 | 501)) => {
-                if !self.bulk().refused.swap(true, Ordering::SeqCst) {
+                if !self.bulk.refused.swap(true, Ordering::SeqCst) {
                     tracing::warn!(error = %e, "the app refused /Bulk; creates go one by one from now on");
                 }
                 answer_all(batch, &|| Answer::Refused);
@@ -370,7 +374,7 @@ impl Connector {
     }
 
     /// One operation's result in a BulkResponse.
-    fn operation_answer(&self, what: &str, op: &Value) -> Answer {
+    fn operation_answer(http: &Http, what: &str, op: &Value) -> Answer {
         let status = match op.get("status") {
             Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
             Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
@@ -390,7 +394,7 @@ impl Connector {
         if !(200..300).contains(&status) {
             let text = response.as_ref().map(Value::to_string).unwrap_or_default();
             return Answer::Done {
-                result: Err(self.failure(&what, status, &text, None)),
+                result: Err(http.failure(&what, status, &text, None)),
                 status: Some(status),
                 response,
             };
@@ -508,10 +512,8 @@ mod tests {
     }
 
     fn result(op: Value) -> Result<Map<String, Value>, TargetError> {
-        let mut config = crate::config::AppConfig::new("http://127.0.0.1:9/scim/v2");
-        config.bulk = true;
-        let client = Connector::new(&config, Some(roster_store::Secret::new("t"))).expect("a client");
-        match client.operation_answer("POST /Users", &op) {
+        let http = Http::bearer_for_tests("http://127.0.0.1:9/scim/v2");
+        match ScimTarget::operation_answer(&http, "POST /Users", &op) {
             Answer::Done { result, .. } => result,
             Answer::Refused => panic!("an operation's answer is never a refusal"),
         }

@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used)]
+use super::translate::*;
 use super::*;
+use base64::Engine as _;
 
 fn key_json(key: &aws_lc_rs::rsa::KeyPair) -> String {
     use aws_lc_rs::encoding::AsDer as _;
@@ -243,7 +245,10 @@ fn removed_attributes_are_cleared_in_google() {
 fn the_definitions_hold_what_google_keeps() {
     let defs = definitions();
     let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
-    assert_eq!(ids, [mapping::USER_SCHEMA, ENTERPRISE, USER_EXT, GROUP_EXT]);
+    assert_eq!(
+        ids,
+        [roster_scim::schema::CORE_USER, ENTERPRISE, USER_EXT, GROUP_EXT]
+    );
     let core = &defs[0];
     let names: Vec<&str> = core.attributes.iter().map(|a| a.name.as_str()).collect();
     assert!(names.contains(&"userName") && names.contains(&"emails"));
@@ -257,11 +262,12 @@ fn the_definitions_hold_what_google_keeps() {
 #[tokio::test]
 async fn operations_google_cannot_carry_out_are_refused_not_dropped() {
     let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let mut cfg = crate::config::AppConfig::google("admin@example.com");
+    let mut cfg = crate::TargetConfig::google("admin@example.com");
     // Nothing listens here: a request that went out would fail as unreachable, not as unsupported.
-    cfg.scim_url = "http://127.0.0.1:9".into();
-    let client = Connector::new(&cfg, Some(roster_store::Secret::new(key_json(&key)))).unwrap();
-    let op = |kind, path: &str, value| crate::plan::PatchOp {
+    cfg.set_url("http://127.0.0.1:9");
+    let secret = roster_codes::redact::Secret::new(key_json(&key));
+    let client = crate::Connector::new(&cfg, &crate::Options::default(), Some(secret)).unwrap();
+    let op = |kind, path: &str, value| PatchOp {
         op: kind,
         path: Some(PatchPath::parse(path).unwrap()),
         value,
@@ -281,7 +287,7 @@ async fn operations_google_cannot_carry_out_are_refused_not_dropped() {
             )],
         ),
     ] {
-        let e = client.google_patch(kind, "id-1", &ops).await.unwrap_err();
+        let e = client.patch(kind, "id-1", &ops).await.unwrap_err();
         assert!(
             e.code.code == codes::TARGET_UNSUPPORTED.code || e.code.code == codes::TARGET_INVALID_VALUE.code,
             "{ops:?}: {e}"
