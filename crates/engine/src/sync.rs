@@ -113,35 +113,54 @@ pub async fn sync_object(
     id: &str,
     opts: SyncOptions<'_>,
 ) -> Result<ObjectResult, StoreError> {
-    let resource = store.get_resource(kind, id).await?;
-    let link = store.find_link(&app.name, kind, id).await?;
-    sync_loaded(store, app, kind, id, resource, link, opts).await
+    let object = Loaded {
+        kind,
+        id: id.to_owned(),
+        resource: store.get_resource(kind, id).await?,
+        link: store.find_link(&app.name, kind, id).await?,
+    };
+    sync_loaded(store, app, object, opts).await
+}
+
+/// A directory object as a sync starts from: its kind and id, the resource (`None`: deleted) and the app's link
+/// to it, if any.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// User or Group.
+    pub kind: ResourceKind,
+    /// The directory id.
+    pub id: String,
+    /// The resource; `None` when it was deleted.
+    pub resource: Option<roster_store::StoredResource>,
+    /// The app's link to it.
+    pub link: Option<Link>,
 }
 
 /// [`sync_object`] with the object and its link already read (full reconciles read them a page at a time).
 pub async fn sync_loaded(
     store: &Store,
     app: &AppRuntime,
-    kind: ResourceKind,
-    id: &str,
-    resource: Option<roster_store::StoredResource>,
-    link: Option<Link>,
+    object: Loaded,
     opts: SyncOptions<'_>,
 ) -> Result<ObjectResult, StoreError> {
     // Boxed, so that the object's future (moved into a worker pool, thousands at a time) is a pointer, not the
     // whole state of a sync.
-    crate::connect::trace::scope(Box::pin(sync_traced(store, app, kind, id, resource, link, opts))).await
+    crate::connect::trace::scope(Box::pin(sync_traced(store, app, object, opts))).await
 }
 
 async fn sync_traced(
     store: &Store,
     app: &AppRuntime,
-    kind: ResourceKind,
-    id: &str,
-    resource: Option<roster_store::StoredResource>,
-    link: Option<Link>,
+    object: Loaded,
     opts: SyncOptions<'_>,
 ) -> Result<ObjectResult, StoreError> {
+    let Loaded {
+        kind,
+        id,
+        resource,
+        link,
+    } = object;
+    let id = id.as_str();
     let started = Instant::now();
     let mut run = Run {
         changes: Vec::new(),
