@@ -23,46 +23,14 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::response::json_response;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
 use roster_codes as codes;
 use roster_scim::{ErrorKind, ScimError};
 use roster_store::{LogQuery, ResourceKind, Scope, TokenInfo};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-
-/// Most log entries one request returns.
-const MAX_LOG_ENTRIES: i64 = 10_000;
-
-/// The routes (authenticated by [`crate::auth::require_token`]).
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/codes", get(list_codes))
-        .route("/codes/{code}", get(one_code))
-        .route("/explain", post(explain))
-        .route("/apps", get(apps))
-        .route("/apps/{name}/log", get(app_log))
-        .route("/apps/{name}/retry", post(app_retry))
-        .route("/clients", get(clients))
-        .route("/clients/{name}/release", post(client_release))
-        .fallback(not_found)
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            crate::auth::require_token,
-        ))
-}
-
-async fn not_found() -> ApiError {
-    ScimError::new(
-        ErrorKind::NotFound,
-        "no such endpoint; the operations API has /codes, /explain, /apps, /apps/{name}/log, /apps/{name}/retry, \
-         /clients and /clients/{name}/release",
-    )
-    .into()
-}
 
 fn ok(body: &Value) -> Response {
     json_response(StatusCode::OK, body)
@@ -83,14 +51,17 @@ fn lang(headers: &HeaderMap, params: &HashMap<String, String>) -> codes::Lang {
         })
 }
 
-async fn list_codes(headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
+pub(crate) async fn list_codes(
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
     let lang = lang(&headers, &params);
     ok(&Value::Array(
         codes::ALL.iter().map(|c| c.to_json_in(lang)).collect(),
     ))
 }
 
-async fn one_code(
+pub(crate) async fn one_code(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
     Path(code): Path<String>,
@@ -104,20 +75,17 @@ async fn one_code(
     Ok(ok(&c.to_json_in(lang(&headers, &params))))
 }
 
-/// The longest text `POST /explain` reads: an error message with its answer, pasted.
-pub const MAX_EXPLAIN_BYTES: usize = 64 * 1024;
-
-async fn explain(
+pub(crate) async fn explain(
+    State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let body = axum::body::to_bytes(body, MAX_EXPLAIN_BYTES).await.map_err(|_| {
+    let max = state.config.max_explain_bytes;
+    let body = axum::body::to_bytes(body, max).await.map_err(|_| {
         ScimError::new(
             ErrorKind::PayloadTooLarge,
-            format!(
-                "the text to explain is longer than {MAX_EXPLAIN_BYTES} bytes; paste the error message alone"
-            ),
+            format!("the text to explain is longer than {max} bytes; paste the error message alone"),
         )
     })?;
     let is_json = headers
@@ -154,6 +122,11 @@ async fn explain(
     })))
 }
 
+/// The admin operations, in the name of the request's token (`token:NAME` in the audit log).
+fn admin(state: &AppState, token: &TokenInfo) -> roster_admin::Admin {
+    roster_admin::Admin::new(state.store.clone(), format!("token:{}", token.name))
+}
+
 fn require_admin(token: &TokenInfo) -> Result<(), ApiError> {
     if token.scope == Scope::Admin {
         return Ok(());
@@ -178,7 +151,7 @@ fn time_json(micros: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-async fn apps(
+pub(crate) async fn apps(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<TokenInfo>,
 ) -> Result<Response, ApiError> {
@@ -217,17 +190,13 @@ async fn apps(
 }
 
 /// `POST /apps/{name}/retry`: what `roster retry` does; the audit log names the token.
-async fn app_retry(
+pub(crate) async fn app_retry(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<TokenInfo>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&token)?;
-    let store = &state.store;
-    if store.find_app(&name).await?.is_none() {
-        return Err(ScimError::new(ErrorKind::NotFound, format!("no app named '{name}'")).into());
-    }
     let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -251,78 +220,40 @@ async fn app_retry(
         )
         .into());
     }
-    let code = text("code")?;
-    if let Some(c) = &code
-        && codes::find(c).is_none()
-    {
-        return Err(ScimError::new(ErrorKind::InvalidValue, format!("'{c}' is not a roster code")).into());
-    }
-    let object = match text("object")? {
-        None => None,
-        Some(o) => Some(store.find_named(&o).await?.ok_or_else(|| {
-            ScimError::new(
-                ErrorKind::InvalidValue,
-                format!(
-                    "no user or group '{o}' in the directory (a userName, a group's displayName or an id)"
-                ),
-            )
-        })?),
-    };
-    let due = store
-        .retry_now(
-            &name,
-            code.as_deref(),
-            object.as_ref().map(|(k, id)| (*k, id.as_str())),
-            now_micros(),
-        )
+    let (code, object) = (text("code")?, text("object")?);
+    let retried = admin(&state, &token)
+        .retry(&name, code.as_deref(), object.as_deref())
         .await?;
-    let change = json!({"code": code, "object": fields.get("object"), "due": due});
-    store
-        .record_audit(
-            &format!("token:{}", token.name),
-            roster_store::AuditAction::Retry,
-            &name,
-            &change,
-        )
-        .await?;
+    let due = retried.due;
     Ok(ok(&json!({"due": due})))
 }
 
 /// `GET /clients`: what `roster client list --format json` gives, as one array.
-async fn clients(
+pub(crate) async fn clients(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<TokenInfo>,
 ) -> Result<Response, ApiError> {
     require_admin(&token)?;
     let now = now_micros();
-    let all = state.store.list_clients().await?;
+    let all = admin(&state, &token).clients().await?;
     Ok(ok(&Value::Array(all.iter().map(|c| c.to_json(now)).collect())))
 }
 
 /// `POST /clients/{name}/release`: what `roster client release` does; the audit log names the token.
-async fn client_release(
+pub(crate) async fn client_release(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<TokenInfo>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     require_admin(&token)?;
     let now = now_micros();
-    let before = state
-        .store
-        .release_client(&name, now, &format!("token:{}", token.name))
-        .await?
-        .ok_or_else(|| {
-            ScimError::new(
-                ErrorKind::NotFound,
-                format!("client '{name}' has sent no requests, so there is nothing to release"),
-            )
-        })?;
+    let before = admin(&state, &token).release_client(&name).await?;
     Ok(ok(
         &json!({"name": name, "was": before.state(now).as_str(), "state": "normal"}),
     ))
 }
 
-async fn app_log(
+pub(crate) async fn app_log(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<TokenInfo>,
     Path(name): Path<String>,
@@ -366,11 +297,14 @@ async fn app_log(
         Some(s) => s
             .parse::<i64>()
             .ok()
-            .filter(|n| (1..=MAX_LOG_ENTRIES).contains(n))
+            .filter(|n| (1..=state.config.max_log_entries).contains(n))
             .ok_or_else(|| {
                 ScimError::new(
                     ErrorKind::InvalidValue,
-                    format!("limit is a number from 1 to {MAX_LOG_ENTRIES}, not '{s}'"),
+                    format!(
+                        "limit is a number from 1 to {}, not '{s}'",
+                        state.config.max_log_entries
+                    ),
                 )
             })?,
     };

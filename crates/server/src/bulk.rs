@@ -1,7 +1,7 @@
 //! `/Bulk` (RFC 7644 §3.7): operations run in order through the same code as the single-resource endpoints.
 //! `bulkId:` references in paths and data resolve to resources created earlier in the request (409 when the
 //! referenced operation has not created one); `failOnErrors` stops after that many failures; more than
-//! [`MAX_OPERATIONS`] operations, or a body over `maxPayloadSize`, is 413. Each operation is its own
+//! `ServerConfig::max_bulk_operations` operations, or a body over `maxPayloadSize`, is 413. Each operation is its own
 //! transaction (a run of creates shares one, a savepoint each, with the same results): RFC 7644 does not make a
 //! bulk request atomic.
 
@@ -13,7 +13,6 @@ use crate::response::json_response;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use roster_scim::ValidateOptions;
 use roster_scim::messages::{
     BulkOperation, BulkOperationResult, BulkRequest, BulkResponse, resolve_bulk_ids,
 };
@@ -22,12 +21,9 @@ use roster_store::{ResourceKind, StoredResource};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// The most operations one bulk request may carry (advertised as `bulk.maxOperations`).
-pub const MAX_OPERATIONS: usize = 1000;
-
 /// `POST /Bulk`.
 pub async fn bulk(State(state): State<AppState>, ScimBody(body): ScimBody) -> Result<Response, ApiError> {
-    let req = BulkRequest::from_json(&body, MAX_OPERATIONS)?;
+    let req = BulkRequest::from_json(&body, state.config.max_bulk_operations)?;
     let mut created: HashMap<String, String> = HashMap::new();
     let mut results = Vec::with_capacity(req.operations.len());
     let mut errors = 0u64;
@@ -92,7 +88,7 @@ fn create_run(
         let Ok(schema) = schema_of(state, kind) else {
             break;
         };
-        let Ok(valid) = schema.validate(&data, None, ValidateOptions::default()) else {
+        let Ok(valid) = schema.validate(&data, None, state.config.validate_options()) else {
             break;
         };
         run.push((kind, valid));

@@ -37,6 +37,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<roster_admin::AdminError> for ApiError {
+    fn from(e: roster_admin::AdminError) -> Self {
+        use roster_admin::Failure;
+        let kind = match e.failure {
+            Failure::NotFound => ErrorKind::NotFound,
+            Failure::Invalid => ErrorKind::InvalidValue,
+            Failure::Store => {
+                tracing::error!(error = %e.message, "store failure");
+                return Self(ScimError::new(
+                    ErrorKind::Internal,
+                    "roster could not complete the request; see the server log",
+                ));
+            }
+        };
+        Self(ScimError::new(kind, format!("{} ({})", e.message, e.code.code)))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         scim_error_response(&self.0)

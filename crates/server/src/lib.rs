@@ -11,6 +11,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`routes`] | every route in one place: `/healthz`, `/scim/v2` (Bulk included), `/api/v1`, and what matches none |
 //! | [`error`] | every failure as a SCIM error response; internal text never reaches clients |
 //! | [`auth`] | bearer tokens, read and write scopes |
 //! | [`body`] | request bodies: size limit, media types, JSON syntax |
@@ -31,10 +32,11 @@ pub mod listen;
 pub mod quarantine;
 mod resources;
 mod response;
+pub mod routes;
 pub mod scim;
 
-use axum::Router;
-use axum::routing::get;
+pub use routes::router;
+
 use roster_scim::SchemaRegistry;
 use roster_store::Store;
 use std::future::Future;
@@ -61,6 +63,15 @@ pub struct ServerConfig {
     pub request_timeout: std::time::Duration,
     /// Most connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// What one resource may hold (string and binary lengths, values of a multi-valued attribute, members),
+    /// checked on create, replace and PATCH and advertised in the ServiceProviderConfig's limits extension.
+    pub resource_limits: roster_scim::Limits,
+    /// Most operations in one `/Bulk` request (advertised as `bulk.maxOperations`).
+    pub max_bulk_operations: usize,
+    /// Most provisioning log entries one `GET /api/v1/apps/{name}/log` returns.
+    pub max_log_entries: i64,
+    /// The longest text `POST /api/v1/explain` reads: an error message with its answer, pasted.
+    pub max_explain_bytes: usize,
 }
 
 impl ServerConfig {
@@ -75,6 +86,18 @@ impl ServerConfig {
             header_timeout: std::time::Duration::from_secs(20),
             request_timeout: edge::EdgeConfig::default().request_timeout,
             max_connections: 1024,
+            resource_limits: roster_scim::Limits::DEFAULT,
+            max_bulk_operations: 1000,
+            max_log_entries: 10_000,
+            max_explain_bytes: 64 * 1024,
+        }
+    }
+
+    /// How writes are validated: unknown attributes refused, values within [`Self::resource_limits`].
+    pub fn validate_options(&self) -> roster_scim::ValidateOptions {
+        roster_scim::ValidateOptions {
+            limits: self.resource_limits,
+            ..roster_scim::ValidateOptions::default()
         }
     }
 }
@@ -103,34 +126,6 @@ impl AppState {
             config: Arc::new(config),
         }
     }
-}
-
-/// The application: `/healthz`, `/scim/v2/...` and `/api/v1/...`.
-pub fn router(state: AppState) -> Router {
-    let edge = edge::EdgeConfig {
-        request_timeout: state.config.request_timeout,
-    };
-    Router::new()
-        .route("/healthz", get(healthz))
-        .nest("/scim/v2", scim::router(state.clone()))
-        .nest("/api/v1", api::router(state.clone()))
-        .fallback(not_found)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            error::panic_response,
-        ))
-        .layer(axum::middleware::from_fn_with_state(edge, edge::edge))
-        .with_state(state)
-}
-
-async fn not_found() -> error::ApiError {
-    roster_scim::ScimError::not_found("no such endpoint; roster serves /scim/v2, /api/v1 and /healthz").into()
-}
-
-async fn healthz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<&'static str, error::ApiError> {
-    state.store.ping().await?;
-    Ok("ok\n")
 }
 
 /// Serves `router(state)` on `listener` over plain HTTP until `shutdown` completes; requests in flight are

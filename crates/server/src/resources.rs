@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use roster_scim::filter::{CompValue, CompareOp, Filter};
 use roster_scim::resource::with_id_and_meta;
-use roster_scim::{ErrorKind, PatchOp, PatchRequest, ResourceSchema, ScimError, ValidateOptions};
+use roster_scim::{ErrorKind, PatchOp, PatchRequest, ResourceSchema, ScimError};
 use roster_store::{Member, MemberChange, ResourceKind, StoredResource};
 use serde_json::Value;
 
@@ -83,7 +83,7 @@ pub(crate) async fn do_create(
     body: &Value,
 ) -> Result<StoredResource, ApiError> {
     let rs = schema_of(state, kind)?;
-    let data = rs.validate(body, None, ValidateOptions::default())?;
+    let data = rs.validate(body, None, state.config.validate_options())?;
     Ok(state.store.create_resource(kind, data).await?)
 }
 
@@ -98,7 +98,11 @@ pub(crate) async fn do_replace(
     unconditional_retries(if_match_raw, || async {
         let existing = load(state, kind, id).await?;
         let expected = if_match(if_match_raw, existing.version)?;
-        let data = rs.validate(body, Some(&render(state, &existing)), ValidateOptions::default())?;
+        let data = rs.validate(
+            body,
+            Some(&render(state, &existing)),
+            state.config.validate_options(),
+        )?;
         Ok(state.store.replace_resource(kind, id, data, expected).await?)
     })
     .await
@@ -241,7 +245,8 @@ pub(crate) async fn do_patch(
     unconditional_retries(if_match_raw, || async {
         let existing = load(state, kind, id).await?;
         let expected = if_match(if_match_raw, existing.version)?;
-        let outcome = rs.apply_patch(&render(state, &existing), &req)?;
+        let outcome =
+            rs.apply_patch_with(&render(state, &existing), &req, state.config.validate_options())?;
         if !outcome.changed {
             return Ok(existing);
         }

@@ -2,51 +2,20 @@
 //! search), with ETags and conditional requests. Every write goes through schema validation in roster-scim and
 //! lands in the store together with its journal entry; nothing here talks to other systems.
 
+use crate::AppState;
 use crate::body::ScimBody;
 use crate::error::ApiError;
 use crate::resources::{do_create, do_delete, do_patch, do_replace, load, render, schema_of, tag_versions};
 use crate::response::json_response;
-use crate::{AppState, auth};
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
 use roster_scim::messages::{ListResponse, SearchRequest, ServiceProviderConfig};
 use roster_scim::{ErrorKind, Projection, ScimError};
 use roster_store::{ListQuery, Position, ResourceKind, StoredResource};
 use serde_json::Value;
 
 type Params = Query<Vec<(String, String)>>;
-
-/// The `/scim/v2` router; every route requires a token. An endpoint spelled in another case (`/users`,
-/// `/serviceproviderconfig`) or with a trailing slash (`/Users/`, `/Users/?filter=…`) is answered as its
-/// canonical spelling, as clients and proxies in the wild send them; locations keep the canonical spelling.
-pub fn router(state: AppState) -> Router<AppState> {
-    let canonical = routes(state.clone()).with_state(state.clone());
-    routes(state).fallback(move |req: axum::extract::Request| {
-        let canonical = canonical.clone();
-        async move {
-            match canonical_uri(req.uri()) {
-                Some(uri) => {
-                    let (mut parts, body) = req.into_parts();
-                    parts.uri = uri;
-                    match tower::ServiceExt::oneshot(
-                        canonical,
-                        axum::extract::Request::from_parts(parts, body),
-                    )
-                    .await
-                    {
-                        Ok(resp) => resp,
-                        Err(never) => match never {},
-                    }
-                }
-                None => not_found().await.into_response(),
-            }
-        }
-    })
-}
 
 /// The endpoints whose names a request may spell in any case, canonically spelled.
 const ENDPOINTS: [&str; 8] = [
@@ -63,7 +32,7 @@ const ENDPOINTS: [&str; 8] = [
 /// The canonical form of a request URI under `/scim/v2` (the part after it, as the nested router sees it): the
 /// endpoint's name in its canonical case, `.search` in lower case, no trailing slash; `None` when it already is
 /// canonical (then nothing answers it).
-fn canonical_uri(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
+pub(crate) fn canonical_uri(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
     let path = uri.path();
     let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
     let mut segments: Vec<String> = trimmed.split('/').map(str::to_owned).collect();
@@ -88,59 +57,7 @@ fn canonical_uri(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
     with_query.parse().ok()
 }
 
-/// The routes themselves, with the plain not-found fallback.
-fn routes(state: AppState) -> Router<AppState> {
-    let all = [ResourceKind::User, ResourceKind::Group];
-    let router = Router::new()
-        .route("/ServiceProviderConfig", get(service_provider_config))
-        .route("/Schemas", get(schemas))
-        .route("/Schemas/{id}", get(schema))
-        .route("/ResourceTypes", get(resource_types))
-        .route("/ResourceTypes/{id}", get(resource_type))
-        .route("/.search", post(move |s, b| search(s, all.to_vec(), b)))
-        .route("/Me", any(me))
-        .route("/Bulk", post(crate::bulk::bulk));
-    all.into_iter()
-        .fold(router, resource_routes)
-        .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
-        .route_layer(middleware::from_fn_with_state(state, auth::require_token))
-}
-
-/// `/Users`, `/Users/.search` and `/Users/{id}` (likewise for Groups).
-fn resource_routes(router: Router<AppState>, kind: ResourceKind) -> Router<AppState> {
-    let base = format!("/{}", kind.endpoint());
-    router
-        .route(
-            &base,
-            get(move |s, q| list(s, kind, q)).post(move |s, b| create(s, kind, b)),
-        )
-        .route(
-            &format!("{base}/.search"),
-            post(move |s, b| search(s, vec![kind], b)),
-        )
-        .route(
-            &format!("{base}/{{id}}"),
-            get(move |s, p, q, h| read(s, kind, p, q, h))
-                .put(move |s, p, h, b| replace(s, kind, p, h, b))
-                .patch(move |s, p, h, b| patch(s, kind, p, h, b))
-                .delete(move |s, p, h| delete(s, kind, p, h)),
-        )
-}
-
-async fn method_not_allowed() -> ApiError {
-    ScimError::new(
-        ErrorKind::MethodNotAllowed,
-        "this endpoint does not support that HTTP method",
-    )
-    .into()
-}
-
-async fn not_found() -> ApiError {
-    ScimError::not_found("no such SCIM endpoint; see /scim/v2/ResourceTypes").into()
-}
-
-async fn me() -> ApiError {
+pub(crate) async fn me() -> ApiError {
     ScimError::new(
         ErrorKind::NotImplemented,
         "roster has no /Me: its tokens belong to provisioning clients, not to users",
@@ -152,7 +69,7 @@ fn spc(state: &AppState) -> ServiceProviderConfig {
     ServiceProviderConfig {
         documentation_uri: None,
         bulk: Some((
-            crate::bulk::MAX_OPERATIONS as u64,
+            state.config.max_bulk_operations as u64,
             state.config.max_body_bytes as u64,
         )),
         max_results: state.config.max_page_size,
@@ -160,13 +77,16 @@ fn spc(state: &AppState) -> ServiceProviderConfig {
         sort: true,
         etag: true,
         change_password: false,
-        limits: roster_scim::resource::Limits::DEFAULT,
+        limits: state.config.resource_limits,
     }
 }
 
 /// The ServiceProviderConfig. roster's limits extension comes when `attributes` names it (or one of its
 /// attributes): its attributes are `returned: request`, so strict clients never meet it unasked.
-async fn service_provider_config(State(state): State<AppState>, Query(params): Params) -> Response {
+pub(crate) async fn service_provider_config(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Response {
     let limits = params.iter().any(|(k, v)| {
         k == "attributes"
             && v.split(',').any(|p| {
@@ -195,7 +115,7 @@ fn full_list(resources: Vec<Value>) -> Response {
     list_response(resources, n, 1)
 }
 
-async fn schemas(State(state): State<AppState>) -> Response {
+pub(crate) async fn schemas(State(state): State<AppState>) -> Response {
     full_list(
         state
             .registry
@@ -206,7 +126,10 @@ async fn schemas(State(state): State<AppState>) -> Response {
     )
 }
 
-async fn schema(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn schema(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let s = state
         .registry
         .schema(&id)
@@ -217,7 +140,7 @@ async fn schema(State(state): State<AppState>, Path(id): Path<String>) -> Result
     ))
 }
 
-async fn resource_types(State(state): State<AppState>) -> Response {
+pub(crate) async fn resource_types(State(state): State<AppState>) -> Response {
     full_list(
         state
             .registry
@@ -228,7 +151,10 @@ async fn resource_types(State(state): State<AppState>) -> Response {
     )
 }
 
-async fn resource_type(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn resource_type(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let rt = state
         .registry
         .resource_types()
@@ -288,7 +214,7 @@ fn raw_if_match(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn read(
+pub(crate) async fn read(
     State(state): State<AppState>,
     kind: ResourceKind,
     Path(id): Path<String>,
@@ -308,7 +234,7 @@ async fn read(
     resource_response(&state, kind, &r, StatusCode::OK, &projection(&params)?)
 }
 
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     kind: ResourceKind,
     ScimBody(body): ScimBody,
@@ -317,7 +243,7 @@ async fn create(
     resource_response(&state, kind, &r, StatusCode::CREATED, &Projection::default())
 }
 
-async fn replace(
+pub(crate) async fn replace(
     State(state): State<AppState>,
     kind: ResourceKind,
     Path(id): Path<String>,
@@ -328,7 +254,7 @@ async fn replace(
     resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
 }
 
-async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     kind: ResourceKind,
     Path(id): Path<String>,
@@ -338,7 +264,7 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn patch(
+pub(crate) async fn patch(
     State(state): State<AppState>,
     kind: ResourceKind,
     Path(id): Path<String>,
@@ -349,7 +275,7 @@ async fn patch(
     resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
 }
 
-async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     kind: ResourceKind,
     Query(params): Params,
@@ -358,7 +284,7 @@ async fn list(
     run_search(&state, &[kind], &req).await
 }
 
-async fn search(
+pub(crate) async fn search(
     State(state): State<AppState>,
     kinds: Vec<ResourceKind>,
     ScimBody(body): ScimBody,
