@@ -1,8 +1,9 @@
 //! `roster client list|show|release`: the identity providers (API tokens) that push into roster, and their
-//! inbound quarantine (see `roster_server::quarantine` and `roster_store::clients`).
+//! inbound quarantine (see `roster_server::quarantine` and `roster_store::clients`), through `roster_admin`.
 
+use crate::error::CliError;
 use crate::output::{Format, csv_field};
-use crate::serve::{DatabaseArg, open};
+use crate::serve::{DatabaseArg, admin};
 use clap::Subcommand;
 use roster_store::ClientState;
 use serde_json::Value;
@@ -41,12 +42,11 @@ fn now() -> i64 {
     roster_store::to_micros(time::OffsetDateTime::now_utc())
 }
 
-pub async fn run(cmd: ClientCommand) -> Result<ExitCode, String> {
+pub async fn run(cmd: ClientCommand) -> Result<ExitCode, CliError> {
     match cmd {
         ClientCommand::List { format, db } => {
-            let store = open(&db).await?;
             let now = now();
-            let all = store.list_clients().await.map_err(|e| e.to_string())?;
+            let all = admin(&db).await?.clients().await?;
             match format {
                 Format::Json => {
                     for c in &all {
@@ -103,12 +103,8 @@ pub async fn run(cmd: ClientCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         ClientCommand::Show { name, format, db } => {
-            let store = open(&db).await?;
             let now = now();
-            let clients = store.list_clients().await.map_err(|e| e.to_string())?;
-            let Some(c) = clients.into_iter().find(|c| c.name == name) else {
-                return Err(format!("no client named '{name}'; see roster client list"));
-            };
+            let c = admin(&db).await?.client(&name).await?;
             let v = c.to_json(now);
             match format {
                 Format::Json => out!("{v}"),
@@ -138,17 +134,8 @@ pub async fn run(cmd: ClientCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         ClientCommand::Release { name, db } => {
-            let store = open(&db).await?;
             let now = now();
-            let before = store
-                .release_client(&name, now, &crate::actor::actor())
-                .await
-                .map_err(|e| e.to_string())?;
-            let Some(before) = before else {
-                return Err(format!(
-                    "client '{name}' has sent no requests, so there is nothing to release; see roster client list"
-                ));
-            };
+            let before = admin(&db).await?.release_client(&name).await?;
             match before.state(now) {
                 ClientState::Normal => eprintln!("Client '{name}' was not refused; its counts start afresh."),
                 state => eprintln!(

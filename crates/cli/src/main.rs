@@ -34,11 +34,14 @@ pub(crate) fn output_failed(e: &std::io::Error) -> ! {
 
 mod actor;
 mod app;
+mod approve;
 mod audit;
 mod client;
+mod error;
 mod explain;
 mod lookup;
 mod output;
+mod retry;
 mod scim;
 mod secrets;
 mod serve;
@@ -88,9 +91,9 @@ enum Command {
     /// Import users and groups from a CSV or JSON file into the directory (idempotent).
     Import(sync::ImportArgs),
     /// Retry an app's failed objects now (after fixing their cause): all, those failed with --code, or one --object.
-    Retry(sync::RetryArgs),
+    Retry(retry::RetryArgs),
     /// Run (or drop, with --discard) the deprovisions an app's guard held.
-    Approve(sync::ApproveArgs),
+    Approve(approve::ApproveArgs),
     /// Explain an error: a roster code, or a message pasted from roster or another provisioning system.
     Explain(explain::ExplainArgs),
     /// Manage the key that seals the apps' credentials in the database.
@@ -112,31 +115,25 @@ fn main() -> ExitCode {
     if let Some(l) = cli.lang.as_deref().and_then(roster_engine::codes::Lang::parse) {
         let _ = LANG.set(l);
     }
-    let result = match cli.command {
-        Command::Scim(cmd) => scim::run(cmd),
-        Command::Serve(args) => serve::block_on_server(serve::serve(args)),
-        Command::Token(cmd) => serve::block_on(serve::token(cmd)),
+    let result: Result<ExitCode, error::CliError> = match cli.command {
+        Command::Scim(cmd) => scim::run(cmd).map_err(Into::into),
+        Command::Serve(args) => serve::block_on_server(serve::serve(args)).map_err(Into::into),
+        Command::Token(cmd) => serve::block_on(serve::token(cmd)).map_err(Into::into),
         Command::App(cmd) => serve::block_on(app::run(*cmd)),
         Command::Sync(args) => {
             // What the engine warns about (a target refusing /Bulk, a lease it cannot renew) reaches stderr.
             serve::init_logging("warn");
-            serve::block_on(sync::sync(args))
+            serve::block_on(sync::sync(args)).map_err(Into::into)
         }
-        Command::Provision(args) => serve::block_on(sync::provision(args)),
-        Command::Log(args) => serve::block_on(sync::log(args)),
-        Command::Import(args) => serve::block_on(sync::import(args)),
-        Command::Approve(args) => serve::block_on(sync::approve(args)),
-        Command::Retry(args) => serve::block_on(sync::retry(args)),
-        Command::Explain(args) => explain::run(&args),
-        Command::Secrets(cmd) => serve::block_on(secrets::run(cmd)),
-        Command::Audit(args) => serve::block_on(audit::run(args)),
+        Command::Provision(args) => serve::block_on(sync::provision(args)).map_err(Into::into),
+        Command::Log(args) => serve::block_on(sync::log(args)).map_err(Into::into),
+        Command::Import(args) => serve::block_on(sync::import(args)).map_err(Into::into),
+        Command::Approve(args) => serve::block_on(approve::run(args)),
+        Command::Retry(args) => serve::block_on(retry::run(args)),
+        Command::Explain(args) => explain::run(&args).map_err(Into::into),
+        Command::Secrets(cmd) => serve::block_on(secrets::run(cmd)).map_err(Into::into),
+        Command::Audit(args) => serve::block_on(audit::run(args)).map_err(Into::into),
         Command::Client(cmd) => serve::block_on(client::run(cmd)),
     };
-    match result {
-        Ok(code) => code,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
-        }
-    }
+    result.unwrap_or_else(|e| e.report())
 }

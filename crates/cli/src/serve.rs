@@ -117,7 +117,9 @@ pub enum TokenCommand {
 }
 
 /// Runs the server on a multi-threaded runtime: its requests use every core.
-pub fn block_on_server(fut: impl Future<Output = Result<ExitCode, String>>) -> Result<ExitCode, String> {
+pub fn block_on_server<E: From<String>>(
+    fut: impl Future<Output = Result<ExitCode, E>>,
+) -> Result<ExitCode, E> {
     run_on(tokio::runtime::Builder::new_multi_thread(), fut)
 }
 
@@ -125,19 +127,24 @@ pub fn block_on_server(fut: impl Future<Output = Result<ExitCode, String>>) -> R
 /// the database (whose connections have threads of their own), so one thread drives it, and tasks woken on one
 /// thread are never handed to another: a one-POST-per-account sync spends ~20 % less CPU than on a worker pool
 /// and is 5–8 % faster when it shares the machine's cores with its target (`bench/provision.sh`, 2 cores).
-pub fn block_on(fut: impl Future<Output = Result<ExitCode, String>>) -> Result<ExitCode, String> {
+pub fn block_on<E: From<String>>(fut: impl Future<Output = Result<ExitCode, E>>) -> Result<ExitCode, E> {
     run_on(tokio::runtime::Builder::new_current_thread(), fut)
 }
 
-fn run_on(
+fn run_on<E: From<String>>(
     mut builder: tokio::runtime::Builder,
-    fut: impl Future<Output = Result<ExitCode, String>>,
-) -> Result<ExitCode, String> {
+    fut: impl Future<Output = Result<ExitCode, E>>,
+) -> Result<ExitCode, E> {
     builder
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .map_err(|e| E::from(format!("cannot start the async runtime: {e}")))?
         .block_on(fut)
+}
+
+/// An admin acting as the operating system's user on the database `db`.
+pub async fn admin(db: &DatabaseArg) -> Result<roster_admin::Admin, String> {
+    Ok(roster_admin::Admin::new(open(db).await?, crate::actor::actor()))
 }
 
 pub async fn open(db: &DatabaseArg) -> Result<Store, String> {

@@ -34,21 +34,6 @@ pub struct SyncArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RetryArgs {
-    /// The app.
-    name: String,
-    /// Only objects whose last failure had this roster code (for example R-TARGET-AUTH).
-    #[arg(long)]
-    code: Option<String>,
-    /// Only this object: a user's userName, a group's displayName, or an id. It is synced now even if it is not
-    /// waiting.
-    #[arg(long)]
-    object: Option<String>,
-    #[command(flatten)]
-    db: DatabaseArg,
-}
-
-#[derive(Debug, Args)]
 pub struct ProvisionArgs {
     /// The app.
     name: String,
@@ -541,61 +526,6 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
     })
 }
 
-/// `roster retry`: the failed objects (all, by code, or one) are due now with their attempts counted afresh; a
-/// running `roster serve` syncs them within a second. Quarantine is left to `roster app release`.
-pub async fn retry(args: RetryArgs) -> Result<ExitCode, String> {
-    let store = open(&args.db).await?;
-    find(&store, &args.name).await?;
-    if let Some(c) = &args.code
-        && roster_engine::codes::find(c).is_none()
-    {
-        return Err(format!(
-            "'{c}' is not a roster code; roster log {} --failures shows the codes of what failed",
-            args.name
-        ));
-    }
-    let object = match &args.object {
-        Some(o) => Some(
-            store
-                .find_named(o)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| {
-                    format!(
-                        "no user or group '{o}' in the directory (a userName, a group's displayName or an id)"
-                    )
-                })?,
-        ),
-        None => None,
-    };
-    let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
-    let n = store
-        .retry_now(
-            &args.name,
-            args.code.as_deref(),
-            object.as_ref().map(|(k, id)| (*k, id.as_str())),
-            now,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let change = serde_json::json!({"code": args.code, "object": args.object, "due": n});
-    crate::actor::record(&store, AuditAction::Retry, &args.name, change).await?;
-    eprintln!(
-        "{n} object(s) of {} due now; roster serve syncs them within a second (or run: roster sync {}).",
-        args.name, args.name
-    );
-    let health = store.app_health(&args.name).await.map_err(|e| e.to_string())?;
-    if health.quarantined(now) {
-        eprintln!(
-            "{} is quarantined ({}); nothing is sent until it is released: roster app release {}",
-            args.name,
-            health.code.as_deref().unwrap_or("-"),
-            args.name
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
     let app = runtime(&store, &args.name).await?;
@@ -800,95 +730,6 @@ async fn object_names<'a>(
         }
     }
     Ok(names)
-}
-
-#[derive(Debug, Args)]
-pub struct ApproveArgs {
-    /// The app.
-    name: String,
-    /// Only list the held deprovisions.
-    #[arg(long, conflicts_with = "discard")]
-    list: bool,
-    /// Drop the held deprovisions instead (the accounts stay; the same deprovision is not held again until the
-    /// object changes in the directory or comes back into scope).
-    #[arg(long)]
-    discard: bool,
-    /// Output format of --list (json: one object per line, for scripts).
-    #[arg(long, value_enum, default_value = "table")]
-    format: Format,
-    #[command(flatten)]
-    db: DatabaseArg,
-}
-
-/// `roster approve`: runs (or drops) the deprovisions the guard held.
-pub async fn approve(args: ApproveArgs) -> Result<ExitCode, String> {
-    let store = open(&args.db).await?;
-    find(&store, &args.name).await?;
-    let held = store
-        .list_held(&args.name, 1_000_000)
-        .await
-        .map_err(|e| e.to_string())?;
-    if args.list || held.is_empty() {
-        let names = object_names(&store, held.iter().map(|q| (q.kind, q.source_id.as_str()))).await?;
-        if matches!(args.format, Format::Csv) {
-            out!("type,object,name,reason");
-        }
-        for q in &held {
-            let name = names.get(&(q.kind, q.source_id.clone()));
-            let why = q.last_error.as_deref().unwrap_or("held");
-            match args.format {
-                Format::Table => out!("{} {}: {why}", q.kind.as_str(), name.unwrap_or(&q.source_id)),
-                Format::Csv => out!(
-                    "{},{},{},{}",
-                    q.kind.as_str(),
-                    q.source_id,
-                    csv_field(name.map_or("", String::as_str)),
-                    csv_field(why)
-                ),
-                Format::Json => out!(
-                    "{}",
-                    serde_json::json!({"type": q.kind.as_str(), "object": q.source_id, "name": name,
-                        "reason": why})
-                ),
-            }
-        }
-        eprintln!("{} deprovision(s) held for {}.", held.len(), args.name);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
-    if args.discard {
-        let n = store.discard_held(&args.name).await.map_err(|e| e.to_string())?;
-        crate::actor::record(
-            &store,
-            AuditAction::Discard,
-            &args.name,
-            serde_json::json!({"count": n}),
-        )
-        .await?;
-        eprintln!("Dropped {n} held deprovision(s); their accounts stay as they are.");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let n = store
-        .set_holds(
-            &args.name,
-            &[roster_store::Hold::Check, roster_store::Hold::AwaitingApproval],
-            roster_store::Hold::Approved,
-            now,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    crate::actor::record(
-        &store,
-        AuditAction::Approve,
-        &args.name,
-        serde_json::json!({"count": n}),
-    )
-    .await?;
-    eprintln!(
-        "Approved {n} deprovision(s); roster serve carries them out now (or run roster sync {}).",
-        args.name
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 //! and roster's own codes. Each recognised text gets the roster code for the problem and, where the system's
 //! message needs it, a note in roster's words saying what that message means. Text that matches nothing is
 //! reported as not recognised; nothing is guessed.
+//!
+//! Longer than the project's ~800-line guide on purpose: most of the file is the table of recognised messages,
+//! each with its note in English and Japanese side by side; split, one system's patterns would drift from the
+//! others' order of precedence.
 
 use crate::{ALL, Answer, Code, Lang};
 

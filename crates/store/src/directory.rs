@@ -1,5 +1,9 @@
 //! Directory resources: Users and Groups with versions, memberships as rows, the derived `groups` of a user
 //! (direct and through nested groups), and the change journal written in the same transaction as each change.
+//!
+//! Longer than the project's ~800-line guide: every write to a resource keeps its lookup columns, memberships,
+//! kept password and journal entry in one transaction, and those statements are kept in one file so that a change to
+//! one write is seen beside the others (the reads that assemble resources are here for the same reason).
 
 use crate::{Db, Store, StoreError, from_micros, to_micros};
 

@@ -14,6 +14,9 @@
 //! Case-insensitive values are compared lower-cased: indexed columns hold lower-cased text, and the `search`
 //! column holds the resource with every string lower-cased, both by Rust's Unicode lower-casing, as are the
 //! literals, so SQLite and PostgreSQL agree with the reference evaluator (`roster_scim::filter::matches`).
+//!
+//! Longer than the project's ~800-line guide: the filter→SQL translation is one recursive function per dialect
+//! feature, checked against the evaluator by a differential test; its parts are only correct together.
 
 use crate::directory::{ResourceKind, StoredResource};
 use crate::{Store, StoreError, to_micros};

@@ -4,6 +4,9 @@
 //! cause them — an address held by another account, alias or group, an unknown org unit, a primary email that is
 //! not an address, the domain's user limit, suspending the admin itself, revoked delegation — and it can answer
 //! any request with a chosen error ([`Fault`]), so every error of seed 000 can be reproduced.
+//!
+//! Longer than the project's ~800-line guide on purpose: it is a whole stand-in for another system's API, dev-only,
+//! and its parts (state, token check, error bodies, faults) are only read together.
 
 use crate::faults::{Fault, FaultKind, Seen, TestClock};
 use axum::extract::{Path, Query, State};

@@ -1,0 +1,86 @@
+//! What an admin operation can fail with: a kind every shell maps (an exit code, an HTTP status), a roster
+//! code an admin can look up, and a message that says what to fix.
+
+use roster_codes::{self as codes, Code};
+use roster_store::StoreError;
+
+/// The kind of failure, for the shell to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// What the operation names does not exist (an app, a client, a user or group, a code).
+    NotFound,
+    /// A value given is not one the operation takes.
+    Invalid,
+    /// roster's database failed; the operation may or may not have happened (the message says which).
+    Store,
+}
+
+/// A failed admin operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminError {
+    /// The kind.
+    pub failure: Failure,
+    /// The roster code (`roster explain CODE`).
+    pub code: &'static Code,
+    /// What happened and what to do, in words.
+    pub message: String,
+}
+
+impl AdminError {
+    /// `what` does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            failure: Failure::NotFound,
+            code: &codes::ADMIN_NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    /// A value given is wrong.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            failure: Failure::Invalid,
+            code: &codes::ADMIN_INVALID,
+            message: message.into(),
+        }
+    }
+
+    /// The exit code a command ends with: 2 for a mistake in what was asked (as for any CLI error), 3 when
+    /// roster's database failed.
+    pub const fn exit_code(&self) -> u8 {
+        match self.failure {
+            Failure::NotFound | Failure::Invalid => 2,
+            Failure::Store => 3,
+        }
+    }
+
+    /// The HTTP status an API answers with.
+    pub const fn http_status(&self) -> u16 {
+        match self.failure {
+            Failure::NotFound => 404,
+            Failure::Invalid => 400,
+            Failure::Store => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code.code)
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Scim(s) => Self::invalid(s.detail),
+            other => Self {
+                failure: Failure::Store,
+                code: &codes::INTERNAL,
+                message: other.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The admin operations on both databases: what they do, what they refuse (kind, code, exit code, HTTP status),
+//! and the audit entries they write in their actor's name.
+#![allow(clippy::unwrap_used)]
+
+use roster_admin::{Admin, Failure};
+use roster_store::{AuditAction, ResourceKind};
+use roster_testkit::on_every_backend;
+use serde_json::{Map, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_refuse_what_does_not_exist_and_audit_what_they_change() {
+    on_every_backend!(|store, backend| {
+        let admin = Admin::new(store.clone(), "os:alice");
+        store
+            .create_app(
+                "crm",
+                &json!({"target": {"kind": "scim", "url": "https://crm.example.com/scim/v2"}}),
+                None,
+            )
+            .await
+            .unwrap();
+        let mut user = Map::new();
+        user.insert("userName".into(), json!("ann@example.com"));
+        store.create_resource(ResourceKind::User, user).await.unwrap();
+
+        // Refusals: the kind, the code, how each shell ends.
+        let e = admin.retry("nope", None, None).await.unwrap_err();
+        assert_eq!(
+            (e.failure, e.code.code, e.exit_code(), e.http_status()),
+            (Failure::NotFound, "R-ADMIN-NOT-FOUND", 2, 404),
+            "{backend}: {e}"
+        );
+        assert!(e.message.contains("roster app list"), "{backend}: {e}");
+        let e = admin.retry("crm", Some("R-NO-SUCH"), None).await.unwrap_err();
+        assert_eq!(
+            (e.failure, e.code.code, e.http_status()),
+            (Failure::Invalid, "R-ADMIN-INVALID", 400),
+            "{backend}: {e}"
+        );
+        let e = admin
+            .retry("crm", None, Some("nobody@example.com"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.failure, Failure::NotFound, "{backend}: {e}");
+        for e in [
+            admin.approve("nope").await.unwrap_err(),
+            admin.discard("nope").await.unwrap_err(),
+            admin.held("nope").await.map(|_| ()).unwrap_err(),
+            admin.release_app("nope").await.map(|_| ()).unwrap_err(),
+            admin.client("nobody").await.map(|_| ()).unwrap_err(),
+            admin.release_client("nobody").await.map(|_| ()).unwrap_err(),
+        ] {
+            assert_eq!(e.failure, Failure::NotFound, "{backend}: {e}");
+        }
+        assert!(
+            store.list_audit(None, 100).await.unwrap().is_empty(),
+            "{backend}: refusals audit nothing"
+        );
+
+        // What they do, audited as the actor.
+        let r = admin
+            .retry("crm", Some("R-TARGET-AUTH"), Some("ann@example.com"))
+            .await
+            .unwrap();
+        assert_eq!((r.due, r.quarantined), (0, None), "{backend}");
+        assert!(admin.held("crm").await.unwrap().is_empty(), "{backend}");
+        assert_eq!(admin.approve("crm").await.unwrap(), 0, "{backend}");
+        assert_eq!(admin.discard("crm").await.unwrap(), 0, "{backend}");
+        assert!(
+            !admin.release_app("crm").await.unwrap(),
+            "{backend}: not quarantined"
+        );
+        assert!(admin.clients().await.unwrap().is_empty(), "{backend}");
+        let audit = store.list_audit(None, 100).await.unwrap();
+        let actions: Vec<AuditAction> = audit.iter().map(|a| a.action).collect();
+        assert_eq!(
+            actions,
+            [AuditAction::Retry, AuditAction::Approve, AuditAction::Discard],
+            "{backend}: a release of nothing is not audited"
+        );
+        assert!(
+            audit.iter().all(|a| a.actor == "os:alice" && a.target == "crm"),
+            "{backend}: {audit:?}"
+        );
+        assert_eq!(
+            audit[0].change,
+            json!({"code": "R-TARGET-AUTH", "object": "ann@example.com", "due": 0}),
+            "{backend}"
+        );
+    });
+}
