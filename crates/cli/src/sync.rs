@@ -91,11 +91,11 @@ pub struct ImportArgs {
 
 pub async fn import(args: ImportArgs) -> Result<ExitCode, String> {
     let store = open(&args.db).await?;
-    let opts = roster_engine::import::ImportOptions {
+    let opts = roster_store::import::ImportOptions {
         dry_run: args.dry_run,
     };
     let mut progress = Progress::new("import");
-    let r = roster_engine::import::import_file(&store, &args.file, opts, &mut |r| {
+    let r = roster_store::import::import_file(&store, &args.file, opts, &mut |r| {
         let rows = r.created + r.updated + r.unchanged + r.skipped.len();
         progress.tick(rows, || {
             format!(

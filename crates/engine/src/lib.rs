@@ -18,7 +18,6 @@
 //! | [`codes`] | re-export of `roster-codes`: the error catalog, classifiers, `explain` |
 //! | [`runtime`] | an app ready to sync: settings checked, mapping compiled, scope resolved; target snapshots |
 //! | [`sync`] | syncing one object: gather the views, plan, execute, record |
-//! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently |
 //! | [`health`] | the clock, the request-outcome window that quarantines an app, the deprovision guard |
 //! | [`runner`] | following the journal, draining the queue, full reconciles |
 
@@ -26,7 +25,6 @@ pub use roster_codes as codes;
 pub use roster_connect as connect;
 pub mod config;
 pub mod health;
-pub mod import;
 pub mod mapping;
 pub mod plan;
 pub mod runner;

@@ -23,6 +23,7 @@
 //! | [`queue`] | objects waiting to be synced: durable rows with generations and leases |
 //! | [`provlog`] | the provisioning log |
 //! | [`scan`] | keyset scans and group expansion for the engine |
+//! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently (inbound work, like the SCIM server's) |
 //! | `combine` | group commit: concurrent single creates and sync records written together |
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$store`, once per backend type.
@@ -41,6 +42,7 @@ pub mod clients;
 mod combine;
 pub mod directory;
 pub mod health;
+pub mod import;
 pub mod links;
 mod passwords;
 pub mod provlog;

@@ -2,7 +2,7 @@
 //! files (quotes, field counts, duplicate keys) refused whole, dry runs that write nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
-use roster_engine::import::import;
+use roster_store::import::import;
 use roster_store::{ListQuery, ResourceKind, Store};
 use roster_testkit::on_every_backend;
 use serde_json::{Value, json};
@@ -169,8 +169,8 @@ async fn a_dry_run_plans_without_writing() {
                 "cy@example.com,E4,Cy,Ng,cy@example.com,true",
             )
             + "dan@example.com,E5,Dan,Oz,dan@example.com,true,/Eng,New Team\n";
-        let opts = roster_engine::import::ImportOptions { dry_run: true };
-        let r = roster_engine::import::import_with(store, "hr.csv", &changed, opts)
+        let opts = roster_store::import::ImportOptions { dry_run: true };
+        let r = roster_store::import::import_with(store, "hr.csv", &changed, opts)
             .await
             .unwrap();
         assert_eq!((r.created, r.updated, r.unchanged), (2, 1, 1), "{backend}: {r:?}");

@@ -18,9 +18,8 @@
 //!   resource is a Group when its `schemas` name the Group schema; a Group's `members` may name users by id or by
 //!   `userName`.
 
-use crate::mapping;
 use roster_scim::{PatchPath, SchemaRegistry, ValidateOptions};
-use roster_store::{Member, MemberChange, ResourceKind, Store, StoreError};
+use crate::{Member, MemberChange, ResourceKind, Store, StoreError};
 use serde_json::{Map, Value};
 
 /// What an import did.
@@ -120,7 +119,7 @@ impl Keys {
         };
         let name = roster_scim::value::get_ci(&r.data, name_attr)
             .and_then(Value::as_str)
-            .map(|v| (name_attr, roster_store::name_key(r.kind, v), v));
+            .map(|v| (name_attr, crate::name_key(r.kind, v), v));
         let ext = r
             .data
             .get("externalId")
@@ -293,7 +292,7 @@ async fn apply_users(
                 .map(str::to_owned);
             let name = roster_scim::value::get_ci(&r.data, "userName")
                 .and_then(Value::as_str)
-                .map(|n| roster_store::name_key(kind, n));
+                .map(|n| crate::name_key(kind, n));
             (ext, name)
         })
         .collect();
@@ -353,7 +352,7 @@ async fn apply_users(
             _ => None,
         })
         .collect();
-    let mut current: std::collections::HashMap<String, roster_store::StoredResource> = store
+    let mut current: std::collections::HashMap<String, crate::StoredResource> = store
         .load_resources(kind, &compare_ids)
         .await?
         .into_iter()
@@ -526,7 +525,7 @@ fn csv_records<'t>(
                 continue;
             }
             match col {
-                Some(path) => mapping::set_path(&mut data, path, Value::String(cell.to_owned())),
+                Some(path) => roster_scim::access::set_path(&mut data, path, Value::String(cell.to_owned())),
                 None => groups.extend(
                     cell.split(';')
                         .map(str::trim)
@@ -579,7 +578,7 @@ fn parse_json(text: &str, report: &mut ImportReport) -> Vec<Record> {
             let is_group = data
                 .get("schemas")
                 .and_then(Value::as_array)
-                .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(mapping::GROUP_SCHEMA)));
+                .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(roster_scim::schema::CORE_GROUP)));
             let kind = kind.unwrap_or(if is_group {
                 ResourceKind::Group
             } else {
@@ -681,7 +680,7 @@ fn changes(
     kind: ResourceKind,
     data: &Value,
     id: &str,
-    current: roster_store::StoredResource,
+    current: crate::StoredResource,
 ) -> Result<Option<Map<String, Value>>, StoreError> {
     let mut current_json = current.data.clone();
     current_json.insert("id".into(), Value::String(id.to_owned()));
@@ -755,7 +754,7 @@ async fn add_members(
         }
         None => {
             let data = serde_json::json!({
-                "schemas": [mapping::GROUP_SCHEMA],
+                "schemas": [roster_scim::schema::CORE_GROUP],
                 "displayName": group,
             });
             let schema = SchemaRegistry::new();
