@@ -1,8 +1,8 @@
 //! `roster audit`: reads the audit log (the entries are appended by `actor::record`).
 
+use crate::output::parse_since;
 use crate::output::{Format, csv_field};
 use crate::serve::{DatabaseArg, open};
-use crate::sync::parse_since;
 use clap::Args;
 use serde_json::json;
 use std::process::ExitCode;

@@ -39,8 +39,11 @@ mod audit;
 mod client;
 mod error;
 mod explain;
+mod import;
+mod log;
 mod lookup;
 mod output;
+mod provision;
 mod retry;
 mod scim;
 mod secrets;
@@ -85,11 +88,11 @@ enum Command {
     /// Sync an app now: what changed since the last sync, or everything with --full; --dry-run shows the plan.
     Sync(sync::SyncArgs),
     /// Provision one user to an app now and print each step.
-    Provision(sync::ProvisionArgs),
+    Provision(provision::ProvisionArgs),
     /// Read an app's provisioning log (table, CSV or JSON).
-    Log(sync::LogArgs),
+    Log(log::LogArgs),
     /// Import users and groups from a CSV or JSON file into the directory (idempotent).
-    Import(sync::ImportArgs),
+    Import(import::ImportArgs),
     /// Retry an app's failed objects now (after fixing their cause): all, those failed with --code, or one --object.
     Retry(retry::RetryArgs),
     /// Run (or drop, with --discard) the deprovisions an app's guard held.
@@ -125,9 +128,9 @@ fn main() -> ExitCode {
             serve::init_logging("warn");
             serve::block_on(sync::sync(args)).map_err(Into::into)
         }
-        Command::Provision(args) => serve::block_on(sync::provision(args)).map_err(Into::into),
-        Command::Log(args) => serve::block_on(sync::log(args)).map_err(Into::into),
-        Command::Import(args) => serve::block_on(sync::import(args)).map_err(Into::into),
+        Command::Provision(args) => serve::block_on(provision::provision(args)).map_err(Into::into),
+        Command::Log(args) => serve::block_on(log::log(args)).map_err(Into::into),
+        Command::Import(args) => serve::block_on(import::import(args)).map_err(Into::into),
         Command::Approve(args) => serve::block_on(approve::run(args)),
         Command::Retry(args) => serve::block_on(retry::run(args)),
         Command::Explain(args) => explain::run(&args).map_err(Into::into),

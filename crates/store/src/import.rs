@@ -18,8 +18,8 @@
 //!   resource is a Group when its `schemas` name the Group schema; a Group's `members` may name users by id or by
 //!   `userName`.
 
-use roster_scim::{PatchPath, SchemaRegistry, ValidateOptions};
 use crate::{Member, MemberChange, ResourceKind, Store, StoreError};
+use roster_scim::{PatchPath, SchemaRegistry, ValidateOptions};
 use serde_json::{Map, Value};
 
 /// What an import did.
@@ -575,10 +575,10 @@ fn parse_json(text: &str, report: &mut ImportReport) -> Vec<Record> {
         .into_iter()
         .enumerate()
         .map(|(i, (kind, data))| {
-            let is_group = data
-                .get("schemas")
-                .and_then(Value::as_array)
-                .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(roster_scim::schema::CORE_GROUP)));
+            let is_group = data.get("schemas").and_then(Value::as_array).is_some_and(|s| {
+                s.iter()
+                    .any(|u| u.as_str() == Some(roster_scim::schema::CORE_GROUP))
+            });
             let kind = kind.unwrap_or(if is_group {
                 ResourceKind::Group
             } else {
