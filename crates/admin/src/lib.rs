@@ -1,7 +1,7 @@
 //! # roster-admin
 //!
 //! The operations an admin performs on roster, written once: the CLI (`roster retry`, `roster approve`,
-//! `roster app release`, `roster client …`) and the admin API (`/api/v1`) are thin shells over these calls.
+//! `roster app release`, `roster client …`, `roster token …`) and the admin API (`/api/v1`) are thin shells over these calls.
 //! Each returns a typed result or an [`AdminError`] (a kind the shell turns into an exit code or an HTTP
 //! status, a roster code, a message that says what to fix), and each change is written to the audit log in the
 //! name of the [`Admin`]'s actor (`os:USER` for the CLI, `token:NAME` for the API).
@@ -10,15 +10,20 @@
 //! |---|---|
 //! | [`queue`] | retry failed objects now; list, approve or discard the deprovisions the guard held |
 //! | [`health`] | release an app's quarantine; the clients (API tokens) pushing into roster and their inbound quarantine |
+//! | [`log`] | an app's provisioning log, filtered; the names objects go by now |
+//! | [`tokens`] | create (the secret shown once), list and revoke API tokens |
 //!
 //! **Must never import** `roster-server` or the CLI (its shells), nor print or exit: what to say and how to end is
 //! the shell's.
 
 pub mod error;
 pub mod health;
+pub mod log;
 pub mod queue;
+pub mod tokens;
 
 pub use error::{AdminError, Failure};
+pub use log::LogFilter;
 
 use roster_store::{AppRecord, AuditAction, Store};
 use serde_json::Value;

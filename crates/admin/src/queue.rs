@@ -4,7 +4,6 @@
 use crate::{Admin, AdminError, now};
 use roster_store::{AuditAction, Hold, ResourceKind};
 use serde_json::json;
-use std::collections::HashMap;
 
 /// What [`Admin::retry`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,24 +75,9 @@ impl Admin {
     pub async fn held(&self, app: &str) -> Result<Vec<Held>, AdminError> {
         self.app(app).await?;
         let items = self.store().list_held(app, 1_000_000).await?;
-        let mut names: HashMap<(ResourceKind, String), String> = HashMap::new();
-        for (kind, attr) in [
-            (ResourceKind::User, "userName"),
-            (ResourceKind::Group, "displayName"),
-        ] {
-            let mut ids: Vec<String> = items
-                .iter()
-                .filter(|q| q.kind == kind)
-                .map(|q| q.source_id.clone())
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            for r in self.store().load_resources(kind, &ids).await? {
-                if let Some(n) = r.data.get(attr).and_then(serde_json::Value::as_str) {
-                    names.insert((kind, r.id.clone()), n.to_owned());
-                }
-            }
-        }
+        let mut names = self
+            .names(items.iter().map(|q| (q.kind, q.source_id.as_str())))
+            .await?;
         Ok(items
             .into_iter()
             .map(|q| Held {

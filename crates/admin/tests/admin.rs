@@ -49,6 +49,7 @@ async fn operations_refuse_what_does_not_exist_and_audit_what_they_change() {
             admin.release_app("nope").await.map(|_| ()).unwrap_err(),
             admin.client("nobody").await.map(|_| ()).unwrap_err(),
             admin.release_client("nobody").await.map(|_| ()).unwrap_err(),
+            admin.revoke_token("nobody").await.unwrap_err(),
         ] {
             assert_eq!(e.failure, Failure::NotFound, "{backend}: {e}");
         }
@@ -71,16 +72,49 @@ async fn operations_refuse_what_does_not_exist_and_audit_what_they_change() {
             "{backend}: not quarantined"
         );
         assert!(admin.clients().await.unwrap().is_empty(), "{backend}");
+        let secret = admin
+            .create_token("okta", roster_store::Scope::Write)
+            .await
+            .unwrap();
+        assert!(
+            store.verify_token(&secret).await.unwrap().is_some(),
+            "{backend}: the secret works"
+        );
+        let tokens = admin.tokens().await.unwrap();
+        assert_eq!(tokens.len(), 1, "{backend}");
+        assert_eq!(tokens[0].name, "okta", "{backend}");
+        let e = admin
+            .create_token("okta", roster_store::Scope::Read)
+            .await
+            .unwrap_err();
+        assert_eq!(e.failure, Failure::Invalid, "{backend}: a name taken: {e}");
+        admin.revoke_token("okta").await.unwrap();
+        assert!(admin.tokens().await.unwrap().is_empty(), "{backend}");
         let audit = store.list_audit(None, 100).await.unwrap();
         let actions: Vec<AuditAction> = audit.iter().map(|a| a.action).collect();
         assert_eq!(
             actions,
-            [AuditAction::Retry, AuditAction::Approve, AuditAction::Discard],
-            "{backend}: a release of nothing is not audited"
+            [
+                AuditAction::Retry,
+                AuditAction::Approve,
+                AuditAction::Discard,
+                AuditAction::TokenCreate,
+                AuditAction::TokenRevoke
+            ],
+            "{backend}: a release of nothing, and a token name refused, are not audited"
         );
         assert!(
-            audit.iter().all(|a| a.actor == "os:alice" && a.target == "crm"),
+            !audit[3].change.to_string().contains(&secret),
+            "{backend}: never the secret"
+        );
+        assert!(
+            audit.iter().all(|a| a.actor == "os:alice"),
             "{backend}: {audit:?}"
+        );
+        assert_eq!(
+            audit.iter().map(|a| a.target.as_str()).collect::<Vec<_>>(),
+            ["crm", "crm", "crm", "okta", "okta"],
+            "{backend}"
         );
         assert_eq!(
             audit[0].change,

@@ -1,10 +1,9 @@
 //! `roster log`: an app's provisioning log (table, CSV or JSON), filtered by failures, object, code and age.
 
-use crate::lookup::{find, object_names};
+use crate::error::CliError;
 use crate::output::{Format, csv_field, parse_since};
-use crate::serve::{DatabaseArg, open};
+use crate::serve::{DatabaseArg, admin};
 use clap::Args;
-use roster_store::{LogQuery, Store};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -38,33 +37,20 @@ pub struct LogArgs {
     db: DatabaseArg,
 }
 
-/// The directory id an object argument names: an id, a userName, a group displayName; otherwise the text itself
-/// (the object may be gone from the directory and still be in the log).
-async fn object_id(store: &Store, s: &str) -> Result<String, String> {
-    Ok(store
-        .find_named(s)
-        .await
-        .map_err(|e| e.to_string())?
-        .map_or_else(|| s.to_owned(), |(_, id)| id))
-}
-
-pub async fn log(args: LogArgs) -> Result<ExitCode, String> {
-    let store = open(&args.db).await?;
-    find(&store, &args.name).await?;
-    let object = match &args.object {
-        Some(o) => Some(object_id(&store, o).await?),
-        None => None,
-    };
-    let q = LogQuery {
-        app: Some(&args.name),
-        source_id: object.as_deref(),
-        code: args.code.as_deref(),
+/// `roster log`: the entries of `roster_admin::Admin::log`, with the names their objects go by now.
+pub async fn log(args: LogArgs) -> Result<ExitCode, CliError> {
+    let admin = admin(&args.db).await?;
+    let filter = roster_admin::LogFilter {
         failures_only: args.failures,
+        object: args.object.as_deref(),
+        code: args.code.as_deref(),
         since: args.since,
         limit: args.limit,
     };
-    let entries = store.list_log(&q).await.map_err(|e| e.to_string())?;
-    let names = object_names(&store, entries.iter().map(|e| (e.kind, e.source_id.as_str()))).await?;
+    let entries = admin.log(&args.name, &filter).await?;
+    let names = admin
+        .names(entries.iter().map(|e| (e.kind, e.source_id.as_str())))
+        .await?;
     let name_of = |e: &roster_store::LogEntry| names.get(&(e.kind, e.source_id.clone())).cloned();
     let time = |t: time::OffsetDateTime| roster_scim::value::format_datetime(t);
     match args.format {

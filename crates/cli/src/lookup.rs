@@ -1,5 +1,5 @@
 //! What commands look up and run, shared by several: an app by name (and ready to sync), a user by userName
-//! or id, one user synced now, the names of objects for listings. Imports no command module, so the commands do not
+//! or id, one user synced now. Imports no command module, so the commands do not
 //! import each other.
 
 use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions, sync_object};
@@ -66,35 +66,4 @@ pub async fn sync_user(
 pub async fn runtime(store: &Store, name: &str) -> Result<AppRuntime, String> {
     find(store, name).await?;
     AppRuntime::load(store, name).await.map_err(|e| e.to_string())
-}
-
-/// The names objects go by now, by (kind, id), for listings: a user's userName, a group's displayName (objects
-/// deleted from the directory have none; their id stands).
-pub async fn object_names<'a>(
-    store: &Store,
-    objects: impl Iterator<Item = (ResourceKind, &'a str)> + Clone,
-) -> Result<std::collections::HashMap<(ResourceKind, String), String>, String> {
-    let mut names = std::collections::HashMap::new();
-    for (kind, attr) in [
-        (ResourceKind::User, "userName"),
-        (ResourceKind::Group, "displayName"),
-    ] {
-        let mut ids: Vec<String> = objects
-            .clone()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, id)| id.to_owned())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        for r in store
-            .load_resources(kind, &ids)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            if let Some(n) = r.data.get(attr).and_then(serde_json::Value::as_str) {
-                names.insert((kind, r.id.clone()), n.to_owned());
-            }
-        }
-    }
-    Ok(names)
 }

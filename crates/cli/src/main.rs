@@ -49,6 +49,7 @@ mod scim;
 mod secrets;
 mod serve;
 mod sync;
+mod token;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -78,7 +79,7 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list and revoke the API tokens that SCIM clients use.
     #[command(subcommand)]
-    Token(serve::TokenCommand),
+    Token(token::TokenCommand),
     /// Work with SCIM payloads offline: filters, PATCH requests, resources and schemas.
     #[command(subcommand)]
     Scim(scim::ScimCommand),
@@ -121,7 +122,7 @@ fn main() -> ExitCode {
     let result: Result<ExitCode, error::CliError> = match cli.command {
         Command::Scim(cmd) => scim::run(cmd).map_err(Into::into),
         Command::Serve(args) => serve::block_on_server(serve::serve(args)).map_err(Into::into),
-        Command::Token(cmd) => serve::block_on(serve::token(cmd)).map_err(Into::into),
+        Command::Token(cmd) => serve::block_on(token::run(cmd)),
         Command::App(cmd) => serve::block_on(app::run(*cmd)),
         Command::Sync(args) => {
             // What the engine warns about (a target refusing /Bulk, a lease it cannot renew) reaches stderr.
@@ -129,7 +130,7 @@ fn main() -> ExitCode {
             serve::block_on(sync::sync(args)).map_err(Into::into)
         }
         Command::Provision(args) => serve::block_on(provision::provision(args)).map_err(Into::into),
-        Command::Log(args) => serve::block_on(log::log(args)).map_err(Into::into),
+        Command::Log(args) => serve::block_on(log::log(args)),
         Command::Import(args) => serve::block_on(import::import(args)).map_err(Into::into),
         Command::Approve(args) => serve::block_on(approve::run(args)),
         Command::Retry(args) => serve::block_on(retry::run(args)),

@@ -1,8 +1,8 @@
 //! `roster serve` and `roster token`.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::Args;
 use roster_server::{AppState, ServerConfig};
-use roster_store::{Scope, Store, redact_url};
+use roster_store::{Store, redact_url};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -74,46 +74,6 @@ pub struct ServeArgs {
     max_connections: u64,
     #[command(flatten)]
     db: DatabaseArg,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ScopeArg {
-    /// Read only: GET and searches.
-    Read,
-    /// Read and write (SCIM).
-    Write,
-    /// Read and write, and the operations API under /api/v1 (provisioning log, app health).
-    Admin,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create a token and print it once on stdout.
-    Create {
-        /// A name to tell the token apart (for example the IdP it is for).
-        #[arg(long)]
-        name: String,
-        /// What the token may do.
-        #[arg(long, value_enum, default_value = "write")]
-        scope: ScopeArg,
-        #[command(flatten)]
-        db: DatabaseArg,
-    },
-    /// List tokens (names, scopes, last use; never the secrets).
-    List {
-        /// Output format (json: one object per line, for scripts).
-        #[arg(long, value_enum, default_value = "table")]
-        format: crate::output::Format,
-        #[command(flatten)]
-        db: DatabaseArg,
-    },
-    /// Revoke a token by name.
-    Revoke {
-        /// The token's name.
-        name: String,
-        #[command(flatten)]
-        db: DatabaseArg,
-    },
 }
 
 /// Runs the server on a multi-threaded runtime: its requests use every core.
@@ -271,94 +231,4 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
-}
-
-pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
-    match cmd {
-        TokenCommand::Create { name, scope, db } => {
-            let store = open(&db).await?;
-            let scope = match scope {
-                ScopeArg::Read => Scope::Read,
-                ScopeArg::Write => Scope::Write,
-                ScopeArg::Admin => Scope::Admin,
-            };
-            let secret = store
-                .create_token(&name, scope)
-                .await
-                .map_err(|e| e.to_string())?;
-            out!("{secret}");
-            eprintln!(
-                "Token '{name}' ({}) created in {}. It is shown only now: store it in your IdP. Only a roster serve \
-                 on this database accepts it.",
-                scope.as_str(),
-                redact_url(&db.database)
-            );
-            crate::actor::record(
-                &store,
-                roster_store::AuditAction::TokenCreate,
-                &name,
-                serde_json::json!({"scope": scope.as_str()}),
-            )
-            .await?;
-        }
-        TokenCommand::List { format, db } => {
-            let store = open(&db).await?;
-            let tokens = store.list_tokens().await.map_err(|e| e.to_string())?;
-            let time = |t: time::OffsetDateTime| roster_scim::value::format_datetime(t);
-            match format {
-                crate::output::Format::Json => {
-                    for t in tokens {
-                        let line = serde_json::json!({"name": t.name, "scope": t.scope.as_str(),
-                            "created": time(t.created), "lastUsed": t.last_used.map(time)});
-                        out!("{line}");
-                    }
-                }
-                crate::output::Format::Csv => {
-                    out!("name,scope,created,last_used");
-                    for t in tokens {
-                        out!(
-                            "{},{},{},{}",
-                            crate::output::csv_field(&t.name),
-                            t.scope.as_str(),
-                            time(t.created),
-                            t.last_used.map(time).unwrap_or_default()
-                        );
-                    }
-                }
-                crate::output::Format::Table => {
-                    if tokens.is_empty() {
-                        eprintln!(
-                            "No tokens in {}. Create one with: roster token create --name NAME",
-                            redact_url(&db.database)
-                        );
-                    }
-                    out!("{:<24} {:<6} {:<28} LAST USED", "NAME", "SCOPE", "CREATED");
-                    for t in tokens {
-                        let last = t.last_used.map_or_else(|| "never".to_owned(), time);
-                        out!(
-                            "{:<24} {:<6} {:<28} {last}",
-                            t.name,
-                            t.scope.as_str(),
-                            time(t.created)
-                        );
-                    }
-                }
-            }
-        }
-        TokenCommand::Revoke { name, db } => {
-            let store = open(&db).await?;
-            if !store.revoke_token(&name).await.map_err(|e| e.to_string())? {
-                return Err(format!("no token named '{name}'; see 'roster token list'"));
-            }
-            crate::actor::record(
-                &store,
-                roster_store::AuditAction::TokenRevoke,
-                &name,
-                serde_json::json!({}),
-            )
-            .await?;
-            eprintln!("Token '{name}' revoked.");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

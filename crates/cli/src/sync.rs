@@ -1,6 +1,6 @@
 //! `roster sync`: an app synced now (what changed, or everything with --full; --dry-run shows the plan).
 
-use crate::lookup::{object_names, runtime};
+use crate::lookup::runtime;
 use crate::output::{Format, Progress, csv_field};
 use crate::serve::{DatabaseArg, open};
 use clap::Args;
@@ -170,7 +170,10 @@ async fn report_waiting(store: &Store, name: &str) -> Result<i64, String> {
             })
             .take(10)
             .collect();
-        let names = object_names(store, failing.iter().map(|q| (q.kind, q.source_id.as_str()))).await?;
+        let names = roster_admin::Admin::new(store.clone(), crate::actor::actor())
+            .names(failing.iter().map(|q| (q.kind, q.source_id.as_str())))
+            .await
+            .map_err(|e| e.to_string())?;
         for q in failing {
             eprintln!(
                 "  {} {} ({}: {})",

@@ -507,7 +507,7 @@ pub fn explain(text: &str) -> Vec<Explanation> {
     let lower = text.to_lowercase();
     let mut found: Vec<(usize, Explanation)> = Vec::new();
     let push = |rank: usize, e: Explanation, found: &mut Vec<(usize, Explanation)>| {
-        if !found.iter().any(|(_, f)| f.code.code == e.code.code) {
+        if !found.iter().any(|(_, f)| f.code == e.code) {
             found.push((rank, e));
         }
     };

@@ -114,8 +114,8 @@ pub struct Texts {
     pub fix: &'static str,
 }
 
-/// One code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One code. Two codes are equal when they are the same code (`R-…`): compare codes, not their strings.
+#[derive(Debug, Clone, Copy)]
 pub struct Code {
     /// The stable code.
     pub code: &'static str,
@@ -132,6 +132,14 @@ pub struct Code {
     /// Title, cause and fix in Japanese.
     pub ja: Texts,
 }
+
+impl PartialEq for Code {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+    }
+}
+
+impl Eq for Code {}
 
 impl Code {
     /// Title, cause and fix in `lang`.

@@ -231,7 +231,7 @@ impl Http {
         // rateLimitExceeded, userRateLimitExceeded, quotaExceeded) stop every request to the app for a while.
         let pause = (status == 429
             || (status == 503 && retry_after.is_some())
-            || code.code == codes::TARGET_RATE_LIMITED.code)
+            || *code == codes::TARGET_RATE_LIMITED)
             .then(|| retry_after.unwrap_or(DEFAULT_WAIT));
         if let Some(wait) = pause {
             self.gate

@@ -39,7 +39,7 @@ impl Signal {
             code.category,
             Category::Transient | Category::Authentication | Category::Rejected
         ) && status.is_some()
-            || code.code == codes::TARGET_UNREACHABLE.code
+            || *code == codes::TARGET_UNREACHABLE
         {
             Self::Failure(code)
         } else {

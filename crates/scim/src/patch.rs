@@ -117,23 +117,27 @@ impl PatchRequest {
 
     /// The `PatchOp` message.
     pub fn to_json(&self) -> Value {
-        let ops: Vec<Value> = self
-            .operations
-            .iter()
-            .map(|o| {
-                let mut m = Map::new();
-                m.insert("op".into(), Value::String(o.op.as_str().into()));
-                if let Some(p) = &o.path {
-                    m.insert("path".into(), Value::String(p.to_string()));
-                }
-                if let Some(v) = &o.value {
-                    m.insert("value".into(), v.clone());
-                }
-                Value::Object(m)
-            })
-            .collect();
-        json!({"schemas": [PATCH_OP_SCHEMA], "Operations": ops})
+        message(&self.operations)
     }
+}
+
+/// The `PatchOp` message carrying `operations` (without copying them into a [`PatchRequest`]).
+pub fn message(operations: &[PatchOperation]) -> Value {
+    let ops: Vec<Value> = operations
+        .iter()
+        .map(|o| {
+            let mut m = Map::new();
+            m.insert("op".into(), Value::String(o.op.as_str().into()));
+            if let Some(p) = &o.path {
+                m.insert("path".into(), Value::String(p.to_string()));
+            }
+            if let Some(v) = &o.value {
+                m.insert("value".into(), v.clone());
+            }
+            Value::Object(m)
+        })
+        .collect();
+    json!({"schemas": [PATCH_OP_SCHEMA], "Operations": ops})
 }
 
 fn parse_operation(i: usize, o: &Value) -> Result<PatchOperation, ScimError> {

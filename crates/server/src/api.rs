@@ -12,7 +12,7 @@
 //! | endpoint | token | answers |
 //! |---|---|---|
 //! | `GET /apps` | admin | each app's state (worst condition and every condition), health, pending and held work, accounts |
-//! | `GET /apps/{name}/log` | admin | the app's provisioning log: `failures`, `object`, `code`, `since`, `limit` |
+//! | `GET /apps/{name}/log` | admin | the app's provisioning log: `failures`, `object` (a userName, a group's displayName or an id), `code`, `since`, `limit` |
 //! | `POST /apps/{name}/retry` | admin | `{"code": …, "object": …}` (both optional) → failed objects due now: `{"due": N}`; audited |
 //! | `GET /clients` | admin | each client (API token): inbound quarantine state, until when, why, the window's counts |
 //! | `POST /clients/{name}/release` | admin | ends the client's refusal and probation → the client as it was; audited |
@@ -28,7 +28,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use roster_codes as codes;
 use roster_scim::{ErrorKind, ScimError};
-use roster_store::{LogQuery, ResourceKind, Scope, TokenInfo};
+use roster_store::{ResourceKind, Scope, TokenInfo};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -260,9 +260,6 @@ pub(crate) async fn app_log(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_admin(&token)?;
-    if state.store.find_app(&name).await?.is_none() {
-        return Err(ScimError::new(ErrorKind::NotFound, format!("no app named '{name}'")).into());
-    }
     for key in params.keys() {
         if !["failures", "object", "code", "since", "limit"].contains(&key.as_str()) {
             return Err(ScimError::new(
@@ -308,15 +305,14 @@ pub(crate) async fn app_log(
                 )
             })?,
     };
-    let q = LogQuery {
-        app: Some(&name),
-        source_id: params.get("object").map(String::as_str),
-        code: params.get("code").map(String::as_str),
+    let filter = roster_admin::LogFilter {
         failures_only,
+        object: params.get("object").map(String::as_str),
+        code: params.get("code").map(String::as_str),
         since,
         limit,
     };
-    let entries = state.store.list_log(&q).await?;
+    let entries = admin(&state, &token).log(&name, &filter).await?;
     Ok(ok(&json!({
         "app": name,
         "entries": entries.iter().map(roster_store::LogEntry::to_json).collect::<Vec<_>>(),

@@ -289,7 +289,7 @@ async fn operations_google_cannot_carry_out_are_refused_not_dropped() {
     ] {
         let e = client.patch(kind, "id-1", &ops).await.unwrap_err();
         assert!(
-            e.code.code == codes::TARGET_UNSUPPORTED.code || e.code.code == codes::TARGET_INVALID_VALUE.code,
+            *e.code == codes::TARGET_UNSUPPORTED || *e.code == codes::TARGET_INVALID_VALUE,
             "{ops:?}: {e}"
         );
         assert!(e.message.starts_with("not sent:"), "{e}");

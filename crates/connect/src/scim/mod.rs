@@ -6,7 +6,7 @@ pub mod bulk;
 use crate::error::{Discovery, ListPage, TargetError};
 use crate::http::{Http, encode};
 use roster_codes as codes;
-use roster_scim::{PatchOperation, PatchRequest, ResourceKind};
+use roster_scim::{PatchOperation, ResourceKind};
 use serde_json::{Map, Value};
 
 /// A SCIM service provider as a target.
@@ -167,12 +167,7 @@ impl ScimTarget {
             reqwest::Method::PATCH,
             &path,
             &[],
-            Some(
-                &PatchRequest {
-                    operations: ops.to_vec(),
-                }
-                .to_json(),
-            ),
+            Some(&roster_scim::patch::message(ops)),
             &[],
         )
         .await?;

@@ -168,7 +168,7 @@ async fn log_app_problem(
     record: &roster_store::AppRecord,
     e: &crate::sync::AppError,
 ) -> Result<(), StoreError> {
-    if e.code.code != codes::SCOPE_GROUP_MISSING.code {
+    if *e.code != codes::SCOPE_GROUP_MISSING {
         return Ok(());
     }
     for g in record.scope_groups() {

@@ -217,7 +217,7 @@ pub(super) async fn execute(
 /// account is inactive") while the identity is in scope, reactivates the account and sends the update again.
 async fn update_reactivating(run: &mut Run<'_>, target_id: &str, ops: &[PatchOp]) -> Result<(), TargetError> {
     match apply_ops(run, target_id, ops).await {
-        Err(e) if e.code.code == codes::TARGET_INACTIVE.code && run.kind == ResourceKind::User => {
+        Err(e) if *e.code == codes::TARGET_INACTIVE && run.kind == ResourceKind::User => {
             run.step(
                 "action",
                 format!("the app says account {target_id} is inactive; reactivating it"),
