@@ -1,21 +1,25 @@
 //! # roster-admin
 //!
 //! The operations an admin performs on roster, written once: the CLI (`roster retry`, `roster approve`,
-//! `roster app release`, `roster client …`, `roster token …`) and the admin API (`/api/v1`) are thin shells over these calls.
+//! `roster app add|edit|remove|release`, `roster client …`, `roster token …`, `roster log`) and the admin API (`/api/v1`) are thin shells over these calls.
 //! Each returns a typed result or an [`AdminError`] (a kind the shell turns into an exit code or an HTTP
 //! status, a roster code, a message that says what to fix), and each change is written to the audit log in the
 //! name of the [`Admin`]'s actor (`os:USER` for the CLI, `token:NAME` for the API).
 //!
 //! | module | operations |
 //! |---|---|
+//! | [`apps`] | add, edit and remove apps: checked (target, credential, scope groups, mapping against the app's schemas) before they are stored |
+//! | [`checks`] | `roster app test` as a typed report: each check a value the shell says in its language |
 //! | [`queue`] | retry failed objects now; list, approve or discard the deprovisions the guard held |
 //! | [`health`] | release an app's quarantine; the clients (API tokens) pushing into roster and their inbound quarantine |
 //! | [`log`] | an app's provisioning log, filtered; the names objects go by now |
 //! | [`tokens`] | create (the secret shown once), list and revoke API tokens |
 //!
 //! **Must never import** `roster-server` or the CLI (its shells), nor print or exit: what to say and how to end is
-//! the shell's.
+//! the shell's. It uses the engine (an app's settings, its mapping, a client for its target) and the store.
 
+pub mod apps;
+pub mod checks;
 pub mod error;
 pub mod health;
 pub mod log;
@@ -59,7 +63,7 @@ impl Admin {
         self.store
             .find_app(name)
             .await?
-            .ok_or_else(|| AdminError::not_found(format!("no app named '{name}' (see roster app list)")))
+            .ok_or_else(|| AdminError::not_found(format!("no app named '{name}'; see roster app list")))
     }
 
     /// Appends the action, done already, to the audit log; a log that cannot be written is an error all the same,

@@ -123,3 +123,73 @@ async fn operations_refuse_what_does_not_exist_and_audit_what_they_change() {
         );
     });
 }
+
+/// Apps added, edited and removed: checked before they are stored, refused with the code of what is wrong, and
+/// audited with their settings (never the credential).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_are_checked_before_they_are_stored_and_audited() {
+    use roster_admin::apps::SchemaCheck;
+    use roster_engine::config::AppConfig;
+    use roster_store::Secret;
+    let target = roster_testkit::Target::spawn().await;
+    on_every_backend!(|store, backend| {
+        let admin = Admin::new(store.clone(), "token:console");
+        let secret = || Some(Secret::new(target.token.clone()));
+        // No credential: refused before anything is stored.
+        let e = admin
+            .add_app("crm", AppConfig::new(&target.url), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.failure, Failure::Invalid, "{backend}: {e}");
+        assert!(e.message.contains("--token-file"), "{backend}: {e}");
+        // A scope group that does not exist.
+        let mut scoped = AppConfig::new(&target.url);
+        scoped.scope.groups = vec!["Sales".into()];
+        let e = admin.add_app("crm", scoped, secret()).await.unwrap_err();
+        assert_eq!(
+            (e.failure, e.code.code),
+            (Failure::NotFound, "R-SCOPE-GROUP-MISSING"),
+            "{backend}: {e}"
+        );
+        assert!(
+            store.list_apps().await.unwrap().is_empty(),
+            "{backend}: nothing stored"
+        );
+        // Added: the app's schemas were read and the default mapping covers them.
+        let added = admin
+            .add_app("crm", AppConfig::new(&target.url), secret())
+            .await
+            .unwrap();
+        assert_eq!(added.schema, SchemaCheck::Checked, "{backend}");
+        // Edited: turned off, audited as such; a stale version is refused.
+        let mut off = added.config.clone();
+        off.enabled = false;
+        let edited = admin.edit_app("crm", off.clone(), None, None).await.unwrap();
+        assert_eq!(
+            (edited.version, edited.schema.clone(), edited.due, edited.released),
+            (2, SchemaCheck::NotAsked, 0, false),
+            "{backend}"
+        );
+        let e = admin.edit_app("crm", off, None, Some(1)).await.unwrap_err();
+        assert_eq!(e.failure, Failure::Invalid, "{backend}: {e}");
+        // Removed, then gone.
+        admin.remove_app("crm").await.unwrap();
+        let e = admin.remove_app("crm").await.unwrap_err();
+        assert_eq!(e.failure, Failure::NotFound, "{backend}: {e}");
+        let audit = store.list_audit(None, 100).await.unwrap();
+        let actions: Vec<AuditAction> = audit.iter().map(|a| a.action).collect();
+        assert_eq!(
+            actions,
+            [
+                AuditAction::AppAdd,
+                AuditAction::AppDisable,
+                AuditAction::AppRemove
+            ],
+            "{backend}"
+        );
+        let text = serde_json::to_string(&audit.iter().map(|a| &a.change).collect::<Vec<_>>()).unwrap();
+        assert!(!text.contains(&target.token), "{backend}: never the credential");
+        assert!(audit.iter().all(|a| a.actor == "token:console"), "{backend}");
+    });
+    target.stop().await;
+}

@@ -6,8 +6,9 @@
 //! future completes, finishing requests in flight. No global state: the store, schemas and settings are in
 //! the state.
 //!
-//! **Must never import** `roster-engine` or `roster-connect`: the server receives (inbound SCIM, the
-//! operations API over the store); provisioning outward is the engine's, and the two meet only in the store.
+//! **Must never import** `roster-engine` or `roster-connect` directly: the server receives (inbound SCIM) and
+//! serves the operations API, whose operations come from `roster-admin`; provisioning outward is the engine's, and
+//! the SCIM side meets it only in the store.
 //!
 //! | module | owns |
 //! |---|---|

@@ -2,9 +2,8 @@
 
 use super::settings::*;
 use crate::error::CliError;
-use crate::serve::{DatabaseArg, open};
+use crate::serve::DatabaseArg;
 use roster_engine::config::AppConfig;
-use roster_store::AuditAction;
 use std::process::ExitCode;
 
 pub(super) async fn run(name: String, settings: AppSettings, db: DatabaseArg) -> Result<ExitCode, CliError> {
@@ -26,20 +25,12 @@ pub(super) async fn run(name: String, settings: AppSettings, db: DatabaseArg) ->
         AppConfig::new(url)
     };
     let secret = apply_settings(&mut cfg, &settings)?;
-    cfg.connector(secret.clone())?;
-    let store = open(&db).await?;
-    resolve_scope_groups(&store, &mut cfg).await?;
-    check_required_at_app(&cfg, secret.clone()).await?;
-    store
-        .create_app(&name, &cfg.to_json()?, secret.as_ref())
-        .await
-        .map_err(|e| e.to_string())?;
-    store
-        .set_sends_password(&name, cfg.sends_password())
-        .await
-        .map_err(|e| e.to_string())?;
-    let change = serde_json::json!({"after": audited(&cfg)?, "credential": if secret.is_some() { "set" } else { "none" }});
-    crate::actor::record(&store, AuditAction::AppAdd, &name, change).await?;
+    let added = crate::serve::admin(&db)
+        .await?
+        .add_app(&name, cfg, secret)
+        .await?;
+    note_schema_check(&added.schema);
+    let cfg = added.config;
     eprintln!(
         "App '{name}' added. Check it with: roster app test {name}; see the plan with: roster sync {name} --full --dry-run. {}",
         match (cfg.enabled, cfg.reconcile_every_hours) {

@@ -105,7 +105,7 @@ pub async fn run(cmd: AppCommand) -> Result<ExitCode, CliError> {
             db,
         } => edit::run(name, if_version, settings, db).await,
         AppCommand::Remove { name, db } => remove::run(name, db).await,
-        AppCommand::Test { name, db } => Ok(test::run(&name, &db).await?),
+        AppCommand::Test { name, db } => test::run(&name, &db).await,
         AppCommand::Preview { name, user, db } => preview::run(name, user, db).await,
     }
 }

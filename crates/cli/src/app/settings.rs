@@ -6,8 +6,7 @@ use roster_engine::codes;
 use roster_engine::config::{AppConfig, Auth, Deprovision, StaleLinkPolicy, TargetConfig};
 use roster_engine::connect::google;
 use roster_engine::mapping::MappingRule;
-use roster_store::redact_url;
-use roster_store::{Secret, Store};
+use roster_store::Secret;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -323,88 +322,6 @@ pub(super) fn finish_settings(cfg: &mut AppConfig, s: &AppSettings) -> Result<()
     Ok(())
 }
 
-pub(super) fn config_of(record: &roster_store::AppRecord) -> Result<AppConfig, String> {
-    AppConfig::from_json(&record.config)
-}
-
-/// The settings as the audit log and `app show` give them: the URL's credentials redacted.
-pub(super) fn audited(cfg: &AppConfig) -> Result<serde_json::Value, String> {
-    let mut v = cfg.to_json()?;
-    if let Some(u) = v.pointer_mut("/target/url") {
-        *u = serde_json::Value::String(redact_url(cfg.target.url()));
-    }
-    Ok(v)
-}
-
-/// At `app add` and when `app edit` changes the mapping: every attribute the app's own `/Schemas` marks required
-/// must be mapped, or every create would fail at the app. The app is asked once, for five seconds at most; one
-/// that cannot be asked now is checked by `roster app test` later (said so). Google Workspace apps are checked by
-/// their fixed attributes instead.
-pub(super) async fn check_required_at_app(cfg: &AppConfig, secret: Option<Secret>) -> Result<(), String> {
-    if let TargetConfig::Google { .. } = cfg.target {
-        return Ok(());
-    }
-    let Ok(client) = cfg.connector(secret) else {
-        return Ok(());
-    };
-    match tokio::time::timeout(std::time::Duration::from_secs(5), client.discover()).await {
-        Ok(Ok(d)) => {
-            let missing = roster_engine::mapping::missing_required(
-                &cfg.effective_mapping(),
-                roster_engine::mapping::USER_SCHEMA,
-                &d.definitions,
-            );
-            if let Some(attr) = missing.first() {
-                return Err(format!(
-                    "{}: the app's schema requires '{attr}' and no rule maps it, so every create would fail: add \
-                     one, for example --map '{attr}={attr}'",
-                    codes::MAPPING_INVALID.code
-                ));
-            }
-            Ok(())
-        }
-        Ok(Err(e)) => {
-            eprintln!(
-                "note: the app's schemas could not be read now ({}: {}); roster app test checks the mapping against \
-                 them once the app answers",
-                e.code.code, e.message
-            );
-            Ok(())
-        }
-        Err(_) => {
-            eprintln!(
-                "note: the app did not answer within 5 s; roster app test checks the mapping against its schemas \
-                 once it does"
-            );
-            Ok(())
-        }
-    }
-}
-
-/// Stores the scope groups by id: each is given by id or displayName, and must exist, so a rename in the
-/// directory keeps the scope and a typo is refused now rather than stopping the app later.
-pub(super) async fn resolve_scope_groups(store: &Store, cfg: &mut AppConfig) -> Result<(), String> {
-    let mut ids = Vec::with_capacity(cfg.scope.groups.len());
-    for g in &cfg.scope.groups {
-        match store.resolve_group(g).await {
-            Ok(Some(id)) => ids.push(id),
-            Ok(None) => {
-                return Err(format!(
-                    "{}: no group '{g}' in the directory. Name an existing group (by displayName or id), or create \
-                     it first (roster import, or your identity provider)",
-                    codes::SCOPE_GROUP_MISSING.code
-                ));
-            }
-            Err(roster_store::StoreError::Scim(e)) => {
-                return Err(format!("{}: {}", codes::SCOPE_GROUP_MISSING.code, e.detail));
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    cfg.scope.groups = ids;
-    Ok(())
-}
-
 /// Refuses a mapping that reads attributes the directory does not have, or maps nothing to `userName` (RFC 7643
 /// requires it of every user; `roster app test` checks what the app's own schemas require).
 pub(super) fn check_mapping_sources(cfg: &AppConfig) -> Result<(), String> {
@@ -420,21 +337,31 @@ pub(super) fn check_mapping_sources(cfg: &AppConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// What is wrong with a user mapping: sources the directory does not have, and attributes the app requires
-/// (from its schemas `definitions`; RFC 7643's `userName` when it serves none) that no rule maps.
-pub(super) fn mapping_problems(rules: &[MappingRule], definitions: &[roster_scim::Schema]) -> Vec<String> {
-    let registry = roster_scim::SchemaRegistry::new();
-    let mut problems = registry
-        .resource("User")
-        .map(|users| roster_engine::mapping::check_sources(rules, &users))
-        .unwrap_or_default();
-    for attr in
-        roster_engine::mapping::missing_required(rules, roster_engine::mapping::USER_SCHEMA, definitions)
-    {
-        problems.push(format!(
-            "the app requires '{attr}' and no rule maps it (every create would fail): add one, for example \
-             --map '{attr}={attr}'"
-        ));
+pub(super) use roster_admin::checks::mapping_problems;
+
+/// Says on stderr what asking the app for its schemas came to, when it could not be done now.
+pub(super) fn note_schema_check(check: &roster_admin::apps::SchemaCheck) {
+    use roster_admin::apps::SchemaCheck;
+    match check {
+        SchemaCheck::Checked | SchemaCheck::NotAsked => {}
+        SchemaCheck::Unreachable { code, message } => eprintln!(
+            "note: the app's schemas could not be read now ({}: {message}); roster app test checks the mapping \
+             against them once the app answers",
+            code.code
+        ),
+        SchemaCheck::TimedOut => eprintln!(
+            "note: the app did not answer within 5 s; roster app test checks the mapping against its schemas once \
+             it does"
+        ),
     }
-    problems
+}
+
+/// An app's stored settings.
+pub(super) fn config_of(record: &roster_store::AppRecord) -> Result<AppConfig, String> {
+    roster_admin::apps::config_of(record).map_err(|e| e.message)
+}
+
+/// The settings as the audit log and `app show` give them: the URL's credentials redacted.
+pub(super) fn audited(cfg: &AppConfig) -> Result<serde_json::Value, String> {
+    roster_admin::apps::audited(cfg).map_err(|e| e.message)
 }

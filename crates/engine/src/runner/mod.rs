@@ -1,5 +1,5 @@
-//! Running the engine: following the change journal into the queue ([`journal`]), draining the queue with retries
-//! and the app's health ([`drain`]), full reconciles ([`reconcile`], with the [`snapshot`] of a target's accounts
+//! Running the engine: following the change journal into the queue (`journal`), draining the queue with retries
+//! and the app's health (`drain`), full reconciles (`reconcile`, with the `snapshot` of a target's accounts
 //! that spares matching requests), and the loop `roster serve` runs (here).
 //!
 //! Durability: the journal cursor moves in the same transaction that queues the changed objects; a queue row is

@@ -1,6 +1,6 @@
 //! Syncing one directory object to one app, as a pipeline: read the object and decide its scope and mapping
-//! (`AppRuntime::source`), find its link or match an existing account ([`matching`]) and plan ([`decide`]), carry the action
-//! out ([`execute`]), record the link changes with the log entry (here, in one transaction).
+//! (`AppRuntime::source`), find its link or match an existing account (`matching`) and plan (`decide`), carry the action
+//! out (`execute`), record the link changes with the log entry (here, in one transaction).
 //!
 //! Every step is idempotent against a crash: a create is preceded by matching, so if roster dies after the
 //! target created the account but before the link was written, the next attempt finds the account and links
