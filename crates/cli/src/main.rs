@@ -129,7 +129,7 @@ fn main() -> ExitCode {
             serve::init_logging("warn");
             serve::block_on(sync::sync(args)).map_err(Into::into)
         }
-        Command::Provision(args) => serve::block_on(provision::provision(args)).map_err(Into::into),
+        Command::Provision(args) => serve::block_on(provision::provision(args)),
         Command::Log(args) => serve::block_on(log::log(args)),
         Command::Import(args) => serve::block_on(import::import(args)).map_err(Into::into),
         Command::Approve(args) => serve::block_on(approve::run(args)),

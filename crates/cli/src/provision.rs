@@ -1,11 +1,9 @@
-//! `roster provision`: one user provisioned to an app now, each step printed.
+//! `roster provision`: one user provisioned to an app now (`roster_admin::Admin::provision`), each step printed.
 
-use crate::lookup::{find_user, runtime, sync_user};
+use crate::error::CliError;
 use crate::output::Format;
-use crate::serve::{DatabaseArg, open};
+use crate::serve::{DatabaseArg, admin};
 use clap::Args;
-use roster_engine::plan::Action;
-use roster_store::AuditAction;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -22,13 +20,9 @@ pub struct ProvisionArgs {
     db: DatabaseArg,
 }
 
-pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
-    let store = open(&args.db).await?;
-    let app = runtime(&store, &args.name).await?;
-    let id = find_user(&store, &args.user).await?;
-    let change = serde_json::json!({"user": args.user, "id": id});
-    crate::actor::record(&store, AuditAction::Provision, &args.name, change).await?;
-    let r = sync_user(&store, &app, &id, true, false).await?;
+pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, CliError> {
+    let done = admin(&args.db).await?.provision(&args.name, &args.user).await?;
+    let (id, r) = (&done.id, &done.result);
     if matches!(args.format, Format::Table) {
         for s in &r.steps {
             out!("{:<8} {}", s.stage, s.text);
@@ -50,9 +44,9 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
             })
         );
     }
-    Ok(match (&r.action, r.outcome) {
-        (_, roster_store::Outcome::Failed) => ExitCode::from(1),
-        (Action::Conflict { .. }, _) => ExitCode::from(1),
-        _ => ExitCode::SUCCESS,
+    Ok(if done.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
