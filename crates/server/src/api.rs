@@ -13,6 +13,7 @@
 //! |---|---|---|
 //! | `GET /apps` | admin | each app's state (worst condition and every condition), health, pending and held work, accounts |
 //! | `GET /apps/{name}/log` | admin | the app's provisioning log: `failures`, `object` (a userName, a group's displayName or an id), `code`, `since`, `limit` |
+//! | `GET /apps/{name}/test` | admin | what `roster app test` checks: `{"passed", "url", "checks": [{"result": ok/note/fail, "code", "text", …}]}`; changes nothing |
 //! | `POST /apps/{name}/retry` | admin | `{"code": …, "object": …}` (both optional) → failed objects due now: `{"due": N}`; audited |
 //! | `GET /clients` | admin | each client (API token): inbound quarantine state, until when, why, the window's counts |
 //! | `POST /clients/{name}/release` | admin | ends the client's refusal and probation → the client as it was; audited |
@@ -226,6 +227,44 @@ pub(crate) async fn app_retry(
         .await?;
     let due = retried.due;
     Ok(ok(&json!({"due": due})))
+}
+
+/// `GET /apps/{name}/test`: what `roster app test` checks, as one object; the codes' words in the request's
+/// language. Changes nothing.
+pub(crate) async fn app_test(
+    State(state): State<AppState>,
+    axum::Extension(token): axum::Extension<TokenInfo>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    use roster_admin::checks::Check;
+    require_admin(&token)?;
+    let lang = lang(&headers, &params);
+    let report = admin(&state, &token).test_app(&name).await?;
+    let checks: Vec<Value> = report
+        .checks
+        .iter()
+        .map(|c| match c {
+            Check::Ok(text) => json!({"result": "ok", "text": text}),
+            Check::Note(text) => json!({"result": "note", "text": text}),
+            Check::Fail { code, text } => {
+                json!({"result": "fail", "code": code.map(|c| c.code), "text": text})
+            }
+            Check::Target { code, happened } => {
+                let t = code.texts(lang);
+                json!({"result": "fail", "code": code.code, "text": t.title, "happened": happened,
+                       "cause": t.cause, "fix": t.fix})
+            }
+        })
+        .collect();
+    Ok(ok(&json!({
+        "app": name,
+        "url": report.url,
+        "passed": report.passed(),
+        "checks": checks,
+        "lang": lang.tag(),
+    })))
 }
 
 /// `GET /clients`: what `roster client list --format json` gives, as one array.

@@ -106,6 +106,7 @@ fn api_router(state: AppState) -> Router<AppState> {
         .route("/apps", get(api::apps))
         .route("/apps/{name}/log", get(api::app_log))
         .route("/apps/{name}/retry", post(api::app_retry))
+        .route("/apps/{name}/test", get(api::app_test))
         .route("/clients", get(api::clients))
         .route("/clients/{name}/release", post(api::client_release))
         .fallback(api_not_found)
@@ -131,7 +132,7 @@ async fn api_not_found() -> ApiError {
     ScimError::new(
         ErrorKind::NotFound,
         "no such endpoint; the operations API has /codes, /explain, /apps, /apps/{name}/log, /apps/{name}/retry, \
-         /clients and /clients/{name}/release",
+         /apps/{name}/test, /clients and /clients/{name}/release",
     )
     .into()
 }

@@ -168,6 +168,22 @@ fn the_api_retries_and_is_audited() {
         )
         .unwrap();
         assert_eq!(status, 404);
+        // What `roster app test` checks, over the API: the same calls, as JSON.
+        let get =
+            |path: &str| crate::common::http(&served.addr, "GET", path, Some(admin.trim()), None).unwrap();
+        let (status, body) = get("/api/v1/apps/crm/test");
+        assert_eq!(status, 200, "{body}");
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["passed"], true, "{report}");
+        assert!(
+            report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["result"] == "ok" && c["text"] == "reachable, credential accepted"),
+            "{report}"
+        );
+        assert_eq!(get("/api/v1/apps/nope/test").0, 404);
         drop(served);
         db.ok(&["sync", "crm"]);
         assert_eq!(target_names(&rt, &ft.target).len(), 2);
