@@ -1,6 +1,6 @@
 //! `roster app add`: connect an app, its settings checked and its credential sealed; audited.
 
-use super::settings::*;
+use super::settings::{AppSettings, apply_settings, check_admin, note_schema_check};
 use crate::error::CliError;
 use crate::serve::DatabaseArg;
 use roster_engine::config::AppConfig;

@@ -1,6 +1,6 @@
 //! `roster app edit`: change an app's settings (optionally only at a version); what failed is tried again; audited.
 
-use super::settings::*;
+use super::settings::{AppSettings, apply_settings, note_schema_check};
 use crate::error::CliError;
 use crate::serve::DatabaseArg;
 use std::process::ExitCode;

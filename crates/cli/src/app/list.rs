@@ -1,6 +1,6 @@
 //! `roster app list`: every app with its state, links and pending work.
 
-use super::settings::*;
+use super::settings::config_of;
 use crate::error::CliError;
 use crate::serve::{DatabaseArg, open};
 use roster_store::ResourceKind;

@@ -1,6 +1,6 @@
 //! `roster app show`: an app's settings (never its credential), state, mapping and pending work.
 
-use super::settings::*;
+use super::settings::{audited, config_of};
 use crate::error::CliError;
 use crate::lookup::find;
 use crate::serve::{DatabaseArg, open};
