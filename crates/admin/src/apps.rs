@@ -50,16 +50,6 @@ pub struct Edited {
     pub released: bool,
 }
 
-impl AdminError {
-    fn with_code(failure: Failure, code: &'static Code, message: impl Into<String>) -> Self {
-        Self {
-            failure,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
 /// The settings as the audit log and `app show` give them: the URL's credentials redacted.
 pub fn audited(cfg: &AppConfig) -> Result<Value, AdminError> {
     let mut v = cfg

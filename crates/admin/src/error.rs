@@ -27,22 +27,23 @@ pub struct AdminError {
 }
 
 impl AdminError {
-    /// `what` does not exist.
-    pub fn not_found(message: impl Into<String>) -> Self {
+    /// A failure of `failure`'s kind with `code`.
+    pub(crate) fn with_code(failure: Failure, code: &'static Code, message: impl Into<String>) -> Self {
         Self {
-            failure: Failure::NotFound,
-            code: &codes::ADMIN_NOT_FOUND,
+            failure,
+            code,
             message: message.into(),
         }
     }
 
+    /// `what` does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::with_code(Failure::NotFound, &codes::ADMIN_NOT_FOUND, message)
+    }
+
     /// A value given is wrong.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            failure: Failure::Invalid,
-            code: &codes::ADMIN_INVALID,
-            message: message.into(),
-        }
+        Self::with_code(Failure::Invalid, &codes::ADMIN_INVALID, message)
     }
 
     /// The exit code a command ends with: 2 for a mistake in what was asked (as for any CLI error), 3 when
@@ -76,11 +77,7 @@ impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Scim(s) => Self::invalid(s.detail),
-            other => Self {
-                failure: Failure::Store,
-                code: &codes::INTERNAL,
-                message: other.to_string(),
-            },
+            other => Self::with_code(Failure::Store, &codes::INTERNAL, other.to_string()),
         }
     }
 }

@@ -41,11 +41,7 @@ impl Admin {
     pub async fn runtime(&self, app: &str) -> Result<AppRuntime, AdminError> {
         self.app(app).await?;
         AppRuntime::load(self.store(), app).await.map_err(|e| match e {
-            SyncError::App(e) => AdminError {
-                failure: Failure::Invalid,
-                code: e.code,
-                message: e.message,
-            },
+            SyncError::App(e) => AdminError::with_code(Failure::Invalid, e.code, e.message),
             SyncError::Store(e) => e.into(),
         })
     }
