@@ -11,6 +11,9 @@ pub enum Failure {
     NotFound,
     /// A value given is not one the operation takes.
     Invalid,
+    /// The operation cannot be done in the state things are in (a name already taken, an edit of a version
+    /// changed since, an app in quarantine); the message says what to change first.
+    Conflict,
     /// roster's database failed; the operation may or may not have happened (the message says which).
     Store,
 }
@@ -47,11 +50,12 @@ impl AdminError {
     }
 
     /// The exit code a command ends with: 2 for a mistake in what was asked (as for any CLI error), 3 when
-    /// roster's database failed.
+    /// roster's database failed, 4 when the state things are in refuses it (a script may wait or alert).
     pub const fn exit_code(&self) -> u8 {
         match self.failure {
             Failure::NotFound | Failure::Invalid => 2,
             Failure::Store => 3,
+            Failure::Conflict => 4,
         }
     }
 
@@ -60,6 +64,7 @@ impl AdminError {
         match self.failure {
             Failure::NotFound => 404,
             Failure::Invalid => 400,
+            Failure::Conflict => 409,
             Failure::Store => 500,
         }
     }
@@ -76,6 +81,10 @@ impl std::error::Error for AdminError {}
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
+            // A taken name (409) or a stale version (412) is a conflict with what is stored, not a bad value.
+            StoreError::Scim(s) if matches!(s.status(), 409 | 412) => {
+                Self::with_code(Failure::Conflict, &codes::ADMIN_CONFLICT, s.detail)
+            }
             StoreError::Scim(s) => Self::invalid(s.detail),
             other => Self::with_code(Failure::Store, &codes::INTERNAL, other.to_string()),
         }

@@ -1,7 +1,7 @@
 //! # roster-admin
 //!
 //! The operations an admin performs on roster, written once: the CLI (`roster retry`, `roster approve`,
-//! `roster app add|edit|remove|test|preview|release`, `roster provision`, `roster client …`, `roster token …`,
+//! `roster app add|edit|remove|test|preview|release`, `roster sync`, `roster provision`, `roster client …`, `roster token …`,
 //! `roster log`) and the admin API (`/api/v1`) are thin shells over these calls.
 //! Each returns a typed result or an [`AdminError`] (a kind the shell turns into an exit code or an HTTP
 //! status, a roster code, a message that says what to fix), and each change is written to the audit log in the
@@ -12,6 +12,7 @@
 //! | [`apps`] | add, edit and remove apps: checked (target, credential, scope groups, mapping against the app's schemas) before they are stored |
 //! | [`checks`] | `roster app test` as a typed report: each check a value the shell says in its language |
 //! | [`provision`] | one user and one app: provisioned now with its trace, or previewed (the body, the plan) |
+//! | [`sync`] | an app synced now (what changed, or every user), or its plan; events while it runs, a typed summary |
 //! | [`queue`] | retry failed objects now; list, approve or discard the deprovisions the guard held |
 //! | [`health`] | release an app's quarantine; the clients (API tokens) pushing into roster and their inbound quarantine |
 //! | [`log`] | an app's provisioning log, filtered; the names objects go by now |
@@ -27,10 +28,12 @@ pub mod health;
 pub mod log;
 pub mod provision;
 pub mod queue;
+pub mod sync;
 pub mod tokens;
 
 pub use error::{AdminError, Failure};
 pub use log::LogFilter;
+pub use sync::{SyncEvent, SyncRequest, SyncSummary};
 
 use roster_store::{AppRecord, AuditAction, Store};
 use serde_json::Value;

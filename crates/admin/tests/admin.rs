@@ -87,7 +87,11 @@ async fn operations_refuse_what_does_not_exist_and_audit_what_they_change() {
             .create_token("okta", roster_store::Scope::Read)
             .await
             .unwrap_err();
-        assert_eq!(e.failure, Failure::Invalid, "{backend}: a name taken: {e}");
+        assert_eq!(
+            (e.failure, e.code.code, e.exit_code(), e.http_status()),
+            (Failure::Conflict, "R-ADMIN-CONFLICT", 4, 409),
+            "{backend}: a name taken: {e}"
+        );
         admin.revoke_token("okta").await.unwrap();
         assert!(admin.tokens().await.unwrap().is_empty(), "{backend}");
         let audit = store.list_audit(None, 100).await.unwrap();
@@ -171,7 +175,7 @@ async fn apps_are_checked_before_they_are_stored_and_audited() {
             "{backend}"
         );
         let e = admin.edit_app("crm", off, None, Some(1)).await.unwrap_err();
-        assert_eq!(e.failure, Failure::Invalid, "{backend}: {e}");
+        assert_eq!(e.failure, Failure::Conflict, "{backend}: a stale version: {e}");
         // Removed, then gone.
         admin.remove_app("crm").await.unwrap();
         let e = admin.remove_app("crm").await.unwrap_err();
@@ -190,6 +194,124 @@ async fn apps_are_checked_before_they_are_stored_and_audited() {
         let text = serde_json::to_string(&audit.iter().map(|a| &a.change).collect::<Vec<_>>()).unwrap();
         assert!(!text.contains(&target.token), "{backend}: never the credential");
         assert!(audit.iter().all(|a| a.actor == "token:console"), "{backend}");
+    });
+    target.stop().await;
+}
+
+/// `roster sync` as one call: a dry run plans and writes nothing, a sync pushes what changed and says what
+/// waits, a full dry run finds nothing to do after it, and a quarantined app is refused with its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_reports_its_plan_and_its_summary_and_refuses_a_quarantined_app() {
+    use roster_admin::sync::{SyncEvent, SyncRequest};
+    use roster_engine::config::AppConfig;
+    use roster_store::Secret;
+    let target = roster_testkit::Target::spawn().await;
+    on_every_backend!(|store, backend| {
+        let admin = Admin::new(store.clone(), "os:alice");
+        let app = format!("crm-{backend}");
+        admin
+            .add_app(
+                &app,
+                AppConfig::new(&target.url),
+                Some(Secret::new(target.token.clone())),
+            )
+            .await
+            .unwrap();
+        for n in ["a", "b"] {
+            let mut user = Map::new();
+            user.insert("userName".into(), json!(format!("{n}-{backend}@example.com")));
+            store.create_resource(ResourceKind::User, user).await.unwrap();
+        }
+        let at_target = || async {
+            roster_testkit::all(&target.store, ResourceKind::User)
+                .await
+                .into_iter()
+                .filter(|u| u.data["userName"].as_str().is_some_and(|n| n.contains(backend)))
+                .count()
+        };
+
+        // A dry run: both users planned (each said as an event), nothing sent, nothing audited.
+        let mut planned = Vec::new();
+        let dry = admin
+            .sync(
+                &app,
+                SyncRequest {
+                    full: false,
+                    dry_run: true,
+                },
+                |e| {
+                    if let SyncEvent::Object { result, .. } = e {
+                        planned.push(result.action.name());
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((dry.pending, dry.planned), (2, 2), "{backend}: {dry:?}");
+        assert_eq!(planned, ["create", "create"], "{backend}");
+        assert_eq!(at_target().await, 0, "{backend}: a dry run sends nothing");
+
+        // The sync: both created, nothing waits.
+        let done = admin.sync(&app, SyncRequest::default(), |_| ()).await.unwrap();
+        assert_eq!(done.synced, 2, "{backend}: {done:?}");
+        assert!(done.changes_read >= 2, "{backend}: {done:?}");
+        assert!(done.settled(), "{backend}: {done:?}");
+        assert_eq!(at_target().await, 2, "{backend}");
+
+        // A full dry run after it: every user seen, none would change.
+        let full = admin
+            .sync(
+                &app,
+                SyncRequest {
+                    full: true,
+                    dry_run: true,
+                },
+                |_| (),
+            )
+            .await
+            .unwrap();
+        let pass = full.pass.clone().unwrap();
+        assert_eq!((pass.seen, full.planned), (2, 0), "{backend}: {full:?}");
+        assert_eq!(pass.actions.get("none"), Some(&2), "{backend}: {pass:?}");
+
+        // Quarantined: refused with the quarantine's code, as a conflict with the app's state.
+        let until = roster_store::to_micros(time::OffsetDateTime::now_utc()) + 3_600_000_000;
+        store
+            .quarantine_app(&app, until, 1, "R-TARGET-AUTH", "token revoked")
+            .await
+            .unwrap();
+        let e = admin
+            .sync(&app, SyncRequest::default(), |_| ())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.failure, e.code.code, e.exit_code(), e.http_status()),
+            (Failure::Conflict, "R-APP-QUARANTINED", 4, 409),
+            "{backend}: {e}"
+        );
+        assert!(
+            e.message.contains("R-TARGET-AUTH") && e.message.contains("roster app release"),
+            "{backend}: {e}"
+        );
+        let waiting = admin.waiting(&app).await.unwrap();
+        assert_eq!(
+            waiting.quarantine,
+            Some(("R-TARGET-AUTH".to_owned(), "token revoked".to_owned())),
+            "{backend}"
+        );
+
+        let actions: Vec<AuditAction> = store
+            .list_audit(None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.action)
+            .collect();
+        assert_eq!(
+            actions,
+            [AuditAction::AppAdd, AuditAction::Sync],
+            "{backend}: dry runs and a refused sync audit nothing"
+        );
     });
     target.stop().await;
 }

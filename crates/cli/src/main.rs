@@ -127,7 +127,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => {
             // What the engine warns about (a target refusing /Bulk, a lease it cannot renew) reaches stderr.
             serve::init_logging("warn");
-            serve::block_on(sync::sync(args)).map_err(Into::into)
+            serve::block_on(sync::sync(args))
         }
         Command::Provision(args) => serve::block_on(provision::provision(args)),
         Command::Log(args) => serve::block_on(log::log(args)),

@@ -1,15 +1,13 @@
-//! `roster sync`: an app synced now (what changed, or everything with --full; --dry-run shows the plan).
+//! `roster sync`: an app synced now (what changed, or everything with --full; --dry-run shows the plan), through
+//! `roster_admin`; this module says what the sync reports, as it goes and at the end.
 
-use crate::lookup::runtime;
+use crate::error::CliError;
 use crate::output::{Format, Progress, csv_field};
-use crate::serve::{DatabaseArg, open};
+use crate::serve::{DatabaseArg, admin};
 use clap::Args;
-use roster_engine::runner::{
-    DrainReport, affected_objects, follow_journal, full_sync, is_change, sync_round, system_clock,
-};
-use roster_engine::sync::{AppRuntime, ObjectResult, SyncOptions};
-use roster_store::AuditAction;
-use roster_store::{ResourceKind, Store};
+use roster_admin::sync::{SyncEvent, SyncRequest, SyncSummary, WaitCause, Waiting};
+use roster_engine::sync::ObjectResult;
+use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -50,295 +48,209 @@ fn emit_plan(format: Format, id: &str, r: &ObjectResult) {
         ),
         Format::Json => out!(
             "{}",
-            serde_json::json!({"object": id, "action": r.action.name(), "detail": r.action.to_string(),
+            json!({"object": id, "action": r.action.name(), "detail": r.action.to_string(),
                 "outcome": r.outcome.as_str(), "code": r.code.map(|c| c.code), "message": r.message})
         ),
     }
 }
 
-/// A sync's summary on stdout for scripts (`--format json`); the words on stderr say the same.
-fn emit_summary(format: Format, summary: &serde_json::Value) {
-    if matches!(format, Format::Json) {
-        out!("{}", serde_json::json!({ "summary": summary }));
-    }
+/// What the sync reports as it goes: planned and failed objects on stdout, progress and waits on stderr (one
+/// line kept current on a terminal; otherwise a line every ten seconds at most).
+struct Reporter {
+    format: Format,
+    tty: bool,
+    progress: Progress,
+    waited: Option<std::time::Instant>,
 }
 
-/// Refuses to sync an app that is quarantined (an admin must release it); an app's `Retry-After` is waited out.
-async fn check_health(store: &Store, name: &str) -> Result<(), String> {
-    let health = store.app_health(name).await.map_err(|e| e.to_string())?;
-    let now = roster_store::to_micros(time::OffsetDateTime::now_utc());
-    if health.quarantined(now) {
-        return Err(format!(
-            "{name} is quarantined ({}: {}); fix the cause, then release it: roster app release {name}",
-            health.code.as_deref().unwrap_or("-"),
-            health.reason.as_deref().unwrap_or("-")
-        ));
-    }
-    Ok(())
-}
-
-/// Drains the queue as the engine does (the deprovision guard deciding on what was held); says what waits.
-async fn round(store: &Store, app: &AppRuntime, holder: &str) -> Result<DrainReport, String> {
-    let clock = system_clock();
-    let r = sync_round(store, app, holder, &clock)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(r)
-}
-
-/// How far ahead [`drain_until_settled`] waits for the next due object: a pause the app asked for, or the retry
-/// of a passing failure (server errors and dropped connections are retried after 2 s, 4 s, 8 s, …).
-const PATIENCE_MICROS: i64 = 60_000_000;
-/// How long [`drain_until_settled`] goes on waiting while nothing gets through.
-const NO_PROGRESS_MICROS: i64 = 300_000_000;
-
-/// Drains the app's queue until nothing is due within [`PATIENCE_MICROS`]: waits out the app's pauses
-/// (`Retry-After`), saying so, and retries what failed for a passing cause. Stops when the app is quarantined or
-/// nothing got through for [`NO_PROGRESS_MICROS`]. Returns the objects synced.
-async fn drain_until_settled(store: &Store, app: &AppRuntime, holder: &str) -> Result<usize, String> {
-    let clock = system_clock();
-    let tty = std::io::stderr().is_terminal();
-    let mut done = 0;
-    let mut stalled_since = clock();
-    let mut said: Option<std::time::Instant> = None;
-    loop {
-        let r = round(store, app, holder).await?;
-        done += r.done;
-        let now = clock();
-        if r.done > 0 {
-            stalled_since = now;
-        }
-        let health = store.app_health(&app.name).await.map_err(|e| e.to_string())?;
-        let Some(next) = store.next_due(&app.name).await.map_err(|e| e.to_string())? else {
-            break;
-        };
-        let due = next.max(health.not_before);
-        if health.quarantined(now) || due - now > PATIENCE_MICROS || now - stalled_since > NO_PROGRESS_MICROS
-        {
-            break;
-        }
-        if due > now {
-            // On a terminal one line kept current; otherwise a line every ten seconds at most.
-            let quiet = said.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(10));
-            if tty || !quiet {
-                let why = if health.not_before > now {
-                    format!("{} asked roster to wait (Retry-After)", app.name)
-                } else {
-                    "retrying objects that failed for a passing cause".to_owned()
-                };
-                let pending = store.count_pending(&app.name).await.map_err(|e| e.to_string())?;
-                let secs = (due - now) as f64 / 1e6;
-                if tty {
-                    eprint!("\r\x1b[Kwaiting {secs:.1} s: {why}; {pending} object(s) pending, {done} synced");
-                    let _ = std::io::stderr().flush();
-                } else {
-                    eprintln!("waiting {secs:.1} s: {why}; {pending} object(s) pending, {done} synced");
+impl Reporter {
+    fn event(&mut self, e: SyncEvent<'_>) {
+        match e {
+            SyncEvent::Object { id, result } => {
+                if self.tty {
+                    eprint!("\r\x1b[K");
                 }
-                said = Some(std::time::Instant::now());
+                emit_plan(self.format, id, result);
             }
-            tokio::time::sleep(std::time::Duration::from_micros((due - now).unsigned_abs())).await;
+            SyncEvent::Progress {
+                seen,
+                total,
+                held_back,
+            } => self
+                .progress
+                .tick(usize::try_from(seen).unwrap_or(usize::MAX), || {
+                    let pct = (seen * 100).checked_div(total).unwrap_or(100);
+                    let waiting = if held_back > 0 {
+                        format!(", {held_back} queued behind the app's pause")
+                    } else {
+                        String::new()
+                    };
+                    format!("{seen}/{total} users ({pct} %){waiting}")
+                }),
+            SyncEvent::Waiting {
+                wait,
+                cause,
+                pending,
+                synced,
+            } => {
+                let quiet = self
+                    .waited
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(10));
+                if self.tty || !quiet {
+                    let why = match cause {
+                        WaitCause::RetryAfter => "the app asked roster to wait (Retry-After)",
+                        WaitCause::Retrying => "retrying objects that failed for a passing cause",
+                    };
+                    let line = format!(
+                        "waiting {:.1} s: {why}; {pending} object(s) pending, {synced} synced",
+                        wait.as_secs_f64()
+                    );
+                    if self.tty {
+                        eprint!("\r\x1b[K{line}");
+                        let _ = std::io::stderr().flush();
+                    } else {
+                        eprintln!("{line}");
+                    }
+                    self.waited = Some(std::time::Instant::now());
+                }
+            }
         }
     }
-    if tty && said.is_some() {
-        eprintln!();
+
+    /// Ends a line kept current on a terminal.
+    fn done(&self) {
+        self.progress.done();
+        if self.tty && self.waited.is_some() {
+            eprintln!();
+        }
     }
-    Ok(done)
 }
 
-/// What still waits after a sync: held deprovisions, objects still failing (with the first few), a quarantine.
-/// Returns how many objects still fail.
-async fn report_waiting(store: &Store, name: &str) -> Result<i64, String> {
-    let (_, held) = store.count_held(name).await.map_err(|e| e.to_string())?;
-    if held > 0 {
+/// What still waits after a sync, in words on stderr.
+fn say_waiting(name: &str, w: &Waiting) {
+    if w.held > 0 {
         eprintln!(
-            "{held} deprovision(s) held: more than the app's guard allows at once ({}). \
+            "{} deprovision(s) held: more than the app's guard allows at once ({}). \
              Check why, then: roster approve {name} (or --discard)",
+            w.held,
             roster_engine::codes::GUARD_DEPROVISIONS.code,
         );
     }
-    let failing = store.count_failing(name).await.map_err(|e| e.to_string())?;
-    if failing > 0 {
+    if w.failing > 0 {
         eprintln!(
-            "{failing} object(s) still failing; they are retried later (roster log {name} --failures):"
+            "{} object(s) still failing; they are retried later (roster log {name} --failures):",
+            w.failing
         );
-        let queue = store.list_queue(name, 100).await.map_err(|e| e.to_string())?;
-        let failing: Vec<_> = queue
-            .iter()
-            .filter(|q| {
-                q.last_code.is_some()
-                    && matches!(q.hold, roster_store::Hold::None | roster_store::Hold::Approved)
-            })
-            .take(10)
-            .collect();
-        let names = roster_admin::Admin::new(store.clone(), crate::actor::actor())
-            .names(failing.iter().map(|q| (q.kind, q.source_id.as_str())))
-            .await
-            .map_err(|e| e.to_string())?;
-        for q in failing {
+        for f in &w.first_failing {
             eprintln!(
                 "  {} {} ({}: {})",
-                q.kind.as_str(),
-                names.get(&(q.kind, q.source_id.clone())).unwrap_or(&q.source_id),
-                q.last_code.as_deref().unwrap_or("-"),
-                q.last_error.as_deref().unwrap_or("")
+                f.kind.as_str(),
+                f.name,
+                f.code.as_deref().unwrap_or("-"),
+                f.error.as_deref().unwrap_or("")
             );
         }
     }
-    check_health(store, name).await?;
-    Ok(failing)
+    if let Some((code, reason)) = &w.quarantine {
+        eprintln!(
+            "{name} is quarantined ({code}: {reason}); fix the cause, then release it: roster app release {name}"
+        );
+    }
 }
 
-pub async fn sync(args: SyncArgs) -> Result<ExitCode, String> {
-    let store = open(&args.db).await?;
-    let app = runtime(&store, &args.name).await?;
-    let tty = std::io::stderr().is_terminal();
-    if !args.dry_run {
-        check_health(&store, &args.name).await?;
-        let change = serde_json::json!({"full": args.full});
-        crate::actor::record(&store, AuditAction::Sync, &args.name, change).await?;
+/// The summary as one JSON object, for scripts (`--format json`).
+fn summary_json(s: &SyncSummary) -> serde_json::Value {
+    let mut v = json!({"app": s.app, "full": s.request.full, "dryRun": s.request.dry_run});
+    if let Some(p) = &s.pass {
+        v["seen"] = p.seen.into();
+        v["actions"] = json!(p.actions);
+        v["failedFirst"] = p.failed_first.into();
+        v["queuedBehindPause"] = p.queued_behind_pause.into();
+    } else if s.request.dry_run {
+        v["pending"] = s.pending.into();
+        v["changes"] = s.planned.into();
+    } else {
+        v["changes"] = s.changes_read.into();
     }
-    if args.full {
-        let total = store
-            .count_resources(ResourceKind::User)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut n = 0_u64;
-        let mut held_back = 0_u64;
-        let dry = args.dry_run;
-        let started = roster_store::to_micros(time::OffsetDateTime::now_utc());
-        let mut progress = Progress::new(if dry { "plan" } else { "sync" });
-        let report = full_sync(&store, &app, dry, |id, r| {
-            n += 1;
-            held_back += u64::from(r.held_back);
-            if !r.held_back && (dry && is_change(&r.action) || r.code.is_some()) {
-                if tty {
-                    eprint!("\r\x1b[K");
-                }
-                emit_plan(args.format, id, r);
-            }
-            progress.tick(usize::try_from(n).unwrap_or(usize::MAX), || {
-                let pct = (n * 100).checked_div(total).unwrap_or(100);
-                let waiting = if held_back > 0 {
-                    format!(", {held_back} queued behind the app's pause")
-                } else {
-                    String::new()
-                };
-                format!("{n}/{total} users ({pct} %){waiting}")
-            });
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        progress.done();
-        let mut summary: Vec<_> = report.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        summary.sort();
-        let waited = if report.waiting > 0 {
-            format!("; {} held back by the app's pause and queued", report.waiting)
+    if !s.request.dry_run {
+        v["synced"] = s.synced.into();
+        v["stillFailing"] = s.waiting.failing.into();
+        v["held"] = s.waiting.held.into();
+        v["quarantined"] = s.waiting.quarantine.is_some().into();
+    }
+    v
+}
+
+/// The summary in words on stderr.
+fn say_summary(s: &SyncSummary) {
+    let dry = s.request.dry_run;
+    if let Some(p) = &s.pass {
+        let mut actions: Vec<_> = p.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        actions.sort();
+        let waited = if p.queued_behind_pause > 0 {
+            format!(
+                "; {} held back by the app's pause and queued",
+                p.queued_behind_pause
+            )
         } else {
             String::new()
         };
         eprintln!(
             "{} {} users: {}; {} failed at the first attempt{waited}",
             if dry { "Dry run over" } else { "Reconciled" },
-            report.seen,
-            summary.join(", "),
-            report.failed,
+            p.seen,
+            actions.join(", "),
+            p.failed_first,
         );
-        let mut summary = serde_json::json!({"app": args.name, "full": true, "dryRun": dry, "seen": report.seen,
-            "actions": report.actions, "failedFirst": report.failed, "queuedBehindPause": report.waiting});
-        if dry {
-            app.leave(&store).await;
-            emit_summary(args.format, &summary);
-            return Ok(ExitCode::SUCCESS);
-        }
-        store
-            .finish_reconcile(&args.name, started)
-            .await
-            .map_err(|e| e.to_string())?;
-        // What failed for a passing cause, what the app's pauses held back, and the deprovisions the guard lets
-        // through go now.
-        let holder = format!("cli-{}", std::process::id());
-        let done = drain_until_settled(&store, &app, &holder).await?;
-        // The other processes working for the app take this sync's share of its concurrency at once.
-        app.leave(&store).await;
-        if done > 0 {
+        if !dry && s.synced > 0 {
             eprintln!(
-                "{done} object(s) synced after the pass (retries, waits, deprovisions within the guard)."
+                "{} object(s) synced after the pass (retries, waits, deprovisions within the guard).",
+                s.synced
             );
         }
-        let failing = report_waiting(&store, &args.name).await?;
-        summary["synced"] = done.into();
-        summary["stillFailing"] = failing.into();
-        emit_summary(args.format, &summary);
-        return Ok(if failing > 0 {
-            ExitCode::from(1)
-        } else {
-            eprintln!("Every object is in sync.");
-            ExitCode::SUCCESS
-        });
-    }
-    if args.dry_run {
-        // What the next incremental sync would do: the queued objects plus the journal since the cursor.
-        let cursor = store.app_cursor(&args.name).await.map_err(|e| e.to_string())?;
-        let entries = store
-            .journal_since(cursor, 100_000)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut objects = affected_objects(&store, &app, &entries)
-            .await
-            .map_err(|e| e.to_string())?;
-        for q in store
-            .list_queue(&args.name, 100_000)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            objects.insert((q.kind, q.source_id));
-        }
-        let mut changes = 0;
-        for (kind, id) in &objects {
-            let opts = SyncOptions {
-                snapshot: None,
-                read_target: false,
-                dry_run: true,
-                attempt: 1,
-                guard: false,
-            };
-            let r = roster_engine::sync::sync_object(&store, &app, *kind, id, opts)
-                .await
-                .map_err(|e| e.to_string())?;
-            if is_change(&r.action) || r.code.is_some() {
-                changes += 1;
-                emit_plan(args.format, id, &r);
-            }
-        }
-        let ids = &objects;
+    } else if dry {
         eprintln!(
-            "Dry run: {changes} change(s) among {} pending object(s); nothing was written.",
-            ids.len()
+            "Dry run: {} change(s) among {} pending object(s); nothing was written.",
+            s.planned, s.pending
         );
-        emit_summary(
-            args.format,
-            &serde_json::json!({"app": args.name, "full": false, "dryRun": true, "pending": ids.len(),
-                "changes": changes}),
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let clock = system_clock();
-    let queued = follow_journal(&store, &app, clock())
-        .await
-        .map_err(|e| e.to_string())?;
-    let holder = format!("cli-{}", std::process::id());
-    let done = drain_until_settled(&store, &app, &holder).await?;
-    app.leave(&store).await;
-    eprintln!("{queued} change(s) read from the directory; {done} object(s) synced.");
-    let failing = report_waiting(&store, &args.name).await?;
-    emit_summary(
-        args.format,
-        &serde_json::json!({"app": args.name, "full": false, "dryRun": false, "changes": queued,
-            "synced": done, "stillFailing": failing}),
-    );
-    Ok(if failing > 0 {
-        ExitCode::from(1)
     } else {
+        eprintln!(
+            "{} change(s) read from the directory; {} object(s) synced.",
+            s.changes_read, s.synced
+        );
+    }
+    if !dry {
+        say_waiting(&s.app, &s.waiting);
+        if s.pass.is_some() && s.settled() {
+            eprintln!("Every object is in sync.");
+        }
+    }
+}
+
+/// `roster sync`: exit 0 when every object is in line with the app, 1 when some still fail or the app ended in
+/// quarantine, 2 for a mistake in what was asked, 4 when the app is quarantined before the sync begins.
+pub async fn sync(args: SyncArgs) -> Result<ExitCode, CliError> {
+    let admin = admin(&args.db).await?;
+    let request = SyncRequest {
+        full: args.full,
+        dry_run: args.dry_run,
+    };
+    let mut reporter = Reporter {
+        format: args.format,
+        tty: std::io::stderr().is_terminal(),
+        progress: Progress::new(if args.dry_run { "plan" } else { "sync" }),
+        waited: None,
+    };
+    let summary = admin.sync(&args.name, request, |e| reporter.event(e)).await;
+    reporter.done();
+    let summary = summary?;
+    say_summary(&summary);
+    if matches!(args.format, Format::Json) {
+        out!("{}", json!({ "summary": summary_json(&summary) }));
+    }
+    Ok(if summary.settled() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }

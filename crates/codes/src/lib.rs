@@ -509,6 +509,13 @@ codes! {
         ja "リクエストが正しくありません",
         "コマンドまたは API リクエストに指定した値が受け付けられない値です。メッセージに、その値とあるべき形が示されています。",
         "メッセージのとおりに値を直して、もう一度リクエストしてください。";
+    ADMIN_CONFLICT = "R-ADMIN-CONFLICT", Conflict, false,
+        "The request conflicts with what roster holds",
+        "The name given is taken already, or what the request changes was changed by someone else since it was read.",
+        "Choose another name, or read the current settings again and repeat the change on them.",
+        ja "リクエストが roster の現在の状態と衝突しています",
+        "指定した名前はすでに使われているか、変更しようとした内容が読み込んだ後に別の人によって変更されています。",
+        "別の名前を選ぶか、現在の設定を読み込み直して、その上でもう一度変更してください。";
 
     // Internal.
     INTERNAL = "R-INTERNAL", Internal, true,

@@ -43,6 +43,7 @@ impl From<roster_admin::AdminError> for ApiError {
         let kind = match e.failure {
             Failure::NotFound => ErrorKind::NotFound,
             Failure::Invalid => ErrorKind::InvalidValue,
+            Failure::Conflict => ErrorKind::Conflict,
             Failure::Store => {
                 tracing::error!(error = %e.message, "store failure");
                 return Self(ScimError::new(
