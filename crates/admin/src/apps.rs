@@ -67,6 +67,31 @@ pub fn config_of(record: &roster_store::AppRecord) -> Result<AppConfig, AdminErr
         .map_err(|m| AdminError::with_code(Failure::Store, &codes::INTERNAL, m))
 }
 
+/// Settings as a request gives them (the admin API's body): the stored form, every field known. A field roster
+/// does not know is refused by its path (`guards.max_deprovison`), so a typo does not leave a setting at its
+/// default unnoticed.
+pub fn settings_from_json(v: Value) -> Result<AppConfig, AdminError> {
+    let mut unknown = Vec::new();
+    let cfg: AppConfig = serde_ignored::deserialize(v, |path| unknown.push(path.to_string()))
+        .map_err(|e| AdminError::invalid(format!("the settings are not valid: {e}")))?;
+    if !unknown.is_empty() {
+        return Err(AdminError::invalid(format!(
+            "unknown setting(s): {}; GET /api/v1/apps/NAME shows the settings an app has",
+            unknown.join(", ")
+        )));
+    }
+    Ok(cfg)
+}
+
+/// The app's name and its settings as [`audited`] gives them, with the version an edit names.
+pub fn shown(record: &roster_store::AppRecord) -> Result<Value, AdminError> {
+    Ok(json!({
+        "name": record.name,
+        "version": record.version,
+        "settings": audited(&config_of(record)?)?,
+    }))
+}
+
 impl Admin {
     /// Adds an app with `cfg` and its credential: the target's address and credential are checked, the scope groups
     /// stored by id (each must exist), and the mapping checked against what the app's schemas require (asked once,

@@ -17,6 +17,19 @@ pub struct Provisioned {
 }
 
 impl Provisioned {
+    /// The result as one object (`roster provision --format json`, the admin API): the action, how it ended,
+    /// a failure's code with its cause and fix in `lang`, and the steps.
+    pub fn to_json(&self, user: &str, lang: roster_codes::Lang) -> Value {
+        let r = &self.result;
+        json!({
+            "user": user, "id": self.id, "action": r.action.name(), "detail": r.action.to_string(),
+            "outcome": r.outcome.as_str(), "succeeded": self.succeeded(), "code": r.code.map(|c| c.code),
+            "message": r.message, "cause": r.code.map(|c| c.texts(lang).cause),
+            "fix": r.code.map(|c| c.texts(lang).fix),
+            "steps": r.steps.iter().map(|s| json!({"stage": s.stage, "text": s.text})).collect::<Vec<_>>(),
+        })
+    }
+
     /// Whether the user ended in line with the app (a failure or a conflict held for a person is not).
     pub fn succeeded(&self) -> bool {
         self.result.outcome != roster_store::Outcome::Failed

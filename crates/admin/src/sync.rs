@@ -137,6 +137,41 @@ impl SyncSummary {
     pub fn settled(&self) -> bool {
         self.waiting.failing == 0 && self.waiting.quarantine.is_none()
     }
+
+    /// The summary as one object (`roster sync --format json`, the admin API).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let mut v = json!({"app": self.app, "full": self.request.full, "dryRun": self.request.dry_run});
+        if let Some(p) = &self.pass {
+            v["seen"] = p.seen.into();
+            v["actions"] = json!(p.actions);
+            v["failedFirst"] = p.failed_first.into();
+            v["queuedBehindPause"] = p.queued_behind_pause.into();
+        } else if !self.request.dry_run {
+            v["changes"] = self.changes_read.into();
+        } else {
+            v["pending"] = self.pending.into();
+        }
+        if self.request.dry_run {
+            v["planned"] = self.planned.into();
+            return v;
+        }
+        let w = &self.waiting;
+        v["synced"] = self.synced.into();
+        v["settled"] = self.settled().into();
+        v["stillFailing"] = w.failing.into();
+        v["held"] = w.held.into();
+        v["firstFailing"] = w
+            .first_failing
+            .iter()
+            .map(|f| json!({"kind": f.kind.as_str(), "name": f.name, "code": f.code, "error": f.error}))
+            .collect();
+        v["quarantine"] = w.quarantine.as_ref().map_or(
+            serde_json::Value::Null,
+            |(code, reason)| json!({"code": code, "reason": reason}),
+        );
+        v
+    }
 }
 
 /// How far ahead the drain waits for the next due object: a pause the app asked for, or the retry of a

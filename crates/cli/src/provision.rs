@@ -22,7 +22,7 @@ pub struct ProvisionArgs {
 
 pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, CliError> {
     let done = admin(&args.db).await?.provision(&args.name, &args.user).await?;
-    let (id, r) = (&done.id, &done.result);
+    let r = &done.result;
     if matches!(args.format, Format::Table) {
         for s in &r.steps {
             out!("{:<8} {}", s.stage, s.text);
@@ -33,16 +33,7 @@ pub async fn provision(args: ProvisionArgs) -> Result<ExitCode, CliError> {
             out!("fix      {}", t.fix);
         }
     } else {
-        out!(
-            "{}",
-            serde_json::json!({
-                "user": args.user, "id": id, "action": r.action.name(), "detail": r.action.to_string(),
-                "outcome": r.outcome.as_str(), "code": r.code.map(|c| c.code), "message": r.message,
-                "cause": r.code.map(|c| c.texts(crate::lang()).cause), "fix": r.code.map(|c| c.texts(crate::lang()).fix),
-                "steps": r.steps.iter().map(|s| serde_json::json!({"stage": s.stage, "text": s.text}))
-                    .collect::<Vec<_>>(),
-            })
-        );
+        out!("{}", done.to_json(&args.user, crate::lang()));
     }
     Ok(if done.succeeded() {
         ExitCode::SUCCESS

@@ -158,29 +158,6 @@ fn say_waiting(name: &str, w: &Waiting) {
     }
 }
 
-/// The summary as one JSON object, for scripts (`--format json`).
-fn summary_json(s: &SyncSummary) -> serde_json::Value {
-    let mut v = json!({"app": s.app, "full": s.request.full, "dryRun": s.request.dry_run});
-    if let Some(p) = &s.pass {
-        v["seen"] = p.seen.into();
-        v["actions"] = json!(p.actions);
-        v["failedFirst"] = p.failed_first.into();
-        v["queuedBehindPause"] = p.queued_behind_pause.into();
-    } else if s.request.dry_run {
-        v["pending"] = s.pending.into();
-        v["changes"] = s.planned.into();
-    } else {
-        v["changes"] = s.changes_read.into();
-    }
-    if !s.request.dry_run {
-        v["synced"] = s.synced.into();
-        v["stillFailing"] = s.waiting.failing.into();
-        v["held"] = s.waiting.held.into();
-        v["quarantined"] = s.waiting.quarantine.is_some().into();
-    }
-    v
-}
-
 /// The summary in words on stderr.
 fn say_summary(s: &SyncSummary) {
     let dry = s.request.dry_run;
@@ -246,7 +223,7 @@ pub async fn sync(args: SyncArgs) -> Result<ExitCode, CliError> {
     let summary = summary?;
     say_summary(&summary);
     if matches!(args.format, Format::Json) {
-        out!("{}", json!({ "summary": summary_json(&summary) }));
+        out!("{}", json!({ "summary": summary.to_json() }));
     }
     Ok(if summary.settled() {
         ExitCode::SUCCESS

@@ -18,10 +18,11 @@ pub const GOOGLE_SCOPES: &str = "https://www.googleapis.com/auth/admin.directory
                                  https://www.googleapis.com/auth/admin.directory.group.member";
 
 /// How roster authenticates to a SCIM target (a Google target always uses its service account).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Auth {
-    /// A bearer token (the app's secret).
+    /// A bearer token (the app's secret); the default.
+    #[default]
     Bearer,
     /// OAuth2 client credentials: the app's secret is the client secret.
     OAuth2 {

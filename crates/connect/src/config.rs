@@ -15,7 +15,8 @@ pub enum TargetConfig {
     Scim {
         /// The SCIM base URL, such as `https://app.example.com/scim/v2`.
         url: String,
-        /// How roster authenticates: the credential is a bearer token or an OAuth2 client secret.
+        /// How roster authenticates: the credential is a bearer token (when not said) or an OAuth2 client secret.
+        #[serde(default)]
         auth: Auth,
     },
     /// Google Workspace's Admin SDK Directory API; the credential is a service account key.
@@ -123,7 +124,7 @@ impl TargetConfig {
     pub const fn missing_credential(&self) -> &'static str {
         match self {
             Self::Scim { .. } => {
-                "the app has no credential: set one with roster app edit NAME --token-file FILE"
+                "the app has no credential: set one with roster app edit NAME --token-file FILE (in the admin API: \"secret\")"
             }
             Self::Google { .. } => {
                 "the app has no credential: set one with roster app edit NAME --google-key-file FILE"

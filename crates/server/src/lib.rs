@@ -18,7 +18,7 @@
 //! | [`body`] | request bodies: size limit, media types, JSON syntax |
 //! | [`scim`] | the SCIM endpoints |
 //! | [`bulk`] | `/Bulk`: operations in order, `bulkId` references, `failOnErrors` |
-//! | [`api`] | the operations API under `/api/v1`: error codes, explain, app health, the provisioning log |
+//! | [`api`] | the operations API under `/api/v1`: error codes, explain, clients; `api/apps.rs`: apps (state, add, show, edit, remove, test, sync, provision, preview, retry, log) |
 //! | [`quarantine`] | refusing a client whose requests keep failing (429 with `Retry-After`, then probation), shared through the store |
 //! | [`edge`] | around every route: request time limit, failures as SCIM errors, no-store headers, access log |
 //! | [`listen`] | the accept loop: connection cap, header and idle timeout, TLS, hyper's own errors as SCIM errors |

@@ -2,6 +2,7 @@
 //! the operations API under `/api/v1`, with the answers for what matches no route. Handlers live in [`crate::scim`],
 //! [`crate::bulk`] and [`crate::api`]; what wraps every route (time limit, panics, access log) in [`crate::edge`].
 
+use crate::api::apps;
 use crate::error::ApiError;
 use crate::{AppState, api, auth, bulk, edge, error, scim};
 use axum::Router;
@@ -103,10 +104,17 @@ fn api_router(state: AppState) -> Router<AppState> {
         .route("/codes", get(api::list_codes))
         .route("/codes/{code}", get(api::one_code))
         .route("/explain", post(api::explain))
-        .route("/apps", get(api::apps))
-        .route("/apps/{name}/log", get(api::app_log))
-        .route("/apps/{name}/retry", post(api::app_retry))
-        .route("/apps/{name}/test", get(api::app_test))
+        .route("/apps", get(apps::apps).post(apps::app_add))
+        .route(
+            "/apps/{name}",
+            get(apps::app_show).put(apps::app_edit).delete(apps::app_remove),
+        )
+        .route("/apps/{name}/log", get(apps::app_log))
+        .route("/apps/{name}/retry", post(apps::app_retry))
+        .route("/apps/{name}/test", get(apps::app_test))
+        .route("/apps/{name}/sync", post(apps::app_sync))
+        .route("/apps/{name}/provision", post(apps::app_provision))
+        .route("/apps/{name}/preview", get(apps::app_preview))
         .route("/clients", get(api::clients))
         .route("/clients/{name}/release", post(api::client_release))
         .fallback(api_not_found)
@@ -131,8 +139,9 @@ async fn scim_not_found() -> ApiError {
 async fn api_not_found() -> ApiError {
     ScimError::new(
         ErrorKind::NotFound,
-        "no such endpoint; the operations API has /codes, /explain, /apps, /apps/{name}/log, /apps/{name}/retry, \
-         /apps/{name}/test, /clients and /clients/{name}/release",
+        "no such endpoint; the operations API has /codes, /explain, /apps, /apps/{name}, /apps/{name}/log, \
+         /apps/{name}/retry, /apps/{name}/test, /apps/{name}/sync, /apps/{name}/provision, /apps/{name}/preview, \
+         /clients and /clients/{name}/release",
     )
     .into()
 }
