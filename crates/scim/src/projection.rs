@@ -48,6 +48,28 @@ impl Projection {
         })
     }
 
+    /// Whether the core attribute `name` can appear in what [`apply`](Self::apply) returns. A store leaves out
+    /// what it would cost to read when it cannot (a group's `members`, a user's derived `groups`). An attribute the
+    /// schema does not describe is taken to appear.
+    pub fn returns(&self, schema: &ResourceSchema<'_>, name: &str) -> bool {
+        let Some((Location::Core, def)) = schema.resolve(None, name) else {
+            return true;
+        };
+        match def.returned {
+            Returned::Never => false,
+            Returned::Always => true,
+            _ if !self.attributes.is_empty() => self
+                .attributes
+                .iter()
+                .any(|p| Self::matches(p, None, def, schema)),
+            Returned::Request => false,
+            Returned::Default => !self
+                .excluded
+                .iter()
+                .any(|p| p.sub.is_none() && Self::matches(p, None, def, schema)),
+        }
+    }
+
     /// Applies the projection to a canonical resource.
     pub fn apply(&self, schema: &ResourceSchema<'_>, resource: &Value) -> Value {
         let Some(obj) = resource.as_object() else {
@@ -221,6 +243,45 @@ mod tests {
         Projection::from_params(attrs, excluded)
             .unwrap()
             .apply(&rs, &user())
+    }
+
+    /// `returns` says whether `apply` can keep an attribute, so a store may leave out what would be dropped.
+    #[test]
+    fn returns_agrees_with_apply_on_a_groups_members() {
+        let reg = SchemaRegistry::new();
+        let rs = reg.resource("Group").unwrap();
+        let group = json!({"schemas": [crate::schema::CORE_GROUP], "id": "g", "displayName": "All",
+            "members": [{"value": "u1", "type": "User", "display": "Ann"}]});
+        for (attrs, excluded, expected) in [
+            (None, None, true),
+            (None, Some("members"), false),
+            (None, Some("MEMBERS"), false),
+            (
+                None,
+                Some("urn:ietf:params:scim:schemas:core:2.0:Group:members"),
+                false,
+            ),
+            (None, Some("members.display"), true),
+            (None, Some("displayName"), true),
+            (Some("displayName"), None, false),
+            (Some("members.value"), None, true),
+            (Some("displayName,members"), None, true),
+            (Some("id"), Some("displayName"), false),
+        ] {
+            let p = Projection::from_params(attrs, excluded).unwrap();
+            assert_eq!(p.returns(&rs, "members"), expected, "{attrs:?} {excluded:?}");
+            assert_eq!(
+                p.apply(&rs, &group).get("members").is_some(),
+                expected,
+                "{attrs:?} {excluded:?}"
+            );
+        }
+        let p = Projection::default();
+        assert!(
+            !p.returns(&reg.resource("User").unwrap(), "password"),
+            "returned never"
+        );
+        assert!(p.returns(&rs, "id"), "returned always");
     }
 
     #[test]

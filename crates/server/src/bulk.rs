@@ -8,7 +8,7 @@
 use crate::AppState;
 use crate::body::ScimBody;
 use crate::error::ApiError;
-use crate::resources::{do_create, do_delete, do_patch, do_replace, schema_of};
+use crate::resources::{Patched, do_create, do_delete, do_patch, do_replace, load_with, schema_of};
 use crate::response::json_response;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,7 +17,7 @@ use roster_scim::messages::{
     BulkOperation, BulkOperationResult, BulkRequest, BulkResponse, resolve_bulk_ids,
 };
 use roster_scim::{ErrorKind, ScimError};
-use roster_store::{ResourceKind, StoredResource};
+use roster_store::{Related, ResourceKind, StoredResource};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -185,10 +185,15 @@ async fn run(
             StatusCode::OK,
             Some(do_replace(state, kind, &need_id()?, &data, version).await?),
         )),
-        ("PATCH", _) => Ok((
-            StatusCode::OK,
-            Some(do_patch(state, kind, &need_id()?, &data, version).await?),
-        )),
+        ("PATCH", _) => {
+            let id = need_id()?;
+            let r = match do_patch(state, kind, &id, &data, version).await? {
+                Patched::Resource(r) => r,
+                // The result names the version and location only: the group is read without its members.
+                Patched::Members { .. } => load_with(state, kind, &id, Related::Skip).await?,
+            };
+            Ok((StatusCode::OK, Some(r)))
+        }
         ("DELETE", _) => {
             do_delete(state, kind, &need_id()?, version).await?;
             Ok((StatusCode::NO_CONTENT, None))

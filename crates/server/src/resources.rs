@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use roster_scim::filter::{CompValue, CompareOp, Filter};
 use roster_scim::resource::with_id_and_meta;
 use roster_scim::{ErrorKind, PatchOp, PatchRequest, ResourceSchema, ScimError};
-use roster_store::{Member, MemberChange, ResourceKind, StoredResource};
+use roster_store::{Member, MemberChange, Related, ResourceKind, StoredResource};
 use serde_json::Value;
 
 pub(crate) fn schema_of(state: &AppState, kind: ResourceKind) -> Result<ResourceSchema<'_>, ApiError> {
@@ -40,11 +40,34 @@ pub(crate) fn render(state: &AppState, r: &StoredResource) -> Value {
 }
 
 pub(crate) async fn load(state: &AppState, kind: ResourceKind, id: &str) -> Result<StoredResource, ApiError> {
+    load_with(state, kind, id, Related::Read).await
+}
+
+/// A resource, with a Group's `members` or a User's derived `groups` only when `related` says so.
+pub(crate) async fn load_with(
+    state: &AppState,
+    kind: ResourceKind,
+    id: &str,
+    related: Related,
+) -> Result<StoredResource, ApiError> {
     state
         .store
-        .get_resource(kind, id)
+        .get_resource_with(kind, id, related)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())).into())
+}
+
+/// What a PATCH did.
+#[derive(Debug)]
+pub(crate) enum Patched {
+    /// The resource as it is now.
+    Resource(StoredResource),
+    /// Only a group's members changed, in place (a row per member added or removed): the group's new version.
+    /// The group was not read back, so the PATCH costs the same for 20 members and for 200,000.
+    Members {
+        /// The version the change made.
+        version: i64,
+    },
 }
 
 pub(crate) fn tag_versions(raw: &str) -> Option<Option<Vec<i64>>> {
@@ -228,7 +251,7 @@ pub(crate) async fn do_patch(
     id: &str,
     body: &Value,
     if_match_raw: Option<&str>,
-) -> Result<StoredResource, ApiError> {
+) -> Result<Patched, ApiError> {
     let req = PatchRequest::from_json(body)?;
     if kind == ResourceKind::Group
         && let Some(changes) = member_changes(&req)
@@ -238,11 +261,11 @@ pub(crate) async fn do_patch(
             Some(Some(vs)) if vs.len() == 1 => vs.first().copied(),
             Some(Some(_)) => Some(-1),
         };
-        state.store.patch_members(id, &changes, expected).await?;
-        return load(state, kind, id).await;
+        let version = state.store.patch_members(id, &changes, expected).await?;
+        return Ok(Patched::Members { version });
     }
     let rs = schema_of(state, kind)?;
-    unconditional_retries(if_match_raw, || async {
+    let patched = unconditional_retries(if_match_raw, || async {
         let existing = load(state, kind, id).await?;
         let expected = if_match(if_match_raw, existing.version)?;
         let outcome =
@@ -255,5 +278,6 @@ pub(crate) async fn do_patch(
         };
         Ok(state.store.replace_resource(kind, id, data, expected).await?)
     })
-    .await
+    .await?;
+    Ok(Patched::Resource(patched))
 }

@@ -83,7 +83,7 @@ fn resource_routes(router: Router<AppState>, kind: ResourceKind) -> Router<AppSt
     router
         .route(
             &base,
-            get(move |s, q| scim::list(s, kind, q)).post(move |s, b| scim::create(s, kind, b)),
+            get(move |s, q| scim::list(s, kind, q)).post(move |s, q, b| scim::create(s, kind, q, b)),
         )
         .route(
             &format!("{base}/.search"),
@@ -92,8 +92,8 @@ fn resource_routes(router: Router<AppState>, kind: ResourceKind) -> Router<AppSt
         .route(
             &format!("{base}/{{id}}"),
             get(move |s, p, q, h| scim::read(s, kind, p, q, h))
-                .put(move |s, p, h, b| scim::replace(s, kind, p, h, b))
-                .patch(move |s, p, h, b| scim::patch(s, kind, p, h, b))
+                .put(move |s, p, q, h, b| scim::replace(s, kind, p, q, h, b))
+                .patch(move |s, p, q, h, b| scim::patch(s, kind, p, q, h, b))
                 .delete(move |s, p, h| scim::delete(s, kind, p, h)),
         )
 }

@@ -5,14 +5,16 @@
 use crate::AppState;
 use crate::body::ScimBody;
 use crate::error::ApiError;
-use crate::resources::{do_create, do_delete, do_patch, do_replace, load, render, schema_of, tag_versions};
+use crate::resources::{
+    Patched, do_create, do_delete, do_patch, do_replace, load_with, render, schema_of, tag_versions,
+};
 use crate::response::json_response;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use roster_scim::messages::{ListResponse, SearchRequest, ServiceProviderConfig};
 use roster_scim::{ErrorKind, Projection, ScimError};
-use roster_store::{ListQuery, Position, ResourceKind, StoredResource};
+use roster_store::{ListQuery, Position, Related, ResourceKind, StoredResource};
 use serde_json::Value;
 
 type Params = Query<Vec<(String, String)>>;
@@ -188,6 +190,27 @@ fn resource_response(
     Ok(resp)
 }
 
+/// Whether answers of `kind` under `projection` carry the related rows (a Group's `members`, a User's derived
+/// `groups`), so they are read only when the answer shows them.
+fn related(state: &AppState, kind: ResourceKind, projection: &Projection) -> Result<Related, ApiError> {
+    let attr = match kind {
+        ResourceKind::Group => "members",
+        ResourceKind::User => "groups",
+    };
+    Ok(if projection.returns(&schema_of(state, kind)?, attr) {
+        Related::Read
+    } else {
+        Related::Skip
+    })
+}
+
+/// Whether the request names `attributes` or `excludedAttributes`.
+fn projection_asked(params: &[(String, String)]) -> bool {
+    params
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes"))
+}
+
 fn projection(params: &[(String, String)]) -> Result<Projection, ApiError> {
     let get = |name: &str| {
         params
@@ -221,7 +244,8 @@ pub(crate) async fn read(
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let r = load(&state, kind, &id).await?;
+    let projection = projection(&params)?;
+    let r = load_with(&state, kind, &id, related(&state, kind, &projection)?).await?;
     if let Some(tags) = header_versions(&headers, header::IF_NONE_MATCH)
         && tags.is_none_or(|vs| vs.contains(&r.version))
     {
@@ -231,27 +255,33 @@ pub(crate) async fn read(
         }
         return Ok(resp);
     }
-    resource_response(&state, kind, &r, StatusCode::OK, &projection(&params)?)
+    resource_response(&state, kind, &r, StatusCode::OK, &projection)
 }
 
+/// `POST`: the resource created (201), shaped by `attributes`/`excludedAttributes` (RFC 7644 §3.9).
 pub(crate) async fn create(
     State(state): State<AppState>,
     kind: ResourceKind,
+    Query(params): Params,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
+    let projection = projection(&params)?;
     let r = do_create(&state, kind, &body).await?;
-    resource_response(&state, kind, &r, StatusCode::CREATED, &Projection::default())
+    resource_response(&state, kind, &r, StatusCode::CREATED, &projection)
 }
 
+/// `PUT`: the resource as replaced, shaped by `attributes`/`excludedAttributes`.
 pub(crate) async fn replace(
     State(state): State<AppState>,
     kind: ResourceKind,
     Path(id): Path<String>,
+    Query(params): Params,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
+    let projection = projection(&params)?;
     let r = do_replace(&state, kind, &id, &body, raw_if_match(&headers).as_deref()).await?;
-    resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
+    resource_response(&state, kind, &r, StatusCode::OK, &projection)
 }
 
 pub(crate) async fn delete(
@@ -264,15 +294,31 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `PATCH`: 200 with the resource, shaped by `attributes`/`excludedAttributes`; except that a PATCH that only
+/// adds or removes a group's members, asking for no attributes, answers 204 with the new ETag (RFC 7644 §3.5.2
+/// allows it; Microsoft's and Okta's clients expect it for groups): the answer would be the whole group, which for
+/// 200,000 members is tens of megabytes no client reads.
 pub(crate) async fn patch(
     State(state): State<AppState>,
     kind: ResourceKind,
     Path(id): Path<String>,
+    Query(params): Params,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
-    let r = do_patch(&state, kind, &id, &body, raw_if_match(&headers).as_deref()).await?;
-    resource_response(&state, kind, &r, StatusCode::OK, &Projection::default())
+    let projection = projection(&params)?;
+    let r = match do_patch(&state, kind, &id, &body, raw_if_match(&headers).as_deref()).await? {
+        Patched::Resource(r) => r,
+        Patched::Members { version } if !projection_asked(&params) => {
+            let mut resp = StatusCode::NO_CONTENT.into_response();
+            if let Ok(etag) = HeaderValue::from_str(&roster_scim::Meta::weak_etag(version)) {
+                resp.headers_mut().insert(header::ETAG, etag);
+            }
+            return Ok(resp);
+        }
+        Patched::Members { .. } => load_with(&state, kind, &id, related(&state, kind, &projection)?).await?,
+    };
+    resource_response(&state, kind, &r, StatusCode::OK, &projection)
 }
 
 pub(crate) async fn list(
@@ -353,6 +399,7 @@ async fn run_search(
             limit: if before_cursor { 0 } else { remaining },
             schema: Some(&rs),
             after,
+            related: related(state, kind, &req.projection)?,
         };
         let page = state.store.list_resources(kind, &q).await?;
         total += page.total;

@@ -429,14 +429,42 @@ async fn groups_members_patch_and_derived_groups() {
             ),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+    // Asking for no attributes, it answers 204 and the new ETag (the group is not read back).
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.body, Value::Null);
     assert_eq!(r.headers[header::ETAG], "W/\"2\"");
-    let r = app.w("PATCH", &guri, Some(json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}]}))).await;
+    let read = app.w("GET", &guri, None).await;
+    assert_eq!(read.body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(read.headers[header::ETAG], "W/\"2\"");
+    // Asking for attributes, 200 with them (RFC 7644 §3.9).
+    let r = app.w("PATCH", &format!("{guri}?attributes=members"), Some(json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}]}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
         r.body["members"],
         json!([{"value": ids[2], "type": "User", "display": "u3", "$ref": format!("http://roster.test/scim/v2/Users/{}", ids[2])}])
     );
+    assert_eq!(
+        r.body["displayName"],
+        Value::Null,
+        "only what was asked: {}",
+        r.body
+    );
+    let r = app
+        .w(
+            "PATCH",
+            &format!("{guri}?excludedAttributes=members"),
+            Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": ids[1]}]}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (r.body.get("members"), r.body["meta"]["version"].as_str()),
+        (None, Some("W/\"4\"")),
+        "{}",
+        r.body
+    );
+    let r = app.w("PATCH", &guri, Some(json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}]}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     let r = app
         .w(
             "PATCH",
@@ -446,7 +474,7 @@ async fn groups_members_patch_and_derived_groups() {
         .await;
     assert_scim_error(&r, 400, Some("invalidValue"));
     // Member display names round-trip (found by scim2-tester).
-    let r = app.w("PATCH", &guri, Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": ids[0], "display": "User One"}]}]}))).await;
+    let r = app.w("PATCH", &format!("{guri}?attributes=members"), Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": ids[0], "display": "User One"}]}]}))).await;
     let one = r.body["members"]
         .as_array()
         .unwrap()
@@ -456,7 +484,52 @@ async fn groups_members_patch_and_derived_groups() {
         .clone();
     assert_eq!(one["display"], "User One");
     let r = app.w("PATCH", &guri, Some(json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}]}))).await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // Reads and listings that leave the members out do not read them; with them, every member is there.
+    let r = app
+        .w("GET", &format!("{guri}?excludedAttributes=members"), None)
+        .await;
+    assert_eq!(
+        (r.body.get("members"), r.body["displayName"].as_str()),
+        (None, Some("Team")),
+        "{}",
+        r.body
+    );
+    let r = app
+        .w(
+            "GET",
+            "/scim/v2/Groups?filter=displayName%20eq%20%22Team%22&excludedAttributes=members",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    assert_eq!(r.body["Resources"][0].get("members"), None, "{}", r.body);
+    let r = app
+        .w(
+            "GET",
+            "/scim/v2/Groups?filter=displayName%20eq%20%22Team%22&attributes=members.value",
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.body["Resources"][0]["members"],
+        json!([{"value": ids[2]}]),
+        "{}",
+        r.body
+    );
+    let r = app
+        .w(
+            "GET",
+            &format!("/scim/v2/Users/{}?excludedAttributes=groups", ids[2]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.body.get("groups"), r.body["userName"].as_str()),
+        (None, Some("u3")),
+        "{}",
+        r.body
+    );
     // Other group changes take the general path.
     let r = app
         .w(
@@ -763,8 +836,11 @@ async fn microsoft_reference_collection_shapes() {
             ),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(members(&r.body), [(id1.clone(), "VP".to_owned())]);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        members(&app.w("GET", &format!("/scim/v2/Groups/{gid}"), None).await.body),
+        [(id1.clone(), "VP".to_owned())]
+    );
     // #45: the string "True" is a boolean; #49: no userName is 400; #51: a duplicate is 409 with a detail.
     let r = app
         .w(
@@ -932,6 +1008,13 @@ async fn okta_provisioning_flow() {
     let gid = r.body["id"].as_str().unwrap().to_owned();
     let r = app.w("PATCH", &format!("/scim/v2/Groups/{gid}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "add", "path": "members", "value": [{"value": id, "display": "jane.doe@example.com"}]}]}))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "Okta expects 204 for a group's members: {}",
+        r.body
+    );
+    let r = app.w("GET", &format!("/scim/v2/Groups/{gid}"), None).await;
     assert_eq!(r.body["members"][0]["display"], "jane.doe@example.com");
     let r = app
         .w(
@@ -1005,7 +1088,8 @@ async fn entra_id_provisioning_flow() {
                 ),
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK, "{op}: {}", r.body);
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{op}: {}", r.body);
+        let r = app.w("GET", &format!("/scim/v2/Groups/{gid}"), None).await;
         assert_eq!(r.body.get("members").is_some(), op == "Add");
     }
     assert_eq!(

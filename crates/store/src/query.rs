@@ -53,6 +53,9 @@ pub struct ListQuery<'a> {
     /// Cursor paging: only resources after this one in the default order (`meta.created`, then id; before it
     /// when descending). Used with `offset` 0 and no `sort_by`.
     pub after: Option<&'a Position>,
+    /// Whether the page's resources come with a Group's `members` or a User's derived `groups` (a listing whose
+    /// projection drops them skips reading them: a group of 200,000 members costs what the answer needs).
+    pub related: crate::Related,
 }
 
 /// A resource's place in the default listing order, which a cursor carries: its creation time in microseconds
@@ -1015,7 +1018,7 @@ impl Store {
             let mut resources = Vec::new();
             if q.limit > 0 {
                 let ids: Vec<String> = page_query(cx, kind, q, "")?.build_query_scalar().fetch_all(pool).await?;
-                resources = self.load_resources(kind, &ids).await?;
+                resources = self.load_resources_with(kind, &ids, q.related).await?;
             }
             Ok(Page { total: u64::try_from(total).unwrap_or(0), resources })
         })

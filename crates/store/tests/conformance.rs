@@ -1987,3 +1987,81 @@ async fn stored_user_names_are_rekeyed_once_on_open() {
         "the stored user now has its identity key"
     );
 }
+
+/// Reads that skip the related rows: the resource itself is the same (attributes, version), without a Group's
+/// `members` or a User's derived `groups`; reads that ask for them are unchanged.
+#[tokio::test]
+async fn reads_may_leave_out_members_and_derived_groups() {
+    use roster_store::{ListQuery, Related};
+    on_every_backend!(|store, backend| {
+        let ada = store
+            .create_resource(ResourceKind::User, user("ada"))
+            .await
+            .unwrap();
+        let team = store
+            .create_resource(ResourceKind::Group, group("Team", &[&ada.id]))
+            .await
+            .unwrap();
+        for (kind, id, attr) in [
+            (ResourceKind::Group, &team.id, "members"),
+            (ResourceKind::User, &ada.id, "groups"),
+        ] {
+            let full = store.get_resource(kind, id).await.unwrap().unwrap();
+            let bare = store
+                .get_resource_with(kind, id, Related::Skip)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                full.data[attr].as_array().map(Vec::len),
+                Some(1),
+                "{backend}: {full:?}"
+            );
+            assert_eq!(bare.data.get(attr), None, "{backend}: {bare:?}");
+            let mut without = full.data.clone();
+            without.shift_remove(attr);
+            assert_eq!(
+                (bare.data, bare.version, bare.created),
+                (without, full.version, full.created),
+                "{backend}"
+            );
+            let loaded = store
+                .load_resources_with(kind, std::slice::from_ref(id), Related::Skip)
+                .await
+                .unwrap();
+            assert_eq!(loaded.len(), 1, "{backend}");
+            assert_eq!(loaded[0].data.get(attr), None, "{backend}");
+            for (related, expected) in [(Related::Skip, None), (Related::Read, Some(1))] {
+                let page = store
+                    .list_resources(
+                        kind,
+                        &ListQuery {
+                            limit: 10,
+                            related,
+                            ..ListQuery::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(page.total, 1, "{backend}");
+                assert_eq!(
+                    page.resources[0]
+                        .data
+                        .get(attr)
+                        .and_then(Value::as_array)
+                        .map(Vec::len),
+                    expected,
+                    "{backend}: {related:?}"
+                );
+            }
+        }
+        assert!(
+            store
+                .get_resource_with(ResourceKind::Group, "nope", Related::Skip)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}"
+        );
+    });
+}
