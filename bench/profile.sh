@@ -11,9 +11,14 @@ db_kind="${2:-sqlite}"
 duration="${DURATION:-10}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 # A target directory of its own: the symbols change the build, and the other benchmarks keep theirs.
-(cd "$root" && CARGO_TARGET_DIR="$root/target/profile" CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
-  cargo build -q --release -p roster)
-roster="$root/target/profile/release/roster"
+# ROSTER_BIN=PATH measures another build instead (a before/after comparison).
+if [ -n "${ROSTER_BIN:-}" ]; then
+  roster="$ROSTER_BIN"
+else
+  (cd "$root" && CARGO_TARGET_DIR="$root/target/profile" CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+    cargo build -q --release -p roster)
+  roster="$root/target/profile/release/roster"
+fi
 work="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pids=()
@@ -46,12 +51,18 @@ case "$what" in
   list) url="$base/Users?count=100" ;;
   *) echo "what: get, eq or list" >&2; exit 2 ;;
 esac
-# Warm up, then sample the server while wrk runs.
+# Warm up, then sample the server while wrk runs (PERF=0: measure without sampling; KEEP=FILE keeps perf.data).
 taskset -c 1 wrk -t1 -c8 -d2s -H "Authorization: Bearer $token" "$url" >/dev/null
+if [ "${PERF:-1}" = 0 ]; then
+  out="$(taskset -c 1 wrk -t1 -c8 -d"${duration}s" -H "Authorization: Bearer $token" "$url")"
+  echo "$what on $db_kind, 1,000 users, server on core 0, wrk -t1 -c8 on core 1: $(awk '/Requests\/sec/{print $2}' <<<"$out") req/s"
+  exit 0
+fi
 perf record -q -F 1999 -g -p "$pid" -o "$work/perf.data" -- sleep "$duration" 2>/dev/null &
 perf_pid=$!
 out="$(taskset -c 1 wrk -t1 -c8 -d"${duration}s" -H "Authorization: Bearer $token" "$url")"
 wait "$perf_pid" || true
-echo "$what on $db_kind, 1,000 users, server on core 0, wrk -t1 -c8 on core 1: $(awk '/Requests\/sec/{print $2}' <<<"$out") req/s"
+echo "$what on $db_kind, 1,000 users, server on core 0, wrk -t1 -c8 on core 1, sampled: $(awk '/Requests\/sec/{print $2}' <<<"$out") req/s"
+[ -n "${KEEP:-}" ] && cp "$work/perf.data" "$KEEP"
 perf report -i "$work/perf.data" --no-children --sort symbol --stdio -q -g none 2>/dev/null \
   | python3 "$root/bench/profile_groups.py"

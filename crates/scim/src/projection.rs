@@ -72,17 +72,23 @@ impl Projection {
 
     /// Applies the projection to a canonical resource.
     pub fn apply(&self, schema: &ResourceSchema<'_>, resource: &Value) -> Value {
-        let Some(obj) = resource.as_object() else {
-            return resource.clone();
+        self.apply_owned(schema, resource.clone())
+    }
+
+    /// Applies the projection to a canonical resource the caller no longer needs: what is kept is moved, not
+    /// copied (a server's answer is rendered once and projected once).
+    pub fn apply_owned(&self, schema: &ResourceSchema<'_>, resource: Value) -> Value {
+        let Value::Object(obj) = resource else {
+            return resource;
         };
         let mut out = Map::with_capacity(obj.len());
         for (key, v) in obj {
             if key == "schemas" {
-                out.insert(key.clone(), v.clone());
+                out.insert(key, v);
                 continue;
             }
-            if let Some(ext) = schema.extension(key) {
-                let Some(inner) = v.as_object() else { continue };
+            if let Some(ext) = schema.extension(&key) {
+                let Value::Object(inner) = v else { continue };
                 // `urn:...:2.0:User` alone parses as uri `urn:...:2.0`, name `User`: it names the whole extension.
                 let named_whole = |list: &[AttrPath]| {
                     list.iter()
@@ -92,34 +98,34 @@ impl Projection {
                 let drop_all = named_whole(&self.excluded);
                 let mut m = Map::new();
                 for (k, x) in inner {
-                    let Some(def) = ext.attribute(k) else { continue };
+                    let Some(def) = ext.attribute(&k) else { continue };
                     let projected = if keep_all && !drop_all {
-                        Some(self.strip_never(def, x))
+                        Some(Self::strip_never(def, x))
                     } else if drop_all && def.returned != Returned::Always {
                         None
                     } else {
                         self.project_attr(schema, Some(&ext.id), def, x)
                     };
                     if let Some(p) = projected {
-                        m.insert(k.clone(), p);
+                        m.insert(k, p);
                     }
                 }
                 if !m.is_empty() {
-                    out.insert(key.clone(), Value::Object(m));
+                    out.insert(key, Value::Object(m));
                 }
                 continue;
             }
-            let Some((Location::Core, def)) = schema.resolve(None, key) else {
+            let Some((Location::Core, def)) = schema.resolve(None, &key) else {
                 // Not described by the schema (should not happen for canonical resources): keep unless excluded.
                 if self.attributes.is_empty()
-                    && !self.excluded.iter().any(|p| p.name.eq_ignore_ascii_case(key))
+                    && !self.excluded.iter().any(|p| p.name.eq_ignore_ascii_case(&key))
                 {
-                    out.insert(key.clone(), v.clone());
+                    out.insert(key, v);
                 }
                 continue;
             };
             if let Some(p) = self.project_attr(schema, None, def, v) {
-                out.insert(key.clone(), p);
+                out.insert(key, p);
             }
         }
         Value::Object(out)
@@ -136,25 +142,26 @@ impl Projection {
         }
     }
 
-    fn strip_never(&self, def: &Attribute, v: &Value) -> Value {
-        self.filter_subs(def, v, |s| s.returned != Returned::Never)
+    fn strip_never(def: &Attribute, v: Value) -> Value {
+        Self::filter_subs(def, v, |s| s.returned != Returned::Never)
     }
 
-    fn filter_subs(&self, def: &Attribute, v: &Value, keep: impl Fn(&Attribute) -> bool) -> Value {
-        let one = |x: &Value| -> Value {
-            match x.as_object() {
-                Some(o) => Value::Object(
-                    o.iter()
-                        .filter(|(k, _)| def.sub_attribute(k).is_none_or(&keep))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                ),
-                None => x.clone(),
+    /// `v` (a complex value, or a list of them) with only the sub-attributes `keep` accepts.
+    fn filter_subs(def: &Attribute, v: Value, keep: impl Fn(&Attribute) -> bool) -> Value {
+        let one = |x: &mut Value| {
+            if let Value::Object(o) = x {
+                o.retain(|k, _| def.sub_attribute(k).is_none_or(&keep));
             }
         };
         match v {
-            Value::Array(a) => Value::Array(a.iter().map(one).collect()),
-            other => one(other),
+            Value::Array(mut a) => {
+                a.iter_mut().for_each(one);
+                Value::Array(a)
+            }
+            mut other => {
+                one(&mut other);
+                other
+            }
         }
     }
 
@@ -163,24 +170,24 @@ impl Projection {
         schema: &ResourceSchema<'_>,
         uri: Option<&str>,
         def: &Attribute,
-        v: &Value,
+        v: Value,
     ) -> Option<Value> {
         match def.returned {
             Returned::Never => return None,
-            Returned::Always => return Some(self.strip_never(def, v)),
+            Returned::Always => return Some(Self::strip_never(def, v)),
             _ => {}
         }
-        let requested: Vec<&AttrPath> = self
-            .attributes
-            .iter()
-            .filter(|p| Self::matches(p, uri, def, schema))
-            .collect();
         if !self.attributes.is_empty() {
+            let requested: Vec<&AttrPath> = self
+                .attributes
+                .iter()
+                .filter(|p| Self::matches(p, uri, def, schema))
+                .collect();
             if requested.is_empty() {
                 return None;
             }
             if requested.iter().any(|p| p.sub.is_none()) {
-                return Some(self.strip_never(def, v));
+                return Some(Self::strip_never(def, v));
             }
             // Only the named sub-attributes (and the parent's `always` ones).
             let keep = |s: &Attribute| {
@@ -189,7 +196,7 @@ impl Projection {
                         .iter()
                         .any(|p| p.sub.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&s.name)))
             };
-            return non_empty(self.filter_subs(def, v, keep));
+            return non_empty(Self::filter_subs(def, v, keep));
         }
         if def.returned == Returned::Request {
             return None;
@@ -210,7 +217,7 @@ impl Projection {
                         .any(|p| p.sub.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&s.name))))
                 && s.returned != Returned::Request
         };
-        non_empty(self.filter_subs(def, v, keep))
+        non_empty(Self::filter_subs(def, v, keep))
     }
 }
 

@@ -20,8 +20,14 @@ pub(crate) fn schema_of(state: &AppState, kind: ResourceKind) -> Result<Resource
 
 /// The full representation: attributes, `id`, `meta`, and `$ref`s for members and groups.
 pub(crate) fn render(state: &AppState, r: &StoredResource) -> Value {
+    render_owned(state, r.clone())
+}
+
+/// [`render`] of a resource the caller no longer needs: its attributes are moved into the answer, not copied.
+pub(crate) fn render_owned(state: &AppState, r: StoredResource) -> Value {
     let base = &state.config.base_url;
-    let mut data = r.data.clone();
+    let meta = r.meta(base);
+    let mut data = r.data;
     for (attr, default_ep) in [("members", "Users"), ("groups", "Groups")] {
         if let Some(Value::Array(items)) = data.get_mut(attr) {
             for item in items {
@@ -36,7 +42,7 @@ pub(crate) fn render(state: &AppState, r: &StoredResource) -> Value {
             }
         }
     }
-    Value::Object(with_id_and_meta(data, &r.id, &r.meta(base)))
+    Value::Object(with_id_and_meta(data, &r.id, &meta))
 }
 
 pub(crate) async fn load(state: &AppState, kind: ResourceKind, id: &str) -> Result<StoredResource, ApiError> {

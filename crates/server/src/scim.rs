@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::body::ScimBody;
 use crate::error::ApiError;
 use crate::resources::{
-    Patched, do_create, do_delete, do_patch, do_replace, load_with, render, schema_of, tag_versions,
+    Patched, do_create, do_delete, do_patch, do_replace, load_with, render_owned, schema_of, tag_versions,
 };
 use crate::response::json_response;
 use axum::extract::{Path, Query, State};
@@ -172,19 +172,20 @@ pub(crate) async fn resource_type(
 fn resource_response(
     state: &AppState,
     kind: ResourceKind,
-    r: &StoredResource,
+    r: StoredResource,
     status: StatusCode,
     projection: &Projection,
 ) -> Result<Response, ApiError> {
     let rs = schema_of(state, kind)?;
-    let body = projection.apply(&rs, &render(state, r));
+    let etag = HeaderValue::from_str(&r.etag());
+    let location = (status == StatusCode::CREATED)
+        .then(|| HeaderValue::from_str(&r.meta(&state.config.base_url).location));
+    let body = projection.apply_owned(&rs, render_owned(state, r));
     let mut resp = json_response(status, &body);
-    if let Ok(etag) = HeaderValue::from_str(&r.etag()) {
+    if let Ok(etag) = etag {
         resp.headers_mut().insert(header::ETAG, etag);
     }
-    if status == StatusCode::CREATED
-        && let Ok(loc) = HeaderValue::from_str(&r.meta(&state.config.base_url).location)
-    {
+    if let Some(Ok(loc)) = location {
         resp.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(resp)
@@ -255,7 +256,7 @@ pub(crate) async fn read(
         }
         return Ok(resp);
     }
-    resource_response(&state, kind, &r, StatusCode::OK, &projection)
+    resource_response(&state, kind, r, StatusCode::OK, &projection)
 }
 
 /// `POST`: the resource created (201), shaped by `attributes`/`excludedAttributes` (RFC 7644 §3.9).
@@ -267,7 +268,7 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     let projection = projection(&params)?;
     let r = do_create(&state, kind, &body).await?;
-    resource_response(&state, kind, &r, StatusCode::CREATED, &projection)
+    resource_response(&state, kind, r, StatusCode::CREATED, &projection)
 }
 
 /// `PUT`: the resource as replaced, shaped by `attributes`/`excludedAttributes`.
@@ -281,7 +282,7 @@ pub(crate) async fn replace(
 ) -> Result<Response, ApiError> {
     let projection = projection(&params)?;
     let r = do_replace(&state, kind, &id, &body, raw_if_match(&headers).as_deref()).await?;
-    resource_response(&state, kind, &r, StatusCode::OK, &projection)
+    resource_response(&state, kind, r, StatusCode::OK, &projection)
 }
 
 pub(crate) async fn delete(
@@ -318,7 +319,7 @@ pub(crate) async fn patch(
         }
         Patched::Members { .. } => load_with(&state, kind, &id, related(&state, kind, &projection)?).await?,
     };
-    resource_response(&state, kind, &r, StatusCode::OK, &projection)
+    resource_response(&state, kind, r, StatusCode::OK, &projection)
 }
 
 pub(crate) async fn list(
@@ -414,10 +415,10 @@ async fn run_search(
         None
     };
     let resources: Vec<Value> = rows
-        .iter()
-        .map(|(kind, r)| match schema_of(state, *kind) {
-            Ok(rs) => req.projection.apply(&rs, &render(state, r)),
-            Err(_) => render(state, r),
+        .into_iter()
+        .map(|(kind, r)| match schema_of(state, kind) {
+            Ok(rs) => req.projection.apply_owned(&rs, render_owned(state, r)),
+            Err(_) => render_owned(state, r),
         })
         .collect();
     if !checked_any && let Some(e) = last_err {

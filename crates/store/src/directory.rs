@@ -627,36 +627,55 @@ impl Store {
     ) -> Result<Option<StoredResource>, StoreError> {
         // $1 type, $2 id; the related rows as one JSON array of {value, type, display, depth}, or NULL.
         let sql = match related {
-            Related::Skip => std::borrow::Cow::Borrowed(
+            Related::Skip => {
                 "SELECT id, data, version, created, last_modified, NULL AS related \
-                 FROM resources WHERE resource_type = $1 AND id = $2",
-            ),
-            Related::Read => std::borrow::Cow::Owned(format!(
+                 FROM resources WHERE resource_type = $1 AND id = $2"
+            }
+            Related::Read => Self::read_sql(kind, &self.db),
+        };
+        self.read_one(kind, id, sql).await
+    }
+
+    /// The statement that reads one resource with its related rows ($1 type, $2 id), made once per kind and
+    /// backend.
+    fn read_sql(kind: ResourceKind, db: &Db) -> &'static str {
+        use std::sync::LazyLock;
+        fn make(kind: ResourceKind, postgres: bool) -> String {
+            let related = Store::related_sql(kind, postgres);
+            format!(
                 "WITH RECURSIVE anc(group_id, depth) AS ( \
                    SELECT group_id, 0 FROM memberships WHERE member_id = $2 AND $1 = 'User' \
                    UNION SELECT m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
-                 SELECT id, data, version, created, last_modified, {} AS related \
-                 FROM resources WHERE resource_type = $1 AND id = $2",
-                Self::related_sql(kind, &self.db)
-            )),
-        };
-        self.read_one(kind, id, &sql).await
+                 SELECT id, data, version, created, last_modified, {related} AS related \
+                 FROM resources WHERE resource_type = $1 AND id = $2"
+            )
+        }
+        static USER_SQLITE: LazyLock<String> = LazyLock::new(|| make(ResourceKind::User, false));
+        static USER_POSTGRES: LazyLock<String> = LazyLock::new(|| make(ResourceKind::User, true));
+        static GROUP_SQLITE: LazyLock<String> = LazyLock::new(|| make(ResourceKind::Group, false));
+        static GROUP_POSTGRES: LazyLock<String> = LazyLock::new(|| make(ResourceKind::Group, true));
+        match (kind, db) {
+            (ResourceKind::User, Db::Sqlite(_)) => &USER_SQLITE,
+            (ResourceKind::User, Db::Postgres(_)) => &USER_POSTGRES,
+            (ResourceKind::Group, Db::Sqlite(_)) => &GROUP_SQLITE,
+            (ResourceKind::Group, Db::Postgres(_)) => &GROUP_POSTGRES,
+        }
     }
 
     /// The SQL of a resource's related rows, as one JSON array of {value, type, display, depth}: a User's groups
     /// through the recursive `anc`, a Group's members.
-    fn related_sql(kind: ResourceKind, db: &Db) -> &'static str {
-        match (kind, db) {
-            (ResourceKind::User, Db::Sqlite(_)) => {
+    fn related_sql(kind: ResourceKind, postgres: bool) -> &'static str {
+        match (kind, postgres) {
+            (ResourceKind::User, false) => {
                 "(SELECT json_group_array(json_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth)) FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
             }
-            (ResourceKind::User, Db::Postgres(_)) => {
+            (ResourceKind::User, true) => {
                 "(SELECT json_agg(json_build_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth))::text FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
             }
-            (ResourceKind::Group, Db::Sqlite(_)) => {
+            (ResourceKind::Group, false) => {
                 "(SELECT json_group_array(json_object('value', m.member_id, 'type', m.member_type, 'display', COALESCE(m.display, x.display_name, json_extract(x.data, '$.userName')), 'depth', 0)) FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id = $2)"
             }
-            (ResourceKind::Group, Db::Postgres(_)) => {
+            (ResourceKind::Group, true) => {
                 "(SELECT json_agg(json_build_object('value', m.member_id, 'type', m.member_type, 'display', COALESCE(m.display, x.display_name, x.data->>'userName'), 'depth', 0))::text FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id = $2)"
             }
         }
