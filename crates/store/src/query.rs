@@ -1007,12 +1007,75 @@ where
     Ok(sel)
 }
 
+/// A listing that is one equality on a column of `resources` with an index led by the resource type (`id`,
+/// `externalId`, `userName`, `displayName`: an identity provider's lookup before it creates, the most frequent
+/// listing there is), in the default order, with no cursor: the column and the value to compare it with.
+fn key_lookup(cx: &Cx<'_>, q: &ListQuery<'_>) -> Option<(&'static str, String)> {
+    if q.sort_by.is_some() || q.after.is_some() || q.sort_order == SortOrder::Descending {
+        return None;
+    }
+    let f = q.filter?;
+    let col = lookup_column(cx, f)?;
+    let (Col::Lower(c) | Col::Key(c) | Col::Exact(c), Filter::Compare { path, value, .. }) = (&col, f) else {
+        return None;
+    };
+    let v = string_literal(path, value).ok()?;
+    Some((c.strip_prefix("r.").unwrap_or(c), col.literal(&v)))
+}
+
 impl Store {
+    /// A [`key_lookup`] on SQLite, on the calling thread ([`crate::readers`]): the count, the page's ids, then each
+    /// resource read as by id. Three short statements instead of three hand-offs to sqlx's connection thread.
+    async fn list_by_key(
+        &self,
+        readers: &crate::readers::Readers,
+        kind: ResourceKind,
+        q: &ListQuery<'_>,
+        column: &str,
+        value: &str,
+    ) -> Result<Page, StoreError> {
+        let count_sql = format!("SELECT COUNT(*) FROM resources WHERE resource_type = ?1 AND {column} = ?2");
+        let ids_sql = format!(
+            "SELECT id FROM resources WHERE resource_type = ?1 AND {column} = ?2 ORDER BY created, id LIMIT ?3 OFFSET ?4"
+        );
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+        let (total, ids) = readers.read(|conn| {
+            let total: i64 = conn
+                .prepare_cached(&count_sql)?
+                .query_row((kind.as_str(), value), |r| r.get(0))?;
+            let ids = if limit > 0 && total > offset {
+                conn.prepare_cached(&ids_sql)?
+                    .query_map((kind.as_str(), value, limit, offset), |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?
+            } else {
+                Vec::new()
+            };
+            Ok((total, ids))
+        })?;
+        let mut resources = Vec::with_capacity(ids.len());
+        for id in &ids {
+            // A resource deleted between the statements is left out, as a listing read a moment later would.
+            if let Some(r) = self.get_resource_with(kind, id, q.related).await? {
+                resources.push(r);
+            }
+        }
+        Ok(Page {
+            total: u64::try_from(total).unwrap_or(0),
+            resources,
+        })
+    }
+
     /// Lists resources of one kind: the total that match and one page, in SQL.
     pub async fn list_resources(&self, kind: ResourceKind, q: &ListQuery<'_>) -> Result<Page, StoreError> {
         let cx = listing_cx(self.backend() == crate::Backend::Postgres, kind, q);
         // Translation errors (an attribute roster cannot search or sort by) come before any query runs.
         sort_column(&cx, q.sort_by)?;
+        if let Some(readers) = &self.readers
+            && let Some((column, value)) = key_lookup(&cx, q)
+        {
+            return self.list_by_key(readers, kind, q, column, &value).await;
+        }
         on_db!(self, pool => {
             let total: i64 = matching(cx, kind, q, "", "COUNT(*)")?.build_query_scalar().fetch_one(pool).await?;
             let mut resources = Vec::new();

@@ -2065,3 +2065,97 @@ async fn reads_may_leave_out_members_and_derived_groups() {
         );
     });
 }
+
+/// One equality on an indexed column (an identity provider's lookup; answered on SQLite's calling thread): the
+/// same totals, pages and order as any listing, on both databases.
+#[tokio::test]
+async fn single_key_lookups_page_and_count_like_any_listing() {
+    use roster_scim::{SchemaRegistry, filter};
+    use roster_store::ListQuery;
+    on_every_backend!(|store, backend| {
+        let mut same = Vec::new();
+        for _ in 0..5 {
+            same.push(
+                store
+                    .create_resource(ResourceKind::Group, group("Same", &[]))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        store
+            .create_resource(ResourceKind::Group, group("Other", &[]))
+            .await
+            .unwrap();
+        let ada = store
+            .create_resource(ResourceKind::User, user("Ada"))
+            .await
+            .unwrap();
+        let reg = SchemaRegistry::new();
+        let list = |kind: ResourceKind, text: &str, offset: u64, limit: u64| {
+            let store = store.clone();
+            let rs = reg.resource(kind.as_str()).unwrap();
+            let f = filter::parse(text).unwrap();
+            async move {
+                let page = store
+                    .list_resources(
+                        kind,
+                        &ListQuery {
+                            filter: Some(&f),
+                            offset,
+                            limit,
+                            schema: Some(&rs),
+                            ..ListQuery::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                (
+                    page.total,
+                    page.resources.into_iter().map(|r| r.id).collect::<Vec<_>>(),
+                )
+            }
+        };
+        assert_eq!(
+            list(ResourceKind::Group, r#"displayName eq "SAME""#, 1, 2).await,
+            (5, same[1..3].to_vec()),
+            "{backend}: case-insensitive, in creation order, offset and limit"
+        );
+        assert_eq!(
+            list(ResourceKind::Group, r#"displayName eq "same""#, 5, 2).await,
+            (5, vec![]),
+            "{backend}: past the end"
+        );
+        assert_eq!(
+            list(ResourceKind::Group, r#"displayName eq "same""#, 0, 0).await,
+            (5, vec![]),
+            "{backend}: the count alone"
+        );
+        assert_eq!(
+            list(ResourceKind::User, r#"userName eq "ADA""#, 0, 10).await,
+            (1, vec![ada.id.clone()]),
+            "{backend}"
+        );
+        assert_eq!(
+            list(ResourceKind::User, &format!(r#"id eq "{}""#, ada.id), 0, 10).await,
+            (1, vec![ada.id.clone()]),
+            "{backend}"
+        );
+        assert_eq!(
+            list(
+                ResourceKind::User,
+                &format!(r#"id eq "{}""#, ada.id.to_uppercase()),
+                0,
+                10
+            )
+            .await,
+            (0, vec![]),
+            "{backend}: ids compare exactly"
+        );
+        assert_eq!(
+            list(ResourceKind::Group, r#"displayName eq "Ada""#, 0, 10).await,
+            (0, vec![]),
+            "{backend}: a user is not a group"
+        );
+    });
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every measure in one go, tables written to target/bench-results-DATE.md and to stdout:
+#   1. the read path on one core, SQLite and PostgreSQL, with the bare axum handler and python scim2-server
+#      measured in the same run (bench/readpath.sh);
+#   2. large groups at N_GROUP members (default 20000), SQLite and PostgreSQL (bench/groups.sh);
+#   3. the directory at N_DIR users (default 20000), SQLite, with the python peer (bench/directory.sh);
+#   4. provisioning N_PROV users (default 20000) into a SCIM target, SQLite (bench/provision.sh).
+# Each script is bounded and binds 127.0.0.1 only. Figures vary by up to 15 % between runs on a shared VM:
+# compare ratios to the peers of the same run, or repeat.
+# Usage: bench/all.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/target/bench-results-$(date -u +%Y%m%dT%H%M%SZ).md"
+mkdir -p "$root/target"
+{
+  echo "# roster benchmarks, $(date -u +%F), $(nproc) cores, commit $(git -C "$root" rev-parse --short HEAD)"
+  echo
+  echo "## Read path (bench/readpath.sh both)"
+  bash "$root/bench/readpath.sh" both
+  echo
+  echo "## Large groups (bench/groups.sh ${N_GROUP:-20000} both)"
+  echo '```'
+  bash "$root/bench/groups.sh" "${N_GROUP:-20000}" both
+  echo '```'
+  echo
+  echo "## Directory (bench/directory.sh ${N_DIR:-20000})"
+  echo '```'
+  bash "$root/bench/directory.sh" "${N_DIR:-20000}"
+  echo '```'
+  echo
+  echo "## Provisioning (bench/provision.sh ${N_PROV:-20000} 100)"
+  echo '```'
+  bash "$root/bench/provision.sh" "${N_PROV:-20000}" 100
+  echo '```'
+} 2>&1 | tee "$out"
+echo "written: $out"
