@@ -1,86 +1,21 @@
-//! Listing resources: SCIM filters translated to SQL (never load-all-then-filter), sorting and paging.
+//! The filter→SQL translation of a listing: each SCIM attribute path to the column or JSON expression that
+//! holds it ([`Col`]), each comparison to SQL in the dialect of the database (SQLite or PostgreSQL), index
+//! lookups (`r.id IN (… UNION …)`), trigram candidates, and the sort column.
 //!
-//! - Indexed columns: `id`, `externalId`, `userName`, `displayName`, `emails.value`, `meta.created`,
-//!   `meta.lastModified` (times as instants).
-//! - Every other string, boolean and number attribute of the schema (core, enterprise, registered extensions),
-//!   single-valued or a sub-attribute of a multi-valued one (`emails.type`, `addresses.locality`), and value
-//!   paths (`emails[type eq "work" and value co "@example.com"]`): JSON expressions over the stored resource,
-//!   with `EXISTS` over array elements for multi-valued attributes.
-//! - A User's derived `groups` (`groups`, `groups.value`, `groups.display`): the members, direct and through
-//!   nested groups, of the groups that compare true (a recursive query over memberships).
-//! - Not translated (an `invalidFilter` that names the attribute, never a wrong answer): `dateTime` and binary
-//!   attributes other than `meta`'s, `groups.type`, `members` beyond `members.value`, `password`.
-//!
-//! Case-insensitive values are compared lower-cased: indexed columns hold lower-cased text, and the `search`
-//! column holds the resource with every string lower-cased, both by Rust's Unicode lower-casing, as are the
-//! literals, so SQLite and PostgreSQL agree with the reference evaluator (`roster_scim::filter::matches`).
-//!
-//! Longer than the project's ~800-line guide: the filter→SQL translation is one recursive function per dialect
-//! feature, checked against the evaluator by a differential test; its parts are only correct together.
+//! Longer than the project's ~800-line guide: the translation is one recursive function per dialect feature,
+//! checked against the evaluator (`roster_scim::filter::matches`) by a differential test; its parts are only
+//! correct together.
 
-use crate::directory::{ResourceKind, StoredResource};
-use crate::{Store, StoreError, to_micros};
+use crate::directory::ResourceKind;
+use crate::to_micros;
 use roster_scim::filter::{CompValue, CompareOp, Filter};
-use roster_scim::messages::SortOrder;
 use roster_scim::schema::{AttrType, Attribute, Location, Returned};
 use roster_scim::{AttrPath, ResourceSchema, ScimError};
 use sqlx::QueryBuilder;
 
-/// A page of resources and the total number that match.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    /// How many resources match in all.
-    pub total: u64,
-    /// This page.
-    pub resources: Vec<StoredResource>,
-}
-
-/// What to list.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery<'a> {
-    /// The filter.
-    pub filter: Option<&'a Filter>,
-    /// Sort attribute.
-    pub sort_by: Option<&'a AttrPath>,
-    /// Sort direction.
-    pub sort_order: SortOrder,
-    /// Rows to skip (startIndex - 1).
-    pub offset: u64,
-    /// Page size; 0 returns only the total.
-    pub limit: u64,
-    /// The resource type's schema, needed to translate attributes that have no column of their own.
-    pub schema: Option<&'a ResourceSchema<'a>>,
-    /// Cursor paging: only resources after this one in the default order (`meta.created`, then id; before it
-    /// when descending). Used with `offset` 0 and no `sort_by`.
-    pub after: Option<&'a Position>,
-    /// Whether the page's resources come with a Group's `members` or a User's derived `groups` (a listing whose
-    /// projection drops them skips reading them: a group of 200,000 members costs what the answer needs).
-    pub related: crate::Related,
-}
-
-/// A resource's place in the default listing order, which a cursor carries: its creation time in microseconds
-/// and its id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Position {
-    /// `meta.created` in microseconds since the epoch.
-    pub created: i64,
-    /// The resource id.
-    pub id: String,
-}
-
-impl Position {
-    /// The position of a listed resource.
-    pub fn of(r: &StoredResource) -> Self {
-        Self {
-            created: to_micros(r.created),
-            id: r.id.clone(),
-        }
-    }
-}
-
 /// A column a comparison can use, and how values compare in it.
 #[derive(Clone)]
-enum Col {
+pub(super) enum Col {
     /// A text column holding lower-cased values.
     Lower(&'static str),
     /// A text column holding identity keys (`roster_scim::value::identity_key`): a User's userName.
@@ -131,7 +66,7 @@ fn safe_key(k: &str) -> Result<String, ScimError> {
 
 impl Col {
     /// A string literal in the form the column holds it: an identity key, lower case, or as given.
-    fn literal(&self, v: &str) -> String {
+    pub(super) fn literal(&self, v: &str) -> String {
         match self {
             Self::Key(_) => roster_scim::value::identity_key(v),
             Self::Lower(_) => v.to_lowercase(),
@@ -140,7 +75,7 @@ impl Col {
     }
 }
 
-fn column(cx: &Cx<'_>, path: &AttrPath) -> Result<Col, ScimError> {
+pub(super) fn column(cx: &Cx<'_>, path: &AttrPath) -> Result<Col, ScimError> {
     if let Some(parent) = cx.elem {
         // Inside a value filter: names are sub-attributes of one element.
         let sub = parent
@@ -333,7 +268,7 @@ fn uses_trigram(cx: Cx<'_>, op: CompareOp, v: &str) -> bool {
 /// An equality that one index answers with the ids of the matching resources: on `id`, `externalId`,
 /// `userName`, `displayName` (columns of `resources` with an index led by the resource type) or a value of a
 /// multi-valued attribute kept in `resource_values` (`emails.value`). Outside value filters only.
-fn lookup_column(cx: &Cx<'_>, f: &Filter) -> Option<Col> {
+pub(super) fn lookup_column(cx: &Cx<'_>, f: &Filter) -> Option<Col> {
     let Filter::Compare {
         path,
         op: CompareOp::Eq,
@@ -417,7 +352,7 @@ where
 /// Whether the SQL for `f` looks up trigram candidates or an attribute's expression index anywhere: the
 /// listing then keeps SQLite from walking the resource-type index (with no statistics its planner likes that
 /// index better, as it gives the default order without sorting). PostgreSQL's planner weighs them itself.
-fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
+pub(super) fn has_index_lookup(cx: Cx<'_>, f: &Filter) -> bool {
     if cx.pg {
         return false;
     }
@@ -474,17 +409,17 @@ fn sql_op(op: CompareOp) -> &'static str {
 
 /// What the translation needs besides the filter.
 #[derive(Clone, Copy)]
-struct Cx<'s> {
-    kind: ResourceKind,
-    pg: bool,
+pub(super) struct Cx<'s> {
+    pub(super) kind: ResourceKind,
+    pub(super) pg: bool,
     /// `instr` (SQLite) or `strpos` (PostgreSQL): position of a substring, 0 when absent.
-    contains_fn: &'static str,
+    pub(super) contains_fn: &'static str,
     /// Code-point ordering for text on PostgreSQL whatever the database locale (SQLite's default is already
     /// binary), so `gt` and `sortBy` agree with the evaluator.
-    collate: &'static str,
-    schema: Option<&'s ResourceSchema<'s>>,
+    pub(super) collate: &'static str,
+    pub(super) schema: Option<&'s ResourceSchema<'s>>,
     /// Inside a value filter: the multi-valued attribute whose elements are being tested.
-    elem: Option<&'s Attribute>,
+    pub(super) elem: Option<&'s Attribute>,
 }
 
 impl Cx<'_> {
@@ -580,7 +515,11 @@ where
 }
 
 /// Appends the SQL for `f` to `qb`.
-fn push_filter<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, cx: Cx<'_>, f: &Filter) -> Result<(), ScimError>
+pub(super) fn push_filter<DB: sqlx::Database>(
+    qb: &mut QueryBuilder<DB>,
+    cx: Cx<'_>,
+    f: &Filter,
+) -> Result<(), ScimError>
 where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
@@ -815,7 +754,7 @@ where
     Ok(())
 }
 
-fn string_literal(path: &AttrPath, value: &CompValue) -> Result<String, ScimError> {
+pub(super) fn string_literal(path: &AttrPath, value: &CompValue) -> Result<String, ScimError> {
     match value {
         CompValue::Str(s) => Ok(s.clone()),
         _ => Err(ScimError::invalid_filter(format!(
@@ -894,7 +833,7 @@ fn json_text(cx: Cx<'_>, src: &str, keys: &[String]) -> String {
 
 /// The ORDER BY expression for `sortBy` and whether it is text (collated on PostgreSQL). Case-insensitive
 /// attributes sort by their lower-cased form.
-fn sort_column(cx: &Cx<'_>, path: Option<&AttrPath>) -> Result<(String, bool), ScimError> {
+pub(super) fn sort_column(cx: &Cx<'_>, path: Option<&AttrPath>) -> Result<(String, bool), ScimError> {
     let Some(path) = path else {
         return Ok(("r.created".into(), false));
     };
@@ -916,223 +855,6 @@ fn sort_column(cx: &Cx<'_>, path: Option<&AttrPath>) -> Result<(String, bool), S
             _ => Ok((json_text(*cx, src, &keys), true)),
         },
         Col::Values(_) | Col::Members { .. } | Col::Groups { .. } | Col::Each { .. } => Err(cannot()),
-    }
-}
-
-/// The translation context of a listing.
-fn listing_cx<'s>(pg: bool, kind: ResourceKind, q: &ListQuery<'s>) -> Cx<'s> {
-    Cx {
-        kind,
-        pg,
-        contains_fn: if pg { "strpos" } else { "instr" },
-        collate: if pg { " COLLATE \"C\"" } else { "" },
-        schema: q.schema,
-        elem: None,
-    }
-}
-
-/// `{head} SELECT {what} FROM resources r WHERE` the resource type and the filter, the start of both the count
-/// and the page query (`head` is empty, or `EXPLAIN`).
-fn matching<DB: sqlx::Database>(
-    cx: Cx<'_>,
-    kind: ResourceKind,
-    q: &ListQuery<'_>,
-    head: &str,
-    what: &str,
-) -> Result<QueryBuilder<DB>, ScimError>
-where
-    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    // See `has_index_lookup`.
-    let plus = if q.filter.is_some_and(|f| has_index_lookup(cx, f)) {
-        "+"
-    } else {
-        ""
-    };
-    let mut qb = QueryBuilder::new(format!(
-        "{head}SELECT {what} FROM resources r WHERE {plus}r.resource_type = "
-    ));
-    qb.push_bind(kind.as_str().to_owned());
-    if let Some(f) = q.filter {
-        qb.push(" AND ");
-        push_filter(&mut qb, cx, f)?;
-    }
-    Ok(qb)
-}
-
-/// The query of one page's ids: the matching resources in order, after the cursor, limited.
-fn page_query<DB: sqlx::Database>(
-    cx: Cx<'_>,
-    kind: ResourceKind,
-    q: &ListQuery<'_>,
-    head: &str,
-) -> Result<QueryBuilder<DB>, ScimError>
-where
-    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    let dir = if q.sort_order == SortOrder::Descending {
-        "DESC"
-    } else {
-        "ASC"
-    };
-    let (order, is_text) = sort_column(&cx, q.sort_by)?;
-    let mut sel = matching(cx, kind, q, head, "r.id")?;
-    if let Some(p) = q.after {
-        let cmp = if q.sort_order == SortOrder::Descending {
-            "<"
-        } else {
-            ">"
-        };
-        // `created >=` first, so the scan starts at the position in the (type, created, id) index.
-        sel.push(format!(" AND r.created {cmp}= "));
-        sel.push_bind(p.created);
-        sel.push(format!(" AND (r.created {cmp} "));
-        sel.push_bind(p.created);
-        sel.push(format!(" OR r.id{} {cmp} ", cx.collate));
-        sel.push_bind(p.id.clone());
-        sel.push(")");
-    }
-    let collate = if is_text { cx.collate } else { "" };
-    sel.push(format!(
-        " ORDER BY {order}{collate} {dir}, r.id{} {dir} LIMIT ",
-        cx.collate
-    ));
-    sel.push_bind(i64::try_from(q.limit).unwrap_or(i64::MAX));
-    sel.push(" OFFSET ");
-    sel.push_bind(i64::try_from(q.offset).unwrap_or(i64::MAX));
-    Ok(sel)
-}
-
-/// A listing that is one equality on a column of `resources` with an index led by the resource type (`id`,
-/// `externalId`, `userName`, `displayName`: an identity provider's lookup before it creates, the most frequent
-/// listing there is), in the default order, with no cursor: the column and the value to compare it with.
-fn key_lookup(cx: &Cx<'_>, q: &ListQuery<'_>) -> Option<(&'static str, String)> {
-    if q.sort_by.is_some() || q.after.is_some() || q.sort_order == SortOrder::Descending {
-        return None;
-    }
-    let f = q.filter?;
-    let col = lookup_column(cx, f)?;
-    let (Col::Lower(c) | Col::Key(c) | Col::Exact(c), Filter::Compare { path, value, .. }) = (&col, f) else {
-        return None;
-    };
-    let v = string_literal(path, value).ok()?;
-    Some((c.strip_prefix("r.").unwrap_or(c), col.literal(&v)))
-}
-
-impl Store {
-    /// A [`key_lookup`] on SQLite, on the calling thread ([`crate::readers`]): the count, the page's ids, then each
-    /// resource read as by id. Three short statements instead of three hand-offs to sqlx's connection thread.
-    async fn list_by_key(
-        &self,
-        readers: &crate::readers::Readers,
-        kind: ResourceKind,
-        q: &ListQuery<'_>,
-        column: &str,
-        value: &str,
-    ) -> Result<Page, StoreError> {
-        let count_sql = format!("SELECT COUNT(*) FROM resources WHERE resource_type = ?1 AND {column} = ?2");
-        let ids_sql = format!(
-            "SELECT id FROM resources WHERE resource_type = ?1 AND {column} = ?2 ORDER BY created, id LIMIT ?3 OFFSET ?4"
-        );
-        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
-        let (total, ids) = readers.read(|conn| {
-            let total: i64 = conn
-                .prepare_cached(&count_sql)?
-                .query_row((kind.as_str(), value), |r| r.get(0))?;
-            let ids = if limit > 0 && total > offset {
-                conn.prepare_cached(&ids_sql)?
-                    .query_map((kind.as_str(), value, limit, offset), |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?
-            } else {
-                Vec::new()
-            };
-            Ok((total, ids))
-        })?;
-        let mut resources = Vec::with_capacity(ids.len());
-        for id in &ids {
-            // A resource deleted between the statements is left out, as a listing read a moment later would.
-            if let Some(r) = self.get_resource_with(kind, id, q.related).await? {
-                resources.push(r);
-            }
-        }
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or(0),
-            resources,
-        })
-    }
-
-    /// Lists resources of one kind: the total that match and one page, in SQL.
-    pub async fn list_resources(&self, kind: ResourceKind, q: &ListQuery<'_>) -> Result<Page, StoreError> {
-        let cx = listing_cx(self.backend() == crate::Backend::Postgres, kind, q);
-        // Translation errors (an attribute roster cannot search or sort by) come before any query runs.
-        sort_column(&cx, q.sort_by)?;
-        if let Some(readers) = &self.readers
-            && let Some((column, value)) = key_lookup(&cx, q)
-        {
-            return self.list_by_key(readers, kind, q, column, &value).await;
-        }
-        on_db!(self, pool => {
-            let total: i64 = matching(cx, kind, q, "", "COUNT(*)")?.build_query_scalar().fetch_one(pool).await?;
-            let mut resources = Vec::new();
-            if q.limit > 0 {
-                let ids: Vec<String> = page_query(cx, kind, q, "")?.build_query_scalar().fetch_all(pool).await?;
-                resources = self.load_resources_with(kind, &ids, q.related).await?;
-            }
-            Ok(Page { total: u64::try_from(total).unwrap_or(0), resources })
-        })
-    }
-
-    /// The directory object an admin's text names: a user's id or `userName`, else a group's id or
-    /// `displayName` (matched as the SCIM filter `eq` matches them). For commands and API calls that take
-    /// "a user or a group".
-    pub async fn find_named(&self, s: &str) -> Result<Option<(ResourceKind, String)>, StoreError> {
-        for (kind, attr) in [
-            (ResourceKind::User, "userName"),
-            (ResourceKind::Group, "displayName"),
-        ] {
-            if let Some(r) = self.get_resource(kind, s).await? {
-                return Ok(Some((kind, r.id)));
-            }
-            let f = Filter::eq_str(attr, s)?;
-            let q = ListQuery {
-                filter: Some(&f),
-                limit: 1,
-                ..ListQuery::default()
-            };
-            if let Some(r) = self.list_resources(kind, &q).await?.resources.into_iter().next() {
-                return Ok(Some((kind, r.id)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The database's plan for the page query of a listing, one line per step (SQLite's `EXPLAIN QUERY PLAN`,
-    /// PostgreSQL's `EXPLAIN`): which indexes a filter uses, for diagnosing a slow one.
-    pub async fn explain_listing(
-        &self,
-        kind: ResourceKind,
-        q: &ListQuery<'_>,
-    ) -> Result<Vec<String>, StoreError> {
-        let pg = self.backend() == crate::Backend::Postgres;
-        let cx = listing_cx(pg, kind, q);
-        match &self.db {
-            crate::Db::Sqlite(pool) => {
-                let rows: Vec<(i64, i64, i64, String)> = page_query(cx, kind, q, "EXPLAIN QUERY PLAN ")?
-                    .build_query_as()
-                    .fetch_all(pool)
-                    .await?;
-                Ok(rows.into_iter().map(|r| r.3).collect())
-            }
-            crate::Db::Postgres(pool) => Ok(page_query(cx, kind, q, "EXPLAIN ")?
-                .build_query_scalar()
-                .fetch_all(pool)
-                .await?),
-        }
     }
 }
 
