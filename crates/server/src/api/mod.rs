@@ -25,7 +25,7 @@
 //! | `GET /clients` | admin | each client (API token): inbound quarantine state, until when, why, the window's counts |
 //! | `POST /clients/{name}/release` | admin | ends the client's refusal and probation → the client as it was; audited |
 //!
-//! The apps' endpoints are in [`apps`]. Errors are SCIM error bodies, like the rest of the server (an admin
+//! The apps' endpoints are in `api/apps.rs`. Errors are SCIM error bodies, like the rest of the server (an admin
 //! operation's failure: 404, 400, 409 or 500, the message ending with its roster code). The provisioning log is readable by admin tokens
 //! only: it names target accounts, which an identity provider's token has no business reading.
 
