@@ -175,6 +175,9 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(readers) = &self.readers {
+            return load_in_place(readers, kind, ids, related);
+        }
         on_db!(self, pool => {
             // `resource_type || ''`: the ids are looked up by primary key (on the bare column SQLite walks every
             // resource of the type through the (resource_type, created, id) index).
@@ -186,71 +189,181 @@ impl Store {
                 sep.push_bind(id.as_str());
             }
             q.push(")");
-            let rows = q.build().fetch_all(pool).await?;
-            let mut by_id = std::collections::HashMap::with_capacity(rows.len());
-            for row in &rows {
+            let mut resources = Vec::new();
+            for row in q.build().fetch_all(pool).await? {
                 let Json(data): Json<Map<String, Value>> = row.try_get("data")?;
-                let id: String = row.try_get("id")?;
-                let r = StoredResource {
-                    id: id.clone(),
+                resources.push(StoredResource {
+                    id: row.try_get("id")?,
                     kind,
                     data,
                     version: row.try_get("version")?,
                     created: from_micros(row.try_get("created")?)?,
                     last_modified: from_micros(row.try_get("last_modified")?)?,
-                };
-                by_id.insert(id, r);
+                });
             }
-            if related == Related::Skip {
-                return Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect());
-            }
-            let members_sql = match &self.db {
-                Db::Sqlite(_) => "SELECT m.group_id AS owner, m.member_id AS value, m.member_type AS type, \
-                     COALESCE(m.display, x.display_name, json_extract(x.data, '$.userName')) AS display, 0 AS depth \
-                     FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id IN (",
-                Db::Postgres(_) => "SELECT m.group_id AS owner, m.member_id AS value, m.member_type AS type, \
-                     COALESCE(m.display, x.display_name, x.data->>'userName') AS display, 0 AS depth \
-                     FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id IN (",
-            };
-            let (attr, sql) = match kind {
-                ResourceKind::Group => ("members", members_sql),
-                ResourceKind::User => ("groups", "WITH RECURSIVE anc(owner, group_id, depth) AS ( \
-                         SELECT member_id, group_id, 0 FROM memberships WHERE member_id IN ("),
-            };
-            let mut q = sqlx::QueryBuilder::new(sql);
-            let mut sep = q.separated(", ");
-            for id in by_id.keys() {
-                sep.push_bind(id.as_str());
-            }
-            q.push(match kind {
-                ResourceKind::Group => ") ORDER BY m.group_id, m.member_id",
-                ResourceKind::User => ") UNION SELECT a.owner, m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
-                     SELECT a.owner, a.group_id AS value, 'Group' AS type, r.display_name AS display, MIN(a.depth) AS depth \
-                     FROM anc a JOIN resources r ON r.id = a.group_id \
-                     GROUP BY a.owner, a.group_id, r.display_name ORDER BY a.owner, a.group_id",
-            });
-            if !by_id.is_empty() {
+            let mut entries = Vec::new();
+            if related == Related::Read && !resources.is_empty() {
+                let (head, tail) = related_page_sql(kind, matches!(self.db, Db::Postgres(_)));
+                let mut q = sqlx::QueryBuilder::new(head);
+                let mut sep = q.separated(", ");
+                for r in &resources {
+                    sep.push_bind(r.id.as_str());
+                }
+                q.push(tail);
                 for row in q.build().fetch_all(pool).await? {
-                    let owner: String = row.try_get("owner")?;
                     let depth: i64 = row.try_get::<i64, _>("depth").or_else(|_| row.try_get::<i32, _>("depth").map(i64::from))?;
                     let item = related_entry(kind, row.try_get("value")?, row.try_get("type")?, row.try_get("display")?, depth);
-                    if let Some(r) = by_id.get_mut(&owner) {
-                        match r.data.entry(attr) {
-                            serde_json::map::Entry::Occupied(mut e) => {
-                                if let Some(a) = e.get_mut().as_array_mut() {
-                                    a.push(item);
-                                }
-                            }
-                            serde_json::map::Entry::Vacant(e) => {
-                                e.insert(Value::Array(vec![item]));
-                            }
-                        }
-                    }
+                    entries.push((row.try_get("owner")?, item));
                 }
             }
-            Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+            Ok(in_order(kind, ids, resources, entries))
         })
     }
+}
+
+/// The statement of a page's related rows (a Group's members, a User's derived groups) as its head and tail,
+/// the owners' ids bound between them. Columns: owner, value, type, display, depth.
+fn related_page_sql(kind: ResourceKind, postgres: bool) -> (&'static str, &'static str) {
+    let head = match (kind, postgres) {
+        (ResourceKind::Group, false) => {
+            "SELECT m.group_id AS owner, m.member_id AS value, m.member_type AS type, \
+             COALESCE(m.display, x.display_name, json_extract(x.data, '$.userName')) AS display, 0 AS depth \
+             FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id IN ("
+        }
+        (ResourceKind::Group, true) => {
+            "SELECT m.group_id AS owner, m.member_id AS value, m.member_type AS type, \
+             COALESCE(m.display, x.display_name, x.data->>'userName') AS display, 0 AS depth \
+             FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id IN ("
+        }
+        (ResourceKind::User, _) => {
+            "WITH RECURSIVE anc(owner, group_id, depth) AS ( \
+             SELECT member_id, group_id, 0 FROM memberships WHERE member_id IN ("
+        }
+    };
+    let tail = match kind {
+        ResourceKind::Group => ") ORDER BY m.group_id, m.member_id",
+        ResourceKind::User => {
+            ") UNION SELECT a.owner, m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
+             SELECT a.owner, a.group_id AS value, 'Group' AS type, r.display_name AS display, MIN(a.depth) AS depth \
+             FROM anc a JOIN resources r ON r.id = a.group_id \
+             GROUP BY a.owner, a.group_id, r.display_name ORDER BY a.owner, a.group_id"
+        }
+    };
+    (head, tail)
+}
+
+/// The resources in the order of `ids` (missing ones left out), each with its related entries (owner, entry) in
+/// the order given.
+fn in_order(
+    kind: ResourceKind,
+    ids: &[String],
+    resources: Vec<StoredResource>,
+    entries: Vec<(String, Value)>,
+) -> Vec<StoredResource> {
+    let attr = match kind {
+        ResourceKind::Group => "members",
+        ResourceKind::User => "groups",
+    };
+    let mut by_id: std::collections::HashMap<String, StoredResource> =
+        resources.into_iter().map(|r| (r.id.clone(), r)).collect();
+    for (owner, item) in entries {
+        if let Some(r) = by_id.get_mut(&owner) {
+            match r.data.entry(attr) {
+                serde_json::map::Entry::Occupied(mut e) => {
+                    if let Some(a) = e.get_mut().as_array_mut() {
+                        a.push(item);
+                    }
+                }
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(Value::Array(vec![item]));
+                }
+            }
+        }
+    }
+    ids.iter().filter_map(|id| by_id.remove(id)).collect()
+}
+
+/// [`Store::load_resources_with`] on SQLite's calling thread ([`crate::readers`]): the page's resources and their
+/// related rows in two statements on one reader connection, instead of two hand-offs to sqlx's connection thread.
+fn load_in_place(
+    readers: &crate::readers::Readers,
+    kind: ResourceKind,
+    ids: &[String],
+    related: Related,
+) -> Result<Vec<StoredResource>, StoreError> {
+    // ?1 is the type; the ids are ?2, ?3, …
+    let marks = |from: usize| {
+        (from..from + ids.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rows_sql = format!(
+        "SELECT id, data, version, created, last_modified FROM resources WHERE resource_type || '' = ?1 AND id IN ({})",
+        marks(2)
+    );
+    let (head, tail) = related_page_sql(kind, false);
+    let related_sql = format!("{head}{}{tail}", marks(1));
+    type Row = (String, Vec<u8>, i64, i64, i64);
+    type Entry = (String, String, Option<String>, Option<String>, i64);
+    let (rows, entries) = readers.read(|conn| {
+        let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(ids.len() + 1);
+        let kind_name = kind.as_str();
+        params.push(&kind_name);
+        params.extend(ids.iter().map(|i| i as &dyn rusqlite::ToSql));
+        let rows = conn
+            .prepare_cached(&rows_sql)?
+            .query_map(params.as_slice(), |row| {
+                let data = match row.get_ref("data")? {
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t.to_vec(),
+                    _ => Vec::new(),
+                };
+                Ok((
+                    row.get("id")?,
+                    data,
+                    row.get("version")?,
+                    row.get("created")?,
+                    row.get("last_modified")?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<Row>>>()?;
+        let entries = if related == Related::Read && !rows.is_empty() {
+            conn.prepare_cached(&related_sql)?
+                .query_map(rusqlite::params_from_iter(ids), |row| {
+                    Ok((
+                        row.get("owner")?,
+                        row.get("value")?,
+                        row.get("type")?,
+                        row.get("display")?,
+                        row.get("depth")?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<Entry>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok((rows, entries))
+    })?;
+    let mut resources = Vec::with_capacity(rows.len());
+    for (id, data, version, created, last_modified) in rows {
+        let data: Map<String, Value> =
+            serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt(format!("data of {id}: {e}")))?;
+        resources.push(StoredResource {
+            id,
+            kind,
+            data,
+            version,
+            created: from_micros(created)?,
+            last_modified: from_micros(last_modified)?,
+        });
+    }
+    let entries = entries
+        .into_iter()
+        .map(|(owner, value, member_type, display, depth)| {
+            (owner, related_entry(kind, value, member_type, display, depth))
+        })
+        .collect();
+    Ok(in_order(kind, ids, resources, entries))
 }
 
 /// A resource's stored JSON: as read by sqlx (parsed) or as text from a reader connection.
