@@ -2083,10 +2083,11 @@ async fn single_key_lookups_page_and_count_like_any_listing() {
                     .id,
             );
         }
-        store
+        let other = store
             .create_resource(ResourceKind::Group, group("Other", &[]))
             .await
-            .unwrap();
+            .unwrap()
+            .id;
         let ada = store
             .create_resource(ResourceKind::User, user("Ada"))
             .await
@@ -2157,5 +2158,28 @@ async fn single_key_lookups_page_and_count_like_any_listing() {
             (0, vec![]),
             "{backend}: a user is not a group"
         );
+        // A plain page of every group: the same count, order and paging.
+        let all: Vec<String> = same.iter().cloned().chain([other.clone()]).collect();
+        for (offset, limit) in [(1, 2), (4, 10), (6, 10)] {
+            let page = store
+                .list_resources(
+                    ResourceKind::Group,
+                    &ListQuery {
+                        offset,
+                        limit,
+                        ..ListQuery::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let ids: Vec<String> = page.resources.into_iter().map(|r| r.id).collect();
+            let from = usize::try_from(offset).unwrap().min(all.len());
+            let to = (from + usize::try_from(limit).unwrap()).min(all.len());
+            assert_eq!(
+                (page.total, ids),
+                (6, all[from..to].to_vec()),
+                "{backend}: offset {offset}"
+            );
+        }
     });
 }

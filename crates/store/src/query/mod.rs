@@ -170,59 +170,71 @@ where
     Ok(sel)
 }
 
-/// A listing that is one equality on a column of `resources` with an index led by the resource type (`id`,
-/// `externalId`, `userName`, `displayName`: an identity provider's lookup before it creates, the most frequent
-/// listing there is), in the default order, with no cursor: the column and the value to compare it with.
-fn key_lookup(cx: &Cx<'_>, q: &ListQuery<'_>) -> Option<(&'static str, String)> {
+/// A listing SQLite answers on the calling thread: in the default order, with no cursor, either every resource
+/// of the type (`Some(None)`: a page of an export) or one equality on a column of `resources` with an index led by
+/// the resource type (`Some(Some((column, value)))`: `id`, `externalId`, `userName`, `displayName`, an identity
+/// provider's lookup before it creates, the most frequent listing there is).
+fn simple_listing(cx: &Cx<'_>, q: &ListQuery<'_>) -> Option<Option<(&'static str, String)>> {
     if q.sort_by.is_some() || q.after.is_some() || q.sort_order == SortOrder::Descending {
         return None;
     }
-    let f = q.filter?;
+    let Some(f) = q.filter else {
+        return Some(None);
+    };
     let col = lookup_column(cx, f)?;
     let (Col::Lower(c) | Col::Key(c) | Col::Exact(c), Filter::Compare { path, value, .. }) = (&col, f) else {
         return None;
     };
     let v = string_literal(path, value).ok()?;
-    Some((c.strip_prefix("r.").unwrap_or(c), col.literal(&v)))
+    Some(Some((c.strip_prefix("r.").unwrap_or(c), col.literal(&v))))
 }
 
 impl Store {
-    /// A [`key_lookup`] on SQLite, on the calling thread ([`crate::readers`]): the count, the page's ids, then each
-    /// resource read as by id. Three short statements instead of three hand-offs to sqlx's connection thread.
-    async fn list_by_key(
+    /// A [`simple_listing`] on SQLite, on the calling thread ([`crate::readers`]): the count and the page's ids,
+    /// then the page as [`Store::load_resources_with`] reads it there too. No hand-off to sqlx's connection thread.
+    async fn list_in_place(
         &self,
         readers: &crate::readers::Readers,
         kind: ResourceKind,
         q: &ListQuery<'_>,
-        column: &str,
-        value: &str,
+        key: Option<(&str, String)>,
     ) -> Result<Page, StoreError> {
-        let count_sql = format!("SELECT COUNT(*) FROM resources WHERE resource_type = ?1 AND {column} = ?2");
-        let ids_sql = format!(
-            "SELECT id FROM resources WHERE resource_type = ?1 AND {column} = ?2 ORDER BY created, id LIMIT ?3 OFFSET ?4"
-        );
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let (total, ids) = readers.read(|conn| {
+            let kind_name = kind.as_str();
+            let (count_sql, ids_sql, mut params): (String, String, Vec<&dyn rusqlite::ToSql>) = match &key {
+                Some((column, value)) => (
+                    format!("SELECT COUNT(*) FROM resources WHERE resource_type = ?1 AND {column} = ?2"),
+                    format!(
+                        "SELECT id FROM resources WHERE resource_type = ?1 AND {column} = ?2 \
+                         ORDER BY created, id LIMIT ?3 OFFSET ?4"
+                    ),
+                    vec![&kind_name, value],
+                ),
+                None => (
+                    "SELECT COUNT(*) FROM resources WHERE resource_type = ?1".to_owned(),
+                    "SELECT id FROM resources WHERE resource_type = ?1 ORDER BY created, id LIMIT ?2 OFFSET ?3"
+                        .to_owned(),
+                    vec![&kind_name],
+                ),
+            };
             let total: i64 = conn
                 .prepare_cached(&count_sql)?
-                .query_row((kind.as_str(), value), |r| r.get(0))?;
+                .query_row(params.as_slice(), |r| r.get(0))?;
             let ids = if limit > 0 && total > offset {
+                params.push(&limit);
+                params.push(&offset);
                 conn.prepare_cached(&ids_sql)?
-                    .query_map((kind.as_str(), value, limit, offset), |r| r.get::<_, String>(0))?
+                    .query_map(params.as_slice(), |r| r.get::<_, String>(0))?
                     .collect::<rusqlite::Result<Vec<String>>>()?
             } else {
                 Vec::new()
             };
             Ok((total, ids))
         })?;
-        let mut resources = Vec::with_capacity(ids.len());
-        for id in &ids {
-            // A resource deleted between the statements is left out, as a listing read a moment later would.
-            if let Some(r) = self.get_resource_with(kind, id, q.related).await? {
-                resources.push(r);
-            }
-        }
+        // A resource deleted between the statements is left out, as a listing read a moment later would.
+        let resources = self.load_resources_with(kind, &ids, q.related).await?;
         Ok(Page {
             total: u64::try_from(total).unwrap_or(0),
             resources,
@@ -235,9 +247,9 @@ impl Store {
         // Translation errors (an attribute roster cannot search or sort by) come before any query runs.
         sort_column(&cx, q.sort_by)?;
         if let Some(readers) = &self.readers
-            && let Some((column, value)) = key_lookup(&cx, q)
+            && let Some(key) = simple_listing(&cx, q)
         {
-            return self.list_by_key(readers, kind, q, column, &value).await;
+            return self.list_in_place(readers, kind, q, key).await;
         }
         on_db!(self, pool => {
             let total: i64 = matching(cx, kind, q, "", "COUNT(*)")?.build_query_scalar().fetch_one(pool).await?;
