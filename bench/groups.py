@@ -98,6 +98,15 @@ def main():
             removes.append(tr * 1000)
         rows.append(("PATCH add one member", statistics.median(adds), max(adds), len(raw_a), status_a))
         rows.append(("PATCH remove one member", statistics.median(removes), max(removes), len(raw_r), status_r))
+        renames = []
+        for i in range(REPEAT):
+            rename = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName",
+                                                          "value": f"{name} {i % 2}"}]}
+            status_n, raw_n, tn = c.call("PATCH", f"/Groups/{gid}", rename)
+            renames.append(tn * 1000)
+        c.call("PATCH", f"/Groups/{gid}", {"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "displayName", "value": name}]})
+        rows.append(("PATCH replace displayName", statistics.median(renames), max(renames), len(raw_n), status_n))
         rows.append(("GET /Groups/{id}?excludedAttributes=members",
                      *timed(c, "GET", f"/Groups/{gid}?excludedAttributes=members")))
         rows.append((f'GET /Groups?filter=displayName eq "{name}"&excluded…=members',

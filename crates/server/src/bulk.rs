@@ -190,7 +190,7 @@ async fn run(
             let r = match do_patch(state, kind, &id, &data, version).await? {
                 Patched::Resource(r) => r,
                 // The result names the version and location only: the group is read without its members.
-                Patched::Members { .. } => load_with(state, kind, &id, Related::Skip).await?,
+                Patched::InPlace { .. } => load_with(state, kind, &id, Related::Skip).await?,
             };
             Ok((StatusCode::OK, Some(r)))
         }

@@ -68,9 +68,10 @@ pub(crate) async fn load_with(
 pub(crate) enum Patched {
     /// The resource as it is now.
     Resource(StoredResource),
-    /// Only a group's members changed, in place (a row per member added or removed): the group's new version.
-    /// The group was not read back, so the PATCH costs the same for 20 members and for 200,000.
-    Members {
+    /// A group changed in place (a row per member added or removed, or its other attributes written without
+    /// touching the member rows): the group's new version. The group was not read back, so the PATCH costs the
+    /// same for 20 members and for 200,000.
+    InPlace {
         /// The version the change made.
         version: i64,
     },
@@ -251,6 +252,25 @@ pub(crate) fn member_changes(req: &PatchRequest) -> Option<Vec<MemberChange>> {
     Some(out)
 }
 
+/// Whether a PATCH names a group's `members`: by its path (`members`, `members[value eq "…"]`, the URN-qualified
+/// form), or as a key of a path-less operation's value.
+fn touches_members(req: &PatchRequest) -> bool {
+    let is_members = |name: &str| {
+        name.eq_ignore_ascii_case("members")
+            || name
+                .rsplit_once(':')
+                .is_some_and(|(_, last)| last.eq_ignore_ascii_case("members"))
+    };
+    req.operations.iter().any(|op| match &op.path {
+        Some(path) => is_members(&path.attr.name),
+        None => op
+            .value
+            .as_ref()
+            .and_then(Value::as_object)
+            .is_none_or(|v| v.keys().any(|k| is_members(k))),
+    })
+}
+
 pub(crate) async fn do_patch(
     state: &AppState,
     kind: ResourceKind,
@@ -268,9 +288,27 @@ pub(crate) async fn do_patch(
             Some(Some(_)) => Some(-1),
         };
         let version = state.store.patch_members(id, &changes, expected).await?;
-        return Ok(Patched::Members { version });
+        return Ok(Patched::InPlace { version });
     }
     let rs = schema_of(state, kind)?;
+    if kind == ResourceKind::Group && !touches_members(&req) {
+        // A group's other attributes (a rename): read and written without its member rows.
+        let version = unconditional_retries(if_match_raw, || async {
+            let existing = load_with(state, kind, id, Related::Skip).await?;
+            let expected = if_match(if_match_raw, existing.version)?;
+            let outcome =
+                rs.apply_patch_with(&render(state, &existing), &req, state.config.validate_options())?;
+            if !outcome.changed {
+                return Ok(existing.version);
+            }
+            let Value::Object(data) = outcome.resource else {
+                return Err(ScimError::new(ErrorKind::Internal, "PATCH produced a non-object").into());
+            };
+            Ok(state.store.replace_attributes(kind, id, data, expected).await?)
+        })
+        .await?;
+        return Ok(Patched::InPlace { version });
+    }
     let patched = unconditional_retries(if_match_raw, || async {
         let existing = load(state, kind, id).await?;
         let expected = if_match(if_match_raw, existing.version)?;

@@ -295,10 +295,10 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `PATCH`: 200 with the resource, shaped by `attributes`/`excludedAttributes`; except that a PATCH that only
-/// adds or removes a group's members, asking for no attributes, answers 204 with the new ETag (RFC 7644 §3.5.2
-/// allows it; Microsoft's and Okta's clients expect it for groups): the answer would be the whole group, which for
-/// 200,000 members is tens of megabytes no client reads.
+/// `PATCH`: 200 with the resource, shaped by `attributes`/`excludedAttributes`; except that a group PATCH that
+/// either only adds or removes members or leaves the members alone (a rename), asking for no attributes, answers
+/// 204 with the new ETag (RFC 7644 §3.5.2 allows it; Microsoft's and Okta's clients expect it for groups): the
+/// answer would be the whole group, which for 200,000 members is tens of megabytes no client reads.
 pub(crate) async fn patch(
     State(state): State<AppState>,
     kind: ResourceKind,
@@ -310,14 +310,14 @@ pub(crate) async fn patch(
     let projection = projection(&params)?;
     let r = match do_patch(&state, kind, &id, &body, raw_if_match(&headers).as_deref()).await? {
         Patched::Resource(r) => r,
-        Patched::Members { version } if !projection_asked(&params) => {
+        Patched::InPlace { version } if !projection_asked(&params) => {
             let mut resp = StatusCode::NO_CONTENT.into_response();
             if let Ok(etag) = HeaderValue::from_str(&roster_scim::Meta::weak_etag(version)) {
                 resp.headers_mut().insert(header::ETAG, etag);
             }
             return Ok(resp);
         }
-        Patched::Members { .. } => load_with(&state, kind, &id, related(&state, kind, &projection)?).await?,
+        Patched::InPlace { .. } => load_with(&state, kind, &id, related(&state, kind, &projection)?).await?,
     };
     resource_response(&state, kind, r, StatusCode::OK, &projection)
 }

@@ -530,7 +530,8 @@ async fn groups_members_patch_and_derived_groups() {
         "{}",
         r.body
     );
-    // Other group changes take the general path.
+    // A rename leaves the member rows alone: 204 and the new ETag, the members as they were.
+    let before = app.w("GET", &guri, None).await;
     let r = app
         .w(
             "PATCH",
@@ -538,9 +539,42 @@ async fn groups_members_patch_and_derived_groups() {
             Some(json!({"Operations": [{"op": "replace", "path": "displayName", "value": "Crew"}]})),
         )
         .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let after = app.w("GET", &guri, None).await;
+    assert_eq!(r.headers[header::ETAG], after.headers[header::ETAG]);
     assert_eq!(
-        (r.status, r.body["displayName"].as_str()),
-        (StatusCode::OK, Some("Crew"))
+        (after.body["displayName"].as_str(), &after.body["members"]),
+        (Some("Crew"), &before.body["members"]),
+        "{}",
+        after.body
+    );
+    // Asking for attributes, 200 with them; a path-less rename takes the same way.
+    let r = app
+        .w(
+            "PATCH",
+            &format!("{guri}?attributes=displayName"),
+            Some(json!({"Operations": [{"op": "replace", "value": {"displayName": "Crew"}}]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["displayName"].as_str(), r.body.get("members")),
+        (StatusCode::OK, Some("Crew"), None),
+        "{}",
+        r.body
+    );
+    // Members and other attributes together take the general path (200, the whole group).
+    let r = app
+        .w(
+            "PATCH",
+            &guri,
+            Some(json!({"Operations": [{"op": "replace", "value": {"displayName": "Crew", "members": before.body["members"].clone()}}]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["members"].as_array().map(Vec::len)),
+        (StatusCode::OK, before.body["members"].as_array().map(Vec::len)),
+        "{}",
+        r.body
     );
 
     let r = app.w("GET", &format!("/scim/v2/Users/{}", ids[2]), None).await;

@@ -2183,3 +2183,49 @@ async fn single_key_lookups_page_and_count_like_any_listing() {
         }
     });
 }
+
+/// A group's other attributes written without its member rows: the members stay, the version moves by one, a
+/// stale version is refused.
+#[tokio::test]
+async fn replacing_a_groups_attributes_keeps_its_members() {
+    on_every_backend!(|store, backend| {
+        let ada = store
+            .create_resource(ResourceKind::User, user("ada"))
+            .await
+            .unwrap();
+        let team = store
+            .create_resource(ResourceKind::Group, group("Team", &[&ada.id]))
+            .await
+            .unwrap();
+        let mut data = group("Crew", &[]);
+        data.shift_remove("members");
+        let version = store
+            .replace_attributes(ResourceKind::Group, &team.id, data.clone(), Some(team.version))
+            .await
+            .unwrap();
+        assert_eq!(version, team.version + 1, "{backend}");
+        let now = store
+            .get_resource(ResourceKind::Group, &team.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (now.data["displayName"].as_str(), now.version),
+            (Some("Crew"), version),
+            "{backend}"
+        );
+        assert_eq!(
+            now.data["members"], team.data["members"],
+            "{backend}: members kept"
+        );
+        assert_eq!(
+            scim_kind(
+                store
+                    .replace_attributes(ResourceKind::Group, &team.id, data, Some(team.version))
+                    .await
+            ),
+            ErrorKind::PreconditionFailed,
+            "{backend}: a stale version"
+        );
+    });
+}
