@@ -47,7 +47,7 @@ fn a_renamed_scope_group_keeps_the_scope() {
             Some(patch),
         )
         .unwrap();
-        assert_eq!(status, 200, "{body}");
+        assert_eq!(status, 204, "a group rename answers 204: {body}");
         drop(served);
 
         // The scope holds: shown by its new name, valid, and its member is provisioned.
