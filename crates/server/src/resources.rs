@@ -291,37 +291,33 @@ pub(crate) async fn do_patch(
         return Ok(Patched::InPlace { version });
     }
     let rs = schema_of(state, kind)?;
-    if kind == ResourceKind::Group && !touches_members(&req) {
-        // A group's other attributes (a rename): read and written without its member rows.
-        let version = unconditional_retries(if_match_raw, || async {
-            let existing = load_with(state, kind, id, Related::Skip).await?;
-            let expected = if_match(if_match_raw, existing.version)?;
-            let outcome =
-                rs.apply_patch_with(&render(state, &existing), &req, state.config.validate_options())?;
-            if !outcome.changed {
-                return Ok(existing.version);
-            }
-            let Value::Object(data) = outcome.resource else {
-                return Err(ScimError::new(ErrorKind::Internal, "PATCH produced a non-object").into());
-            };
-            Ok(state.store.replace_attributes(kind, id, data, expected).await?)
-        })
-        .await?;
-        return Ok(Patched::InPlace { version });
-    }
-    let patched = unconditional_retries(if_match_raw, || async {
-        let existing = load(state, kind, id).await?;
+    // A group PATCH that leaves the members alone (a rename) reads and writes the group without its member rows.
+    let in_place = kind == ResourceKind::Group && !touches_members(&req);
+    let related = if in_place { Related::Skip } else { Related::Read };
+    unconditional_retries(if_match_raw, || async {
+        let existing = load_with(state, kind, id, related).await?;
         let expected = if_match(if_match_raw, existing.version)?;
         let outcome =
             rs.apply_patch_with(&render(state, &existing), &req, state.config.validate_options())?;
         if !outcome.changed {
-            return Ok(existing);
+            return Ok(if in_place {
+                Patched::InPlace {
+                    version: existing.version,
+                }
+            } else {
+                Patched::Resource(existing)
+            });
         }
         let Value::Object(data) = outcome.resource else {
             return Err(ScimError::new(ErrorKind::Internal, "PATCH produced a non-object").into());
         };
-        Ok(state.store.replace_resource(kind, id, data, expected).await?)
+        Ok(if in_place {
+            Patched::InPlace {
+                version: state.store.replace_attributes(kind, id, data, expected).await?,
+            }
+        } else {
+            Patched::Resource(state.store.replace_resource(kind, id, data, expected).await?)
+        })
     })
-    .await?;
-    Ok(Patched::Resource(patched))
+    .await
 }
