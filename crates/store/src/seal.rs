@@ -68,7 +68,7 @@ impl Key {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| StoreError::SecretKey("the secret key is not a valid AES-256 key".into()))?;
         let digest = sha2::Sha256::digest(bytes);
-        let id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(&digest[..8]);
         Ok(Self {
             aead: LessSafeKey::new(unbound),
             id,

@@ -62,8 +62,7 @@ pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 pub(crate) type TokenCache = std::collections::HashMap<String, (TokenInfo, std::time::Instant)>;
 
 fn hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -89,9 +88,7 @@ impl Store {
         }
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(format!("no system randomness: {e}")))?;
-        let secret: String = std::iter::once(PREFIX.to_owned())
-            .chain(bytes.iter().map(|b| format!("{b:02x}")))
-            .collect();
+        let secret = format!("{PREFIX}{}", hex::encode(bytes));
         let now = to_micros(OffsetDateTime::now_utc());
         let result = on_db!(self, pool => {
             sqlx::query("INSERT INTO api_tokens (name, token_hash, scope, created) VALUES ($1, $2, $3, $4)")

@@ -525,8 +525,10 @@ pub fn contains(have: &Value, want: &Value) -> bool {
 /// The hash of a desired state, stored with the link so an unchanged object costs no request.
 pub fn hash(desired: &Map<String, Value>) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(Value::Object(desired.clone()).to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    // A map serializes as the object holding it would: the same bytes as `Value::Object(..).to_string()`.
+    hex::encode(sha2::Sha256::digest(
+        serde_json::to_vec(desired).unwrap_or_default(),
+    ))
 }
 
 #[cfg(test)]
