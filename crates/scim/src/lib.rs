@@ -53,6 +53,7 @@ pub mod messages;
 pub mod patch;
 pub mod path;
 pub mod projection;
+pub mod rendered;
 pub mod resource;
 pub mod schema;
 pub mod value;

@@ -103,9 +103,14 @@ impl ServerConfig {
     }
 }
 
-/// What handlers share.
+/// What handlers share: one pointer, so the copies axum makes per request (each extractor and middleware takes
+/// its own) cost one reference count each.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// The directory.
     pub store: Store,
     /// Schemas and resource types.
@@ -116,16 +121,32 @@ pub struct AppState {
     pub quarantine: Arc<quarantine::Quarantine>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     /// State with the core schemas.
     pub fn new(store: Store, config: ServerConfig) -> Self {
         let quarantine = Arc::new(quarantine::Quarantine::new(store.clone(), config.quarantine));
-        Self {
+        Self::with_quarantine(store, config, quarantine)
+    }
+
+    /// State with the core schemas and a client quarantine of the caller's (a test's clock, say).
+    pub fn with_quarantine(
+        store: Store,
+        config: ServerConfig,
+        quarantine: Arc<quarantine::Quarantine>,
+    ) -> Self {
+        Self(Arc::new(Shared {
             store,
             registry: Arc::new(SchemaRegistry::new()),
             quarantine,
             config: Arc::new(config),
-        }
+        }))
     }
 }
 

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use roster_scim::filter::{CompValue, CompareOp, Filter};
 use roster_scim::resource::with_id_and_meta;
 use roster_scim::{ErrorKind, PatchOp, PatchRequest, ResourceSchema, ScimError};
-use roster_store::{Member, MemberChange, Related, ResourceKind, StoredResource};
+use roster_store::{Member, MemberChange, Related, ResourceKind, StoredResource, StoredText};
 use serde_json::Value;
 
 pub(crate) fn schema_of(state: &AppState, kind: ResourceKind) -> Result<ResourceSchema<'_>, ApiError> {
@@ -30,19 +30,47 @@ pub(crate) fn render_owned(state: &AppState, r: StoredResource) -> Value {
     let mut data = r.data;
     for (attr, default_ep) in [("members", "Users"), ("groups", "Groups")] {
         if let Some(Value::Array(items)) = data.get_mut(attr) {
-            for item in items {
-                let ep = if item.get("type").and_then(Value::as_str) == Some("Group") {
-                    "Groups"
-                } else {
-                    default_ep
-                };
-                if let Some(id) = item.get("value").and_then(Value::as_str).map(str::to_owned) {
-                    item["$ref"] = Value::String(format!("{base}/{ep}/{id}"));
-                }
-            }
+            add_refs(base, default_ep, items);
         }
     }
     Value::Object(with_id_and_meta(data, &r.id, &meta))
+}
+
+/// Gives each entry of a Group's `members` or a User's `groups` its `$ref`: under `/Groups` for an entry of type
+/// Group, else under `default_ep`.
+fn add_refs(base: &str, default_ep: &str, items: &mut [Value]) {
+    for item in items {
+        let ep = if item.get("type").and_then(Value::as_str) == Some("Group") {
+            "Groups"
+        } else {
+            default_ep
+        };
+        if let Some(id) = item.get("value").and_then(Value::as_str).map(str::to_owned) {
+            item["$ref"] = Value::String(format!("{base}/{ep}/{id}"));
+        }
+    }
+}
+
+/// The default representation of a resource read as text (no `attributes` or `excludedAttributes`), written
+/// from the stored text without parsing it when the projection would change nothing there
+/// (`roster_scim::rendered`); `None` sends the caller the general way. The related entries get their `$ref`s
+/// either way.
+pub(crate) fn render_default(state: &AppState, t: &mut StoredText) -> Result<Option<Vec<u8>>, ApiError> {
+    let base = &state.config.base_url;
+    let attr = t.related_attribute();
+    add_refs(
+        base,
+        if attr == "members" { "Users" } else { "Groups" },
+        &mut t.related,
+    );
+    let rs = schema_of(state, t.kind)?;
+    Ok(roster_scim::rendered::render_default(
+        &rs,
+        &t.data,
+        &t.id,
+        &t.meta(base),
+        Some((attr, &t.related)),
+    ))
 }
 
 pub(crate) async fn load(state: &AppState, kind: ResourceKind, id: &str) -> Result<StoredResource, ApiError> {
@@ -60,7 +88,25 @@ pub(crate) async fn load_with(
         .store
         .get_resource_with(kind, id, related)
         .await?
-        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())).into())
+        .ok_or_else(|| not_found(kind, id))
+}
+
+/// [`load_with`], the attributes left as the stored text.
+pub(crate) async fn load_text(
+    state: &AppState,
+    kind: ResourceKind,
+    id: &str,
+    related: Related,
+) -> Result<StoredText, ApiError> {
+    state
+        .store
+        .get_resource_text(kind, id, related)
+        .await?
+        .ok_or_else(|| not_found(kind, id))
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> ApiError {
+    ScimError::not_found(format!("{} {id} not found", kind.as_str())).into()
 }
 
 /// What a PATCH did.

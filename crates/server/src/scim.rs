@@ -6,9 +6,10 @@ use crate::AppState;
 use crate::body::ScimBody;
 use crate::error::ApiError;
 use crate::resources::{
-    Patched, do_create, do_delete, do_patch, do_replace, load_with, render_owned, schema_of, tag_versions,
+    Patched, do_create, do_delete, do_patch, do_replace, load_text, load_with, render_default, render_owned,
+    schema_of, tag_versions,
 };
-use crate::response::json_response;
+use crate::response::{json_bytes_response, json_response};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -246,17 +247,26 @@ pub(crate) async fn read(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let projection = projection(&params)?;
-    let r = load_with(&state, kind, &id, related(&state, kind, &projection)?).await?;
+    let mut t = load_text(&state, kind, &id, related(&state, kind, &projection)?).await?;
     if let Some(tags) = header_versions(&headers, header::IF_NONE_MATCH)
-        && tags.is_none_or(|vs| vs.contains(&r.version))
+        && tags.is_none_or(|vs| vs.contains(&t.version))
     {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(etag) = HeaderValue::from_str(&r.etag()) {
+        if let Ok(etag) = HeaderValue::from_str(&t.etag()) {
             resp.headers_mut().insert(header::ETAG, etag);
         }
         return Ok(resp);
     }
-    resource_response(&state, kind, r, StatusCode::OK, &projection)
+    if projection == Projection::default()
+        && let Some(body) = render_default(&state, &mut t)?
+    {
+        let mut resp = json_bytes_response(StatusCode::OK, body);
+        if let Ok(etag) = HeaderValue::from_str(&t.etag()) {
+            resp.headers_mut().insert(header::ETAG, etag);
+        }
+        return Ok(resp);
+    }
+    resource_response(&state, kind, t.parse()?, StatusCode::OK, &projection)
 }
 
 /// `POST`: the resource created (201), shaped by `attributes`/`excludedAttributes` (RFC 7644 §3.9).

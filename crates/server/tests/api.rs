@@ -389,6 +389,87 @@ async fn listing_paging_and_filters() {
     assert_eq!(r.body["endpoint"], "/Users");
 }
 
+/// A read with the default projection is written from the stored text (`roster_scim::rendered`); asking to
+/// exclude an attribute the resource does not have takes the general path. Both answers are the same bytes: the
+/// same attributes in the same order, `$ref`s, derived groups (direct and indirect), `meta` and ETag.
+#[tokio::test]
+async fn a_default_read_is_the_same_as_the_general_path_makes_it() {
+    let app = app().await;
+    let mut u = user("fast");
+    u["schemas"] = json!([
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    ]);
+    u["externalId"] = json!("ext-\"1\"");
+    u["name"] = json!({"givenName": "F\u{e4}st", "familyName": "Path"});
+    u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+        json!({"employeeNumber": "7", "department": "R&D"});
+    let uid = app.w("POST", "/scim/v2/Users", Some(u)).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lonely = app.w("POST", "/scim/v2/Users", Some(user("lonely"))).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = |name: &str, member: &str, kind: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": name, "members": [{"value": member, "type": kind}]})
+    };
+    let inner = app
+        .w("POST", "/scim/v2/Groups", Some(group("Inner", &uid, "User")))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let outer = app
+        .w("POST", "/scim/v2/Groups", Some(group("Outer", &inner, "Group")))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for uri in [
+        format!("/scim/v2/Users/{uid}"),
+        format!("/scim/v2/Users/{lonely}"),
+        format!("/scim/v2/Groups/{inner}"),
+        format!("/scim/v2/Groups/{outer}"),
+    ] {
+        let fast = app.w("GET", &uri, None).await;
+        let general = app
+            .w("GET", &format!("{uri}?excludedAttributes=nickName"), None)
+            .await;
+        assert_eq!(fast.status, StatusCode::OK, "{}", fast.body);
+        assert_eq!(fast.body.to_string(), general.body.to_string(), "{uri}");
+        assert_eq!(fast.headers[header::ETAG], general.headers[header::ETAG]);
+        assert_eq!(fast.headers[header::CONTENT_TYPE], "application/scim+json");
+    }
+    let read = app.w("GET", &format!("/scim/v2/Users/{uid}"), None).await.body;
+    let groups: Vec<(&str, &str)> = read["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["display"].as_str().unwrap(), g["type"].as_str().unwrap()))
+        .collect();
+    assert!(
+        groups.contains(&("Inner", "direct")) && groups.contains(&("Outer", "indirect")),
+        "{read}"
+    );
+    let keys: Vec<&String> = read.as_object().unwrap().keys().collect();
+    assert_eq!(keys.first().map(|k| k.as_str()), Some("schemas"));
+    assert_eq!(keys.get(1).map(|k| k.as_str()), Some("id"));
+    assert_eq!(keys.get(2).map(|k| k.as_str()), Some("externalId"));
+    assert_eq!(keys.last().map(|k| k.as_str()), Some("meta"));
+    assert!(
+        app.w("GET", &format!("/scim/v2/Users/{lonely}"), None)
+            .await
+            .body
+            .get("groups")
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn groups_members_patch_and_derived_groups() {
     let app = app().await;
@@ -1159,12 +1240,15 @@ async fn a_client_whose_requests_keep_failing_is_refused_then_on_probation() {
     };
     let now = Arc::new(AtomicI64::new(1_800_000_000_000_000));
     let t = now.clone();
-    let mut state = AppState::new(store.clone(), ServerConfig::new("http://roster.test/scim/v2"));
-    state.quarantine = Arc::new(Quarantine::with_clock(
+    let state = AppState::with_quarantine(
         store.clone(),
-        config,
-        Arc::new(move || t.load(Ordering::SeqCst)),
-    ));
+        ServerConfig::new("http://roster.test/scim/v2"),
+        Arc::new(Quarantine::with_clock(
+            store.clone(),
+            config,
+            Arc::new(move || t.load(Ordering::SeqCst)),
+        )),
+    );
     let app = App {
         router: router(state),
         store: store.clone(),

@@ -65,7 +65,9 @@ use std::time::Duration;
 pub use apps::{AppRecord, RotateReport, Sealed};
 pub use audit::{AuditAction, AuditEntry};
 pub use clients::{ClientCounts, ClientHealth, ClientListing, ClientPolicy, ClientState};
-pub use directory::{JournalEntry, JournalOp, Member, MemberChange, Related, ResourceKind, StoredResource};
+pub use directory::{
+    JournalEntry, JournalOp, Member, MemberChange, Related, ResourceKind, StoredResource, StoredText,
+};
 pub use health::AppHealth;
 pub use links::{Link, LinkChange, LinkState};
 pub use provlog::{LogEntry, LogQuery, Outcome};

@@ -2,7 +2,7 @@
 //! without them, [`Related`]), many by id for a page, on SQLite's calling thread where that is cheaper
 //! ([`crate::readers`]).
 
-use super::{Related, ResourceKind, StoredResource};
+use super::{Related, ResourceKind, StoredResource, StoredText};
 use crate::{Db, Store, StoreError, from_micros};
 use serde_json::{Map, Value, json};
 use sqlx::Row;
@@ -47,109 +47,42 @@ impl Store {
         id: &str,
         related: Related,
     ) -> Result<Option<StoredResource>, StoreError> {
-        // $1 type, $2 id; the related rows as one JSON array of {value, type, display, depth}, or NULL.
-        let sql = match related {
-            Related::Skip => {
-                "SELECT id, data, version, created, last_modified, NULL AS related \
-                 FROM resources WHERE resource_type = $1 AND id = $2"
-            }
-            Related::Read => Self::read_sql(kind, &self.db),
-        };
-        self.read_one(kind, id, sql).await
+        self.get_resource_text(kind, id, related)
+            .await?
+            .map(StoredText::parse)
+            .transpose()
     }
 
-    /// The statement that reads one resource with its related rows ($1 type, $2 id), made once per kind and
-    /// backend.
-    fn read_sql(kind: ResourceKind, db: &Db) -> &'static str {
-        use std::sync::LazyLock;
-        fn make(kind: ResourceKind, postgres: bool) -> String {
-            let related = Store::related_sql(kind, postgres);
-            format!(
-                "WITH RECURSIVE anc(group_id, depth) AS ( \
-                   SELECT group_id, 0 FROM memberships WHERE member_id = $2 AND $1 = 'User' \
-                   UNION SELECT m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
-                 SELECT id, data, version, created, last_modified, {related} AS related \
-                 FROM resources WHERE resource_type = $1 AND id = $2"
-            )
-        }
-        static USER_SQLITE: LazyLock<String> = LazyLock::new(|| make(ResourceKind::User, false));
-        static USER_POSTGRES: LazyLock<String> = LazyLock::new(|| make(ResourceKind::User, true));
-        static GROUP_SQLITE: LazyLock<String> = LazyLock::new(|| make(ResourceKind::Group, false));
-        static GROUP_POSTGRES: LazyLock<String> = LazyLock::new(|| make(ResourceKind::Group, true));
-        match (kind, db) {
-            (ResourceKind::User, Db::Sqlite(_)) => &USER_SQLITE,
-            (ResourceKind::User, Db::Postgres(_)) => &USER_POSTGRES,
-            (ResourceKind::Group, Db::Sqlite(_)) => &GROUP_SQLITE,
-            (ResourceKind::Group, Db::Postgres(_)) => &GROUP_POSTGRES,
-        }
-    }
-
-    /// The SQL of a resource's related rows, as one JSON array of {value, type, display, depth}: a User's groups
-    /// through the recursive `anc`, a Group's members.
-    fn related_sql(kind: ResourceKind, postgres: bool) -> &'static str {
-        match (kind, postgres) {
-            (ResourceKind::User, false) => {
-                "(SELECT json_group_array(json_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth)) FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
-            }
-            (ResourceKind::User, true) => {
-                "(SELECT json_agg(json_build_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth))::text FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
-            }
-            (ResourceKind::Group, false) => {
-                "(SELECT json_group_array(json_object('value', m.member_id, 'type', m.member_type, 'display', COALESCE(m.display, x.display_name, json_extract(x.data, '$.userName')), 'depth', 0)) FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id = $2)"
-            }
-            (ResourceKind::Group, true) => {
-                "(SELECT json_agg(json_build_object('value', m.member_id, 'type', m.member_type, 'display', COALESCE(m.display, x.display_name, x.data->>'userName'), 'depth', 0))::text FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id = $2)"
-            }
-        }
-    }
-
-    /// Runs `sql` ($1 type, $2 id; the columns of a [`ResourceRow`]) for one resource: on the SQLite readers'
-    /// pool when there is one, else through sqlx.
-    async fn read_one(
+    /// Reads a resource as [`get_resource_with`](Self::get_resource_with) does, its attributes left as the JSON
+    /// text they are stored as: a server answers the default representation from it without parsing it.
+    pub async fn get_resource_text(
         &self,
         kind: ResourceKind,
         id: &str,
-        sql: &str,
-    ) -> Result<Option<StoredResource>, StoreError> {
+        related: Related,
+    ) -> Result<Option<StoredText>, StoreError> {
         if let Some(readers) = &self.readers {
-            let row = readers.read(|conn| {
-                use rusqlite::OptionalExtension;
-                conn.prepare_cached(sql)?
-                    .query_row(rusqlite::named_params! {"$1": kind.as_str(), "$2": id}, |row| {
-                        let data = match row.get_ref("data")? {
-                            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                                t.to_vec()
-                            }
-                            _ => Vec::new(),
-                        };
-                        Ok(ResourceRow {
-                            id: row.get("id")?,
-                            data: DataColumn::Text(data),
-                            version: row.get("version")?,
-                            created: row.get("created")?,
-                            last_modified: row.get("last_modified")?,
-                            related: row.get("related")?,
-                        })
-                    })
-                    .optional()
-            })?;
-            return row.map(|r| r.assemble(kind)).transpose();
+            return read_text_in_place(readers, kind, id, related);
         }
+        let postgres = matches!(self.db, Db::Postgres(_));
+        let sql = match related {
+            Related::Skip => skip_sql(kind, postgres),
+            Related::Read => read_sql(kind, postgres),
+        };
         on_db!(self, pool => {
             let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(kind.as_str()).bind(id).fetch_optional(pool).await? else {
                 return Ok(None);
             };
-            let Json(data): Json<Map<String, Value>> = row.try_get("data")?;
             ResourceRow {
                 id: row.try_get("id")?,
-                data: DataColumn::Parsed(data),
+                data: row.try_get("data")?,
                 version: row.try_get("version")?,
                 created: row.try_get("created")?,
                 last_modified: row.try_get("last_modified")?,
                 related: row.try_get("related")?,
             }
-            .assemble(kind)
+            .into_text(kind)
             .map(Some)
         })
     }
@@ -366,16 +299,107 @@ fn load_in_place(
     Ok(in_order(kind, ids, resources, entries))
 }
 
-/// A resource's stored JSON: as read by sqlx (parsed) or as text from a reader connection.
-enum DataColumn {
-    Parsed(Map<String, Value>),
-    Text(Vec<u8>),
+/// The statement that reads one resource without its related rows ($1 type, $2 id; the columns of a
+/// [`ResourceRow`], `related` NULL), and on SQLite whether it has any (`has_related`).
+fn skip_sql(kind: ResourceKind, postgres: bool) -> &'static str {
+    match (kind, postgres) {
+        (_, true) => {
+            "SELECT id, data::text AS data, version, created, last_modified, NULL AS related \
+             FROM resources WHERE resource_type = $1 AND id = $2"
+        }
+        (ResourceKind::User, false) => {
+            "SELECT id, data, version, created, last_modified, NULL AS related, \
+             EXISTS (SELECT 1 FROM memberships WHERE member_id = $2) AS has_related \
+             FROM resources WHERE resource_type = $1 AND id = $2"
+        }
+        (ResourceKind::Group, false) => {
+            "SELECT id, data, version, created, last_modified, NULL AS related, \
+             EXISTS (SELECT 1 FROM memberships WHERE group_id = $2) AS has_related \
+             FROM resources WHERE resource_type = $1 AND id = $2"
+        }
+    }
 }
 
-/// The row [`Store::get_resource`] reads: the resource and its related rows as one JSON array.
+/// The statement that reads one resource with its related rows ($1 type, $2 id; the columns of a
+/// [`ResourceRow`]), made once per kind and backend.
+fn read_sql(kind: ResourceKind, postgres: bool) -> &'static str {
+    use std::sync::LazyLock;
+    fn make(kind: ResourceKind, postgres: bool) -> String {
+        let related = related_sql(kind, postgres);
+        let data = if postgres { "data::text AS data" } else { "data" };
+        format!(
+            "WITH RECURSIVE anc(group_id, depth) AS ( \
+               SELECT group_id, 0 FROM memberships WHERE member_id = $2 AND $1 = 'User' \
+               UNION SELECT m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
+             SELECT id, {data}, version, created, last_modified, {related} AS related \
+             FROM resources WHERE resource_type = $1 AND id = $2"
+        )
+    }
+    static USER_SQLITE: LazyLock<String> = LazyLock::new(|| make(ResourceKind::User, false));
+    static USER_POSTGRES: LazyLock<String> = LazyLock::new(|| make(ResourceKind::User, true));
+    static GROUP_SQLITE: LazyLock<String> = LazyLock::new(|| make(ResourceKind::Group, false));
+    static GROUP_POSTGRES: LazyLock<String> = LazyLock::new(|| make(ResourceKind::Group, true));
+    match (kind, postgres) {
+        (ResourceKind::User, false) => &USER_SQLITE,
+        (ResourceKind::User, true) => &USER_POSTGRES,
+        (ResourceKind::Group, false) => &GROUP_SQLITE,
+        (ResourceKind::Group, true) => &GROUP_POSTGRES,
+    }
+}
+
+/// The SQL of a resource's related rows, as one JSON array of {value, type, display, depth}: a User's groups
+/// through the recursive `anc`, a Group's members.
+fn related_sql(kind: ResourceKind, postgres: bool) -> &'static str {
+    match (kind, postgres) {
+        (ResourceKind::User, false) => {
+            "(SELECT json_group_array(json_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth)) FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
+        }
+        (ResourceKind::User, true) => {
+            "(SELECT json_agg(json_build_object('value', g.group_id, 'type', 'Group', 'display', g.display, 'depth', g.depth))::text FROM (SELECT a.group_id, x.display_name AS display, MIN(a.depth) AS depth FROM anc a JOIN resources x ON x.id = a.group_id GROUP BY a.group_id, x.display_name) g)"
+        }
+        (ResourceKind::Group, false) => {
+            "(SELECT json_group_array(json_object('value', m.member_id, 'type', m.member_type, 'display', COALESCE(m.display, x.display_name, json_extract(x.data, '$.userName')), 'depth', 0)) FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id = $2)"
+        }
+        (ResourceKind::Group, true) => {
+            "(SELECT json_agg(json_build_object('value', m.member_id, 'type', m.member_type, 'display', COALESCE(m.display, x.display_name, x.data->>'userName'), 'depth', 0))::text FROM memberships m JOIN resources x ON x.id = m.member_id WHERE m.group_id = $2)"
+        }
+    }
+}
+
+/// [`Store::get_resource_text`] on SQLite's calling thread ([`crate::readers`]). The row comes first with whether
+/// it has related rows at all; the recursive statement that reads them (a User's groups need a temporary table
+/// SQLite opens and closes per read) runs only when it has, and then reads the row again with them, so row and
+/// related rows are of one moment.
+fn read_text_in_place(
+    readers: &crate::readers::Readers,
+    kind: ResourceKind,
+    id: &str,
+    related: Related,
+) -> Result<Option<StoredText>, StoreError> {
+    let row = readers.read(|conn| {
+        use rusqlite::OptionalExtension;
+        let params = rusqlite::named_params! {"$1": kind.as_str(), "$2": id};
+        let first = conn
+            .prepare_cached(skip_sql(kind, false))?
+            .query_row(params, |row| {
+                Ok((ResourceRow::from_sqlite(row)?, row.get::<_, bool>("has_related")?))
+            })
+            .optional()?;
+        match first {
+            Some((_, true)) if related == Related::Read => conn
+                .prepare_cached(read_sql(kind, false))?
+                .query_row(params, ResourceRow::from_sqlite)
+                .optional(),
+            other => Ok(other.map(|(row, _)| row)),
+        }
+    })?;
+    row.map(|r| r.into_text(kind)).transpose()
+}
+
+/// The row a resource is read as: the resource and its related rows as one JSON array.
 struct ResourceRow {
     id: String,
-    data: DataColumn,
+    data: String,
     version: i64,
     created: i64,
     last_modified: i64,
@@ -383,43 +407,44 @@ struct ResourceRow {
 }
 
 impl ResourceRow {
-    /// The resource, with a Group's `members` or a User's derived `groups` from the related rows.
-    fn assemble(self, kind: ResourceKind) -> Result<StoredResource, StoreError> {
+    /// The row as SQLite's reader gives it.
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            data: row.get("data")?,
+            version: row.get("version")?,
+            created: row.get("created")?,
+            last_modified: row.get("last_modified")?,
+            related: row.get("related")?,
+        })
+    }
+
+    /// The resource, with a Group's `members` or a User's derived `groups` from the related rows, ordered by
+    /// value.
+    fn into_text(self, kind: ResourceKind) -> Result<StoredText, StoreError> {
         let id = self.id;
-        let mut data = match self.data {
-            DataColumn::Parsed(m) => m,
-            DataColumn::Text(t) => {
-                serde_json::from_slice(&t).map_err(|e| StoreError::Corrupt(format!("data of {id}: {e}")))?
-            }
-        };
         let mut items: Vec<Value> = match self.related {
             Some(text) => serde_json::from_str(&text)
                 .map_err(|e| StoreError::Corrupt(format!("related rows of {id}: {e}")))?,
             None => Vec::new(),
         };
-        if !items.is_empty() {
-            items.sort_by(|a, b| a["value"].as_str().cmp(&b["value"].as_str()));
-            let text = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
-            for item in &mut items {
-                let depth = item.get("depth").and_then(Value::as_i64).unwrap_or(0);
-                *item = related_entry(
-                    kind,
-                    text(item, "value").unwrap_or_default(),
-                    text(item, "type"),
-                    text(item, "display"),
-                    depth,
-                );
-            }
-            let attr = match kind {
-                ResourceKind::Group => "members",
-                ResourceKind::User => "groups",
-            };
-            data.insert(attr.into(), Value::Array(items));
+        items.sort_by(|a, b| a["value"].as_str().cmp(&b["value"].as_str()));
+        let text = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+        for item in &mut items {
+            let depth = item.get("depth").and_then(Value::as_i64).unwrap_or(0);
+            *item = related_entry(
+                kind,
+                text(item, "value").unwrap_or_default(),
+                text(item, "type"),
+                text(item, "display"),
+                depth,
+            );
         }
-        Ok(StoredResource {
+        Ok(StoredText {
             id,
             kind,
-            data,
+            data: self.data,
+            related: items,
             version: self.version,
             created: from_micros(self.created)?,
             last_modified: from_micros(self.last_modified)?,
