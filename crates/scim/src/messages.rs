@@ -48,10 +48,11 @@ impl Outcome {
     }
 }
 
-/// A page of results (RFC 7644 §3.4.2).
+/// A page of results (RFC 7644 §3.4.2): resources as values, or (`ListResponse<Box<RawValue>>`) as JSON a server
+/// has already written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ListResponse {
+pub struct ListResponse<R = Value> {
     /// Always `[LIST_RESPONSE_SCHEMA]`.
     pub schemas: Vec<String>,
     /// How many resources match in all.
@@ -66,13 +67,13 @@ pub struct ListResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items_per_page: Option<u64>,
     /// The resources.
-    #[serde(rename = "Resources", default)]
-    pub resources: Vec<Value>,
+    #[serde(rename = "Resources", default = "Vec::new")]
+    pub resources: Vec<R>,
 }
 
-impl ListResponse {
+impl<R> ListResponse<R> {
     /// A page starting at `start_index` (1-based) out of `total_results`.
-    pub fn new(resources: Vec<Value>, total_results: u64, start_index: u64) -> Self {
+    pub fn new(resources: Vec<R>, total_results: u64, start_index: u64) -> Self {
         Self {
             schemas: vec![LIST_RESPONSE_SCHEMA.into()],
             total_results,

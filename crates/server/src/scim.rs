@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use roster_scim::messages::{ListResponse, SearchRequest, ServiceProviderConfig};
 use roster_scim::{ErrorKind, Projection, ScimError};
-use roster_store::{ListQuery, Position, Related, ResourceKind, StoredResource};
+use roster_store::{ListQuery, Position, Related, ResourceKind, StoredResource, StoredText};
 use serde_json::Value;
 
 type Params = Query<Vec<(String, String)>>;
@@ -107,9 +107,13 @@ pub(crate) async fn service_provider_config(
 }
 
 /// A ListResponse of `resources` out of `total`, starting at `start_index`.
-fn list_response(resources: Vec<Value>, total: u64, start_index: u64) -> Response {
-    let list = ListResponse::new(resources, total, start_index);
-    json_response(StatusCode::OK, &serde_json::to_value(list).unwrap_or_default())
+fn list_response<R: serde::Serialize>(resources: Vec<R>, total: u64, start_index: u64) -> Response {
+    list_body(&ListResponse::new(resources, total, start_index))
+}
+
+/// The answer carrying `list`.
+fn list_body<R: serde::Serialize>(list: &ListResponse<R>) -> Response {
+    json_bytes_response(StatusCode::OK, serde_json::to_vec(list).unwrap_or_default())
 }
 
 /// A complete list (discovery endpoints are not paged).
@@ -204,6 +208,17 @@ fn related(state: &AppState, kind: ResourceKind, projection: &Projection) -> Res
     } else {
         Related::Skip
     })
+}
+
+/// JSON written by [`render_default`] as one list entry.
+fn raw_json(body: Vec<u8>) -> Result<Box<serde_json::value::RawValue>, ApiError> {
+    let text = String::from_utf8(body).map_err(internal)?;
+    serde_json::value::RawValue::from_string(text).map_err(internal)
+}
+
+/// A failure of roster's own while writing an answer.
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ScimError::new(ErrorKind::Internal, format!("writing the answer: {e}")).into()
 }
 
 /// Whether the request names `attributes` or `excludedAttributes`.
@@ -381,7 +396,7 @@ async fn run_search(
         limit
     };
     let mut total = 0;
-    let mut rows: Vec<(ResourceKind, StoredResource)> = Vec::new();
+    let mut rows: Vec<(ResourceKind, StoredText)> = Vec::new();
     let mut checked_any = false;
     let mut last_err = None;
     for &kind in kinds {
@@ -412,7 +427,7 @@ async fn run_search(
             after,
             related: related(state, kind, &req.projection)?,
         };
-        let page = state.store.list_resources(kind, &q).await?;
+        let page = state.store.list_resource_texts(kind, &q).await?;
         total += page.total;
         offset = offset.saturating_sub(page.total);
         remaining -= page.resources.len() as u64;
@@ -420,17 +435,22 @@ async fn run_search(
     }
     let next_cursor = if cursor.is_some() && rows.len() as u64 > limit {
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        rows.last().map(|(k, r)| encode_cursor(*k, &Position::of(r)))
+        rows.last()
+            .map(|(k, r)| encode_cursor(*k, &Position::at(r.created, &r.id)))
     } else {
         None
     };
-    let resources: Vec<Value> = rows
-        .into_iter()
-        .map(|(kind, r)| match schema_of(state, kind) {
-            Ok(rs) => req.projection.apply_owned(&rs, render_owned(state, r)),
-            Err(_) => render_owned(state, r),
-        })
-        .collect();
+    let default = req.projection == Projection::default();
+    let mut resources = Vec::with_capacity(rows.len());
+    for (kind, mut t) in rows {
+        if default && let Some(body) = render_default(state, &mut t)? {
+            resources.push(raw_json(body)?);
+            continue;
+        }
+        let rs = schema_of(state, kind)?;
+        let value = req.projection.apply_owned(&rs, render_owned(state, t.parse()?));
+        resources.push(serde_json::value::to_raw_value(&value).map_err(internal)?);
+    }
     if !checked_any && let Some(e) = last_err {
         return Err(e.into());
     }
@@ -438,10 +458,7 @@ async fn run_search(
         let mut list = ListResponse::new(resources, total, 1);
         list.start_index = None;
         list.next_cursor = next_cursor;
-        return Ok(json_response(
-            StatusCode::OK,
-            &serde_json::to_value(list).unwrap_or_default(),
-        ));
+        return Ok(list_body(&list));
     }
     Ok(list_response(resources, total, req.start_index))
 }

@@ -445,6 +445,45 @@ async fn a_default_read_is_the_same_as_the_general_path_makes_it() {
         assert_eq!(fast.headers[header::ETAG], general.headers[header::ETAG]);
         assert_eq!(fast.headers[header::CONTENT_TYPE], "application/scim+json");
     }
+    // Lists and searches too, page by page (the page size of this app is 5).
+    for uri in [
+        "/scim/v2/Users?filter=userName%20eq%20%22fast%22",
+        "/scim/v2/Users",
+        "/scim/v2/Groups?count=1",
+        "/scim/v2/Groups?filter=displayName%20sw%20%22O%22",
+        "/scim/v2/Users?cursor=",
+    ] {
+        let fast = app.w("GET", uri, None).await;
+        let general = app
+            .w(
+                "GET",
+                &format!(
+                    "{uri}{}excludedAttributes=nickName",
+                    if uri.contains('?') { '&' } else { '?' }
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(fast.status, StatusCode::OK, "{}", fast.body);
+        assert!(
+            fast.body["totalResults"].as_u64().unwrap() >= 1,
+            "{uri}: {}",
+            fast.body
+        );
+        assert_eq!(fast.body.to_string(), general.body.to_string(), "{uri}");
+    }
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName eq \"fast\""});
+    let fast = app.w("POST", "/scim/v2/.search", Some(search.clone())).await;
+    let mut asked = search;
+    asked["excludedAttributes"] = json!(["nickName"]);
+    let general = app.w("POST", "/scim/v2/.search", Some(asked)).await;
+    assert_eq!(
+        fast.body["Resources"][0]["groups"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        fast.body
+    );
+    assert_eq!(fast.body.to_string(), general.body.to_string());
     let read = app.w("GET", &format!("/scim/v2/Users/{uid}"), None).await.body;
     let groups: Vec<(&str, &str)> = read["groups"]
         .as_array()

@@ -4,9 +4,8 @@
 
 use super::{Related, ResourceKind, StoredResource, StoredText};
 use crate::{Db, Store, StoreError, from_micros};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sqlx::Row;
-use sqlx::types::Json;
 
 /// One entry of a Group's `members` (its `type` as stored) or of a User's derived `groups` (`direct` at depth 0,
 /// else `indirect`).
@@ -105,16 +104,36 @@ impl Store {
         ids: &[String],
         related: Related,
     ) -> Result<Vec<StoredResource>, StoreError> {
+        self.load_texts_with(kind, ids, related)
+            .await?
+            .into_iter()
+            .map(StoredText::parse)
+            .collect()
+    }
+
+    /// Reads resources by id as [`load_resources_with`](Self::load_resources_with) does, their attributes left
+    /// as the JSON text they are stored as.
+    pub async fn load_texts_with(
+        &self,
+        kind: ResourceKind,
+        ids: &[String],
+        related: Related,
+    ) -> Result<Vec<StoredText>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         if let Some(readers) = &self.readers {
             return load_in_place(readers, kind, ids, related);
         }
+        let postgres = matches!(self.db, Db::Postgres(_));
         on_db!(self, pool => {
             // `resource_type || ''`: the ids are looked up by primary key (on the bare column SQLite walks every
             // resource of the type through the (resource_type, created, id) index).
-            let mut q = sqlx::QueryBuilder::new("SELECT id, data, version, created, last_modified FROM resources WHERE resource_type || '' = ");
+            let mut q = sqlx::QueryBuilder::new(if postgres {
+                "SELECT id, data::text AS data, version, created, last_modified FROM resources WHERE resource_type || '' = "
+            } else {
+                "SELECT id, data, version, created, last_modified FROM resources WHERE resource_type || '' = "
+            });
             q.push_bind(kind.as_str());
             q.push(" AND id IN (");
             let mut sep = q.separated(", ");
@@ -124,11 +143,11 @@ impl Store {
             q.push(")");
             let mut resources = Vec::new();
             for row in q.build().fetch_all(pool).await? {
-                let Json(data): Json<Map<String, Value>> = row.try_get("data")?;
-                resources.push(StoredResource {
+                resources.push(StoredText {
                     id: row.try_get("id")?,
                     kind,
-                    data,
+                    data: row.try_get("data")?,
+                    related: Vec::new(),
                     version: row.try_get("version")?,
                     created: from_micros(row.try_get("created")?)?,
                     last_modified: from_micros(row.try_get("last_modified")?)?,
@@ -136,7 +155,7 @@ impl Store {
             }
             let mut entries = Vec::new();
             if related == Related::Read && !resources.is_empty() {
-                let (head, tail) = related_page_sql(kind, matches!(self.db, Db::Postgres(_)));
+                let (head, tail) = related_page_sql(kind, postgres);
                 let mut q = sqlx::QueryBuilder::new(head);
                 let mut sep = q.separated(", ");
                 for r in &resources {
@@ -149,7 +168,7 @@ impl Store {
                     entries.push((row.try_get("owner")?, item));
                 }
             }
-            Ok(in_order(kind, ids, resources, entries))
+            Ok(in_order(ids, resources, entries))
         })
     }
 }
@@ -187,43 +206,25 @@ fn related_page_sql(kind: ResourceKind, postgres: bool) -> (&'static str, &'stat
 
 /// The resources in the order of `ids` (missing ones left out), each with its related entries (owner, entry) in
 /// the order given.
-fn in_order(
-    kind: ResourceKind,
-    ids: &[String],
-    resources: Vec<StoredResource>,
-    entries: Vec<(String, Value)>,
-) -> Vec<StoredResource> {
-    let attr = match kind {
-        ResourceKind::Group => "members",
-        ResourceKind::User => "groups",
-    };
-    let mut by_id: std::collections::HashMap<String, StoredResource> =
+fn in_order(ids: &[String], resources: Vec<StoredText>, entries: Vec<(String, Value)>) -> Vec<StoredText> {
+    let mut by_id: std::collections::HashMap<String, StoredText> =
         resources.into_iter().map(|r| (r.id.clone(), r)).collect();
     for (owner, item) in entries {
         if let Some(r) = by_id.get_mut(&owner) {
-            match r.data.entry(attr) {
-                serde_json::map::Entry::Occupied(mut e) => {
-                    if let Some(a) = e.get_mut().as_array_mut() {
-                        a.push(item);
-                    }
-                }
-                serde_json::map::Entry::Vacant(e) => {
-                    e.insert(Value::Array(vec![item]));
-                }
-            }
+            r.related.push(item);
         }
     }
     ids.iter().filter_map(|id| by_id.remove(id)).collect()
 }
 
-/// [`Store::load_resources_with`] on SQLite's calling thread ([`crate::readers`]): the page's resources and their
+/// [`Store::load_texts_with`] on SQLite's calling thread ([`crate::readers`]): the page's resources and their
 /// related rows in two statements on one reader connection, instead of two hand-offs to sqlx's connection thread.
 fn load_in_place(
     readers: &crate::readers::Readers,
     kind: ResourceKind,
     ids: &[String],
     related: Related,
-) -> Result<Vec<StoredResource>, StoreError> {
+) -> Result<Vec<StoredText>, StoreError> {
     // ?1 is the type; the ids are ?2, ?3, …
     let marks = |from: usize| {
         (from..from + ids.len())
@@ -237,7 +238,7 @@ fn load_in_place(
     );
     let (head, tail) = related_page_sql(kind, false);
     let related_sql = format!("{head}{}{tail}", marks(1));
-    type Row = (String, Vec<u8>, i64, i64, i64);
+    type Row = (String, String, i64, i64, i64);
     type Entry = (String, String, Option<String>, Option<String>, i64);
     let (rows, entries) = readers.read(|conn| {
         let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(ids.len() + 1);
@@ -247,13 +248,9 @@ fn load_in_place(
         let rows = conn
             .prepare_cached(&rows_sql)?
             .query_map(params.as_slice(), |row| {
-                let data = match row.get_ref("data")? {
-                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t.to_vec(),
-                    _ => Vec::new(),
-                };
                 Ok((
                     row.get("id")?,
-                    data,
+                    row.get("data")?,
                     row.get("version")?,
                     row.get("created")?,
                     row.get("last_modified")?,
@@ -279,12 +276,11 @@ fn load_in_place(
     })?;
     let mut resources = Vec::with_capacity(rows.len());
     for (id, data, version, created, last_modified) in rows {
-        let data: Map<String, Value> =
-            serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt(format!("data of {id}: {e}")))?;
-        resources.push(StoredResource {
+        resources.push(StoredText {
             id,
             kind,
             data,
+            related: Vec::new(),
             version,
             created: from_micros(created)?,
             last_modified: from_micros(last_modified)?,
@@ -296,7 +292,7 @@ fn load_in_place(
             (owner, related_entry(kind, value, member_type, display, depth))
         })
         .collect();
-    Ok(in_order(kind, ids, resources, entries))
+    Ok(in_order(ids, resources, entries))
 }
 
 /// The statement that reads one resource without its related rows ($1 type, $2 id; the columns of a

@@ -23,20 +23,21 @@ mod translate;
 
 use translate::{Col, Cx, has_index_lookup, lookup_column, push_filter, sort_column, string_literal};
 
-use crate::directory::{ResourceKind, StoredResource};
+use crate::directory::{ResourceKind, StoredResource, StoredText};
 use crate::{Store, StoreError, to_micros};
 use roster_scim::filter::Filter;
 use roster_scim::messages::SortOrder;
 use roster_scim::{AttrPath, ResourceSchema, ScimError};
 use sqlx::QueryBuilder;
 
-/// A page of resources and the total number that match.
+/// A page of resources and the total number that match: parsed ([`StoredResource`]) or as their stored text
+/// ([`crate::StoredText`], from [`Store::list_resource_texts`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
+pub struct Page<R = StoredResource> {
     /// How many resources match in all.
     pub total: u64,
     /// This page.
-    pub resources: Vec<StoredResource>,
+    pub resources: Vec<R>,
 }
 
 /// What to list.
@@ -75,9 +76,14 @@ pub struct Position {
 impl Position {
     /// The position of a listed resource.
     pub fn of(r: &StoredResource) -> Self {
+        Self::at(r.created, &r.id)
+    }
+
+    /// The position of a resource created at `created` with `id`.
+    pub fn at(created: time::OffsetDateTime, id: &str) -> Self {
         Self {
-            created: to_micros(r.created),
-            id: r.id.clone(),
+            created: to_micros(created),
+            id: id.to_owned(),
         }
     }
 }
@@ -198,7 +204,7 @@ impl Store {
         kind: ResourceKind,
         q: &ListQuery<'_>,
         key: Option<(&str, String)>,
-    ) -> Result<Page, StoreError> {
+    ) -> Result<Page<StoredText>, StoreError> {
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let (total, ids) = readers.read(|conn| {
@@ -234,7 +240,7 @@ impl Store {
             Ok((total, ids))
         })?;
         // A resource deleted between the statements is left out, as a listing read a moment later would.
-        let resources = self.load_resources_with(kind, &ids, q.related).await?;
+        let resources = self.load_texts_with(kind, &ids, q.related).await?;
         Ok(Page {
             total: u64::try_from(total).unwrap_or(0),
             resources,
@@ -243,6 +249,24 @@ impl Store {
 
     /// Lists resources of one kind: the total that match and one page, in SQL.
     pub async fn list_resources(&self, kind: ResourceKind, q: &ListQuery<'_>) -> Result<Page, StoreError> {
+        let page = self.list_resource_texts(kind, q).await?;
+        Ok(Page {
+            total: page.total,
+            resources: page
+                .resources
+                .into_iter()
+                .map(StoredText::parse)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Lists resources as [`list_resources`](Self::list_resources) does, their attributes left as the JSON text
+    /// they are stored as.
+    pub async fn list_resource_texts(
+        &self,
+        kind: ResourceKind,
+        q: &ListQuery<'_>,
+    ) -> Result<Page<StoredText>, StoreError> {
         let cx = listing_cx(self.backend() == crate::Backend::Postgres, kind, q);
         // Translation errors (an attribute roster cannot search or sort by) come before any query runs.
         sort_column(&cx, q.sort_by)?;
@@ -256,7 +280,7 @@ impl Store {
             let mut resources = Vec::new();
             if q.limit > 0 {
                 let ids: Vec<String> = page_query(cx, kind, q, "")?.build_query_scalar().fetch_all(pool).await?;
-                resources = self.load_resources_with(kind, &ids, q.related).await?;
+                resources = self.load_texts_with(kind, &ids, q.related).await?;
             }
             Ok(Page { total: u64::try_from(total).unwrap_or(0), resources })
         })
