@@ -232,13 +232,20 @@ fn load_in_place(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Whether each resource has related rows at all: the statement that reads them (a recursive one for a User's
+    // groups, with a temporary table SQLite opens and closes) runs only for those that have.
+    let owner = match kind {
+        ResourceKind::Group => "group_id",
+        ResourceKind::User => "member_id",
+    };
     let rows_sql = format!(
-        "SELECT id, data, version, created, last_modified FROM resources WHERE resource_type || '' = ?1 AND id IN ({})",
+        "SELECT id, data, version, created, last_modified, \
+         EXISTS (SELECT 1 FROM memberships WHERE {owner} = resources.id) AS has_related \
+         FROM resources WHERE resource_type || '' = ?1 AND id IN ({})",
         marks(2)
     );
     let (head, tail) = related_page_sql(kind, false);
-    let related_sql = format!("{head}{}{tail}", marks(1));
-    type Row = (String, String, i64, i64, i64);
+    type Row = (String, String, i64, i64, i64, bool);
     type Entry = (String, String, Option<String>, Option<String>, i64);
     let (rows, entries) = readers.read(|conn| {
         let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(ids.len() + 1);
@@ -254,12 +261,15 @@ fn load_in_place(
                     row.get("version")?,
                     row.get("created")?,
                     row.get("last_modified")?,
+                    row.get("has_related")?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<Row>>>()?;
-        let entries = if related == Related::Read && !rows.is_empty() {
-            conn.prepare_cached(&related_sql)?
-                .query_map(rusqlite::params_from_iter(ids), |row| {
+        let owners: Vec<&String> = rows.iter().filter(|r| r.5).map(|r| &r.0).collect();
+        let entries = if related == Related::Read && !owners.is_empty() {
+            let marks = (1..=owners.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+            conn.prepare_cached(&format!("{head}{marks}{tail}"))?
+                .query_map(rusqlite::params_from_iter(owners), |row| {
                     Ok((
                         row.get("owner")?,
                         row.get("value")?,
@@ -275,7 +285,7 @@ fn load_in_place(
         Ok((rows, entries))
     })?;
     let mut resources = Vec::with_capacity(rows.len());
-    for (id, data, version, created, last_modified) in rows {
+    for (id, data, version, created, last_modified, _) in rows {
         resources.push(StoredText {
             id,
             kind,

@@ -207,37 +207,48 @@ impl Store {
     ) -> Result<Page<StoredText>, StoreError> {
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+        // A key lookup matches a few rows: the page's ids come with the total beside each (one statement), the
+        // count alone only when the page is empty and not the first (an empty first page means none match). A
+        // plain page counts with the index and reads only the page (a total beside each row would make SQLite
+        // gather every row of the type first).
         let (total, ids) = readers.read(|conn| {
             let kind_name = kind.as_str();
             let (count_sql, ids_sql, mut params): (String, String, Vec<&dyn rusqlite::ToSql>) = match &key {
                 Some((column, value)) => (
                     format!("SELECT COUNT(*) FROM resources WHERE resource_type = ?1 AND {column} = ?2"),
                     format!(
-                        "SELECT id FROM resources WHERE resource_type = ?1 AND {column} = ?2 \
+                        "SELECT id, COUNT(*) OVER () FROM resources WHERE resource_type = ?1 AND {column} = ?2 \
                          ORDER BY created, id LIMIT ?3 OFFSET ?4"
                     ),
                     vec![&kind_name, value],
                 ),
                 None => (
                     "SELECT COUNT(*) FROM resources WHERE resource_type = ?1".to_owned(),
-                    "SELECT id FROM resources WHERE resource_type = ?1 ORDER BY created, id LIMIT ?2 OFFSET ?3"
+                    "SELECT id, NULL FROM resources WHERE resource_type = ?1 ORDER BY created, id LIMIT ?2 OFFSET ?3"
                         .to_owned(),
                     vec![&kind_name],
                 ),
             };
-            let total: i64 = conn
-                .prepare_cached(&count_sql)?
-                .query_row(params.as_slice(), |r| r.get(0))?;
-            let ids = if limit > 0 && total > offset {
-                params.push(&limit);
-                params.push(&offset);
+            let count_params = params.len();
+            params.push(&limit);
+            params.push(&offset);
+            let rows = if limit > 0 {
                 conn.prepare_cached(&ids_sql)?
-                    .query_map(params.as_slice(), |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?
+                    .query_map(params.as_slice(), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<(String, Option<i64>)>>>()?
             } else {
                 Vec::new()
             };
-            Ok((total, ids))
+            let total = match rows.first() {
+                Some((_, Some(total))) => *total,
+                None if key.is_some() && limit > 0 && offset == 0 => 0,
+                _ => conn
+                    .prepare_cached(&count_sql)?
+                    .query_row(&params[..count_params], |r| r.get(0))?,
+            };
+            Ok((total, rows.into_iter().map(|(id, _)| id).collect::<Vec<String>>()))
         })?;
         // A resource deleted between the statements is left out, as a listing read a moment later would.
         let resources = self.load_texts_with(kind, &ids, q.related).await?;
