@@ -95,4 +95,29 @@ mod tests {
         let bad = rusqlite::Error::InvalidColumnType(0, "data".into(), rusqlite::types::Type::Integer);
         assert!(matches!(reader_error(bad), StoreError::Corrupt(_)));
     }
+
+    /// Why the in-place listings write LIMIT and OFFSET into their statements: SQLite prepares a statement with a
+    /// bound LIMIT again at every run, which costs the parse and the plan of the query each time.
+    #[test]
+    fn a_bound_limit_makes_sqlite_prepare_the_statement_at_every_run() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, k TEXT, created INTEGER); CREATE INDEX t_k ON t (k); \
+             INSERT INTO t VALUES ('a', 'x', 1);",
+        )
+        .unwrap();
+        let reprepares = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
+            let mut st = conn.prepare_cached(sql).unwrap();
+            for _ in 0..5 {
+                assert_eq!(st.query_map(params, |_| Ok(())).unwrap().count(), 1);
+            }
+            st.get_status(rusqlite::StatementStatus::RePrepare)
+        };
+        let bound = reprepares(
+            "SELECT id FROM t WHERE k = ?1 ORDER BY created, id LIMIT ?2 OFFSET ?3",
+            &[&"x", &10, &0],
+        );
+        let written = reprepares("SELECT id FROM t WHERE k = ?1 ORDER BY created, id LIMIT 10 OFFSET 0", &[&"x"]);
+        assert_eq!((bound, written), (5, 0));
+    }
 }

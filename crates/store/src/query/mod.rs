@@ -170,9 +170,18 @@ where
         " ORDER BY {order}{collate} {dir}, r.id{} {dir} LIMIT ",
         cx.collate
     ));
-    sel.push_bind(i64::try_from(q.limit).unwrap_or(i64::MAX));
-    sel.push(" OFFSET ");
-    sel.push_bind(i64::try_from(q.offset).unwrap_or(i64::MAX));
+    let (limit, offset) = (
+        i64::try_from(q.limit).unwrap_or(i64::MAX),
+        i64::try_from(q.offset).unwrap_or(i64::MAX),
+    );
+    if cx.pg {
+        sel.push_bind(limit);
+        sel.push(" OFFSET ");
+        sel.push_bind(offset);
+    } else {
+        // Written, not bound: SQLite prepares a statement with a bound LIMIT again at every run (see readers.rs).
+        sel.push(format!("{limit} OFFSET {offset}"));
+    }
     Ok(sel)
 }
 
@@ -211,27 +220,28 @@ impl Store {
         // count alone only when the page is empty and not the first (an empty first page means none match). A
         // plain page counts with the index and reads only the page (a total beside each row would make SQLite
         // gather every row of the type first).
+        // LIMIT and OFFSET are written into the statement, not bound: SQLite plans with a bound LIMIT's value and
+        // so prepares such a statement again at every run (measured: every run, even with the same values).
         let (total, ids) = readers.read(|conn| {
             let kind_name = kind.as_str();
-            let (count_sql, ids_sql, mut params): (String, String, Vec<&dyn rusqlite::ToSql>) = match &key {
+            let (count_sql, ids_sql, params): (String, String, Vec<&dyn rusqlite::ToSql>) = match &key {
                 Some((column, value)) => (
                     format!("SELECT COUNT(*) FROM resources WHERE resource_type = ?1 AND {column} = ?2"),
                     format!(
                         "SELECT id, COUNT(*) OVER () FROM resources WHERE resource_type = ?1 AND {column} = ?2 \
-                         ORDER BY created, id LIMIT ?3 OFFSET ?4"
+                         ORDER BY created, id LIMIT {limit} OFFSET {offset}"
                     ),
                     vec![&kind_name, value],
                 ),
                 None => (
                     "SELECT COUNT(*) FROM resources WHERE resource_type = ?1".to_owned(),
-                    "SELECT id, NULL FROM resources WHERE resource_type = ?1 ORDER BY created, id LIMIT ?2 OFFSET ?3"
-                        .to_owned(),
+                    format!(
+                        "SELECT id, NULL FROM resources WHERE resource_type = ?1 \
+                         ORDER BY created, id LIMIT {limit} OFFSET {offset}"
+                    ),
                     vec![&kind_name],
                 ),
             };
-            let count_params = params.len();
-            params.push(&limit);
-            params.push(&offset);
             let rows = if limit > 0 {
                 conn.prepare_cached(&ids_sql)?
                     .query_map(params.as_slice(), |r| {
@@ -246,7 +256,7 @@ impl Store {
                 None if key.is_some() && limit > 0 && offset == 0 => 0,
                 _ => conn
                     .prepare_cached(&count_sql)?
-                    .query_row(&params[..count_params], |r| r.get(0))?,
+                    .query_row(params.as_slice(), |r| r.get(0))?,
             };
             Ok((total, rows.into_iter().map(|(id, _)| id).collect::<Vec<String>>()))
         })?;
