@@ -117,7 +117,10 @@ mod tests {
             "SELECT id FROM t WHERE k = ?1 ORDER BY created, id LIMIT ?2 OFFSET ?3",
             &[&"x", &10, &0],
         );
-        let written = reprepares("SELECT id FROM t WHERE k = ?1 ORDER BY created, id LIMIT 10 OFFSET 0", &[&"x"]);
+        let written = reprepares(
+            "SELECT id FROM t WHERE k = ?1 ORDER BY created, id LIMIT 10 OFFSET 0",
+            &[&"x"],
+        );
         assert_eq!((bound, written), (5, 0));
     }
 }

@@ -384,6 +384,55 @@ async fn member_changes_are_small_writes_with_one_journal_entry() {
     });
 }
 
+/// Member changes without a version to match commute: made at once (one identity provider's workers, or
+/// several roster processes on one PostgreSQL) each is applied once, none refused for another's version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_member_changes_are_each_applied_once() {
+    on_every_backend!(|store, backend| {
+        let team = store
+            .create_resource(ResourceKind::Group, group("Team", &[]))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let s = store.clone();
+            let gid = team.id.clone();
+            tasks.push(tokio::spawn(async move {
+                let u = s
+                    .create_resource(ResourceKind::User, user(&format!("m{i}")))
+                    .await?;
+                let add = [MemberChange::Add(Member {
+                    value: u.id,
+                    kind: None,
+                    display: None,
+                })];
+                s.patch_members(&gid, &add, None).await
+            }));
+        }
+        let mut versions = Vec::new();
+        for t in tasks {
+            versions.push(t.await.unwrap().unwrap_or_else(|e| panic!("{backend}: {e}")));
+        }
+        versions.sort_unstable();
+        assert_eq!(
+            versions,
+            (team.version + 1..=team.version + 16).collect::<Vec<_>>(),
+            "{backend}"
+        );
+        let now = store
+            .get_resource(ResourceKind::Group, &team.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            now.data["members"].as_array().map(Vec::len),
+            Some(16),
+            "{backend}"
+        );
+        assert_eq!(now.version, team.version + 16, "{backend}");
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_conditional_updates_let_exactly_one_win() {
     on_every_backend!(|store, backend| {

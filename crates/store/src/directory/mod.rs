@@ -779,9 +779,19 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let _writer = self.writer().await;
         let micros = to_micros(OffsetDateTime::now_utc());
+        // The group's row is locked before its version is read (SQLite's BEGIN IMMEDIATE locks the file):
+        // concurrent member changes, which commute, queue here instead of failing each other's version check at
+        // the update, and an If-Match is checked against the version this change will follow.
+        let read_version = match self.db {
+            Db::Postgres(_) => {
+                "SELECT version FROM resources WHERE id = $1 AND resource_type = 'Group' FOR UPDATE"
+            }
+            Db::Sqlite(_) => "SELECT version FROM resources WHERE id = $1 AND resource_type = 'Group'",
+        };
         on_db!(self, pool => {
             let mut tx = pool.begin_with(self.write_begin()).await?;
-            let current = current_version!(tx, ResourceKind::Group, group_id, if_version);
+            let row: Option<(i64,)> = sqlx::query_as(read_version).bind(group_id).fetch_optional(&mut *tx).await?;
+            let current = check_version(row.map(|r| r.0), ResourceKind::Group, group_id, if_version)?;
             for change in changes {
                 match change {
                     MemberChange::Add(m) => insert_member!(tx, group_id, m)?,

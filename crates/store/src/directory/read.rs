@@ -267,7 +267,10 @@ fn load_in_place(
             .collect::<rusqlite::Result<Vec<Row>>>()?;
         let owners: Vec<&String> = rows.iter().filter(|r| r.5).map(|r| &r.0).collect();
         let entries = if related == Related::Read && !owners.is_empty() {
-            let marks = (1..=owners.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+            let marks = (1..=owners.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             conn.prepare_cached(&format!("{head}{marks}{tail}"))?
                 .query_map(rusqlite::params_from_iter(owners), |row| {
                     Ok((
