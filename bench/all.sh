@@ -4,7 +4,10 @@
 #      measured in the same run (bench/readpath.sh);
 #   2. large groups at N_GROUP members (default 20000), SQLite and PostgreSQL (bench/groups.sh);
 #   3. the directory at N_DIR users (default 20000), SQLite, with the python peer (bench/directory.sh);
-#   4. provisioning N_PROV users (default 20000) into a SCIM target, SQLite (bench/provision.sh).
+#   4. provisioning N_PROV users (default 20000) into a SCIM target, the directory on SQLite and on PostgreSQL
+#      (bench/provision.sh, SOURCE=postgres);
+#   5. 1, 2 and 3 processes on one PostgreSQL: reads, creates, PATCHes, the applied-once check and a sync of
+#      N_SYNC joiners (default 2000) with every process's engine running (bench/multiprocess.sh).
 # Each script is bounded and binds 127.0.0.1 only. Figures vary by up to 15 % between runs on a shared VM:
 # compare ratios to the peers of the same run, or repeat.
 # Usage: bench/all.sh
@@ -28,9 +31,14 @@ mkdir -p "$root/target"
   bash "$root/bench/directory.sh" "${N_DIR:-20000}"
   echo '```'
   echo
-  echo "## Provisioning (bench/provision.sh ${N_PROV:-20000} 100)"
-  echo '```'
-  bash "$root/bench/provision.sh" "${N_PROV:-20000}" 100
-  echo '```'
+  for source in sqlite postgres; do
+    echo "## Provisioning, the directory on $source (SOURCE=$source bench/provision.sh ${N_PROV:-20000} 100)"
+    echo '```'
+    SOURCE="$source" bash "$root/bench/provision.sh" "${N_PROV:-20000}" 100
+    echo '```'
+    echo
+  done
+  echo "## Several processes on one PostgreSQL (bench/multiprocess.sh ${N_SYNC:-2000})"
+  bash "$root/bench/multiprocess.sh" "${N_SYNC:-2000}"
 } 2>&1 | tee "$out"
 echo "written: $out"

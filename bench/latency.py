@@ -1,11 +1,13 @@
 """Directory change → applied at the target: PATCHes K users through roster's SCIM API (one every 20 ms), waits
 until the engine has logged each, and prints p50/p95/max of (provisioning log time − journal time).
 
-Usage: python3 latency.py BASE_URL TOKEN SQLITE_FILE K
+Usage: python3 latency.py BASE_URL TOKEN DATABASE K    (DATABASE: the SQLite file, or a postgres:// URL read
+with psql)
 """
 
 import json
 import sqlite3
+import subprocess
 import sys
 import time
 import urllib.request
@@ -27,14 +29,23 @@ for i, uid in enumerate(ids):
                                     "Operations": [{"op": "replace", "path": "title", "value": f"T{marker}-{i}"}]})
     time.sleep(0.02)  # pacing of the load, not synchronisation
 
-con = sqlite3.connect(db)
+QUERY = """SELECT j.resource_id, j.at, MIN(l.at) FROM journal j
+           JOIN provisioning_log l ON l.source_id = j.resource_id AND l.action = 'update' AND l.at >= j.at
+           WHERE j.seq > (SELECT MAX(seq) - {k} FROM journal) GROUP BY j.seq, j.resource_id, j.at"""
+
+
+def applied():
+    sql = QUERY.format(k=len(ids))
+    if db.startswith("postgres"):
+        out = subprocess.run(["psql", db, "-tA", "-F", ",", "-c", sql], check=True, capture_output=True, text=True)
+        return [tuple(int(x) if x.lstrip("-").isdigit() else x for x in line.split(",")) for line in out.stdout.split()]
+    return sqlite3.connect(db).execute(sql).fetchall()
+
+
 deadline = time.time() + 60
 rows = []
 while time.time() < deadline:
-    rows = con.execute(
-        """SELECT j.resource_id, j.at, MIN(l.at) FROM journal j
-           JOIN provisioning_log l ON l.source_id = j.resource_id AND l.action = 'update' AND l.at >= j.at
-           WHERE j.seq > (SELECT MAX(seq) - ? FROM journal) GROUP BY j.seq""", (len(ids),)).fetchall()
+    rows = applied()
     if len(rows) >= len(ids):
         break
     time.sleep(0.2)

@@ -14,7 +14,10 @@
 # to the lower half, for the raw measures and the syncs alike: the target gets the same CPU in both, and
 # roster's own work does not take it from the target. PIN=0 runs everything unpinned (on a 2-core VM the
 # engine and the target then wake each other across cores, which costs both; see docs/ARCHITECTURE.md).
-# Usage: bench/provision.sh [N] [K]     Needs: wrk (Debian), python3, taskset (util-linux) for the placement.
+# SOURCE=postgres keeps the directory (the source of the syncs, the directory server of 4. and 5.) in a fresh
+# PostgreSQL database instead of SQLite; the target stays on SQLite.
+# Usage: bench/provision.sh [N] [K]     Needs: wrk (Debian), python3, taskset (util-linux) for the placement; psql
+# for SOURCE=postgres.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-100000}"
@@ -26,8 +29,15 @@ roster="$root/target/release/roster"
 work="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+pgdb=""
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -z "$pgdb" ] || psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
+# Credentials on PostgreSQL are sealed under a key file every process shares (roster makes it the first time).
+export ROSTER_SECRET_KEY_FILE="$work/secret.key"
 wait_up() { for _ in $(seq 1 200); do python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 # Runs a command, prints its wall seconds and peak RSS (MiB) as "SECS RSS".
 measure() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"; }
@@ -87,7 +97,14 @@ rawbulk="$(python3 -c "print(round($rawbulk * 100))")"
 printf '%-52s %10s creates/s\n' "target raw POST /Bulk, 100 creates each (wrk, 10 s)" "$rawbulk"
 
 # The directory: N users from a CSV, as an HR export would deliver them.
-sdb="sqlite://$work/source.db"
+if [ "${SOURCE:-sqlite}" = postgres ]; then
+  pgdb="roster_bench_provision_$$"
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pgdb" >/dev/null
+  sdb="postgres://postgres@127.0.0.1:5432/$pgdb"; latency_db="$sdb"
+else
+  sdb="sqlite://$work/source.db"; latency_db="$work/source.db"
+fi
+echo "directory: ${SOURCE:-sqlite}"
 python3 - "$n" >"$work/users.csv" <<'PY'
 import sys
 n = int(sys.argv[1])
@@ -133,7 +150,7 @@ sport="$(free_port)"
 ROSTER_LOG=warn "${client[@]}" "$roster" serve --listen "127.0.0.1:$sport" --database "$sdb" >"$work/source.log" 2>&1 &
 pids+=($!)
 wait_up "http://127.0.0.1:$sport/healthz"
-"${client[@]}" python3 "$root/bench/latency.py" "http://127.0.0.1:$sport/scim/v2" "$stok" "$work/source.db" "$k"
+"${client[@]}" python3 "$root/bench/latency.py" "http://127.0.0.1:$sport/scim/v2" "$stok" "$latency_db" "$k"
 
 # 5. A burst of joiners through the journal (an HR import while the engine runs): B = N/10 (at most 10,000) new
 # users imported into the directory by another process; the time until the target holds them all (the engine
