@@ -2,10 +2,12 @@
 //! without them, [`Related`]), many by id for a page, on SQLite's calling thread where that is cheaper
 //! ([`crate::readers`]).
 
-use super::{Related, ResourceKind, StoredResource, StoredText};
+use super::{Related, ResourceKind, StoredResource, meta};
 use crate::{Db, Store, StoreError, from_micros};
-use serde_json::{Value, json};
+use roster_scim::resource::Meta;
+use serde_json::{Map, Value, json};
 use sqlx::Row;
+use time::OffsetDateTime;
 
 /// One entry of a Group's `members` (its `type` as stored) or of a User's derived `groups` (`direct` at depth 0,
 /// else `indirect`).
@@ -25,6 +27,73 @@ fn related_entry(
         item["display"] = Value::String(d);
     }
     item
+}
+
+/// A resource as read, its attributes still the JSON text they are stored as: a server can answer the default
+/// representation from the text without parsing it (`roster_scim::rendered`), and [`parse`](Self::parse)s it for
+/// anything else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredText {
+    /// The id.
+    pub id: String,
+    /// User or Group.
+    pub kind: ResourceKind,
+    /// The attributes as stored: a JSON object without `id`, `meta`, a Group's `members` and a User's `groups`.
+    pub data: String,
+    /// A Group's `members` or a User's derived `groups` (ordered by `value`); empty when there are none or they
+    /// were not read.
+    pub related: Vec<Value>,
+    /// Increases by one with every change.
+    pub version: i64,
+    /// Creation time.
+    pub created: OffsetDateTime,
+    /// Time of the last change.
+    pub last_modified: OffsetDateTime,
+}
+
+impl StoredText {
+    /// The weak entity tag of this version.
+    pub fn etag(&self) -> String {
+        Meta::weak_etag(self.version)
+    }
+
+    /// The `meta` for a server whose SCIM base URL is `base_url`.
+    pub fn meta(&self, base_url: &str) -> Meta {
+        meta(
+            self.kind,
+            &self.id,
+            self.version,
+            self.created,
+            self.last_modified,
+            base_url,
+        )
+    }
+
+    /// The attribute the related rows are: `members` for a Group, `groups` for a User.
+    pub fn related_attribute(&self) -> &'static str {
+        match self.kind {
+            ResourceKind::Group => "members",
+            ResourceKind::User => "groups",
+        }
+    }
+
+    /// The resource with its attributes parsed and the related rows (if any) among them.
+    pub fn parse(self) -> Result<StoredResource, StoreError> {
+        let attr = self.related_attribute();
+        let mut data: Map<String, Value> = serde_json::from_str(&self.data)
+            .map_err(|e| StoreError::Corrupt(format!("data of {}: {e}", self.id)))?;
+        if !self.related.is_empty() {
+            data.insert(attr.into(), Value::Array(self.related));
+        }
+        Ok(StoredResource {
+            id: self.id,
+            kind: self.kind,
+            data,
+            version: self.version,
+            created: self.created,
+            last_modified: self.last_modified,
+        })
+    }
 }
 
 impl Store {
