@@ -86,7 +86,27 @@ impl From<StoreError> for AdminError {
                 Self::with_code(Failure::Conflict, &codes::ADMIN_CONFLICT, s.detail)
             }
             StoreError::Scim(s) => Self::invalid(s.detail),
+            // A missing or wrong key file is the operator's to fix, with its own code and fix text; not a fault
+            // of roster's.
+            StoreError::SecretKey(m) => Self::with_code(Failure::Store, &codes::SECRET_KEY, m),
             other => Self::with_code(Failure::Store, &codes::INTERNAL, other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_secret_key_is_named_as_such_not_as_an_internal_failure() {
+        let e = AdminError::from(StoreError::SecretKey(
+            "give it with --secret-key-file FILE".into(),
+        ));
+        assert_eq!(e.code.code, "R-SECRET-KEY");
+        assert!(e.message.contains("--secret-key-file"), "{e}");
+        assert_eq!(e.http_status(), 500);
+        let other = AdminError::from(StoreError::Read("disk".into()));
+        assert_eq!(other.code.code, "R-INTERNAL");
     }
 }
