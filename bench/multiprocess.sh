@@ -33,11 +33,13 @@ trap cleanup EXIT
 # Every process on one PostgreSQL seals credentials under the same key (roster makes the file the first time).
 export ROSTER_SECRET_KEY_FILE="$work/secret.key"
 wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
+# new_db SUFFIX: a fresh database, its URL in $db_url (not printed: a command substitution's subshell would keep
+# the name from the cleanup's list).
 new_db() {
   local name="roster_bench_mp_$$_$1"
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $name" >/dev/null
   dbs+=("$name")
-  echo "postgres://postgres@127.0.0.1:5432/$name"
+  db_url="postgres://postgres@127.0.0.1:5432/$name"
 }
 # serve N DB [ENGINE]: starts N processes on DB, their ports in $ports, pids in $serve_pids.
 serve() {
@@ -69,7 +71,7 @@ spread() {
 }
 
 echo "machine: $(nproc) cores, unpinned; PostgreSQL 127.0.0.1:5432; ${duration}s per measure; $(date -u +%F)"
-db="$(new_db serve)"
+new_db serve; db="$db_url"
 token="$("$roster" token create --name bench --database "$db" 2>/dev/null)"
 for n in $procs; do
   echo
@@ -138,7 +140,7 @@ for n in $procs; do
   pids+=($!); target_pid=$!
   wait_up "http://127.0.0.1:$tport/healthz"
   printf '%s\n' "$ttok" >"$work/app-$n.token"
-  sdb="$(new_db "sync$n")"
+  new_db "sync$n"; sdb="$db_url"
   "$roster" app add bench --scim-url "http://127.0.0.1:$tport/scim/v2" --token-file "$work/app-$n.token" \
     --reconcile-every-hours 0 --database "$sdb" >/dev/null 2>&1
   serve "$n" "$sdb" ""
