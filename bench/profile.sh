@@ -51,14 +51,15 @@ case "$what" in
   list) url="$base/Users?count=100" ;;
   *) echo "what: get, eq or list" >&2; exit 2 ;;
 esac
-# Warm up, then sample the server while wrk runs (PERF=0: measure without sampling; KEEP=FILE keeps perf.data).
+# Warm up, then sample the server while wrk runs (PERF=0: measure without sampling; KEEP=FILE keeps perf.data;
+# CALLGRAPH=dwarf FREQ=499 unwinds Rust frames too, to say who calls the allocator).
 taskset -c 1 wrk -t1 -c8 -d2s -H "Authorization: Bearer $token" "$url" >/dev/null
 if [ "${PERF:-1}" = 0 ]; then
   out="$(taskset -c 1 wrk -t1 -c8 -d"${duration}s" -H "Authorization: Bearer $token" "$url")"
   echo "$what on $db_kind, 1,000 users, server on core 0, wrk -t1 -c8 on core 1: $(awk '/Requests\/sec/{print $2}' <<<"$out") req/s"
   exit 0
 fi
-perf record -q -F 1999 -g -p "$pid" -o "$work/perf.data" -- sleep "$duration" 2>/dev/null &
+perf record -q -F "${FREQ:-1999}" --call-graph "${CALLGRAPH:-fp}" -p "$pid" -o "$work/perf.data" -- sleep "$duration" 2>/dev/null &
 perf_pid=$!
 out="$(taskset -c 1 wrk -t1 -c8 -d"${duration}s" -H "Authorization: Bearer $token" "$url")"
 wait "$perf_pid" || true

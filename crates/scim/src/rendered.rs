@@ -103,7 +103,7 @@ pub fn render_default(
         serde_json::to_writer(&mut out, items).ok()?;
     }
     out.extend_from_slice(b",\"meta\":");
-    serde_json::to_writer(&mut out, &meta.to_value()).ok()?;
+    serde_json::to_writer(&mut out, meta).ok()?;
     out.push(b'}');
     Some(out)
 }

@@ -114,13 +114,22 @@ impl Meta {
 
     /// The `meta` JSON object.
     pub fn to_value(&self) -> Value {
-        json!({
-            "resourceType": self.resource_type,
-            "created": crate::value::format_datetime(self.created),
-            "lastModified": crate::value::format_datetime(self.last_modified),
-            "location": self.location,
-            "version": self.version,
-        })
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// The `meta` object, written straight to the output (no intermediate map): `resourceType`, `created`,
+/// `lastModified`, `location`, `version`, in that order.
+impl serde::Serialize for Meta {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = serializer.serialize_map(Some(5))?;
+        m.serialize_entry("resourceType", &self.resource_type)?;
+        m.serialize_entry("created", &crate::value::format_datetime(self.created))?;
+        m.serialize_entry("lastModified", &crate::value::format_datetime(self.last_modified))?;
+        m.serialize_entry("location", &self.location)?;
+        m.serialize_entry("version", &self.version)?;
+        m.end()
     }
 }
 

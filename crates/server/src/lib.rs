@@ -85,7 +85,7 @@ impl ServerConfig {
             max_body_bytes: 1024 * 1024,
             quarantine: quarantine::QuarantineConfig::default(),
             header_timeout: std::time::Duration::from_secs(20),
-            request_timeout: edge::EdgeConfig::default().request_timeout,
+            request_timeout: std::time::Duration::from_secs(60),
             max_connections: 1024,
             resource_limits: roster_scim::Limits::DEFAULT,
             max_bulk_operations: 1000,

@@ -1,10 +1,11 @@
 //! Every route roster serves, in one place: `/healthz`, the SCIM endpoints under `/scim/v2` (Bulk included) and
 //! the operations API under `/api/v1`, with the answers for what matches no route. Handlers live in [`crate::scim`],
-//! [`crate::bulk`] and [`crate::api`]; what wraps every route (time limit, panics, access log) in [`crate::edge`].
+//! [`crate::bulk`] and [`crate::api`]; what wraps every route (authentication, time limit, panics, access log) in
+//! [`crate::edge`].
 
 use crate::api::apps;
 use crate::error::ApiError;
-use crate::{AppState, api, auth, bulk, edge, error, scim};
+use crate::{AppState, api, bulk, edge, scim};
 use axum::Router;
 use axum::middleware;
 use axum::response::IntoResponse;
@@ -12,74 +13,88 @@ use axum::routing::{any, get, post};
 use roster_scim::{ErrorKind, ScimError};
 use roster_store::ResourceKind;
 
-/// The application: `/healthz`, `/scim/v2/...` and `/api/v1/...`.
+/// The SCIM endpoints' prefix.
+const SCIM: &str = "/scim/v2";
+
+/// The operations API's prefix.
+const API: &str = "/api/v1";
+
+/// The application: `/healthz`, `/scim/v2/...` and `/api/v1/...`, inside the one middleware of [`edge`]
+/// (which authenticates under both prefixes). Routes are written with their full paths rather than nested
+/// routers: a nested router rewrites every request's URI.
 pub fn router(state: AppState) -> Router {
-    let edge = edge::EdgeConfig {
-        request_timeout: state.config.request_timeout,
-    };
+    let canonical = scim_routes().fallback(scim_not_found).with_state(state.clone());
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/scim/v2", scim_router(state.clone()))
-        .nest("/api/v1", api_router(state.clone()))
-        .fallback(not_found)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            error::panic_response,
-        ))
-        .layer(middleware::from_fn_with_state(edge, edge::edge))
+        .merge(scim_routes())
+        .merge(api_routes())
+        .fallback(move |req: axum::extract::Request| fallback(canonical.clone(), req))
+        .layer(middleware::from_fn_with_state(state.clone(), edge::edge))
         .with_state(state)
 }
 
-/// The `/scim/v2` router; every route requires a token. An endpoint spelled in another case (`/users`,
+/// What matches no route. An endpoint under `/scim/v2` spelled in another case (`/users`,
 /// `/serviceproviderconfig`) or with a trailing slash (`/Users/`, `/Users/?filter=…`) is answered as its
-/// canonical spelling ([`scim::canonical_uri`]), as clients and proxies in the wild send them; locations keep the
-/// canonical spelling.
-fn scim_router(state: AppState) -> Router<AppState> {
-    let canonical = scim_routes(state.clone()).with_state(state.clone());
-    scim_routes(state).fallback(move |req: axum::extract::Request| {
-        let canonical = canonical.clone();
-        async move {
-            match scim::canonical_uri(req.uri()) {
-                Some(uri) => {
-                    let (mut parts, body) = req.into_parts();
-                    parts.uri = uri;
-                    match tower::ServiceExt::oneshot(
-                        canonical,
-                        axum::extract::Request::from_parts(parts, body),
-                    )
-                    .await
-                    {
-                        Ok(resp) => resp,
-                        Err(never) => match never {},
-                    }
-                }
-                None => scim_not_found().await.into_response(),
-            }
+/// canonical spelling ([`scim::canonical_uri`]) by `canonical`, as clients and proxies in the wild send them;
+/// locations keep the canonical spelling. Anything else is a SCIM 404 naming what roster serves there.
+async fn fallback(canonical: Router, req: axum::extract::Request) -> axum::response::Response {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix(SCIM) {
+        if let Some(uri) = scim::canonical_uri(rest, req.uri().query()).and_then(|p| prefixed(SCIM, &p)) {
+            let (mut parts, body) = req.into_parts();
+            parts.uri = uri;
+            return match tower::ServiceExt::oneshot(
+                canonical,
+                axum::extract::Request::from_parts(parts, body),
+            )
+            .await
+            {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
         }
-    })
+        return scim_not_found().await.into_response();
+    }
+    if path
+        .strip_prefix(API)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    {
+        return api_not_found().await.into_response();
+    }
+    not_found().await.into_response()
 }
 
-/// The SCIM endpoints themselves, with the plain not-found fallback.
-fn scim_routes(state: AppState) -> Router<AppState> {
+/// `prefix` followed by a path-and-query, as a URI.
+fn prefixed(prefix: &str, path_and_query: &str) -> Option<axum::http::Uri> {
+    format!("{prefix}{path_and_query}").parse().ok()
+}
+
+/// The SCIM endpoints themselves; a known endpoint asked with a method it does not serve is a SCIM 405.
+fn scim_routes() -> Router<AppState> {
     let all = [ResourceKind::User, ResourceKind::Group];
     let router = Router::new()
-        .route("/ServiceProviderConfig", get(scim::service_provider_config))
-        .route("/Schemas", get(scim::schemas))
-        .route("/Schemas/{id}", get(scim::schema))
-        .route("/ResourceTypes", get(scim::resource_types))
-        .route("/ResourceTypes/{id}", get(scim::resource_type))
-        .route("/.search", post(move |s, b| scim::search(s, all.to_vec(), b)))
-        .route("/Me", any(scim::me))
-        .route("/Bulk", post(bulk::bulk));
+        .route(
+            "/scim/v2/ServiceProviderConfig",
+            get(scim::service_provider_config),
+        )
+        .route("/scim/v2/Schemas", get(scim::schemas))
+        .route("/scim/v2/Schemas/{id}", get(scim::schema))
+        .route("/scim/v2/ResourceTypes", get(scim::resource_types))
+        .route("/scim/v2/ResourceTypes/{id}", get(scim::resource_type))
+        .route(
+            "/scim/v2/.search",
+            post(move |s, b| scim::search(s, all.to_vec(), b)),
+        )
+        .route("/scim/v2/Me", any(scim::me))
+        .route("/scim/v2/Bulk", post(bulk::bulk));
     all.into_iter()
         .fold(router, resource_routes)
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(scim_not_found)
-        .route_layer(middleware::from_fn_with_state(state, auth::require_token))
 }
 
 /// `/Users`, `/Users/.search` and `/Users/{id}` (likewise for Groups).
 fn resource_routes(router: Router<AppState>, kind: ResourceKind) -> Router<AppState> {
-    let base = format!("/{}", kind.endpoint());
+    let base = format!("{SCIM}/{}", kind.endpoint());
     router
         .route(
             &base,
@@ -99,26 +114,24 @@ fn resource_routes(router: Router<AppState>, kind: ResourceKind) -> Router<AppSt
 }
 
 /// The operations API (every route requires a token; [`api`] says which need an admin token).
-fn api_router(state: AppState) -> Router<AppState> {
+fn api_routes() -> Router<AppState> {
     Router::new()
-        .route("/codes", get(api::list_codes))
-        .route("/codes/{code}", get(api::one_code))
-        .route("/explain", post(api::explain))
-        .route("/apps", get(apps::apps).post(apps::app_add))
+        .route("/api/v1/codes", get(api::list_codes))
+        .route("/api/v1/codes/{code}", get(api::one_code))
+        .route("/api/v1/explain", post(api::explain))
+        .route("/api/v1/apps", get(apps::apps).post(apps::app_add))
         .route(
-            "/apps/{name}",
+            "/api/v1/apps/{name}",
             get(apps::app_show).put(apps::app_edit).delete(apps::app_remove),
         )
-        .route("/apps/{name}/log", get(apps::app_log))
-        .route("/apps/{name}/retry", post(apps::app_retry))
-        .route("/apps/{name}/test", get(apps::app_test))
-        .route("/apps/{name}/sync", post(apps::app_sync))
-        .route("/apps/{name}/provision", post(apps::app_provision))
-        .route("/apps/{name}/preview", get(apps::app_preview))
-        .route("/clients", get(api::clients))
-        .route("/clients/{name}/release", post(api::client_release))
-        .fallback(api_not_found)
-        .route_layer(middleware::from_fn_with_state(state, auth::require_token))
+        .route("/api/v1/apps/{name}/log", get(apps::app_log))
+        .route("/api/v1/apps/{name}/retry", post(apps::app_retry))
+        .route("/api/v1/apps/{name}/test", get(apps::app_test))
+        .route("/api/v1/apps/{name}/sync", post(apps::app_sync))
+        .route("/api/v1/apps/{name}/provision", post(apps::app_provision))
+        .route("/api/v1/apps/{name}/preview", get(apps::app_preview))
+        .route("/api/v1/clients", get(api::clients))
+        .route("/api/v1/clients/{name}/release", post(api::client_release))
 }
 
 async fn healthz(

@@ -32,11 +32,10 @@ const ENDPOINTS: [&str; 8] = [
     ".search",
 ];
 
-/// The canonical form of a request URI under `/scim/v2` (the part after it, as the nested router sees it): the
+/// The canonical form of a request's path under `/scim/v2` (`path`: the part after it) with its `query`: the
 /// endpoint's name in its canonical case, `.search` in lower case, no trailing slash; `None` when it already is
 /// canonical (then nothing answers it).
-pub(crate) fn canonical_uri(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
-    let path = uri.path();
+pub(crate) fn canonical_uri(path: &str, query: Option<&str>) -> Option<String> {
     let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
     let mut segments: Vec<String> = trimmed.split('/').map(str::to_owned).collect();
     if let Some(first) = segments.get_mut(1)
@@ -53,11 +52,10 @@ pub(crate) fn canonical_uri(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
     if canonical == path {
         return None;
     }
-    let with_query = match uri.query() {
+    Some(match query {
         Some(q) => format!("{canonical}?{q}"),
         None => canonical,
-    };
-    with_query.parse().ok()
+    })
 }
 
 pub(crate) async fn me() -> ApiError {

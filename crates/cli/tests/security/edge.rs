@@ -42,6 +42,24 @@ fn every_failure_is_a_scim_error_with_a_body() {
         scim_error("GET /", http(&addr, "GET", "/", None, None).unwrap(), 404, "");
         let r = http(&addr, "DELETE", "/scim/v2/Users", Some(write), None).unwrap();
         scim_error("DELETE on a collection", r, 405, "");
+        // Under /scim/v2 and /api/v1 the token comes first: without one, an unknown endpoint is not told apart
+        // from a known one.
+        let r = http(&addr, "GET", "/scim/v2/Nothing", None, None).unwrap();
+        scim_error("an unknown SCIM endpoint without a token", r, 401, "");
+        let r = http(&addr, "GET", "/scim/v2/Nothing", Some(write), None).unwrap();
+        let detail = scim_error("an unknown SCIM endpoint", r, 404, "");
+        assert!(detail.contains("/scim/v2/ResourceTypes"), "{detail}");
+        let r = http(&addr, "GET", "/api/v1/nothing", Some(write), None).unwrap();
+        let detail = scim_error("an unknown API endpoint", r, 404, "");
+        assert!(detail.contains("/apps/{name}/log"), "{detail}");
+        let r = http(&addr, "GET", "/api/v1/codes", None, None).unwrap();
+        scim_error("the API without a token", r, 401, "");
+        // An endpoint in another case or with a trailing slash is answered as its canonical spelling.
+        let (status, body) = http(&addr, "GET", "/scim/v2/users/?count=1", Some(write), None).unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"totalResults\":1"), "{body}");
+        let (status, body) = http(&addr, "GET", "/healthz", None, None).unwrap();
+        assert_eq!((status, body.as_str()), (200, "ok\n"));
 
         // A PATCH whose path is 70 KB: the detail that echoes it is cut, the body is there.
         let patch = serde_json::json!({

@@ -328,3 +328,20 @@ fn meta_and_id_are_set_in_canonical_order() {
     assert_eq!(full["meta"]["version"], "W/\"3\"");
     assert_eq!(full["meta"]["created"], "2011-05-13T04:42:34Z");
 }
+
+#[test]
+fn meta_is_written_in_rfc_order_with_utc_times() {
+    let meta = Meta {
+        resource_type: "User".into(),
+        created: time::macros::datetime!(2026-12-07 08:00:00.25 +09:00),
+        last_modified: time::macros::datetime!(2026-12-07 10:30:00 UTC),
+        location: "https://roster.example/scim/v2/Users/a\"b".into(),
+        version: Meta::weak_etag(3),
+    };
+    let written = serde_json::to_string(&meta).unwrap();
+    assert_eq!(
+        written,
+        r#"{"resourceType":"User","created":"2026-12-06T23:00:00.25Z","lastModified":"2026-12-07T10:30:00Z","location":"https://roster.example/scim/v2/Users/a\"b","version":"W/\"3\""}"#
+    );
+    assert_eq!(serde_json::to_string(&meta.to_value()).unwrap(), written);
+}
