@@ -3,7 +3,7 @@
 //! else 403. The token's facts ([`roster_store::TokenInfo`]) go to the handler as a request extension.
 //! A client (token) that [`crate::quarantine`] refuses gets 429 with `Retry-After` until the refusal ends.
 //!
-//! [`crate::edge`] calls [`admit`] before routing a request under a guarded prefix ([`guarded`]) and [`settle`]
+//! The edge middleware calls [`admit`] before routing a request under a guarded prefix ([`guarded`]) and [`settle`]
 //! with the answer, so an unknown endpoint under `/scim/v2` is not told apart from a known one without a token.
 
 use crate::AppState;

@@ -1180,24 +1180,29 @@ fn clone_err(e: &StoreError) -> StoreError {
 
 /// Keyset paging (the cursor behind RFC 9865 paging): each page after the last resource of the one before
 /// covers every resource once, ascending and descending.
+/// Creates `n` users named `{prefix}00`, `{prefix}01`, … and returns their ids in the listing order: creation
+/// time, then id (resources made in the same microsecond tie on time).
+async fn create_in_listing_order(store: &Store, prefix: &str, n: usize) -> Vec<String> {
+    let items = (0..n).map(|i| user(&format!("{prefix}{i:02}"))).collect();
+    let mut created: Vec<(i64, String)> = store
+        .create_resources(ResourceKind::User, items, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let p = roster_store::Position::of(&r.unwrap());
+            (p.created, p.id)
+        })
+        .collect();
+    created.sort();
+    created.into_iter().map(|(_, id)| id).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyset_pages_cover_everything_once() {
     use roster_store::{ListQuery, Position};
     on_every_backend!(|store, backend| {
-        let items = (0..11).map(|i| user(&format!("key{i:02}"))).collect();
-        // The listing order: creation time, then id (resources made in the same microsecond tie on time).
-        let mut created: Vec<(i64, String)> = store
-            .create_resources(ResourceKind::User, items, None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| {
-                let p = Position::of(&r.unwrap());
-                (p.created, p.id)
-            })
-            .collect();
-        created.sort();
-        let created: Vec<String> = created.into_iter().map(|(_, id)| id).collect();
+        let created = create_in_listing_order(store, "key", 11).await;
         for order in [
             roster_scim::messages::SortOrder::Ascending,
             roster_scim::messages::SortOrder::Descending,
@@ -1222,6 +1227,59 @@ async fn keyset_pages_cover_everything_once() {
                 want.reverse();
             }
             assert_eq!(seen, want, "{backend}: {order:?}");
+        }
+    });
+}
+
+/// Offset pages in the default order hold the right resources and the right total wherever they end: a page
+/// that is full, one that ends the listing, one past the end, an empty count-only one; and a key lookup that
+/// matches, that matches nothing, and whose page is past its one match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_pages_carry_their_total_wherever_they_end() {
+    use roster_store::ListQuery;
+    on_every_backend!(|store, backend| {
+        let created = create_in_listing_order(store, "page", 11).await;
+        for limit in [0usize, 1, 3, 4, 11, 12] {
+            for offset in 0..13usize {
+                let q = ListQuery {
+                    limit: limit as u64,
+                    offset: offset as u64,
+                    ..Default::default()
+                };
+                let page = store.list_resources(ResourceKind::User, &q).await.unwrap();
+                let want: Vec<String> = created.iter().skip(offset).take(limit).cloned().collect();
+                let got: Vec<String> = page.resources.iter().map(|r| r.id.clone()).collect();
+                assert_eq!(
+                    (page.total, got),
+                    (11, want),
+                    "{backend}: limit {limit}, offset {offset}"
+                );
+            }
+        }
+        let users = roster_scim::SchemaRegistry::new();
+        let users = users.resource("User").unwrap();
+        for (text, offset, limit, total, found) in [
+            (r#"userName eq "PAGE03""#, 0, 10, 1, 1),
+            (r#"userName eq "page03""#, 0, 1, 1, 1),
+            (r#"userName eq "page03""#, 1, 10, 1, 0),
+            (r#"userName eq "nobody""#, 0, 10, 0, 0),
+            (r#"userName eq "nobody""#, 5, 10, 0, 0),
+            (r#"userName eq "page03""#, 0, 0, 1, 0),
+        ] {
+            let f = roster_scim::filter::parse(text).unwrap();
+            let q = ListQuery {
+                filter: Some(&f),
+                limit,
+                offset,
+                schema: Some(&users),
+                ..Default::default()
+            };
+            let page = store.list_resources(ResourceKind::User, &q).await.unwrap();
+            assert_eq!(
+                (page.total, page.resources.len()),
+                (total, found),
+                "{backend}: {text} at offset {offset}, limit {limit}"
+            );
         }
     });
 }

@@ -286,95 +286,184 @@ fn in_order(ids: &[String], resources: Vec<StoredText>, entries: Vec<(String, Va
     ids.iter().filter_map(|id| by_id.remove(id)).collect()
 }
 
-/// [`Store::load_texts_with`] on SQLite's calling thread ([`crate::readers`]): the page's resources and their
-/// related rows in two statements on one reader connection, instead of two hand-offs to sqlx's connection thread.
+/// [`Store::load_texts_with`] on SQLite's calling thread ([`crate::readers`]): the resources and their related
+/// rows in one read transaction on one reader connection, instead of hand-offs to sqlx's connection thread.
 fn load_in_place(
     readers: &crate::readers::Readers,
     kind: ResourceKind,
     ids: &[String],
     related: Related,
 ) -> Result<Vec<StoredText>, StoreError> {
-    // ?1 is the type; the ids are ?2, ?3, …
-    let marks = |from: usize| {
-        (from..from + ids.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    // Whether each resource has related rows at all: the statement that reads them (a recursive one for a User's
-    // groups, with a temporary table SQLite opens and closes) runs only for those that have.
+    let read = readers
+        .read(|conn| in_transaction(conn, |conn| read_on(conn, kind, &Selection::Ids(ids), related)))?;
+    read.into_texts(kind, Some(ids))
+}
+
+/// Runs `f` in one read transaction on `conn`: every statement of `f` reads the same committed state (a page's
+/// rows, their total and their related rows agree). On failure the reader connection is dropped, which ends the
+/// transaction.
+pub(crate) fn in_transaction<T>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let out = f(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    Ok(out)
+}
+
+/// Which resources a reader statement selects.
+#[derive(Debug)]
+pub(crate) enum Selection<'a> {
+    /// These ids; the result keeps their order and leaves out the missing ones.
+    Ids(&'a [String]),
+    /// A page in the default order (`created`, `id`): every resource of the type, or those whose column of
+    /// `resources` (`id`, `external_id`, `username_key`, …) equals the value. LIMIT and OFFSET are written into
+    /// the statement, not bound: SQLite plans with a bound LIMIT's value and so prepares such a statement again at
+    /// every run (see readers.rs).
+    Page {
+        key: Option<(&'a str, &'a str)>,
+        limit: i64,
+        offset: i64,
+    },
+}
+
+/// Resources as a reader read them, before their timestamps are converted: the rows in the selection's order and
+/// the related entries (owner, entry).
+pub(crate) struct ReadRows {
+    rows: Vec<ReadRow>,
+    entries: Vec<ReadEntry>,
+}
+
+/// A resource's row: id, data, version, created, last modified (microseconds), whether it has related rows.
+type ReadRow = (String, String, i64, i64, i64, bool);
+
+/// A related row: owner, value, member type, display, depth.
+type ReadEntry = (String, String, Option<String>, Option<String>, i64);
+
+impl ReadRows {
+    /// How many resources were read.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The resources with their related rows, in the order of `ids` (the ids the selection named, missing ones
+    /// left out) or, for a page (`None`), in the order read.
+    pub(crate) fn into_texts(
+        self,
+        kind: ResourceKind,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<StoredText>, StoreError> {
+        let read_order: Vec<String>;
+        let order = match ids {
+            Some(ids) => ids,
+            None => {
+                read_order = self.rows.iter().map(|r| r.0.clone()).collect();
+                &read_order
+            }
+        };
+        let mut resources = Vec::with_capacity(self.rows.len());
+        for (id, data, version, created, last_modified, _) in self.rows {
+            resources.push(StoredText {
+                id,
+                kind,
+                data,
+                related: Vec::new(),
+                version,
+                created: from_micros(created)?,
+                last_modified: from_micros(last_modified)?,
+            });
+        }
+        let entries = self
+            .entries
+            .into_iter()
+            .map(|(owner, value, member_type, display, depth)| {
+                (owner, related_entry(kind, value, member_type, display, depth))
+            })
+            .collect();
+        Ok(in_order(order, resources, entries))
+    }
+}
+
+/// Reads the resources `selection` names and, when `related` says so, their related rows, on a reader connection:
+/// one statement for the resources, one for the related rows of those that have some (the statement that reads
+/// them, a recursive one for a User's groups with a temporary table SQLite opens and closes, runs only for those).
+pub(crate) fn read_on(
+    conn: &rusqlite::Connection,
+    kind: ResourceKind,
+    selection: &Selection<'_>,
+    related: Related,
+) -> rusqlite::Result<ReadRows> {
     let owner = match kind {
         ResourceKind::Group => "group_id",
         ResourceKind::User => "member_id",
     };
-    let rows_sql = format!(
+    let head = format!(
         "SELECT id, data, version, created, last_modified, \
-         EXISTS (SELECT 1 FROM memberships WHERE {owner} = resources.id) AS has_related \
-         FROM resources WHERE resource_type || '' = ?1 AND id IN ({})",
-        marks(2)
+         EXISTS (SELECT 1 FROM memberships WHERE {owner} = resources.id) AS has_related FROM resources WHERE "
     );
-    let (head, tail) = related_page_sql(kind, false);
-    type Row = (String, String, i64, i64, i64, bool);
-    type Entry = (String, String, Option<String>, Option<String>, i64);
-    let (rows, entries) = readers.read(|conn| {
-        let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(ids.len() + 1);
-        let kind_name = kind.as_str();
-        params.push(&kind_name);
-        params.extend(ids.iter().map(|i| i as &dyn rusqlite::ToSql));
-        let rows = conn
-            .prepare_cached(&rows_sql)?
-            .query_map(params.as_slice(), |row| {
+    let kind_name = kind.as_str();
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&kind_name];
+    let rows_sql = match selection {
+        // `resource_type || ''`: the ids are looked up by primary key (on the bare column SQLite walks every
+        // resource of the type through the (resource_type, created, id) index).
+        Selection::Ids(ids) => {
+            params.extend(ids.iter().map(|i| i as &dyn rusqlite::ToSql));
+            format!(
+                "{head}resource_type || '' = ?1 AND id IN ({})",
+                marks(2, ids.len())
+            )
+        }
+        Selection::Page { key, limit, offset } => {
+            let filter = match key {
+                Some((column, value)) => {
+                    params.push(value);
+                    format!(" AND {column} = ?2")
+                }
+                None => String::new(),
+            };
+            format!("{head}resource_type = ?1{filter} ORDER BY created, id LIMIT {limit} OFFSET {offset}")
+        }
+    };
+    let rows = conn
+        .prepare_cached(&rows_sql)?
+        .query_map(params.as_slice(), |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<ReadRow>>>()?;
+    let owners: Vec<&String> = rows.iter().filter(|r| r.5).map(|r| &r.0).collect();
+    let entries = if related == Related::Read && !owners.is_empty() {
+        let (head, tail) = related_page_sql(kind, false);
+        conn.prepare_cached(&format!("{head}{}{tail}", marks(1, owners.len())))?
+            .query_map(rusqlite::params_from_iter(owners), |row| {
                 Ok((
-                    row.get("id")?,
-                    row.get("data")?,
-                    row.get("version")?,
-                    row.get("created")?,
-                    row.get("last_modified")?,
-                    row.get("has_related")?,
+                    row.get("owner")?,
+                    row.get("value")?,
+                    row.get("type")?,
+                    row.get("display")?,
+                    row.get("depth")?,
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<Row>>>()?;
-        let owners: Vec<&String> = rows.iter().filter(|r| r.5).map(|r| &r.0).collect();
-        let entries = if related == Related::Read && !owners.is_empty() {
-            let marks = (1..=owners.len())
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            conn.prepare_cached(&format!("{head}{marks}{tail}"))?
-                .query_map(rusqlite::params_from_iter(owners), |row| {
-                    Ok((
-                        row.get("owner")?,
-                        row.get("value")?,
-                        row.get("type")?,
-                        row.get("display")?,
-                        row.get("depth")?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<Entry>>>()?
-        } else {
-            Vec::new()
-        };
-        Ok((rows, entries))
-    })?;
-    let mut resources = Vec::with_capacity(rows.len());
-    for (id, data, version, created, last_modified, _) in rows {
-        resources.push(StoredText {
-            id,
-            kind,
-            data,
-            related: Vec::new(),
-            version,
-            created: from_micros(created)?,
-            last_modified: from_micros(last_modified)?,
-        });
-    }
-    let entries = entries
-        .into_iter()
-        .map(|(owner, value, member_type, display, depth)| {
-            (owner, related_entry(kind, value, member_type, display, depth))
-        })
-        .collect();
-    Ok(in_order(ids, resources, entries))
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(ReadRows { rows, entries })
+}
+
+/// `?from, ?from+1, …`: `n` numbered placeholders.
+fn marks(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The statement that reads one resource without its related rows ($1 type, $2 id; the columns of a

@@ -23,7 +23,7 @@ mod translate;
 
 use translate::{Col, Cx, has_index_lookup, lookup_column, push_filter, sort_column, string_literal};
 
-use crate::directory::{ResourceKind, StoredResource, StoredText};
+use crate::directory::{ResourceKind, Selection, StoredResource, StoredText, in_transaction, read_on};
 use crate::{Store, StoreError, to_micros};
 use roster_scim::filter::Filter;
 use roster_scim::messages::SortOrder;
@@ -205,8 +205,8 @@ fn simple_listing(cx: &Cx<'_>, q: &ListQuery<'_>) -> Option<Option<(&'static str
 }
 
 impl Store {
-    /// A [`simple_listing`] on SQLite, on the calling thread ([`crate::readers`]): the count and the page's ids,
-    /// then the page as [`Store::load_resources_with`] reads it there too. No hand-off to sqlx's connection thread.
+    /// A [`simple_listing`] on SQLite, on the calling thread ([`crate::readers`]), in one read transaction: the
+    /// page's resources with their related rows and, only when the page does not tell it, the total.
     async fn list_in_place(
         &self,
         readers: &crate::readers::Readers,
@@ -216,55 +216,45 @@ impl Store {
     ) -> Result<Page<StoredText>, StoreError> {
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
-        // A key lookup matches a few rows: the page's ids come with the total beside each (one statement), the
-        // count alone only when the page is empty and not the first (an empty first page means none match). A
-        // plain page counts with the index and reads only the page (a total beside each row would make SQLite
-        // gather every row of the type first).
-        // LIMIT and OFFSET are written into the statement, not bound: SQLite plans with a bound LIMIT's value and
-        // so prepares such a statement again at every run (measured: every run, even with the same values).
-        let (total, ids) = readers.read(|conn| {
-            let kind_name = kind.as_str();
-            let (count_sql, ids_sql, params): (String, String, Vec<&dyn rusqlite::ToSql>) = match &key {
-                Some((column, value)) => (
-                    format!("SELECT COUNT(*) FROM resources WHERE resource_type = ?1 AND {column} = ?2"),
-                    format!(
-                        "SELECT id, COUNT(*) OVER () FROM resources WHERE resource_type = ?1 AND {column} = ?2 \
-                         ORDER BY created, id LIMIT {limit} OFFSET {offset}"
-                    ),
-                    vec![&kind_name, value],
-                ),
-                None => (
-                    "SELECT COUNT(*) FROM resources WHERE resource_type = ?1".to_owned(),
-                    format!(
-                        "SELECT id, NULL FROM resources WHERE resource_type = ?1 \
-                         ORDER BY created, id LIMIT {limit} OFFSET {offset}"
-                    ),
-                    vec![&kind_name],
-                ),
-            };
-            let rows = if limit > 0 {
-                conn.prepare_cached(&ids_sql)?
-                    .query_map(params.as_slice(), |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<(String, Option<i64>)>>>()?
-            } else {
-                Vec::new()
-            };
-            let total = match rows.first() {
-                Some((_, Some(total))) => *total,
-                None if key.is_some() && limit > 0 && offset == 0 => 0,
-                _ => conn
-                    .prepare_cached(&count_sql)?
-                    .query_row(params.as_slice(), |r| r.get(0))?,
-            };
-            Ok((total, rows.into_iter().map(|(id, _)| id).collect::<Vec<String>>()))
+        let key = key.as_ref().map(|(column, value)| (*column, value.as_str()));
+        let (total, read) = readers.read(|conn| {
+            in_transaction(conn, |conn| {
+                let read = if limit > 0 {
+                    Some(read_on(
+                        conn,
+                        kind,
+                        &Selection::Page { key, limit, offset },
+                        q.related,
+                    )?)
+                } else {
+                    None
+                };
+                let got = read.as_ref().map_or(0, |r| r.len() as i64);
+                // A page that is not full, and not past the end, ends the listing: its total is what comes
+                // before it and what it holds (a key lookup, which matches a row or none, never counts).
+                // Otherwise count, with the index.
+                let total = if limit > 0 && got < limit && (got > 0 || offset == 0) {
+                    offset.saturating_add(got)
+                } else {
+                    let kind_name = kind.as_str();
+                    let (filter, params): (String, Vec<&dyn rusqlite::ToSql>) = match &key {
+                        Some((column, value)) => (format!(" AND {column} = ?2"), vec![&kind_name, value]),
+                        None => (String::new(), vec![&kind_name]),
+                    };
+                    conn.prepare_cached(&format!(
+                        "SELECT COUNT(*) FROM resources WHERE resource_type = ?1{filter}"
+                    ))?
+                    .query_row(params.as_slice(), |r| r.get(0))?
+                };
+                Ok((total, read))
+            })
         })?;
-        // A resource deleted between the statements is left out, as a listing read a moment later would.
-        let resources = self.load_texts_with(kind, &ids, q.related).await?;
         Ok(Page {
             total: u64::try_from(total).unwrap_or(0),
-            resources,
+            resources: match read {
+                Some(read) => read.into_texts(kind, None)?,
+                None => Vec::new(),
+            },
         })
     }
 
