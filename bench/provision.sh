@@ -15,7 +15,8 @@
 # roster's own work does not take it from the target. PIN=0 runs everything unpinned (on a 2-core VM the
 # engine and the target then wake each other across cores, which costs both; see docs/ARCHITECTURE.md).
 # SOURCE=postgres keeps the directory (the source of the syncs, the directory server of 4. and 5.) in a fresh
-# PostgreSQL database instead of SQLite; the target stays on SQLite.
+# PostgreSQL database instead of SQLite; the target stays on SQLite. PGQUERY is appended to that database's URL
+# (PGQUERY='?options=-c%20plan_cache_mode%3Dforce_custom_plan' runs roster with PostgreSQL's custom plans only).
 # Usage: bench/provision.sh [N] [K]     Needs: wrk (Debian), python3, taskset (util-linux) for the placement; psql
 # for SOURCE=postgres.
 set -euo pipefail
@@ -100,7 +101,7 @@ printf '%-52s %10s creates/s\n' "target raw POST /Bulk, 100 creates each (wrk, 1
 if [ "${SOURCE:-sqlite}" = postgres ]; then
   pgdb="roster_bench_provision_$$"
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pgdb" >/dev/null
-  sdb="postgres://postgres@127.0.0.1:5432/$pgdb"; latency_db="$sdb"
+  sdb="postgres://postgres@127.0.0.1:5432/$pgdb${PGQUERY:-}"; latency_db="postgres://postgres@127.0.0.1:5432/$pgdb"
 else
   sdb="sqlite://$work/source.db"; latency_db="$work/source.db"
 fi
