@@ -27,21 +27,8 @@ conc="${CONCURRENCY:-8}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 (cd "$root" && cargo build -q --release -p roster)
 roster="$root/target/release/roster"
-work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-pids=()
-pgdb=""
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -z "$pgdb" ] || psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-# Credentials on PostgreSQL are sealed under a key file every process shares (roster makes it the first time).
-export ROSTER_SECRET_KEY_FILE="$work/secret.key"
-wait_up() { for _ in $(seq 1 200); do python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
-# Runs a command, prints its wall seconds and peak RSS (MiB) as "SECS RSS".
-measure() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 # Starts a target server on a free port, left in $port (not a subshell, so its pid reaches the cleanup).
 serve_target() {
   port="$(free_port)"

@@ -2,6 +2,7 @@
 //! creates in `/Bulk` requests when the target offers them ([`bulk`]), PATCH, PUT, DELETE and discovery.
 
 pub mod bulk;
+mod members;
 
 use crate::error::{Discovery, ListPage, TargetError};
 use crate::http::{Http, encode};
@@ -126,18 +127,44 @@ impl ScimTarget {
         list_response(&path, s, body)
     }
 
-    /// Creates a resource; returns it as the target stored it.
+    /// Creates a resource; returns it as the target stored it. A group with more members than one request
+    /// carries is created with the first ones and given the rest in PATCHes ([`members`]).
     pub(crate) async fn create(
         &self,
         http: &Http,
         kind: ResourceKind,
         payload: &Map<String, Value>,
     ) -> Result<Map<String, Value>, TargetError> {
+        if let Some((first, rest)) = members::split_create(payload) {
+            let mut created = self.post(http, kind, &first).await?;
+            let id = created
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            for ops in rest {
+                self.patch_once(http, kind, &id, &ops).await?;
+            }
+            if let Some(all) = payload.get("members") {
+                created.insert("members".into(), all.clone());
+            }
+            return Ok(created);
+        }
         if let Some(limits) = self.bulk_limits(http).await
             && let Some(created) = self.create_in_bulk(http, kind, payload, limits).await
         {
             return created;
         }
+        self.post(http, kind, payload).await
+    }
+
+    /// One `POST` of a resource.
+    async fn post(
+        &self,
+        http: &Http,
+        kind: ResourceKind,
+        payload: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, TargetError> {
         let path = format!("/{}", kind.endpoint());
         match http
             .send(
@@ -154,8 +181,22 @@ impl ScimTarget {
         }
     }
 
-    /// Applies PATCH operations.
+    /// Applies PATCH operations, in requests of at most [`members::PER_REQUEST`] member values each.
     pub(crate) async fn patch(
+        &self,
+        http: &Http,
+        kind: ResourceKind,
+        id: &str,
+        ops: &[PatchOperation],
+    ) -> Result<(), TargetError> {
+        for request in members::split_patch(ops) {
+            self.patch_once(http, kind, id, &request).await?;
+        }
+        Ok(())
+    }
+
+    /// One `PATCH` request.
+    async fn patch_once(
         &self,
         http: &Http,
         kind: ResourceKind,
