@@ -7,7 +7,9 @@
 #   4. provisioning N_PROV users (default 20000) into a SCIM target, the directory on SQLite and on PostgreSQL
 #      (bench/provision.sh, SOURCE=postgres);
 #   5. 1, 2 and 3 processes on one PostgreSQL: reads, creates, PATCHes, the applied-once check and a sync of
-#      N_SYNC joiners (default 2000) with every process's engine running (bench/multiprocess.sh).
+#      N_SYNC joiners (default 2000) with every process's engine running (bench/multiprocess.sh);
+#   6. the engine's push of one group of N_PUSH members (default 20000; 200000 is the size, about 4
+#      minutes on SQLite) into a SCIM target, the directory on SQLite and on PostgreSQL (bench/grouppush.sh).
 # Each script is bounded and binds 127.0.0.1 only. Figures vary by up to 15 % between runs on a shared VM:
 # compare ratios to the peers of the same run, or repeat.
 # Usage: bench/all.sh
@@ -40,5 +42,13 @@ mkdir -p "$root/target"
   done
   echo "## Several processes on one PostgreSQL (bench/multiprocess.sh ${N_SYNC:-2000})"
   bash "$root/bench/multiprocess.sh" "${N_SYNC:-2000}"
+  echo
+  for source in sqlite postgres; do
+    echo "## The push of one large group, the directory on $source (bench/grouppush.sh ${N_PUSH:-20000} $source)"
+    echo '```'
+    bash "$root/bench/grouppush.sh" "${N_PUSH:-20000}" "$source"
+    echo '```'
+    echo
+  done
 } 2>&1 | tee "$out"
 echo "written: $out"
