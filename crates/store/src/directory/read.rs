@@ -197,12 +197,19 @@ impl Store {
         let postgres = matches!(self.db, Db::Postgres(_));
         on_db!(self, pool => {
             // `resource_type || ''`: the ids are looked up by primary key (on the bare column SQLite walks every
-            // resource of the type through the (resource_type, created, id) index).
-            let mut q = sqlx::QueryBuilder::new(if postgres {
-                "SELECT id, data::text AS data, version, created, last_modified FROM resources WHERE resource_type || '' = "
-            } else {
-                "SELECT id, data, version, created, last_modified FROM resources WHERE resource_type || '' = "
-            });
+            // resource of the type through the (resource_type, created, id) index). `has_related`: the statement of
+            // the related rows runs only for the resources that have some (a round trip and a recursive statement
+            // saved for a page of users in no group).
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT id, {}, version, created, last_modified, \
+                 EXISTS (SELECT 1 FROM memberships WHERE {} = resources.id) AS has_related \
+                 FROM resources WHERE resource_type || '' = ",
+                if postgres { "data::text AS data" } else { "data" },
+                match kind {
+                    ResourceKind::Group => "group_id",
+                    ResourceKind::User => "member_id",
+                },
+            ));
             q.push_bind(kind.as_str());
             q.push(" AND id IN (");
             let mut sep = q.separated(", ");
@@ -211,7 +218,11 @@ impl Store {
             }
             q.push(")");
             let mut resources = Vec::new();
+            let mut owners = Vec::new();
             for row in q.build().fetch_all(pool).await? {
+                if row.try_get::<bool, _>("has_related")? {
+                    owners.push(row.try_get::<String, _>("id")?);
+                }
                 resources.push(StoredText {
                     id: row.try_get("id")?,
                     kind,
@@ -223,12 +234,12 @@ impl Store {
                 });
             }
             let mut entries = Vec::new();
-            if related == Related::Read && !resources.is_empty() {
+            if related == Related::Read && !owners.is_empty() {
                 let (head, tail) = related_page_sql(kind, postgres);
                 let mut q = sqlx::QueryBuilder::new(head);
                 let mut sep = q.separated(", ");
-                for r in &resources {
-                    sep.push_bind(r.id.as_str());
+                for id in &owners {
+                    sep.push_bind(id.as_str());
                 }
                 q.push(tail);
                 for row in q.build().fetch_all(pool).await? {
