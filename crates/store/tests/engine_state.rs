@@ -110,6 +110,7 @@ async fn one_account_belongs_to_one_identity() {
 async fn the_queue_keeps_newer_changes_and_respects_leases() {
     on_every_backend!(|store, backend| {
         store.create_app("crm", &json!({}), None).await.unwrap();
+        store.create_app("batch", &json!({}), None).await.unwrap();
         let obj = |id: &str| (ResourceKind::User, id.to_owned());
         store.enqueue("crm", &[obj("a"), obj("b")], 100).await.unwrap();
         // A second enqueue of a keeps one row, with a new generation and the earlier due time.
@@ -120,6 +121,22 @@ async fn the_queue_keeps_newer_changes_and_respects_leases() {
                 .map(|r| (r.source_id.as_str(), r.generation, r.run_at))
                 .collect::<Vec<_>>(),
             [("a", 2, 100), ("b", 1, 100)],
+            "{backend}"
+        );
+        // A batch larger than one statement, naming one object twice and some already queued: every object once,
+        // the queued ones with a new generation.
+        let other = |i: usize| (ResourceKind::User, format!("m{i:04}"));
+        let mut batch: Vec<(ResourceKind, String)> = (0..1_200).map(other).collect();
+        batch.push(other(7));
+        store.enqueue("batch", &batch[..10], 300).await.unwrap();
+        store.enqueue("batch", &batch, 200).await.unwrap();
+        let queued = store.list_queue("batch", 2_000).await.unwrap();
+        assert_eq!(queued.len(), 1_200, "{backend}");
+        assert!(
+            queued.iter().all(|r| {
+                let again = r.source_id.as_str() < "m0010";
+                (r.generation, r.run_at) == (if again { 2 } else { 1 }, 200)
+            }),
             "{backend}"
         );
         // Nothing is due before its time.
