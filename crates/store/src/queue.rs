@@ -138,23 +138,40 @@ impl Store {
         seq: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        // One statement per 500 objects, each named once (a statement may not update a row twice): a transaction
-        // of one statement per object held the rows it had queued while it sent the next, and every enqueue or
-        // worker touching one of them waited (on PostgreSQL, most of a sync's time; seen as `Lock:transactionid`).
-        let mut seen = std::collections::HashSet::with_capacity(objects.len());
-        let objects: Vec<&(ResourceKind, String)> = objects.iter().filter(|o| seen.insert(*o)).collect();
+        // One statement per 500 objects, each named once (a statement may not update a row twice) and in one order
+        // (two enqueues that lock the same rows lock them in the same order, so they cannot deadlock). A
+        // transaction of one statement per object held the rows it had queued while it sent the next, and every
+        // enqueue touching one of them waited (on PostgreSQL, most of a sync's time: `Lock:transactionid`); a
+        // single statement without a cursor to move runs on its own, holding its rows for that statement only.
+        let mut objects: Vec<&(ResourceKind, String)> = objects.iter().collect();
+        objects.sort_unstable();
+        objects.dedup();
         let _writer = self.writer().await;
         on_db!(self, pool => {
-            let mut tx = pool.begin_with(self.write_begin()).await?;
-            for chunk in objects.chunks(500) {
+            let upsert = |chunk: &[&(ResourceKind, String)]| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO sync_queue (app, resource_type, source_id, gen, attempts, run_at) ",
                 );
                 q.push_values(chunk, |mut b, (kind, id)| {
-                    b.push_bind(app).push_bind(kind.as_str()).push_bind(id.as_str()).push("1").push("0").push_bind(now);
+                    b.push_bind(app)
+                        .push_bind(kind.as_str())
+                        .push_bind(id.as_str())
+                        .push("1")
+                        .push("0")
+                        .push_bind(now);
                 });
                 q.push(ENQUEUE_CONFLICT);
-                q.build().execute(&mut *tx).await?;
+                q
+            };
+            if seq.is_none() && objects.len() <= 500 {
+                if !objects.is_empty() {
+                    upsert(&objects).build().execute(pool).await?;
+                }
+                return Ok(());
+            }
+            let mut tx = pool.begin_with(self.write_begin()).await?;
+            for chunk in objects.chunks(500) {
+                upsert(chunk).build().execute(&mut *tx).await?;
             }
             if let Some(seq) = seq {
                 sqlx::query("UPDATE app_cursors SET seq = $1 WHERE app = $2 AND seq < $1")
