@@ -16,7 +16,7 @@ roster="$root/target/release/roster"
 if [ "$db_kind" = postgres ]; then
   pgdb="roster_bench_grouppush_$$"
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pgdb" >/dev/null
-  sdb="postgres://postgres@127.0.0.1:5432/$pgdb"
+  sdb="postgres://postgres@127.0.0.1:5432/$pgdb${PGQUERY:-}"
 else
   sdb="sqlite://$work/directory.db"
 fi

@@ -424,6 +424,16 @@ impl Store {
     }
 }
 
+/// Whether a statement that names `values` values in an `IN` list is kept prepared. PostgreSQL switches a kept
+/// statement to a generic plan after five runs and keeps it; a generic plan chosen while a table was small (a
+/// scan) stays as the table grows, which made an import of 20,000 users 4–5 × slower and a reconcile 2.3 ×
+/// (`bench/grouppush.sh`, BENCHMARKS). A batch statement (more than 50 values) is planned with its values at
+/// each run instead: its planning is small beside the rows it reads; a small one stays prepared, as the read
+/// path wants.
+pub(crate) fn keep_prepared(values: usize) -> bool {
+    values <= 50
+}
+
 /// The form a resource's name is compared in: a User's `userName` as an identity (width, case and Unicode
 /// composition aside: `roster_scim::value::identity_key`), a Group's `displayName` lower-cased. What the
 /// `user_name_lc` and `display_name_lc` columns hold.

@@ -343,7 +343,8 @@ impl Store {
                     sep.push_bind(id.as_str());
                 }
                 q.push(")");
-                let rows: Vec<LinkRow> = q.build_query_as().fetch_all(pool).await?;
+                let rows: Vec<LinkRow> =
+                    q.build_query_as().persistent(crate::keep_prepared(chunk.len())).fetch_all(pool).await?;
                 for row in rows {
                     let link = link_from_row(row)?;
                     out.insert(link.source_id.clone(), link);
@@ -370,7 +371,8 @@ impl Store {
                     sep.push_bind(id.as_str());
                 }
                 q.push(")");
-                let rows: Vec<(String, String)> = q.build_query_as().fetch_all(pool).await?;
+                let rows: Vec<(String, String)> =
+                    q.build_query_as().persistent(crate::keep_prepared(chunk.len())).fetch_all(pool).await?;
                 out.extend(rows);
             });
         }

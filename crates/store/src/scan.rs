@@ -126,9 +126,8 @@ impl Store {
                         sep.push_bind(v.as_str());
                     }
                     q.push(") ORDER BY id");
-                    // Not kept as a prepared statement: PostgreSQL would switch a kept statement to a generic plan
-                    // chosen while the table was small (a scan), and keep scanning as an import grows it.
-                    let rows: Vec<(String, String)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
+                    let rows: Vec<(String, String)> =
+                        q.build_query_as().persistent(crate::keep_prepared(chunk.len())).fetch_all(pool).await?;
                     for (key, id) in rows {
                         found.entry(key).or_default().push(id);
                     }

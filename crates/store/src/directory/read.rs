@@ -219,7 +219,7 @@ impl Store {
             q.push(")");
             let mut resources = Vec::new();
             let mut owners = Vec::new();
-            for row in q.build().fetch_all(pool).await? {
+            for row in q.build().persistent(crate::keep_prepared(ids.len())).fetch_all(pool).await? {
                 if row.try_get::<bool, _>("has_related")? {
                     owners.push(row.try_get::<String, _>("id")?);
                 }
@@ -242,7 +242,7 @@ impl Store {
                     sep.push_bind(id.as_str());
                 }
                 q.push(tail);
-                for row in q.build().fetch_all(pool).await? {
+                for row in q.build().persistent(crate::keep_prepared(owners.len())).fetch_all(pool).await? {
                     let depth: i64 = row.try_get::<i64, _>("depth").or_else(|_| row.try_get::<i32, _>("depth").map(i64::from))?;
                     let item = related_entry(kind, row.try_get("value")?, row.try_get("type")?, row.try_get("display")?, depth);
                     entries.push((row.try_get("owner")?, item));
