@@ -1753,3 +1753,44 @@ async fn endpoints_match_in_any_case_and_with_a_trailing_slash() {
     let r = app.w("DELETE", &format!("/scim/v2/USERS/{id}"), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
+
+/// A handler that panics behind the edge middleware is answered 500 with a SCIM error that says nothing of the
+/// panic, with the headers every answer carries; the server goes on answering.
+#[tokio::test]
+async fn a_panicking_handler_is_a_scim_500_and_the_router_goes_on() {
+    let app = app().await;
+    let state = AppState::new(app.store.clone(), ServerConfig::new("http://roster.test/scim/v2"));
+    let boom = axum::Router::new()
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("secret detail of the panic");
+                }
+                "unreachable"
+            }),
+        )
+        .route("/fine", axum::routing::get(|| async { "fine" }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            roster_server::edge::edge,
+        ))
+        .with_state(state);
+    let resp = boom
+        .clone()
+        .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["status"], "500");
+    assert!(!text.contains("secret detail"), "{text}");
+    let resp = boom
+        .oneshot(Request::get("/fine").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
