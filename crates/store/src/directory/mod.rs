@@ -6,7 +6,7 @@
 //! others. The reads that assemble resources are in `read.rs`.
 
 mod read;
-pub(crate) use read::{Selection, in_transaction, read_on};
+pub(crate) use read::{ReadRows, Selection, in_transaction, read_on};
 
 pub use read::StoredText;
 

@@ -201,14 +201,9 @@ impl Store {
             // the related rows runs only for the resources that have some (a round trip and a recursive statement
             // saved for a page of users in no group).
             let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT id, {}, version, created, last_modified, \
-                 EXISTS (SELECT 1 FROM memberships WHERE {} = resources.id) AS has_related \
-                 FROM resources WHERE resource_type || '' = ",
+                "SELECT id, {}, version, created, last_modified, {} FROM resources WHERE resource_type || '' = ",
                 if postgres { "data::text AS data" } else { "data" },
-                match kind {
-                    ResourceKind::Group => "group_id",
-                    ResourceKind::User => "member_id",
-                },
+                has_related(kind),
             ));
             q.push_bind(kind.as_str());
             q.push(" AND id IN (");
@@ -329,7 +324,7 @@ pub(crate) enum Selection<'a> {
     /// These ids; the result keeps their order and leaves out the missing ones.
     Ids(&'a [String]),
     /// A page in the default order (`created`, `id`): every resource of the type, or those whose column of
-    /// `resources` (`id`, `external_id`, `username_key`, …) equals the value. LIMIT and OFFSET are written into
+    /// `resources` (`id`, `external_id`, `user_name_lc`, …) equals the value. LIMIT and OFFSET are written into
     /// the statement, not bound: SQLite plans with a bound LIMIT's value and so prepares such a statement again at
     /// every run (see readers.rs).
     Page {
@@ -405,13 +400,9 @@ pub(crate) fn read_on(
     selection: &Selection<'_>,
     related: Related,
 ) -> rusqlite::Result<ReadRows> {
-    let owner = match kind {
-        ResourceKind::Group => "group_id",
-        ResourceKind::User => "member_id",
-    };
     let head = format!(
-        "SELECT id, data, version, created, last_modified, \
-         EXISTS (SELECT 1 FROM memberships WHERE {owner} = resources.id) AS has_related FROM resources WHERE "
+        "SELECT id, data, version, created, last_modified, {} FROM resources WHERE ",
+        has_related(kind)
     );
     let kind_name = kind.as_str();
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&kind_name];
@@ -467,6 +458,19 @@ pub(crate) fn read_on(
         Vec::new()
     };
     Ok(ReadRows { rows, entries })
+}
+
+/// The column `has_related` of a statement on `resources`: whether the resource has related rows at all (a
+/// Group's members, a User's groups), so the statement that reads them runs only for those that have some.
+fn has_related(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Group => {
+            "EXISTS (SELECT 1 FROM memberships WHERE group_id = resources.id) AS has_related"
+        }
+        ResourceKind::User => {
+            "EXISTS (SELECT 1 FROM memberships WHERE member_id = resources.id) AS has_related"
+        }
+    }
 }
 
 /// `?from, ?from+1, …`: `n` numbered placeholders.

@@ -23,7 +23,9 @@ mod translate;
 
 use translate::{Col, Cx, has_index_lookup, lookup_column, push_filter, sort_column, string_literal};
 
-use crate::directory::{ResourceKind, Selection, StoredResource, StoredText, in_transaction, read_on};
+use crate::directory::{
+    ReadRows, ResourceKind, Selection, StoredResource, StoredText, in_transaction, read_on,
+};
 use crate::{Store, StoreError, to_micros};
 use roster_scim::filter::Filter;
 use roster_scim::messages::SortOrder;
@@ -204,6 +206,14 @@ fn simple_listing(cx: &Cx<'_>, q: &ListQuery<'_>) -> Option<Option<(&'static str
     Some(Some((c.strip_prefix("r.").unwrap_or(c), col.literal(&v))))
 }
 
+/// The total a page of `got` resources read at `offset` with `limit` tells without a count: a page that is not
+/// full, and not past the end, ends the listing, so the total is what comes before it and what it holds (a key
+/// lookup, which matches a row or none, never counts). `None`: count.
+fn total_from_page(limit: u64, offset: u64, got: usize) -> Option<u64> {
+    let got = got as u64;
+    (limit > 0 && got < limit && (got > 0 || offset == 0)).then(|| offset.saturating_add(got))
+}
+
 impl Store {
     /// A [`simple_listing`] on SQLite, on the calling thread ([`crate::readers`]), in one read transaction: the
     /// page's resources with their related rows and, only when the page does not tell it, the total.
@@ -229,12 +239,10 @@ impl Store {
                 } else {
                     None
                 };
-                let got = read.as_ref().map_or(0, |r| r.len() as i64);
-                // A page that is not full, and not past the end, ends the listing: its total is what comes
-                // before it and what it holds (a key lookup, which matches a row or none, never counts).
+                let got = read.as_ref().map_or(0, ReadRows::len);
                 // Otherwise count, with the index.
-                let total = if limit > 0 && got < limit && (got > 0 || offset == 0) {
-                    offset.saturating_add(got)
+                let total = if let Some(total) = total_from_page(q.limit, q.offset, got) {
+                    i64::try_from(total).unwrap_or(i64::MAX)
                 } else {
                     let kind_name = kind.as_str();
                     let (filter, params): (String, Vec<&dyn rusqlite::ToSql>) = match &key {
@@ -292,10 +300,9 @@ impl Store {
             } else {
                 Vec::new()
             };
-            // As on SQLite: a page that is not full, and not past the end, gives the total without a count.
-            let got = ids.len() as u64;
-            let total = if q.limit > 0 && got < q.limit && (got > 0 || q.offset == 0) && q.after.is_none() {
-                q.offset.saturating_add(got)
+            // A cursor's page says nothing of what came before it: count.
+            let total = if let Some(total) = total_from_page(q.limit, q.offset, ids.len()).filter(|_| q.after.is_none()) {
+                total
             } else {
                 let n: i64 = matching(cx, kind, q, "", "COUNT(*)")?.build_query_scalar().fetch_one(pool).await?;
                 u64::try_from(n).unwrap_or(0)
