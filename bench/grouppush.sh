@@ -13,13 +13,8 @@ roster="$root/target/release/roster"
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 
-if [ "$db_kind" = postgres ]; then
-  pgdb="roster_bench_grouppush_$$"
-  psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pgdb" >/dev/null
-  sdb="postgres://postgres@127.0.0.1:5432/$pgdb${PGQUERY:-}"
-else
-  sdb="sqlite://$work/directory.db"
-fi
+directory_db "$db_kind" grouppush
+sdb="$db"
 echo "machine: $(nproc) cores; directory on $db_kind; one group of $n members; $(date -u +%F)"
 python3 - "$n" >"$work/users.csv" <<'PY'
 import sys

@@ -15,3 +15,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_up() { for _ in $(seq 1 200); do python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 # Runs a command, prints its wall seconds and peak RSS (MiB) as "SECS RSS".
 measure() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"; }
+# directory_db KIND NAME: the directory's URL in $db. sqlite: a file in the work directory; postgres: a new
+# database roster_bench_NAME_PID, dropped at exit, its URL with PGQUERY appended (e.g. to force custom plans).
+directory_db() {
+  if [ "$1" = postgres ]; then
+    pgdb="roster_bench_$2_$$"
+    psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pgdb" >/dev/null
+    db="postgres://postgres@127.0.0.1:5432/$pgdb${PGQUERY:-}"
+  else
+    db="sqlite://$work/directory.db"
+  fi
+}

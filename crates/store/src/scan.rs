@@ -62,8 +62,7 @@ impl Store {
     /// How many resources of a type there are.
     pub async fn count_resources(&self, kind: ResourceKind) -> Result<u64, StoreError> {
         on_db!(self, pool => {
-            let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM resources WHERE resource_type = $1")
-                .bind(kind.as_str()).fetch_one(pool).await?;
+            let row: (i64,) = sqlx::query_as(crate::query::COUNT_OF_TYPE).bind(kind.as_str()).fetch_one(pool).await?;
             Ok(row.0.max(0).unsigned_abs())
         })
     }

@@ -2336,3 +2336,161 @@ async fn replacing_a_groups_attributes_keeps_its_members() {
         );
     });
 }
+
+/// The totals every way of reading them gives for a type: an unfiltered full page (the per-type count), a cursor
+/// page, [`Store::count_resources`], and a filter that matches every user (a count over the rows).
+async fn user_totals(store: &Store) -> [u64; 4] {
+    use roster_store::{ListQuery, Position};
+    let page =
+        |q: ListQuery<'static>| async move { store.list_resources(ResourceKind::User, &q).await.unwrap() };
+    let full = page(ListQuery {
+        limit: 1,
+        ..Default::default()
+    })
+    .await;
+    let start = Position {
+        created: i64::MIN,
+        id: String::new(),
+    };
+    let cursor = store
+        .list_resources(
+            ResourceKind::User,
+            &ListQuery {
+                limit: 1,
+                after: Some(&start),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let every = roster_scim::filter::parse("userName pr").unwrap();
+    let reg = roster_scim::SchemaRegistry::new();
+    let users = reg.resource("User").unwrap();
+    let counted = store
+        .list_resources(
+            ResourceKind::User,
+            &ListQuery {
+                filter: Some(&every),
+                limit: 1,
+                schema: Some(&users),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    [
+        full.total,
+        cursor.total,
+        store.count_resources(ResourceKind::User).await.unwrap(),
+        counted.total,
+    ]
+}
+
+/// A type's total (kept by the database's triggers, never a count over the rows) follows every write: single
+/// creates at once, a run of creates with failed items, an import, deletes, and a refused create that leaves
+/// nothing; groups count apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_totals_follow_every_write() {
+    on_every_backend!(|store, backend| {
+        assert_eq!(user_totals(store).await, [0; 4], "{backend}: empty");
+        let mut singles = tokio::task::JoinSet::new();
+        for i in 0..12 {
+            let store = store.clone();
+            singles.spawn(async move {
+                store
+                    .create_resource(ResourceKind::User, user(&format!("single{i}")))
+                    .await
+            });
+        }
+        let ids: Vec<String> = singles
+            .join_all()
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().id)
+            .collect();
+        assert_eq!(
+            user_totals(store).await,
+            [12; 4],
+            "{backend}: after single creates"
+        );
+        let run = vec![user("run0"), user("single3"), user("run1"), user("run0")];
+        let results = store
+            .create_resources(ResourceKind::User, run, None)
+            .await
+            .unwrap();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2, "{backend}");
+        assert_eq!(
+            user_totals(store).await,
+            [14; 4],
+            "{backend}: failed items count nothing"
+        );
+        let refused = store.create_resource(ResourceKind::User, user("SINGLE5")).await;
+        assert_eq!(scim_kind(refused), ErrorKind::Uniqueness, "{backend}");
+        assert_eq!(
+            user_totals(store).await,
+            [14; 4],
+            "{backend}: a refused create counts nothing"
+        );
+        let csv = "userName,externalId,groups\nimp0,I0,Imported\nimp1,I1,Imported\nimp2,I2,Imported\n";
+        let report = roster_store::import::import(store, "people.csv", csv)
+            .await
+            .unwrap();
+        assert!(report.errors.is_empty(), "{backend}: {:?}", report.errors);
+        assert_eq!(user_totals(store).await, [17; 4], "{backend}: after an import");
+        for id in &ids[..5] {
+            store.delete_resource(ResourceKind::User, id, None).await.unwrap();
+        }
+        assert_eq!(user_totals(store).await, [12; 4], "{backend}: after deletes");
+        assert_eq!(
+            store.count_resources(ResourceKind::Group).await.unwrap(),
+            1,
+            "{backend}: groups apart"
+        );
+    });
+}
+
+/// On PostgreSQL a create does not wait for another transaction that has created a user and not committed
+/// (the per-type count has several rows), and neither sees the other's uncommitted row in its total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_creates_do_not_wait_on_one_another_for_the_count() {
+    use sqlx::Connection;
+    let Some((url, schema)) = roster_testkit::pg_schema_url().await else {
+        return;
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query(
+        "INSERT INTO resources (id, resource_type, user_name_lc, data, search, version, created, last_modified) \
+         VALUES ('open-one', 'User', 'open.one', '{}', '{}', 1, 0, 0)",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.create_resource(ResourceKind::User, user("committed.one")),
+    )
+    .await
+    .expect("a create waited on another transaction's open create")
+    .unwrap();
+    assert_eq!(
+        user_totals(&store).await,
+        [1; 4],
+        "the open create is not counted"
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert_eq!(user_totals(&store).await, [2; 4], "both, once committed");
+    store
+        .delete_resource(ResourceKind::User, "open-one", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        user_totals(&store).await,
+        [1; 4],
+        "a delete of the row counted on another shard"
+    );
+    drop(other);
+    store.close().await;
+    roster_testkit::drop_schema(&schema).await;
+}

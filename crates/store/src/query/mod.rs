@@ -15,6 +15,10 @@
 //! column holds the resource with every string lower-cased, both by Rust's Unicode lower-casing, as are the
 //! literals, so SQLite and PostgreSQL agree with the reference evaluator (`roster_scim::filter::matches`).
 //!
+//! `totalResults`: a page that ends the listing tells it (what comes before it and what it holds); an unfiltered
+//! listing reads its type's number from `resource_counts` ([`COUNT_OF_TYPE`]), which the database's triggers
+//! keep, so a directory of a million users is never counted row by row; a filtered one counts its matches.
+//!
 //! The translation itself (attribute paths to columns, comparisons to SQL in each dialect) is in
 //! `translate.rs`; this module holds the listing's types, its two queries (the count, the page) and the store's
 //! listing calls.
@@ -214,6 +218,12 @@ fn total_from_page(limit: u64, offset: u64, got: usize) -> Option<u64> {
     (limit > 0 && got < limit && (got > 0 || offset == 0)).then(|| offset.saturating_add(got))
 }
 
+/// The number of resources of a type (`$1`) without a count over them: the sum of its rows in
+/// `resource_counts`, which triggers keep in the transactions that insert and delete (migration 0018; several
+/// rows a type on PostgreSQL, so that concurrent creates do not wait on one another).
+pub(crate) const COUNT_OF_TYPE: &str =
+    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM resource_counts WHERE resource_type = $1";
+
 impl Store {
     /// A [`simple_listing`] on SQLite, on the calling thread ([`crate::readers`]), in one read transaction: the
     /// page's resources with their related rows and, only when the page does not tell it, the total.
@@ -244,15 +254,16 @@ impl Store {
                 let total = if let Some(total) = total_from_page(q.limit, q.offset, got) {
                     i64::try_from(total).unwrap_or(i64::MAX)
                 } else {
-                    let kind_name = kind.as_str();
-                    let (filter, params): (String, Vec<&dyn rusqlite::ToSql>) = match &key {
-                        Some((column, value)) => (format!(" AND {column} = ?2"), vec![&kind_name, value]),
-                        None => (String::new(), vec![&kind_name]),
-                    };
-                    conn.prepare_cached(&format!(
-                        "SELECT COUNT(*) FROM resources WHERE resource_type = ?1{filter}"
-                    ))?
-                    .query_row(params.as_slice(), |r| r.get(0))?
+                    match &key {
+                        Some((column, value)) => conn
+                            .prepare_cached(&format!(
+                                "SELECT COUNT(*) FROM resources WHERE resource_type = ?1 AND {column} = ?2"
+                            ))?
+                            .query_row((kind.as_str(), value), |r| r.get(0))?,
+                        None => conn
+                            .prepare_cached(&COUNT_OF_TYPE.replace("$1", "?1"))?
+                            .query_row([kind.as_str()], |r| r.get(0))?,
+                    }
                 };
                 Ok((total, read))
             })
@@ -303,6 +314,9 @@ impl Store {
             // A cursor's page says nothing of what came before it: count.
             let total = if let Some(total) = total_from_page(q.limit, q.offset, ids.len()).filter(|_| q.after.is_none()) {
                 total
+            } else if q.filter.is_none() {
+                let n: i64 = sqlx::query_scalar(COUNT_OF_TYPE).bind(kind.as_str()).fetch_one(pool).await?;
+                u64::try_from(n).unwrap_or(0)
             } else {
                 let n: i64 = matching(cx, kind, q, "", "COUNT(*)")?.build_query_scalar().fetch_one(pool).await?;
                 u64::try_from(n).unwrap_or(0)
