@@ -24,7 +24,7 @@
 //! | [`provlog`] | the provisioning log |
 //! | [`scan`] | keyset scans and group expansion for the engine |
 //! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently (inbound work, like the SCIM server's) |
-//! | `combine` | group commit: concurrent single creates and sync records written together |
+//! | `combine` | group commit: concurrent single creates, sync records and enqueues written together |
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$store`, once per backend type.
 macro_rules! on_db {
@@ -138,6 +138,8 @@ pub struct Store {
         std::sync::Arc<combine::Combiner<directory::PendingCreate, Result<StoredResource, StoreError>>>,
     /// The engine's sync records waiting to be written together ([`combine`]).
     pub(crate) records: std::sync::Arc<combine::Combiner<links::SyncRecord, Result<(), StoreError>>>,
+    /// Lone enqueues waiting to be written together ([`combine`]).
+    pub(crate) enqueues: std::sync::Arc<combine::Combiner<queue::PendingEnqueue, Result<(), StoreError>>>,
     /// SQLite file: connections for short reads on the calling thread ([`readers`]).
     pub(crate) readers: Option<std::sync::Arc<readers::Readers>>,
     /// Where the key that seals credentials comes from, and the keys once loaded ([`seal`]).
@@ -296,6 +298,7 @@ impl Store {
             listener: None,
             creates: Default::default(),
             records: Default::default(),
+            enqueues: Default::default(),
             readers,
             keys: std::sync::Arc::new((
                 match key_file {

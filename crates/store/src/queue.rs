@@ -107,16 +107,102 @@ const ENQUEUE_CONFLICT: &str = " ON CONFLICT (app, resource_type, source_id) DO 
      hold = CASE WHEN sync_queue.hold IN (1, 3) THEN 0 ELSE sync_queue.hold END, \
      run_at = CASE WHEN sync_queue.run_at < excluded.run_at THEN sync_queue.run_at ELSE excluded.run_at END";
 
+/// A lone enqueue waiting to be written with the others made at the same time ([`crate::combine`]): the app, its
+/// objects, when they are due.
+pub(crate) type PendingEnqueue = (String, Vec<(ResourceKind, String)>, i64);
+
+/// One row an enqueue writes: app, type, object, due time.
+type QueueWrite<'a> = (&'a str, ResourceKind, &'a str, i64);
+
+/// The statement that queues `rows` (distinct, at most 500), each due at its time.
+fn upsert_queue<DB: sqlx::Database>(rows: &[QueueWrite<'_>]) -> sqlx::QueryBuilder<DB>
+where
+    for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new(
+        "INSERT INTO sync_queue (app, resource_type, source_id, gen, attempts, run_at) ",
+    );
+    q.push_values(rows, |mut b, (app, kind, id, now)| {
+        b.push_bind(*app)
+            .push_bind(kind.as_str())
+            .push_bind(*id)
+            .push("1")
+            .push("0")
+            .push_bind(*now);
+    });
+    q.push(ENQUEUE_CONFLICT);
+    q
+}
+
 impl Store {
     /// Queues objects for an app, due at `now`. An object already queued gets a new generation and keeps the
-    /// earlier of its due times.
+    /// earlier of its due times. Enqueues made at the same time (the engine's workers each queueing a new
+    /// user's groups) are written together, each object once, so a group that every new user belongs to is
+    /// upserted once per batch rather than once per user.
     pub async fn enqueue(
         &self,
         app: &str,
         objects: &[(ResourceKind, String)],
         now: i64,
     ) -> Result<(), StoreError> {
-        self.enqueue_at(app, objects, None, now).await
+        if objects.is_empty() {
+            return Ok(());
+        }
+        if objects.len() > 500 {
+            return self.enqueue_at(app, objects, None, now).await;
+        }
+        let store = self.clone();
+        self.enqueues
+            .submit((app.to_owned(), objects.to_vec(), now), move |batch| {
+                let store = store.clone();
+                async move { store.enqueue_batch(batch).await }
+            })
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError::Corrupt(
+                    "an enqueue was not written (its batch failed)".into(),
+                ))
+            })
+    }
+
+    /// Writes a batch of lone enqueues as their union: each object once, due at the earliest of its times, in
+    /// statements of 500 rows in one order. A write that fails is given to each enqueue of the batch.
+    async fn enqueue_batch(&self, batch: Vec<PendingEnqueue>) -> Vec<Result<(), StoreError>> {
+        let mut union: std::collections::BTreeMap<(&str, ResourceKind, &str), i64> = Default::default();
+        for (app, objects, now) in &batch {
+            for (kind, id) in objects {
+                let due = union.entry((app.as_str(), *kind, id.as_str())).or_insert(*now);
+                *due = (*due).min(*now);
+            }
+        }
+        let rows: Vec<QueueWrite<'_>> = union
+            .into_iter()
+            .map(|((app, kind, id), now)| (app, kind, id, now))
+            .collect();
+        let written = {
+            let _writer = self.writer().await;
+            let mut written = Ok(());
+            for chunk in rows.chunks(500) {
+                written = on_db!(self, pool => upsert_queue(chunk).build().execute(pool).await.map(|_| ()));
+                if written.is_err() {
+                    break;
+                }
+            }
+            written
+        };
+        match written {
+            Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+            Err(e) if batch.len() == 1 => vec![Err(e.into())],
+            Err(e) => {
+                tracing::debug!(error = %e, "a batch of enqueues failed; writing them one by one");
+                let mut results = Vec::with_capacity(batch.len());
+                for (app, objects, now) in &batch {
+                    results.push(self.enqueue_at(app, objects, None, *now).await);
+                }
+                results
+            }
+        }
     }
 
     /// Queues objects and moves the app's journal cursor to `seq` in one transaction, so a crash loses neither
@@ -147,31 +233,20 @@ impl Store {
         objects.sort_unstable();
         objects.dedup();
         let _writer = self.writer().await;
+        let rows: Vec<QueueWrite<'_>> = objects
+            .iter()
+            .map(|(kind, id)| (app, *kind, id.as_str(), now))
+            .collect();
         on_db!(self, pool => {
-            let upsert = |chunk: &[&(ResourceKind, String)]| {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO sync_queue (app, resource_type, source_id, gen, attempts, run_at) ",
-                );
-                q.push_values(chunk, |mut b, (kind, id)| {
-                    b.push_bind(app)
-                        .push_bind(kind.as_str())
-                        .push_bind(id.as_str())
-                        .push("1")
-                        .push("0")
-                        .push_bind(now);
-                });
-                q.push(ENQUEUE_CONFLICT);
-                q
-            };
-            if seq.is_none() && objects.len() <= 500 {
-                if !objects.is_empty() {
-                    upsert(&objects).build().execute(pool).await?;
+            if seq.is_none() && rows.len() <= 500 {
+                if !rows.is_empty() {
+                    upsert_queue(&rows).build().execute(pool).await?;
                 }
                 return Ok(());
             }
             let mut tx = pool.begin_with(self.write_begin()).await?;
-            for chunk in objects.chunks(500) {
-                upsert(chunk).build().execute(&mut *tx).await?;
+            for chunk in rows.chunks(500) {
+                upsert_queue(chunk).build().execute(&mut *tx).await?;
             }
             if let Some(seq) = seq {
                 sqlx::query("UPDATE app_cursors SET seq = $1 WHERE app = $2 AND seq < $1")

@@ -106,6 +106,62 @@ async fn one_account_belongs_to_one_identity() {
     });
 }
 
+/// Enqueues made at once (the engine's workers each queueing a new user's groups) are written together, yet each
+/// as it would be alone: every object once per app, due at the earliest of its times; an enqueue the database
+/// refuses (an app that does not exist) fails alone and the others are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueues_at_once_are_written_as_their_union() {
+    on_every_backend!(|store, backend| {
+        store.create_app("crm", &json!({}), None).await.unwrap();
+        store.create_app("hr", &json!({}), None).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40_i64 {
+            let store = store.clone();
+            let app = match i % 5 {
+                0 => "gone",
+                1 | 2 => "crm",
+                _ => "hr",
+            };
+            tasks.spawn(async move {
+                let objects = [
+                    (ResourceKind::Group, "all".to_owned()),
+                    (ResourceKind::User, format!("u{i:02}")),
+                ];
+                (app, i, store.enqueue(app, &objects, 1_000 - i).await)
+            });
+        }
+        let mut want: std::collections::BTreeMap<&str, Vec<(String, i64)>> = Default::default();
+        for (app, i, result) in tasks.join_all().await {
+            if app == "gone" {
+                assert!(
+                    result.is_err(),
+                    "{backend}: an enqueue for an app that does not exist"
+                );
+                continue;
+            }
+            result.unwrap_or_else(|e| panic!("{backend}: {app}: {e}"));
+            let queued = want.entry(app).or_default();
+            queued.push((format!("u{i:02}"), 1_000 - i));
+            match queued.iter_mut().find(|(id, _)| id == "all") {
+                Some(all) => all.1 = all.1.min(1_000 - i),
+                None => queued.push(("all".to_owned(), 1_000 - i)),
+            }
+        }
+        for (app, mut want) in want {
+            want.sort();
+            let mut got: Vec<(String, i64)> = store
+                .list_queue(app, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.source_id, r.run_at))
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "{backend}: {app}");
+        }
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_keeps_newer_changes_and_respects_leases() {
     on_every_backend!(|store, backend| {
