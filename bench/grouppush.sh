@@ -8,8 +8,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-200000}"
 db_kind="${2:-sqlite}"
-(cd "$root" && cargo build -q --release -p roster)
-roster="$root/target/release/roster"
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 

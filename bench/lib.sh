@@ -1,5 +1,8 @@
-# What the bench scripts share, sourced after `root` is set: a work directory, the processes and PostgreSQL
+# What the bench scripts share, sourced after `root` is set: the roster binary measured (`roster`: ROSTER_BIN, to
+# compare another build, else this checkout's release build), a work directory, the processes and PostgreSQL
 # database to clean up at exit (`pids`, `pgdb`), a free port, waiting for a server, timing a command.
+[ -n "${ROSTER_BIN:-}" ] || (cd "$root" && cargo build -q --release -p roster)
+roster="${ROSTER_BIN:-$root/target/release/roster}"
 work="$(mktemp -d)"
 pids=()
 pgdb=""

@@ -25,8 +25,6 @@ n="${1:-100000}"
 k="${2:-200}"
 conc="${CONCURRENCY:-8}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-(cd "$root" && cargo build -q --release -p roster)
-roster="$root/target/release/roster"
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 # Starts a target server on a free port, left in $port (not a subshell, so its pid reaches the cleanup).

@@ -24,6 +24,7 @@
 //! | [`provlog`] | the provisioning log |
 //! | [`scan`] | keyset scans and group expansion for the engine |
 //! | [`import`] | `roster import`: users and groups from CSV or JSON into the directory, idempotently (inbound work, like the SCIM server's) |
+//! | `wake` | PostgreSQL: other processes woken by this one's directory writes (LISTEN, and announcements after commit) |
 //! | `combine` | group commit: concurrent single creates, sync records and enqueues written together |
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$store`, once per backend type.
@@ -53,6 +54,7 @@ pub mod scan;
 pub mod seal;
 pub mod state;
 pub mod tokens;
+mod wake;
 
 use roster_scim::ScimError;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -133,6 +135,8 @@ pub struct Store {
     /// PostgreSQL: the task that turns other processes' change notifications into wake-ups of [`Self::changes`];
     /// stopped when the last clone of the store goes.
     pub(crate) listener: Option<std::sync::Arc<AbortOnDrop>>,
+    /// PostgreSQL: announces this process's directory writes to the others ([`wake`]).
+    pub(crate) announcer: Option<std::sync::Arc<wake::Announcer>>,
     /// Single creates waiting to be written together ([`combine`]).
     pub(crate) creates:
         std::sync::Arc<combine::Combiner<directory::PendingCreate, Result<StoredResource, StoreError>>>,
@@ -208,33 +212,6 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Listens on this schema's change channel (see migration 0009) on a connection of its own and wakes `changes`
-/// for every notification, and after a lost connection (notifications sent meanwhile are gone, so the engine
-/// looks again). Errors are logged and retried; the poll remains the fallback.
-async fn listen_for_changes(
-    url: &str,
-    pool: &PgPool,
-    changes: std::sync::Arc<tokio::sync::Notify>,
-) -> Result<AbortOnDrop, StoreError> {
-    let channel: String = sqlx::query_scalar("SELECT 'roster_' || md5(current_schema())")
-        .fetch_one(pool)
-        .await?;
-    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-    listener.listen(&channel).await?;
-    let task = tokio::spawn(async move {
-        loop {
-            match listener.try_recv().await {
-                Ok(_) => changes.notify_waiters(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "lost the PostgreSQL change notifications; retrying (polling meanwhile)");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    });
-    Ok(AbortOnDrop(task))
-}
-
 impl Store {
     /// Connects to `url` and runs the migrations. `sqlite://PATH` (created if missing; `sqlite::memory:` for a
     /// private in-memory database) or `postgres://…`.
@@ -296,6 +273,7 @@ impl Store {
             changes: Default::default(),
             write_lock: Default::default(),
             listener: None,
+            announcer: None,
             creates: Default::default(),
             records: Default::default(),
             enqueues: Default::default(),
@@ -312,8 +290,10 @@ impl Store {
         store.rekey_user_names().await?;
         store.seal_plain_secrets().await?;
         if let Db::Postgres(pool) = &store.db {
-            let task = listen_for_changes(url, pool, store.changes.clone()).await?;
+            let channel = wake::channel(pool).await?;
+            let task = wake::listen(url, &channel, store.changes.clone()).await?;
             store.listener = Some(std::sync::Arc::new(task));
+            store.announcer = Some(std::sync::Arc::new(wake::Announcer::start(url, channel)));
         }
         Ok(store)
     }
@@ -388,6 +368,15 @@ impl Store {
         self.changes.clone()
     }
 
+    /// After a directory write commits: wakes this process's waiters on [`Self::changes`] and, on PostgreSQL,
+    /// announces the write to the other processes ([`wake`]).
+    pub(crate) fn directory_changed(&self) {
+        self.changes.notify_waiters();
+        if let Some(a) = &self.announcer {
+            a.announce();
+        }
+    }
+
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         match self.db {
@@ -421,8 +410,12 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pool, waiting for connections to be returned; on PostgreSQL first announces the last directory
+    /// writes to other processes if that is still to be done.
     pub async fn close(&self) {
+        if let Some(a) = &self.announcer {
+            a.flush().await;
+        }
         on_db!(self, p => p.close().await)
     }
 }

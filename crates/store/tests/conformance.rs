@@ -1007,7 +1007,8 @@ async fn substring_filters_follow_writes() {
 }
 
 /// On PostgreSQL a directory write or an app change by one process wakes the engine of every other process on
-/// the same database at once (LISTEN/NOTIFY), rather than at its next poll.
+/// the same database at once (LISTEN/NOTIFY), rather than at its next poll, also when the writing process
+/// closes its store right after the write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_writes_wake_other_processes() {
     let Some((url, schema)) = roster_testkit::pg_schema_url().await else {
@@ -1035,6 +1036,20 @@ async fn postgres_writes_wake_other_processes() {
             .await
             .unwrap_or_else(|_| panic!("the other process was not woken by a {what}"));
     }
+    // A short-lived process (`roster import`) that writes and closes at once still wakes the others.
+    let brief = Store::connect(&url).await.unwrap();
+    let notified = changes.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    brief
+        .create_resource(ResourceKind::User, user("brief.visit@example.com"))
+        .await
+        .unwrap();
+    brief.close().await;
+    drop(brief);
+    tokio::time::timeout(std::time::Duration::from_secs(10), notified)
+        .await
+        .expect("the other process was not woken by the write of a process that closed right after it");
     drop(writer);
     drop(other);
     roster_testkit::drop_schema(&schema).await;

@@ -551,7 +551,7 @@ impl Store {
                 outcomes.push(outcome);
             }
             tx.commit().await?;
-            self.changes.notify_waiters();
+            self.directory_changed();
         });
         let mut loaded: std::collections::HashMap<String, StoredResource> = if kind == ResourceKind::User {
             // A user just created is what was written, in no group yet: no need to read it back.
@@ -700,7 +700,7 @@ impl Store {
             sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(id).bind(current + 1).bind(JournalOp::Update.as_str()).bind(micros)
                 .execute(&mut *tx).await?;
             tx.commit().await?;
-            self.changes.notify_waiters();
+            self.directory_changed();
             Ok(current + 1)
         })
     }
@@ -745,7 +745,7 @@ impl Store {
             sqlx::query(INSERT_JOURNAL).bind("Group").bind(group_id).bind(current + 1).bind(JournalOp::Update.as_str()).bind(micros)
                 .execute(&mut *tx).await?;
             tx.commit().await?;
-            self.changes.notify_waiters();
+            self.directory_changed();
             Ok(current + 1)
         })
     }
@@ -776,7 +776,7 @@ impl Store {
             sqlx::query(INSERT_JOURNAL).bind(kind.as_str()).bind(id).bind(current + 1).bind(JournalOp::Delete.as_str()).bind(micros)
                 .execute(&mut *tx).await?;
             tx.commit().await?;
-            self.changes.notify_waiters();
+            self.directory_changed();
             Ok(())
         })
     }
