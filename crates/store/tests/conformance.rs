@@ -1551,6 +1551,51 @@ async fn json_attribute_filters_use_their_expression_indexes() {
     });
 }
 
+/// An equality on a column of its own (`userName`, `displayName`, `externalId`: an identity provider's lookup
+/// before it creates) is an index lookup on both databases. On PostgreSQL it is compared without `COLLATE "C"`,
+/// which would keep the planner from the column's index (collated as the database is) and walk every user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_equalities_use_their_indexes() {
+    use roster_store::query::ListQuery;
+    on_every_backend!(|store, backend| {
+        let reg = roster_scim::SchemaRegistry::new();
+        let users = reg.resource("User").unwrap();
+        add_people(store, &users, |n, d| {
+            d.insert("externalId".into(), json!(format!("X{n}")));
+        })
+        .await;
+        for (text, index) in [
+            (r#"userName eq "PERSON42""#, "resources_user_name"),
+            (r#"displayName eq "person42""#, "resources_display_name"),
+            (r#"externalId eq "X42""#, "resources_external_id"),
+        ] {
+            let f = roster_scim::filter::parse(text).unwrap();
+            let q = ListQuery {
+                filter: Some(&f),
+                limit: 100,
+                schema: Some(&users),
+                ..Default::default()
+            };
+            let plan = store
+                .explain_listing(ResourceKind::User, &q)
+                .await
+                .unwrap()
+                .join("\n");
+            assert!(
+                plan.contains(index),
+                "{backend}: {text} does not use {index}:\n{plan}"
+            );
+            let page = store.list_resources(ResourceKind::User, &q).await.unwrap();
+            let names: Vec<&str> = page
+                .resources
+                .iter()
+                .filter_map(|r| r.data.get("userName").and_then(Value::as_str))
+                .collect();
+            assert_eq!((page.total, names), (1, vec!["person42"]), "{backend}: {text}");
+        }
+    });
+}
+
 /// Matching's question, `userName eq "x" or emails.value eq "x"`, and the other `or`s of indexed equalities are
 /// answered through the indexes (a union of lookups), not by probing every user; `emails.value eq` alone too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -416,15 +416,19 @@ pub(crate) fn read_on(
                 marks(2, ids.len())
             )
         }
+        // A key's page is ordered by `+created`, which no index gives: SQLite then looks the key up in its index
+        // and sorts the few rows it matches. On the bare column it walks every resource of the type in the
+        // (resource_type, created, id) index to spare that sort, when the key's index is not a unique one
+        // (`displayName`, `externalId`).
         Selection::Page { key, limit, offset } => {
-            let filter = match key {
+            let (filter, order) = match key {
                 Some((column, value)) => {
                     params.push(value);
-                    format!(" AND {column} = ?2")
+                    (format!(" AND {column} = ?2"), "+created")
                 }
-                None => String::new(),
+                None => (String::new(), "created"),
             };
-            format!("{head}resource_type = ?1{filter} ORDER BY created, id LIMIT {limit} OFFSET {offset}")
+            format!("{head}resource_type = ?1{filter} ORDER BY {order}, id LIMIT {limit} OFFSET {offset}")
         }
     };
     let rows = conn

@@ -155,6 +155,14 @@ where
         "ASC"
     };
     let (order, is_text) = sort_column(&cx, q.sort_by)?;
+    // On SQLite a key's equality (`displayName eq`, `externalId eq`) is ordered by `+r.created`, which no index
+    // gives, so that SQLite looks the key up rather than walk the type in creation order (see `read_on`).
+    let order = if !cx.pg && q.sort_by.is_none() && q.filter.is_some_and(|f| lookup_column(&cx, f).is_some())
+    {
+        "+r.created".to_owned()
+    } else {
+        order
+    };
     let mut sel = matching(cx, kind, q, head, "r.id")?;
     if let Some(p) = q.after {
         let cmp = if q.sort_order == SortOrder::Descending {
