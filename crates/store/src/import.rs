@@ -67,6 +67,24 @@ pub async fn import_file(
     opts: ImportOptions,
     progress: &mut dyn FnMut(&ImportReport),
 ) -> Result<ImportReport, String> {
+    let report = import_file_as_read(store, path, opts, progress).await?;
+    // A bulk load changes the tables' sizes more than the planner's statistics know (see `refresh_statistics`).
+    if report.created + report.updated + report.memberships >= BULK {
+        store.refresh_statistics().await.map_err(|e| e.to_string())?;
+    }
+    Ok(report)
+}
+
+/// Writes (created, updated, memberships added) from which an import is a bulk load.
+const BULK: usize = 1_000;
+
+/// [`import_file`] without its closing step.
+async fn import_file_as_read(
+    store: &Store,
+    path: &std::path::Path,
+    opts: ImportOptions,
+    progress: &mut dyn FnMut(&ImportReport),
+) -> Result<ImportReport, String> {
     let name = path.to_string_lossy().to_ascii_lowercase();
     let open = || std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
     if name.ends_with(".csv") {

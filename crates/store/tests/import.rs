@@ -245,3 +245,52 @@ async fn json_imports_users_and_groups_with_members_by_user_name() {
         assert_eq!((again.created, again.unchanged), (0, 3));
     });
 }
+
+/// A bulk import on PostgreSQL leaves the directory's tables analysed (the planner's statistics fit their new
+/// sizes whether or not autovacuum runs); a small one does not pay for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_import_brings_the_planner_statistics_up_to_date() {
+    use std::io::Write;
+    let Some((url, schema)) = roster_testkit::pg_schema_url().await else {
+        return;
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let analysed = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(analyze_count, 0) FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'resources'",
+        )
+        .fetch_one(&sqlx::PgPool::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+        n
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, n: usize| {
+        let path = dir.path().join(format!("{name}.csv"));
+        let mut f = std::fs::File::create(&path).unwrap();
+        writeln!(f, "userName,externalId").unwrap();
+        for i in 0..n {
+            writeln!(f, "{name}{i}@example.com,{name}{i}").unwrap();
+        }
+        path
+    };
+    let before = analysed().await;
+    let small = write("small", 10);
+    roster_store::import::import_file(&store, &small, Default::default(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(analysed().await, before, "ten users are no bulk load");
+    let bulk = write("bulk", 1_000);
+    let r = roster_store::import::import_file(&store, &bulk, Default::default(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(r.created, 1_000);
+    assert_eq!(
+        analysed().await,
+        before + 1,
+        "a bulk load analyses the directory's tables"
+    );
+    store.close().await;
+    roster_testkit::drop_schema(&schema).await;
+}
