@@ -507,24 +507,17 @@ fn skip_sql(kind: ResourceKind, postgres: bool) -> &'static str {
 }
 
 /// The statement that reads one resource with its related rows ($1 type, $2 id; the columns of a
-/// [`ResourceRow`]), made once per kind and backend. The related rows are read only when the resource has some
-/// (`CASE WHEN EXISTS`): a subquery under a `CASE` branch not taken never runs, so neither does the recursive
-/// `anc` only it reads (on PostgreSQL a user without groups is read at the cost of its row).
+/// [`ResourceRow`]), made once per kind and backend.
 fn read_sql(kind: ResourceKind, postgres: bool) -> &'static str {
     use std::sync::LazyLock;
     fn make(kind: ResourceKind, postgres: bool) -> String {
         let related = related_sql(kind, postgres);
         let data = if postgres { "data::text AS data" } else { "data" };
-        let column = match kind {
-            ResourceKind::User => "member_id",
-            ResourceKind::Group => "group_id",
-        };
         format!(
             "WITH RECURSIVE anc(group_id, depth) AS ( \
                SELECT group_id, 0 FROM memberships WHERE member_id = $2 AND $1 = 'User' \
                UNION SELECT m.group_id, 1 FROM memberships m JOIN anc a ON m.member_id = a.group_id) \
-             SELECT id, {data}, version, created, last_modified, \
-               CASE WHEN EXISTS (SELECT 1 FROM memberships WHERE {column} = $2) THEN {related} END AS related \
+             SELECT id, {data}, version, created, last_modified, {related} AS related \
              FROM resources WHERE resource_type = $1 AND id = $2"
         )
     }
