@@ -9,7 +9,9 @@
 #   5. 1, 2 and 3 processes on one PostgreSQL: reads, creates, PATCHes, the applied-once check and a sync of
 #      N_SYNC joiners (default 2000) with every process's engine running (bench/multiprocess.sh);
 #   6. the engine's push of one group of N_PUSH members (default 20000; 200000 is the size, about 4
-#      minutes on SQLite) into a SCIM target, the directory on SQLite and on PostgreSQL (bench/grouppush.sh).
+#      minutes on SQLite) into a SCIM target, the directory on SQLite and on PostgreSQL (bench/grouppush.sh);
+#   7. listings and their totalResults at N_TOTALS users (default 1000000: the import takes about a minute on
+#      SQLite and 13 on this machine's PostgreSQL), SQLite and PostgreSQL (bench/totals.sh).
 # Each script is bounded and binds 127.0.0.1 only. Figures vary by up to 15 % between runs on a shared VM:
 # compare ratios to the peers of the same run, or repeat.
 # Usage: bench/all.sh
@@ -48,6 +50,11 @@ mkdir -p "$root/target"
     echo '```'
     bash "$root/bench/grouppush.sh" "${N_PUSH:-20000}" "$source"
     echo '```'
+    echo
+  done
+  for source in sqlite postgres; do
+    echo "## Listings of a large directory, on $source (bench/totals.sh ${N_TOTALS:-1000000} $source)"
+    bash "$root/bench/totals.sh" "${N_TOTALS:-1000000}" "$source"
     echo
   done
 } 2>&1 | tee "$out"

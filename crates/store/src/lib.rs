@@ -290,6 +290,13 @@ impl Store {
         store.rekey_user_names().await?;
         store.seal_plain_secrets().await?;
         if let Db::Postgres(pool) = &store.db {
+            let autovacuum: String = sqlx::query_scalar("SHOW autovacuum").fetch_one(pool).await?;
+            if autovacuum == "off" {
+                tracing::warn!(
+                    "PostgreSQL's autovacuum is off: the planner's statistics follow the directory only when `roster import` \
+                     analyses it, and lookups slow down as it grows; turn autovacuum on or run ANALYZE regularly"
+                );
+            }
             let channel = wake::channel(pool).await?;
             let task = wake::listen(url, &channel, store.changes.clone()).await?;
             store.listener = Some(std::sync::Arc::new(task));
