@@ -3,7 +3,8 @@
 #   1. the read path on one core, SQLite and PostgreSQL, with the bare axum handler and python scim2-server
 #      measured in the same run (bench/readpath.sh);
 #   2. large groups at N_GROUP members (default 20000), SQLite and PostgreSQL (bench/groups.sh);
-#   3. the directory at N_DIR users (default 20000), SQLite, with the python peer (bench/directory.sh);
+#   3. the directory at N_DIR users (default 20000), SQLite and PostgreSQL, with the python peer
+#      (bench/directory.sh);
 #   4. provisioning N_PROV users (default 20000) into a SCIM target, the directory on SQLite and on PostgreSQL
 #      (bench/provision.sh, SOURCE=postgres);
 #   5. 1, 2 and 3 processes on one PostgreSQL: reads, creates, PATCHes, the applied-once check and a sync of
@@ -30,11 +31,13 @@ mkdir -p "$root/target"
   bash "$root/bench/groups.sh" "${N_GROUP:-20000}" both
   echo '```'
   echo
-  echo "## Directory (bench/directory.sh ${N_DIR:-20000})"
-  echo '```'
-  bash "$root/bench/directory.sh" "${N_DIR:-20000}"
-  echo '```'
-  echo
+  for source in sqlite postgres; do
+    echo "## Directory on $source (bench/directory.sh ${N_DIR:-20000} $source)"
+    echo '```'
+    bash "$root/bench/directory.sh" "${N_DIR:-20000}" "$source"
+    echo '```'
+    echo
+  done
   for source in sqlite postgres; do
     echo "## Provisioning, the directory on $source (SOURCE=$source bench/provision.sh ${N_PROV:-20000} 100)"
     echo '```'

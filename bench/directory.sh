@@ -1,25 +1,22 @@
 #!/usr/bin/env bash
-# Directory benchmark: seeds N users (default 100000) into `roster serve` (release build, SQLite) through
+# Directory benchmark: seeds N users (default 100000) into `roster serve` (release build) through
 # /Bulk, then measures with wrk on loopback: GET /Users/{id}, filter=userName eq, filter=userName co, and deep
 # paging; and GET /Users/{id} on the python scim2-server in the same run for comparison.
 # Every load is bounded (DURATION seconds each, default 10) and targets 127.0.0.1 only.
-# Usage: bench/directory.sh [N]        Needs: wrk (Debian), python3 with venv, curl.
+# The directory on SQLite (default) or PostgreSQL; the python peer (in memory) is the same either way.
+# Usage: bench/directory.sh [N] [sqlite|postgres]   Needs: wrk (Debian), python3 with venv, curl; PostgreSQL on
+# 127.0.0.1:5432 for postgres.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-100000}"
+db_kind="${2:-sqlite}"
 duration="${DURATION:-10}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-(cd "$root" && cargo build -q --release -p roster)
-roster="$root/target/release/roster"
-work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 port="$(free_port)"
-db="sqlite://$work/bench.db"
+directory_db "$db_kind" directory
 token="$("$roster" token create --name bench --database "$db" 2>/dev/null)"
 ROSTER_LOG=warn "$roster" serve --listen "127.0.0.1:$port" --database "$db" >"$work/serve.log" 2>&1 &
 pids+=($!)
@@ -27,7 +24,7 @@ base="http://127.0.0.1:$port/scim/v2"
 wait_up "http://127.0.0.1:$port/healthz"
 id="$(python3 "$root/bench/seed.py" "$base" "$token" "$n")"
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; users: $n; wrk: 2 threads, 32 connections, ${duration}s each"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; directory on $db_kind; users: $n; wrk: 2 threads, 32 connections, ${duration}s each"
 # run LABEL URL TOKEN [CONNECTIONS]: 2 threads and 32 connections, or one thread and one connection when
 # CONNECTIONS is 1 (a single client's latency).
 run() {

@@ -16,7 +16,7 @@
 //! literals, so SQLite and PostgreSQL agree with the reference evaluator (`roster_scim::filter::matches`).
 //!
 //! `totalResults`: a page that ends the listing tells it (what comes before it and what it holds); an unfiltered
-//! listing reads its type's number from `resource_counts` ([`COUNT_OF_TYPE`]), which the database's triggers
+//! listing reads its type's number from `resource_counts` (`COUNT_OF_TYPE`), which the database's triggers
 //! keep, so a directory of a million users is never counted row by row; a filtered one counts its matches.
 //!
 //! The translation itself (attribute paths to columns, comparisons to SQL in each dialect) is in
