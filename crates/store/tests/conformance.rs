@@ -1498,7 +1498,6 @@ async fn count_matching(store: &Store, users: &roster_scim::ResourceSchema<'_>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_attribute_filters_use_their_expression_indexes() {
-    use roster_store::query::ListQuery;
     on_every_backend!(|store, backend| {
         let reg = roster_scim::SchemaRegistry::new();
         let users = reg.resource("User").unwrap();
@@ -1522,23 +1521,7 @@ async fn json_attribute_filters_use_their_expression_indexes() {
                 1,
             ),
         ] {
-            let f = roster_scim::filter::parse(text).unwrap();
-            let q = ListQuery {
-                filter: Some(&f),
-                limit: 100,
-                schema: Some(&users),
-                ..Default::default()
-            };
-            let plan = store
-                .explain_listing(ResourceKind::User, &q)
-                .await
-                .unwrap()
-                .join("\n");
-            assert!(
-                plan.contains(index),
-                "{backend}: {text} does not use {index}:\n{plan}"
-            );
-            let page = store.list_resources(ResourceKind::User, &q).await.unwrap();
+            let page = list_through_index(store, &users, backend, text, index).await;
             assert_eq!(page.total, want, "{backend}: {text}");
             assert_eq!(page.resources.len() as u64, want, "{backend}: {text}");
             // `not (…)` keeps absent values: every other user matches.
@@ -1551,12 +1534,38 @@ async fn json_attribute_filters_use_their_expression_indexes() {
     });
 }
 
+/// The first 100 users that the filter `text` matches, after checking that the listing's plan uses `index`.
+async fn list_through_index(
+    store: &Store,
+    users: &roster_scim::ResourceSchema<'_>,
+    backend: &str,
+    text: &str,
+    index: &str,
+) -> roster_store::query::Page {
+    let f = roster_scim::filter::parse(text).unwrap();
+    let q = roster_store::query::ListQuery {
+        filter: Some(&f),
+        limit: 100,
+        schema: Some(users),
+        ..Default::default()
+    };
+    let plan = store
+        .explain_listing(ResourceKind::User, &q)
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(
+        plan.contains(index),
+        "{backend}: {text} does not use {index}:\n{plan}"
+    );
+    store.list_resources(ResourceKind::User, &q).await.unwrap()
+}
+
 /// An equality on a column of its own (`userName`, `displayName`, `externalId`: an identity provider's lookup
 /// before it creates) is an index lookup on both databases. On PostgreSQL it is compared without `COLLATE "C"`,
 /// which would keep the planner from the column's index (collated as the database is) and walk every user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_equalities_use_their_indexes() {
-    use roster_store::query::ListQuery;
     on_every_backend!(|store, backend| {
         let reg = roster_scim::SchemaRegistry::new();
         let users = reg.resource("User").unwrap();
@@ -1569,23 +1578,7 @@ async fn key_equalities_use_their_indexes() {
             (r#"displayName eq "person42""#, "resources_display_name"),
             (r#"externalId eq "X42""#, "resources_external_id"),
         ] {
-            let f = roster_scim::filter::parse(text).unwrap();
-            let q = ListQuery {
-                filter: Some(&f),
-                limit: 100,
-                schema: Some(&users),
-                ..Default::default()
-            };
-            let plan = store
-                .explain_listing(ResourceKind::User, &q)
-                .await
-                .unwrap()
-                .join("\n");
-            assert!(
-                plan.contains(index),
-                "{backend}: {text} does not use {index}:\n{plan}"
-            );
-            let page = store.list_resources(ResourceKind::User, &q).await.unwrap();
+            let page = list_through_index(store, &users, backend, text, index).await;
             let names: Vec<&str> = page
                 .resources
                 .iter()
