@@ -183,10 +183,10 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     let state = AppState::new(store.clone(), config);
-    let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
+    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
     let engine = (!args.no_engine).then(|| {
         let holder = format!("serve-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-        let mut rx = engine_stopped.clone();
+        let mut rx = background_stopped.clone();
         tracing::info!("provisioning engine running");
         tokio::spawn(roster_engine::runner::run_engine(
             store.clone(),
@@ -199,11 +199,22 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             },
         ))
     });
+    let statistics = {
+        let mut rx = background_stopped.clone();
+        tokio::spawn(roster_store::statistics::keep(
+            store.clone(),
+            std::time::Duration::from_secs(60),
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        ))
+    };
     let served = roster_server::run_with_tls(listener, state, tls, shutdown_signal()).await;
-    let _ = stop_engine.send(true);
+    let _ = stop_background.send(true);
     if let Some(engine) = engine {
         let _ = engine.await;
     }
+    let _ = statistics.await;
     served.map_err(|e| format!("server failed: {e}"))?;
     store.close().await;
     tracing::info!("stopped");

@@ -53,6 +53,7 @@ mod readers;
 pub mod scan;
 pub mod seal;
 pub mod state;
+pub mod statistics;
 pub mod tokens;
 mod wake;
 
@@ -289,14 +290,13 @@ impl Store {
         store.migrate().await?;
         store.rekey_user_names().await?;
         store.seal_plain_secrets().await?;
+        if store.keeps_own_statistics().await? {
+            tracing::warn!(
+                "PostgreSQL's autovacuum is off: roster analyses the directory's tables itself (`roster serve` as \
+                 they change, `roster import` as it loads); the rest of this database is not analysed"
+            );
+        }
         if let Db::Postgres(pool) = &store.db {
-            let autovacuum: String = sqlx::query_scalar("SHOW autovacuum").fetch_one(pool).await?;
-            if autovacuum == "off" {
-                tracing::warn!(
-                    "PostgreSQL's autovacuum is off: the planner's statistics follow the directory only when `roster import` \
-                     analyses it, and lookups slow down as it grows; turn autovacuum on or run ANALYZE regularly"
-                );
-            }
             let channel = wake::channel(pool).await?;
             let task = wake::listen(url, &channel, store.changes.clone()).await?;
             store.listener = Some(std::sync::Arc::new(task));
@@ -414,20 +414,6 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
-        Ok(())
-    }
-
-    /// After a bulk load: on PostgreSQL the planner's statistics of the directory's tables brought up to date
-    /// (`ANALYZE`), so that the plans chosen next fit the tables' new sizes rather than wait for autovacuum (or
-    /// never come, where it is off: a user's derived-groups read went 3.5 × slower after 20,000 creates on such a
-    /// database, `bench/multiprocess.sh`). Nothing on SQLite, whose statements roster writes not to depend on
-    /// statistics (it has none).
-    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
-        if let Db::Postgres(pool) = &self.db {
-            sqlx::query("ANALYZE resources, resource_values, memberships, journal")
-                .execute(pool)
-                .await?;
-        }
         Ok(())
     }
 

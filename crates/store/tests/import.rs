@@ -304,3 +304,65 @@ async fn a_bulk_import_brings_the_planner_statistics_up_to_date() {
     store.close().await;
     roster_testkit::drop_schema(&schema).await;
 }
+
+/// Where autovacuum is off (as on this project's CI), `roster serve` keeps the directory's statistics itself: a
+/// table is analysed once it has changed by more than autovacuum would allow, and not before.
+#[tokio::test]
+async fn the_directory_is_analysed_as_it_grows_where_autovacuum_is_off() {
+    let Some((url, schema)) = roster_testkit::pg_schema_url().await else {
+        return;
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let analysed_rows = || async {
+        let n: f32 = sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'resources'::regclass")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        n
+    };
+    assert_eq!(
+        store.keep_statistics().await.unwrap(),
+        Vec::<&str>::new(),
+        "an empty directory is not due"
+    );
+    assert!(analysed_rows().await < 0.0, "never analysed");
+    let csv = |prefix: &str| {
+        std::iter::once("userName,groups".to_owned())
+            .chain((0..120).map(|i| format!("{prefix}{i}@example.com,All")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    import(&store, "hr.csv", &csv("u")).await.unwrap();
+    let tables = store.keep_statistics().await.unwrap();
+    assert!(
+        tables.contains(&"resources"),
+        "121 resources where none were analysed: {tables:?}"
+    );
+    assert_eq!(analysed_rows().await, 121.0, "the user and the group");
+    // Another process that analyses at the same moment leaves it to the one that holds the lock.
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(x'726f73746572414e'::bigint)")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    import(&store, "more.csv", &csv("v")).await.unwrap();
+    assert_eq!(store.keep_statistics().await.unwrap(), Vec::<&str>::new());
+    holder.rollback().await.unwrap();
+    assert!(store.keep_statistics().await.unwrap().contains(&"resources"));
+    assert_eq!(analysed_rows().await, 241.0);
+    pool.close().await;
+    store.close().await;
+    roster_testkit::drop_schema(&schema).await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_no_statistics() {
+    on_every_backend!(|store, backend| {
+        if backend == "sqlite" {
+            import(store, "hr.csv", "userName\na@example.com").await.unwrap();
+            assert!(!store.keeps_own_statistics().await.unwrap());
+            assert_eq!(store.keep_statistics().await.unwrap(), Vec::<&str>::new());
+        }
+    });
+}
