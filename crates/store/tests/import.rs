@@ -305,10 +305,12 @@ async fn a_bulk_import_brings_the_planner_statistics_up_to_date() {
     roster_testkit::drop_schema(&schema).await;
 }
 
-/// Where autovacuum is off (as on this project's CI), `roster serve` keeps the directory's statistics itself: a
-/// table is analysed once it has changed by more than autovacuum would allow, and not before.
+/// Where autovacuum is off (as on this project's CI), `roster serve` does its work for the directory: a table is
+/// analysed once it has changed by more than autovacuum would allow, and not before; the trigram indexes'
+/// pending lists are merged.
 #[tokio::test]
 async fn the_directory_is_analysed_as_it_grows_where_autovacuum_is_off() {
+    use roster_store::statistics::Maintenance;
     let Some((url, schema)) = roster_testkit::pg_schema_url().await else {
         return;
     };
@@ -322,9 +324,9 @@ async fn the_directory_is_analysed_as_it_grows_where_autovacuum_is_off() {
         n
     };
     assert_eq!(
-        store.keep_statistics().await.unwrap(),
-        Vec::<&str>::new(),
-        "an empty directory is not due"
+        store.maintain().await.unwrap(),
+        Maintenance::default(),
+        "an empty directory needs nothing"
     );
     assert!(analysed_rows().await < 0.0, "never analysed");
     let csv = |prefix: &str| {
@@ -334,22 +336,31 @@ async fn the_directory_is_analysed_as_it_grows_where_autovacuum_is_off() {
             .join("\n")
     };
     import(&store, "hr.csv", &csv("u")).await.unwrap();
-    let tables = store.keep_statistics().await.unwrap();
+    let done = store.maintain().await.unwrap();
     assert!(
-        tables.contains(&"resources"),
-        "121 resources where none were analysed: {tables:?}"
+        done.analysed.contains(&"resources"),
+        "121 resources where none were analysed: {done:?}"
     );
-    assert_eq!(analysed_rows().await, 121.0, "the user and the group");
-    // Another process that analyses at the same moment leaves it to the one that holds the lock.
+    assert!(
+        done.merged_pages > 0,
+        "the new user names' trigrams were pending: {done:?}"
+    );
+    assert_eq!(analysed_rows().await, 121.0, "the users and the group");
+    assert_eq!(store.maintain().await.unwrap().merged_pages, 0, "merged once");
+    // Another process that maintains at the same moment leaves it to the one that holds the lock.
     let mut holder = pool.begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock(x'726f73746572414e'::bigint)")
         .execute(&mut *holder)
         .await
         .unwrap();
     import(&store, "more.csv", &csv("v")).await.unwrap();
-    assert_eq!(store.keep_statistics().await.unwrap(), Vec::<&str>::new());
+    assert_eq!(store.maintain().await.unwrap(), Maintenance::default());
     holder.rollback().await.unwrap();
-    assert!(store.keep_statistics().await.unwrap().contains(&"resources"));
+    let done = store.maintain().await.unwrap();
+    assert!(
+        done.analysed.contains(&"resources") && done.merged_pages > 0,
+        "{done:?}"
+    );
     assert_eq!(analysed_rows().await, 241.0);
     pool.close().await;
     store.close().await;
@@ -362,7 +373,7 @@ async fn sqlite_keeps_no_statistics() {
         if backend == "sqlite" {
             import(store, "hr.csv", "userName\na@example.com").await.unwrap();
             assert!(!store.keeps_own_statistics().await.unwrap());
-            assert_eq!(store.keep_statistics().await.unwrap(), Vec::<&str>::new());
+            assert!(store.maintain().await.unwrap().is_empty());
         }
     });
 }
