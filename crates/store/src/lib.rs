@@ -292,9 +292,8 @@ impl Store {
         store.seal_plain_secrets().await?;
         if store.keeps_own_statistics().await? {
             tracing::warn!(
-                "PostgreSQL's autovacuum is off: roster analyses the directory's tables and merges its search \
-                 indexes itself (`roster serve` every minute, `roster import` as it loads); the rest of this database \
-                 is left as it is"
+                "PostgreSQL's autovacuum is off: roster analyses the directory's tables itself (`roster serve` \
+                 every minute, `roster import` as it loads); the rest of this database is left as it is"
             );
         }
         if let Db::Postgres(pool) = &store.db {

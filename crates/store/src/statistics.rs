@@ -8,9 +8,10 @@
 //! does not): at 20,000 users seeded over SCIM, `userName co` read 183 pending pages, 1.9 ms a search, against
 //! 0.03 ms merged. So roster keeps both itself:
 //! - after a bulk load, at once ([`Store::refresh_statistics`], called by `roster import`);
-//! - where autovacuum is off, at start and every minute ([`Store::maintain`], which `roster serve` runs through
-//!   [`keep`]): the pending lists merged, and a table analysed once more of it has changed since its last
-//!   analysis than 50 rows and a tenth of its rows as last analysed (`autovacuum_analyze_threshold` and
+//! - at start and every minute ([`Store::maintain`], which `roster serve` runs through [`keep`]): the pending
+//!   lists merged (autovacuum, where it runs, merges them only when a table has changed by a tenth or a fifth,
+//!   which at a million users lets them reach their limit), and, where autovacuum is off, a table analysed once
+//!   more of it has changed since its last analysis than 50 rows and a tenth of its rows as last analysed (`autovacuum_analyze_threshold` and
 //!   `autovacuum_analyze_scale_factor` at their defaults). A change is known two ways: PostgreSQL's own count of
 //!   changed rows (`n_mod_since_analyze`, which each connection reports within seconds of its writes), and for
 //!   `resources` the exact number of rows (`resource_counts`) against the number the last analysis saw
@@ -100,13 +101,14 @@ impl Store {
             sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {}", TABLES.join(", "))))
                 .execute(pool)
                 .await?;
-            merge_pending_lists(pool).await?;
+            merge_pending_lists(&mut *pool.acquire().await?).await?;
         }
         Ok(())
     }
 
-    /// Does what autovacuum would for the directory: merges its GIN indexes' pending lists, and analyses its
-    /// tables that are [`due`]. Nothing when another process is doing it, and on SQLite.
+    /// Merges the directory's GIN indexes' pending lists and, where PostgreSQL [keeps no statistics of its
+    /// own](Self::keeps_own_statistics), analyses its tables that are [`due`]. Nothing when another process is
+    /// doing it, and on SQLite.
     pub async fn maintain(&self) -> Result<Maintenance, StoreError> {
         let Db::Postgres(pool) = &self.db else {
             return Ok(Maintenance::default());
@@ -119,37 +121,19 @@ impl Store {
         if !ours {
             return Ok(Maintenance::default());
         }
-        let states: Vec<(String, f32, Option<i64>)> = sqlx::query_as(
-            "SELECT c.relname::text, c.reltuples, s.n_mod_since_analyze \
-             FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
-             WHERE c.oid IN (SELECT to_regclass(t) FROM unnest($1::text[]) AS t)",
-        )
-        .bind(&TABLES[..])
-        .fetch_all(&mut *tx)
-        .await?;
-        let resources: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(n), 0)::bigint FROM resource_counts")
-            .fetch_one(&mut *tx)
-            .await?;
-        let analysed: Vec<&'static str> = TABLES
-            .into_iter()
-            .filter(|name| {
-                states.iter().any(|(relname, reltuples, changed)| {
-                    let state = TableState {
-                        analysed_rows: (*reltuples >= 0.0).then_some(f64::from(*reltuples)),
-                        changed: changed.unwrap_or(0),
-                    };
-                    relname == name && due(state, (*name == "resources").then_some(resources))
-                })
-            })
-            .collect();
+        let analysed = if self.keeps_own_statistics().await? {
+            due_tables(&mut tx).await?
+        } else {
+            Vec::new()
+        };
         if !analysed.is_empty() {
             // The names are this module's constants.
             sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {}", analysed.join(", "))))
                 .execute(&mut *tx)
                 .await?;
         }
+        let merged_pages = merge_pending_lists(&mut tx).await?;
         tx.commit().await?;
-        let merged_pages = merge_pending_lists(pool).await?;
         Ok(Maintenance {
             analysed,
             merged_pages,
@@ -157,28 +141,50 @@ impl Store {
     }
 }
 
-/// Merges the pending lists of the directory's GIN indexes into the indexes; returns the pages merged. Each
-/// merge is its own short transaction (`gin_clean_pending_list`), concurrent inserts and searches go on.
-async fn merge_pending_lists(pool: &sqlx::PgPool) -> Result<i64, StoreError> {
+/// The directory's tables that are [`due`] for analysis.
+async fn due_tables(tx: &mut sqlx::PgConnection) -> Result<Vec<&'static str>, StoreError> {
+    let states: Vec<(String, f32, Option<i64>)> = sqlx::query_as(
+        "SELECT c.relname::text, c.reltuples, s.n_mod_since_analyze \
+         FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
+         WHERE c.oid IN (SELECT to_regclass(t) FROM unnest($1::text[]) AS t)",
+    )
+    .bind(&TABLES[..])
+    .fetch_all(&mut *tx)
+    .await?;
+    let resources: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(n), 0)::bigint FROM resource_counts")
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(TABLES
+        .into_iter()
+        .filter(|name| {
+            states.iter().any(|(relname, reltuples, changed)| {
+                let state = TableState {
+                    analysed_rows: (*reltuples >= 0.0).then_some(f64::from(*reltuples)),
+                    changed: changed.unwrap_or(0),
+                };
+                relname == name && due(state, (*name == "resources").then_some(resources))
+            })
+        })
+        .collect())
+}
+
+/// Merges the pending lists of the directory's GIN indexes into the indexes (`gin_clean_pending_list`; inserts
+/// and searches go on meanwhile); returns the pages merged.
+async fn merge_pending_lists(conn: &mut sqlx::PgConnection) -> Result<i64, StoreError> {
     let merged: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT COALESCE(SUM(gin_clean_pending_list(x.indexrelid)), 0)::bigint FROM ({GIN_INDEXES}) AS x"
     )))
     .bind(&TABLES[..])
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     Ok(merged)
 }
 
-/// Runs [`Store::maintain`] at once and every `period` until `shutdown` completes, where the database
-/// [keeps no statistics of its own](Store::keeps_own_statistics); returns at once elsewhere.
+/// Runs [`Store::maintain`] at once and every `period` until `shutdown` completes, on PostgreSQL; returns at
+/// once on SQLite.
 pub async fn keep(store: Store, period: std::time::Duration, shutdown: impl Future<Output = ()>) {
-    match store.keeps_own_statistics().await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot tell whether PostgreSQL's autovacuum is on");
-            return;
-        }
+    if matches!(store.db, Db::Sqlite(_)) {
+        return;
     }
     tokio::pin!(shutdown);
     loop {
