@@ -346,15 +346,26 @@ impl Store {
     ) -> Result<(), StoreError> {
         let items = synced;
         let _writer = self.writer().await;
-        on_db!(self, pool => {
+        let pool = match &self.db {
+            crate::Db::Postgres(pool) => return finish_many_postgres(pool, app, holder, synced, page).await,
+            crate::Db::Sqlite(pool) => pool,
+        };
+        {
             let mut tx = pool.begin_with(self.write_begin()).await?;
             for chunk in items.chunks(500) {
                 let mut q = sqlx::QueryBuilder::new("DELETE FROM sync_queue WHERE app = ");
-                q.push_bind(app).push(" AND lease_holder = ").push_bind(holder).push(" AND (resource_type, source_id, gen) IN (");
+                q.push_bind(app)
+                    .push(" AND lease_holder = ")
+                    .push_bind(holder)
+                    .push(" AND (resource_type, source_id, gen) IN (");
                 let mut sep = q.separated(", ");
                 for (kind, id, generation) in chunk {
-                    sep.push("(").push_bind_unseparated(kind.as_str()).push_unseparated(", ")
-                        .push_bind_unseparated(id.as_str()).push_unseparated(", ").push_bind_unseparated(*generation)
+                    sep.push("(")
+                        .push_bind_unseparated(kind.as_str())
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(id.as_str())
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(*generation)
                         .push_unseparated(")");
                 }
                 q.push(")");
@@ -363,29 +374,43 @@ impl Store {
                 let mut q = sqlx::QueryBuilder::new(
                     "UPDATE sync_queue SET attempts = 0, last_code = NULL, last_error = NULL WHERE app = ",
                 );
-                q.push_bind(app).push(" AND lease_holder = ").push_bind(holder).push(" AND (resource_type, source_id) IN (");
+                q.push_bind(app)
+                    .push(" AND lease_holder = ")
+                    .push_bind(holder)
+                    .push(" AND (resource_type, source_id) IN (");
                 let mut sep = q.separated(", ");
                 for (kind, id, _) in chunk {
-                    sep.push("(").push_bind_unseparated(kind.as_str()).push_unseparated(", ")
-                        .push_bind_unseparated(id.as_str()).push_unseparated(")");
+                    sep.push("(")
+                        .push_bind_unseparated(kind.as_str())
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(id.as_str())
+                        .push_unseparated(")");
                 }
                 q.push(")");
                 q.build().execute(&mut *tx).await?;
             }
             for chunk in page.chunks(500) {
-                let mut q = sqlx::QueryBuilder::new("UPDATE sync_queue SET lease_until = NULL, lease_holder = NULL WHERE app = ");
-                q.push_bind(app).push(" AND lease_holder = ").push_bind(holder).push(" AND (resource_type, source_id) IN (");
+                let mut q = sqlx::QueryBuilder::new(
+                    "UPDATE sync_queue SET lease_until = NULL, lease_holder = NULL WHERE app = ",
+                );
+                q.push_bind(app)
+                    .push(" AND lease_holder = ")
+                    .push_bind(holder)
+                    .push(" AND (resource_type, source_id) IN (");
                 let mut sep = q.separated(", ");
                 for (kind, id) in chunk {
-                    sep.push("(").push_bind_unseparated(kind.as_str()).push_unseparated(", ")
-                        .push_bind_unseparated(id.as_str()).push_unseparated(")");
+                    sep.push("(")
+                        .push_bind_unseparated(kind.as_str())
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(id.as_str())
+                        .push_unseparated(")");
                 }
                 q.push(")");
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())
-        })
+        }
     }
 
     /// Extends every lease `holder` has on an app's queue to `until` (a worker still busy with its batch).
@@ -712,4 +737,83 @@ impl Store {
             Ok(row.0)
         })
     }
+}
+
+/// [`Store::finish_many`] on PostgreSQL: the keys as arrays joined to the queue (`unnest`), three prepared
+/// statements whatever the batch's size. Written as `(resource_type, source_id, gen) IN ((…), …)`, PostgreSQL
+/// planned each batch afresh (2–3 ms for 250 keys) and, without statistics of the queue, walked every row of the
+/// app's queue testing each key against every one of the list (28 ms a batch of 250 with 20,000 queued).
+async fn finish_many_postgres(
+    pool: &sqlx::PgPool,
+    app: &str,
+    holder: &str,
+    synced: &[(ResourceKind, String, i64)],
+    page: &[(ResourceKind, String)],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    if !synced.is_empty() {
+        let kinds: Vec<&str> = synced.iter().map(|(k, _, _)| k.as_str()).collect();
+        let ids: Vec<&str> = synced.iter().map(|(_, id, _)| id.as_str()).collect();
+        let gens: Vec<i64> = synced.iter().map(|(_, _, g)| *g).collect();
+        sqlx::query(
+            "DELETE FROM sync_queue q USING unnest($3::text[], $4::text[], $5::bigint[]) AS k(resource_type, source_id, gen) \
+             WHERE q.app = $1 AND q.lease_holder = $2 AND q.resource_type = k.resource_type \
+             AND q.source_id = k.source_id AND q.gen = k.gen",
+        )
+        .bind(app)
+        .bind(holder)
+        .bind(&kinds)
+        .bind(&ids)
+        .bind(&gens)
+        .execute(&mut *tx)
+        .await?;
+        // What is left of them changed meanwhile: their earlier failures are history.
+        let keys = synced.iter().map(|(k, id, _)| (*k, id.as_str()));
+        update_leased(
+            &mut tx,
+            "attempts = 0, last_code = NULL, last_error = NULL",
+            app,
+            holder,
+            keys,
+        )
+        .await?;
+    }
+    let keys = page.iter().map(|(k, id)| (*k, id.as_str()));
+    update_leased(
+        &mut tx,
+        "lease_until = NULL, lease_holder = NULL",
+        app,
+        holder,
+        keys,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets `set` (one of [`finish_many_postgres`]'s constant assignments) on the rows of `keys` that `holder`
+/// leases.
+async fn update_leased(
+    tx: &mut sqlx::PgConnection,
+    set: &'static str,
+    app: &str,
+    holder: &str,
+    keys: impl Iterator<Item = (ResourceKind, &str)>,
+) -> Result<(), StoreError> {
+    let (kinds, ids): (Vec<&str>, Vec<&str>) = keys.map(|(k, id)| (k.as_str(), id)).unzip();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE sync_queue q SET {set} FROM unnest($3::text[], $4::text[]) AS k(resource_type, source_id) \
+         WHERE q.app = $1 AND q.lease_holder = $2 AND q.resource_type = k.resource_type \
+         AND q.source_id = k.source_id"
+    )))
+    .bind(app)
+    .bind(holder)
+    .bind(&kinds)
+    .bind(&ids)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
