@@ -216,6 +216,29 @@ async fn groups_members_and_derived_user_groups() {
             ],
             "{backend}"
         );
+        // A page of resources reads the same related rows as a read of each (the statements differ).
+        let sorted = |mut r: roster_store::StoredResource| {
+            for attr in ["groups", "members"] {
+                if let Some(Value::Array(items)) = r.data.get_mut(attr) {
+                    items.sort_by_key(|g| g["value"].as_str().unwrap().to_owned());
+                }
+            }
+            r
+        };
+        for (kind, ids) in [
+            (ResourceKind::User, vec![bob.id.clone(), alice.id.clone()]),
+            (ResourceKind::Group, vec![dept.id.clone(), team.id.clone()]),
+        ] {
+            let page = store
+                .load_resources_with(kind, &ids, roster_store::Related::Read)
+                .await
+                .unwrap();
+            assert_eq!(page.len(), 2, "{backend}");
+            for (read, id) in page.into_iter().zip(&ids) {
+                let one = store.get_resource(kind, id).await.unwrap().unwrap();
+                assert_eq!(sorted(read), sorted(one), "{backend}");
+            }
+        }
 
         // Unknown members and a wrong declared type are rejected; the group is unchanged.
         let bad = group("Bad", &["no-such-id"]);
