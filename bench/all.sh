@@ -12,7 +12,7 @@
 #   6. the engine's push of one group of N_PUSH members (default 20000; 200000 is the size, about 4
 #      minutes on SQLite) into a SCIM target, the directory on SQLite and on PostgreSQL (bench/grouppush.sh);
 #   7. listings and their totalResults at N_TOTALS users (default 1000000: the import takes about a minute on
-#      SQLite and 13 on this machine's PostgreSQL), SQLite and PostgreSQL (bench/totals.sh).
+#      SQLite and on PostgreSQL), SQLite and PostgreSQL (bench/totals.sh).
 # Each script is bounded and binds 127.0.0.1 only. Figures vary by up to 15 % between runs on a shared VM:
 # compare ratios to the peers of the same run, or repeat.
 # Usage: bench/all.sh
