@@ -263,6 +263,59 @@ async fn the_queue_keeps_newer_changes_and_respects_leases() {
     });
 }
 
+/// Two engines (processes) that read the same journal entries: the first queues their objects and moves the
+/// cursor; the second, at the cursor both read, writes nothing (a second queuing would count as a newer change
+/// and sync every object again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_is_queued_once_however_many_follow_it() {
+    on_every_backend!(|store, backend| {
+        store.create_app("crm", &json!({}), None).await.unwrap();
+        let from = store.app_cursor("crm").await.unwrap();
+        let objects = [
+            (ResourceKind::User, "a".to_owned()),
+            (ResourceKind::User, "b".to_owned()),
+        ];
+        assert!(
+            store
+                .follow_journal_to("crm", &objects, from, from + 2, 100)
+                .await
+                .unwrap()
+        );
+        let generations = |rows: Vec<roster_store::QueueItem>| {
+            rows.into_iter()
+                .map(|r| (r.source_id, r.generation))
+                .collect::<Vec<_>>()
+        };
+        let queued = generations(store.list_queue("crm", 10).await.unwrap());
+        assert_eq!(queued.len(), 2, "{backend}");
+        let more = [
+            (ResourceKind::User, "a".to_owned()),
+            (ResourceKind::User, "c".to_owned()),
+        ];
+        assert!(
+            !store
+                .follow_journal_to("crm", &more, from, from + 2, 200)
+                .await
+                .unwrap(),
+            "{backend}: the cursor moved on"
+        );
+        assert_eq!(
+            generations(store.list_queue("crm", 10).await.unwrap()),
+            queued,
+            "{backend}: nothing written"
+        );
+        assert_eq!(store.app_cursor("crm").await.unwrap(), from + 2);
+        // From where it is now, the next follower goes on; entries that do not move the cursor (a gap) queue.
+        assert!(
+            store
+                .follow_journal_to("crm", &more, from + 2, from + 2, 300)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.list_queue("crm", 10).await.unwrap().len(), 3, "{backend}");
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_is_queried_by_app_object_code_and_outcome() {
     on_every_backend!(|store, backend| {

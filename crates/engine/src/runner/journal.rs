@@ -34,10 +34,14 @@ pub async fn follow_journal(store: &Store, app: &AppRuntime, now: i64) -> Result
         }
         let objects = affected_objects(store, app, &entries).await?;
         let objects: Vec<_> = objects.into_iter().collect();
+        if !store
+            .follow_journal_to(&app.name, &objects, cursor, advance_to, now)
+            .await?
+        {
+            // Another process's engine queued these entries first and follows on.
+            return Ok(queued);
+        }
         queued += objects.len();
-        store
-            .enqueue_and_advance(&app.name, &objects, advance_to, now)
-            .await?;
         if gap || entries.len() < usize::try_from(JOURNAL_BATCH).unwrap_or(usize::MAX) {
             return Ok(queued);
         }
