@@ -785,10 +785,16 @@ enum Advance {
     From { from: i64, to: i64 },
 }
 
-/// [`Store::finish_many`] on PostgreSQL: the keys as arrays joined to the queue (`unnest`), three prepared
-/// statements whatever the batch's size. Written as `(resource_type, source_id, gen) IN ((…), …)`, PostgreSQL
-/// planned each batch afresh (2–3 ms for 250 keys) and, without statistics of the queue, walked every row of the
-/// app's queue testing each key against every one of the list (28 ms a batch of 250 with 20,000 queued).
+/// [`Store::finish_many`] on PostgreSQL: three prepared statements whatever the batch's size, each finding its
+/// rows by one primary-key probe per key, whatever the planner knows of the queue. The rows are found through
+/// [`LEASED_ROWS`] and changed by their row address (a TID scan); the conditions that say a row is still the one
+/// to change (its holder, its generation) are on the statement itself, so PostgreSQL checks them again on a row
+/// that a concurrent transaction changed meanwhile. Written as `(resource_type, source_id, gen) IN ((…), …)`,
+/// PostgreSQL planned each batch afresh (2–3 ms for 250 keys) and, without statistics of the queue (which
+/// churns, and which nothing analyses where autovacuum is off), walked the app's whole queue testing each row
+/// against every key (28 ms a batch of 250 at 20,000 queued); joined to the keys as an `unnest()`, it planned
+/// the keys as the inner side of a nested loop over the whole queue (seconds a batch, a reconcile's concurrent
+/// batches exhausting the pool).
 async fn finish_many_postgres(
     pool: &sqlx::PgPool,
     app: &str,
@@ -801,11 +807,10 @@ async fn finish_many_postgres(
         let kinds: Vec<&str> = synced.iter().map(|(k, _, _)| k.as_str()).collect();
         let ids: Vec<&str> = synced.iter().map(|(_, id, _)| id.as_str()).collect();
         let gens: Vec<i64> = synced.iter().map(|(_, _, g)| *g).collect();
-        sqlx::query(
-            "DELETE FROM sync_queue q USING unnest($3::text[], $4::text[], $5::bigint[]) AS k(resource_type, source_id, gen) \
-             WHERE q.app = $1 AND q.lease_holder = $2 AND q.resource_type = k.resource_type \
-             AND q.source_id = k.source_id AND q.gen = k.gen",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM sync_queue q WHERE q.ctid = ANY ({LEASED_ROWS}) AND q.app = $1 AND q.lease_holder = $2 \
+             AND q.gen = ($5::bigint[])[array_position($4::text[], q.source_id)]"
+        )))
         .bind(app)
         .bind(holder)
         .bind(&kinds)
@@ -837,6 +842,12 @@ async fn finish_many_postgres(
     Ok(())
 }
 
+/// The row addresses of the queue rows of the keys `$3` (types) and `$4` (ids) of app `$1`: one probe of the
+/// primary key per key (`LATERAL (… OFFSET 0)` keeps PostgreSQL from planning the keys as a join).
+const LEASED_ROWS: &str = "ARRAY(SELECT s.ctid FROM unnest($3::text[], $4::text[]) AS k(resource_type, source_id) \
+     CROSS JOIN LATERAL (SELECT ctid FROM sync_queue WHERE app = $1 AND resource_type = k.resource_type \
+     AND source_id = k.source_id OFFSET 0) AS s)";
+
 /// Sets `set` (one of [`finish_many_postgres`]'s constant assignments) on the rows of `keys` that `holder`
 /// leases.
 async fn update_leased(
@@ -851,9 +862,7 @@ async fn update_leased(
         return Ok(());
     }
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE sync_queue q SET {set} FROM unnest($3::text[], $4::text[]) AS k(resource_type, source_id) \
-         WHERE q.app = $1 AND q.lease_holder = $2 AND q.resource_type = k.resource_type \
-         AND q.source_id = k.source_id"
+        "UPDATE sync_queue q SET {set} WHERE q.ctid = ANY ({LEASED_ROWS}) AND q.app = $1 AND q.lease_holder = $2"
     )))
     .bind(app)
     .bind(holder)

@@ -289,7 +289,9 @@ where
 }
 
 /// [`Store::load_texts_with`] on PostgreSQL: the ids bound as one array, so each statement is prepared once
-/// whatever the page's size, and its plan walks indexes whatever the statistics say. A User's derived groups
+/// whatever the page's size, and its plan walks indexes whatever the statistics say (`resource_type || ''`:
+/// without statistics PostgreSQL read every resource of the type through the `(resource_type, created, id)`
+/// index and filtered them by id, 10 ms a page at 20,000 users). A User's derived groups
 /// probe `memberships` by member and `resources` by id for each row of the recursion (`LATERAL … OFFSET 0` and a
 /// scalar subquery keep the planner from joining them whole): written as joins, PostgreSQL estimated the
 /// recursion at a hundred times its rows and hashed every membership and every resource for each page (19 ms a
@@ -304,12 +306,12 @@ async fn load_texts_postgres(
         ResourceKind::User => {
             "SELECT id, data::text AS data, version, created, last_modified, \
              EXISTS (SELECT 1 FROM memberships WHERE member_id = resources.id) AS has_related \
-             FROM resources WHERE resource_type = 'User' AND id = ANY($1::text[])"
+             FROM resources WHERE resource_type || '' = 'User' AND id = ANY($1::text[])"
         }
         ResourceKind::Group => {
             "SELECT id, data::text AS data, version, created, last_modified, \
              EXISTS (SELECT 1 FROM memberships WHERE group_id = resources.id) AS has_related \
-             FROM resources WHERE resource_type = 'Group' AND id = ANY($1::text[])"
+             FROM resources WHERE resource_type || '' = 'Group' AND id = ANY($1::text[])"
         }
     };
     let mut resources = Vec::new();
