@@ -61,9 +61,9 @@ impl Maintenance {
 const ANALYSE_LOCK: i64 = 0x726f_7374_6572_414e;
 
 /// Changed rows that make a table due whatever its size (`autovacuum_analyze_threshold`'s default).
-const THRESHOLD: f64 = 50.0;
+pub const THRESHOLD: f64 = 50.0;
 /// The share of a table's rows that, changed, makes it due (`autovacuum_analyze_scale_factor`'s default).
-const SCALE: f64 = 0.1;
+pub const SCALE: f64 = 0.1;
 
 /// What is known of one table: the rows its last analysis saw (`None`: never analysed) and the rows changed
 /// since, as PostgreSQL has counted them so far.
