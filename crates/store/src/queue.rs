@@ -788,8 +788,10 @@ enum Advance {
 /// [`Store::finish_many`] on PostgreSQL: three prepared statements whatever the batch's size, each finding its
 /// rows by one primary-key probe per key, whatever the planner knows of the queue. The rows are found through
 /// [`LEASED_ROWS`] and changed by their row address (a TID scan); the conditions that say a row is still the one
-/// to change (its holder, its generation) are on the statement itself, so PostgreSQL checks them again on a row
-/// that a concurrent transaction changed meanwhile. Written as `(resource_type, source_id, gen) IN ((…), …)`,
+/// to change (its holder, its generation) are on the statement itself, so a row that a concurrent transaction
+/// changed while the statement ran is never deleted or released on stale facts: PostgreSQL checks them again on
+/// its new version, or (where it also checks the row address, which the new version does not have) leaves it,
+/// and a row so left is released when its lease expires. Written as `(resource_type, source_id, gen) IN ((…), …)`,
 /// PostgreSQL planned each batch afresh (2–3 ms for 250 keys) and, without statistics of the queue (which
 /// churns, and which nothing analyses where autovacuum is off), walked the app's whole queue testing each row
 /// against every key (28 ms a batch of 250 at 20,000 queued); joined to the keys as an `unnest()`, it planned
