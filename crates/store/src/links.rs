@@ -76,13 +76,6 @@ pub enum LinkChange {
 
 type LinkRow = (String, String, String, String, String, String, String, i64);
 
-/// On PostgreSQL, the links (`l`) of app `$1`'s objects of type `$2` whose ids are the array `$3`: one probe of
-/// the primary key per id, prepared once whatever the number of ids. As `source_id IN (…)`, a table without
-/// statistics (a first sync: `links` analysed while empty, or never) was planned as a walk over the app's links
-/// with the list as a filter, once per page of a sync.
-const LINKS_OF_IDS: &str = "unnest($3::text[]) AS k(source_id) CROSS JOIN LATERAL \
-     (SELECT * FROM links WHERE app = $1 AND resource_type = $2 AND source_id = k.source_id OFFSET 0) AS l";
-
 fn link_from_row(row: LinkRow) -> Result<Link, StoreError> {
     let (app, kind, source_id, target_id, state, pushed, pushed_hash, updated) = row;
     Ok(Link {
@@ -339,22 +332,6 @@ impl Store {
         source_ids: &[String],
     ) -> Result<std::collections::HashMap<String, Link>, StoreError> {
         let mut out = std::collections::HashMap::with_capacity(source_ids.len());
-        if let crate::Db::Postgres(pool) = &self.db {
-            let rows: Vec<LinkRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT l.app, l.resource_type, l.source_id, l.target_id, l.state, l.pushed, l.pushed_hash, l.updated \
-                 FROM {LINKS_OF_IDS}"
-            )))
-            .bind(app)
-            .bind(kind.as_str())
-            .bind(source_ids)
-            .fetch_all(pool)
-            .await?;
-            for row in rows {
-                let link = link_from_row(row)?;
-                out.insert(link.source_id.clone(), link);
-            }
-            return Ok(out);
-        }
         for chunk in source_ids.chunks(500) {
             on_db!(self, pool => {
                 let mut q = sqlx::QueryBuilder::new(
@@ -385,18 +362,6 @@ impl Store {
         source_ids: &[String],
     ) -> Result<std::collections::HashMap<String, String>, StoreError> {
         let mut out = std::collections::HashMap::with_capacity(source_ids.len());
-        if let crate::Db::Postgres(pool) = &self.db {
-            let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT l.source_id, l.target_id FROM {LINKS_OF_IDS}"
-            )))
-            .bind(app)
-            .bind(kind.as_str())
-            .bind(source_ids)
-            .fetch_all(pool)
-            .await?;
-            out.extend(rows);
-            return Ok(out);
-        }
         for chunk in source_ids.chunks(500) {
             on_db!(self, pool => {
                 let mut q = sqlx::QueryBuilder::new("SELECT source_id, target_id FROM links WHERE app = ");
