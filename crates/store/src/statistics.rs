@@ -25,16 +25,8 @@
 
 use crate::{Db, Store, StoreError};
 
-/// The tables whose statistics the planner uses that grow with the directory: the directory's, and the engine's
-/// links and queue (a reconcile queues every object; their lookups are planned from these statistics).
-const TABLES: [&str; 6] = [
-    "resources",
-    "resource_values",
-    "memberships",
-    "journal",
-    "links",
-    "sync_queue",
-];
+/// The directory's tables whose statistics the planner uses: they grow with the directory.
+const TABLES: [&str; 4] = ["resources", "resource_values", "memberships", "journal"];
 
 /// The GIN indexes of the directory's tables (their pending lists merged) as `regclass` values.
 const GIN_INDEXES: &str = "SELECT i.indexrelid FROM pg_index i \
