@@ -103,6 +103,43 @@ async fn one_account_belongs_to_one_identity() {
         );
         assert!(store.delete_link("crm", ResourceKind::User, "u1").await.unwrap());
         store.save_link(&link("u2", "t1")).await.unwrap();
+        // Links by many ids: those linked, of this app and type only, whatever else is asked for.
+        store.create_app("hr", &json!({}), None).await.unwrap();
+        store.save_link(&link("u3", "t3")).await.unwrap();
+        store
+            .save_link(&Link {
+                app: "hr".into(),
+                ..link("u4", "t4")
+            })
+            .await
+            .unwrap();
+        let ids: Vec<String> = ["u2", "u3", "u4", "nobody"].map(String::from).to_vec();
+        let found = store.find_links("crm", ResourceKind::User, &ids).await.unwrap();
+        let mut got: Vec<_> = found
+            .iter()
+            .map(|(s, l)| (s.as_str(), l.target_id.as_str()))
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [("u2", "t1"), ("u3", "t3")], "{backend}");
+        let mut targets: Vec<_> = store
+            .target_ids("crm", ResourceKind::User, &ids)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        targets.sort_unstable();
+        assert_eq!(
+            targets,
+            [("u2".into(), "t1".into()), ("u3".into(), "t3".into())],
+            "{backend}"
+        );
+        assert!(
+            store
+                .find_links("crm", ResourceKind::Group, &ids)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     });
 }
 
