@@ -379,73 +379,40 @@ impl Store {
         synced: &[(ResourceKind, String, i64)],
         page: &[(ResourceKind, String)],
     ) -> Result<(), StoreError> {
-        let items = synced;
         let _writer = self.writer().await;
         let pool = match &self.db {
             crate::Db::Postgres(pool) => return finish_many_postgres(pool, app, holder, synced, page).await,
             crate::Db::Sqlite(pool) => pool,
         };
-        {
-            let mut tx = pool.begin_with(self.write_begin()).await?;
-            for chunk in items.chunks(500) {
-                let mut q = sqlx::QueryBuilder::new("DELETE FROM sync_queue WHERE app = ");
-                q.push_bind(app)
-                    .push(" AND lease_holder = ")
-                    .push_bind(holder)
-                    .push(" AND (resource_type, source_id, gen) IN (");
-                let mut sep = q.separated(", ");
-                for (kind, id, generation) in chunk {
-                    sep.push("(")
-                        .push_bind_unseparated(kind.as_str())
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(id.as_str())
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*generation)
-                        .push_unseparated(")");
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
-                // What is left of the chunk changed meanwhile: its earlier failures are history.
-                let mut q = sqlx::QueryBuilder::new(
-                    "UPDATE sync_queue SET attempts = 0, last_code = NULL, last_error = NULL WHERE app = ",
-                );
-                q.push_bind(app)
-                    .push(" AND lease_holder = ")
-                    .push_bind(holder)
-                    .push(" AND (resource_type, source_id) IN (");
-                let mut sep = q.separated(", ");
-                for (kind, id, _) in chunk {
-                    sep.push("(")
-                        .push_bind_unseparated(kind.as_str())
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(id.as_str())
-                        .push_unseparated(")");
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
+        let mut tx = pool.begin_with(self.write_begin()).await?;
+        for chunk in synced.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new("DELETE FROM sync_queue WHERE app = ");
+            q.push_bind(app)
+                .push(" AND lease_holder = ")
+                .push_bind(holder)
+                .push(" AND (resource_type, source_id, gen) IN (");
+            let mut sep = q.separated(", ");
+            for (kind, id, generation) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(kind.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(id.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*generation)
+                    .push_unseparated(")");
             }
-            for chunk in page.chunks(500) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "UPDATE sync_queue SET lease_until = NULL, lease_holder = NULL WHERE app = ",
-                );
-                q.push_bind(app)
-                    .push(" AND lease_holder = ")
-                    .push_bind(holder)
-                    .push(" AND (resource_type, source_id) IN (");
-                let mut sep = q.separated(", ");
-                for (kind, id) in chunk {
-                    sep.push("(")
-                        .push_bind_unseparated(kind.as_str())
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(id.as_str())
-                        .push_unseparated(")");
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(())
+            q.push(")");
+            q.build().execute(&mut *tx).await?;
+            // What is left of the chunk changed meanwhile: its earlier failures are history.
+            let keys = chunk.iter().map(|(k, id, _)| (*k, id.as_str()));
+            update_leased_sqlite(&mut tx, RESET_ATTEMPTS, app, holder, keys).await?;
         }
+        for chunk in page.chunks(500) {
+            let keys = chunk.iter().map(|(k, id)| (*k, id.as_str()));
+            update_leased_sqlite(&mut tx, RELEASE, app, holder, keys).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Extends every lease `holder` has on an app's queue to `until` (a worker still busy with its batch).
@@ -822,25 +789,47 @@ async fn finish_many_postgres(
         .await?;
         // What is left of them changed meanwhile: their earlier failures are history.
         let keys = synced.iter().map(|(k, id, _)| (*k, id.as_str()));
-        update_leased(
-            &mut tx,
-            "attempts = 0, last_code = NULL, last_error = NULL",
-            app,
-            holder,
-            keys,
-        )
-        .await?;
+        update_leased(&mut tx, RESET_ATTEMPTS, app, holder, keys).await?;
     }
     let keys = page.iter().map(|(k, id)| (*k, id.as_str()));
-    update_leased(
-        &mut tx,
-        "lease_until = NULL, lease_holder = NULL",
-        app,
-        holder,
-        keys,
-    )
-    .await?;
+    update_leased(&mut tx, RELEASE, app, holder, keys).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// finish_many's assignment to a synced row kept for a newer change: its earlier failures are history.
+const RESET_ATTEMPTS: &str = "attempts = 0, last_code = NULL, last_error = NULL";
+/// finish_many's assignment to the rows it leaves: their lease released.
+const RELEASE: &str = "lease_until = NULL, lease_holder = NULL";
+
+/// Sets `set` ([`RESET_ATTEMPTS`] or [`RELEASE`]) on the rows of `keys` (at most 500) that
+/// `holder` leases, on SQLite.
+async fn update_leased_sqlite(
+    tx: &mut sqlx::SqliteConnection,
+    set: &'static str,
+    app: &str,
+    holder: &str,
+    keys: impl Iterator<Item = (ResourceKind, &str)>,
+) -> Result<(), StoreError> {
+    let mut q = sqlx::QueryBuilder::new(format!("UPDATE sync_queue SET {set} WHERE app = "));
+    q.push_bind(app)
+        .push(" AND lease_holder = ")
+        .push_bind(holder)
+        .push(" AND (resource_type, source_id) IN (");
+    let mut sep = q.separated(", ");
+    let mut any = false;
+    for (kind, id) in keys {
+        any = true;
+        sep.push("(")
+            .push_bind_unseparated(kind.as_str())
+            .push_unseparated(", ")
+            .push_bind_unseparated(id)
+            .push_unseparated(")");
+    }
+    if any {
+        q.push(")");
+        q.build().execute(tx).await?;
+    }
     Ok(())
 }
 
@@ -850,7 +839,7 @@ const LEASED_ROWS: &str = "ARRAY(SELECT s.ctid FROM unnest($3::text[], $4::text[
      CROSS JOIN LATERAL (SELECT ctid FROM sync_queue WHERE app = $1 AND resource_type = k.resource_type \
      AND source_id = k.source_id OFFSET 0) AS s)";
 
-/// Sets `set` (one of [`finish_many_postgres`]'s constant assignments) on the rows of `keys` that `holder`
+/// Sets `set` ([`RESET_ATTEMPTS`] or [`RELEASE`]) on the rows of `keys` that `holder`
 /// leases.
 async fn update_leased(
     tx: &mut sqlx::PgConnection,

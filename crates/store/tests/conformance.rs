@@ -1557,6 +1557,28 @@ async fn json_attribute_filters_use_their_expression_indexes() {
     });
 }
 
+/// A listing of the first 100 users that `f` matches.
+fn first_users<'a>(
+    f: &'a roster_scim::filter::Filter,
+    users: &'a roster_scim::ResourceSchema<'a>,
+) -> roster_store::ListQuery<'a> {
+    roster_store::ListQuery {
+        filter: Some(f),
+        limit: 100,
+        schema: Some(users),
+        ..Default::default()
+    }
+}
+
+/// The database's plan of a listing of users, one line per step.
+async fn plan_of(store: &Store, q: &roster_store::ListQuery<'_>) -> String {
+    store
+        .explain_listing(ResourceKind::User, q)
+        .await
+        .unwrap()
+        .join("\n")
+}
+
 /// The first 100 users that the filter `text` matches, after checking that the listing's plan uses `index`.
 async fn list_through_index(
     store: &Store,
@@ -1566,17 +1588,8 @@ async fn list_through_index(
     index: &str,
 ) -> roster_store::query::Page {
     let f = roster_scim::filter::parse(text).unwrap();
-    let q = roster_store::query::ListQuery {
-        filter: Some(&f),
-        limit: 100,
-        schema: Some(users),
-        ..Default::default()
-    };
-    let plan = store
-        .explain_listing(ResourceKind::User, &q)
-        .await
-        .unwrap()
-        .join("\n");
+    let q = first_users(&f, users);
+    let plan = plan_of(store, &q).await;
     assert!(
         plan.contains(index),
         "{backend}: {text} does not use {index}:\n{plan}"
@@ -1616,7 +1629,6 @@ async fn key_equalities_use_their_indexes() {
 /// answered through the indexes (a union of lookups), not by probing every user; `emails.value eq` alone too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn or_of_indexed_equalities_is_a_union_of_index_lookups() {
-    use roster_store::query::ListQuery;
     on_every_backend!(|store, backend| {
         let reg = roster_scim::SchemaRegistry::new();
         let users = reg.resource("User").unwrap();
@@ -1649,17 +1661,8 @@ async fn or_of_indexed_equalities_is_a_union_of_index_lookups() {
             ),
         ] {
             let f = roster_scim::filter::parse(text).unwrap();
-            let q = ListQuery {
-                filter: Some(&f),
-                limit: 100,
-                schema: Some(&users),
-                ..Default::default()
-            };
-            let plan = store
-                .explain_listing(ResourceKind::User, &q)
-                .await
-                .unwrap()
-                .join("\n");
+            let q = first_users(&f, &users);
+            let plan = plan_of(store, &q).await;
             if backend == "sqlite" {
                 for index in indexes {
                     assert!(

@@ -198,62 +198,60 @@ impl Store {
             Db::Postgres(pool) => return load_texts_postgres(pool, kind, ids, related).await,
             Db::Sqlite(pool) => pool,
         };
+        // `resource_type || ''`: the ids are looked up by primary key (on the bare column SQLite walks every
+        // resource of the type through the (resource_type, created, id) index). `has_related`: the statement of
+        // the related rows runs only for the resources that have some (a round trip and a recursive statement
+        // saved for a page of users in no group).
+        let mut q = sqlx::QueryBuilder::new(format!(
+            "SELECT id, data, version, created, last_modified, {} FROM resources WHERE resource_type || '' = ",
+            has_related(kind),
+        ));
+        q.push_bind(kind.as_str());
+        q.push(" AND id IN (");
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(id.as_str());
+        }
+        q.push(")");
+        let mut resources = Vec::new();
+        let mut owners = Vec::new();
+        for row in q
+            .build()
+            .persistent(crate::keep_prepared(ids.len()))
+            .fetch_all(pool)
+            .await?
         {
-            // `resource_type || ''`: the ids are looked up by primary key (on the bare column SQLite walks every
-            // resource of the type through the (resource_type, created, id) index). `has_related`: the statement of
-            // the related rows runs only for the resources that have some (a round trip and a recursive statement
-            // saved for a page of users in no group).
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT id, data, version, created, last_modified, {} FROM resources WHERE resource_type || '' = ",
-                has_related(kind),
-            ));
-            q.push_bind(kind.as_str());
-            q.push(" AND id IN (");
+            push_row(&row, kind, &mut resources, &mut owners)?;
+        }
+        let mut entries = Vec::new();
+        if related == Related::Read && !owners.is_empty() {
+            let (head, tail) = related_page_sql(kind);
+            let mut q = sqlx::QueryBuilder::new(head);
             let mut sep = q.separated(", ");
-            for id in ids {
+            for id in &owners {
                 sep.push_bind(id.as_str());
             }
-            q.push(")");
-            let mut resources = Vec::new();
-            let mut owners = Vec::new();
+            q.push(tail);
             for row in q
                 .build()
-                .persistent(crate::keep_prepared(ids.len()))
+                .persistent(crate::keep_prepared(owners.len()))
                 .fetch_all(pool)
                 .await?
             {
-                push_row(&row, kind, &mut resources, &mut owners)?;
+                let depth: i64 = row
+                    .try_get::<i64, _>("depth")
+                    .or_else(|_| row.try_get::<i32, _>("depth").map(i64::from))?;
+                let item = related_entry(
+                    kind,
+                    row.try_get("value")?,
+                    row.try_get("type")?,
+                    row.try_get("display")?,
+                    depth,
+                );
+                entries.push((row.try_get("owner")?, item));
             }
-            let mut entries = Vec::new();
-            if related == Related::Read && !owners.is_empty() {
-                let (head, tail) = related_page_sql(kind);
-                let mut q = sqlx::QueryBuilder::new(head);
-                let mut sep = q.separated(", ");
-                for id in &owners {
-                    sep.push_bind(id.as_str());
-                }
-                q.push(tail);
-                for row in q
-                    .build()
-                    .persistent(crate::keep_prepared(owners.len()))
-                    .fetch_all(pool)
-                    .await?
-                {
-                    let depth: i64 = row
-                        .try_get::<i64, _>("depth")
-                        .or_else(|_| row.try_get::<i32, _>("depth").map(i64::from))?;
-                    let item = related_entry(
-                        kind,
-                        row.try_get("value")?,
-                        row.try_get("type")?,
-                        row.try_get("display")?,
-                        depth,
-                    );
-                    entries.push((row.try_get("owner")?, item));
-                }
-            }
-            Ok(in_order(ids, resources, entries))
         }
+        Ok(in_order(ids, resources, entries))
     }
 }
 
