@@ -231,7 +231,7 @@ impl Store {
             // PostgreSQL compiles a statement whose estimated cost passes `jit_above_cost` before running it: 12 to
             // 50 ms each time for a page's derived groups, whose plan (index probes, 1.3 ms) is costed as large
             // while its array's size is known. roster's statements are short; a URL that sets `jit` decides.
-            if !url.contains("jit") {
+            if !opts.get_options().is_some_and(|o| o.contains("jit")) {
                 opts = opts.options([("jit", "off")]);
             }
             let pool = PgPoolOptions::new()
